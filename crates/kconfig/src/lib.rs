@@ -1,5 +1,307 @@
 //! A Kconfig engine: reads a Linux kernel's Kconfig tree and computes the same
 //! configuration files as the kernel's own `scripts/kconfig/conf`.
+//!
+//! A loaded tree is a [`Kconfig`]: arenas of symbols, properties, menu nodes
+//! and expressions indexed by ids. There is no global state, so several trees
+//! can be loaded side by side.
 
+pub mod check;
+pub mod conf;
+pub mod confdata;
 pub mod diag;
+pub mod expr;
+pub mod lexer;
+pub mod menu;
+pub mod parser;
 pub mod preprocess;
+pub mod print;
+pub mod rand;
+pub mod symbol;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+pub use diag::{Messages, Stream};
+pub use expr::{Expr, ExprId, Exprs, Tri};
+pub use menu::{Menu, MenuId, ROOT_MENU};
+pub use preprocess::ShellRunner;
+pub use symbol::{PropId, PropKind, Property, SymType, Symbol, SymbolId};
+
+/// Which kernel's Kconfig rules apply. The big split is the choice rework of
+/// Linux 6.11; smaller differences (empty int defaults, hash table size,
+/// auto.conf.cmd layout, `optional`) moved with it in the releases we support.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// Linux up to 6.10 (tested with 6.1).
+    V6_1,
+    /// Linux 6.11 and later (tested with 6.12).
+    V6_12,
+}
+
+impl Dialect {
+    /// The dialect for a kernel version.
+    pub fn for_version(major: u32, minor: u32) -> Dialect {
+        if (major, minor) >= (6, 11) {
+            Dialect::V6_12
+        } else {
+            Dialect::V6_1
+        }
+    }
+    fn hash_size(self) -> u32 {
+        match self {
+            Dialect::V6_1 => 9973,
+            Dialect::V6_12 => 16384,
+        }
+    }
+}
+
+/// Reads environment variables; the engine never touches the process
+/// environment directly.
+pub type EnvFn = Rc<dyn Fn(&str) -> Option<String>>;
+
+/// How to load a tree.
+pub struct LoadOptions {
+    /// The top Kconfig file, as given to `conf` (relative to cwd or srctree).
+    pub kconfig: String,
+    /// Environment lookup (srctree, ARCH, CC, KERNELVERSION, ...).
+    pub env: EnvFn,
+    /// Runs `$(shell,...)`.
+    pub shell: Box<dyn ShellRunner>,
+    /// Force a dialect instead of deriving it from the version.
+    pub dialect: Option<Dialect>,
+}
+
+impl LoadOptions {
+    /// Options reading the process environment and running probes directly.
+    pub fn from_process_env(kconfig: &str) -> Self {
+        LoadOptions {
+            kconfig: kconfig.to_string(),
+            env: Rc::new(|k| std::env::var(k).ok()),
+            shell: Box::new(preprocess::DirectShell),
+            dialect: None,
+        }
+    }
+}
+
+/// Loading failed; `messages` holds what the kernel would have printed.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", render(.messages))]
+pub struct LoadError {
+    pub messages: Vec<(Stream, String)>,
+}
+
+fn render(m: &[(Stream, String)]) -> String {
+    m.iter().map(|(_, s)| s.as_str()).collect::<Vec<_>>().join("\n")
+}
+
+/// A loaded Kconfig tree with its symbols' current values.
+pub struct Kconfig {
+    pub dialect: Dialect,
+    pub symbols: Vec<Symbol>,
+    pub props: Vec<Property>,
+    pub menus: Vec<Menu>,
+    pub exprs: Exprs,
+    pub(crate) by_name: HashMap<Rc<str>, SymbolId>,
+    pub(crate) by_const_name: HashMap<Rc<str>, SymbolId>,
+    pub(crate) by_choice_name: HashMap<Rc<str>, SymbolId>,
+    pub(crate) hash_order: Vec<SymbolId>,
+    pub modules_sym: SymbolId,
+    pub(crate) modules_val: Tri,
+    /// Messages for the user, in order.
+    pub messages: Messages,
+    pub(crate) sym_warnings: u32,
+    pub(crate) conf_warnings: u32,
+    /// The kernel's `conf_changed`: the configuration differs from what was read.
+    pub changed: bool,
+    /// Suppress informational messages (`conf -s`).
+    pub silent: bool,
+    pub(crate) env: EnvFn,
+    pub(crate) empty: Rc<str>,
+    pub(crate) zero: Rc<str>,
+    pub(crate) zero_hex: Rc<str>,
+    pub(crate) tri_strs: [Rc<str>; 3],
+    /// Kconfig files read, in order of first use.
+    pub files: Vec<Rc<str>>,
+    /// Environment variables the tree referenced, with their values.
+    pub env_deps: Vec<(String, String)>,
+    /// The `CONFIG_` prefix (from the environment variable `CONFIG_`).
+    pub prefix: String,
+    pub(crate) srctree: Option<PathBuf>,
+}
+
+/// Find the version in a kernel Makefile: (VERSION, PATCHLEVEL).
+pub fn makefile_version(path: &Path) -> Option<(u32, u32)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut v = None;
+    let mut p = None;
+    for line in text.lines().take(20) {
+        let mut it = line.splitn(2, '=');
+        let k = it.next()?.trim();
+        let val = it.next().map(str::trim);
+        match (k, val) {
+            ("VERSION", Some(x)) => v = x.parse().ok(),
+            ("PATCHLEVEL", Some(x)) => p = x.parse().ok(),
+            _ => {}
+        }
+    }
+    Some((v?, p?))
+}
+
+/// Parse "6.12.3" / "6.1.0-rc1" into (6, 12).
+pub fn parse_kernel_version(s: &str) -> Option<(u32, u32)> {
+    let mut it = s.split(|c: char| !c.is_ascii_digit());
+    let a = it.next()?.parse().ok()?;
+    let b = it.next()?.parse().ok()?;
+    Some((a, b))
+}
+
+impl Kconfig {
+    fn empty_tree(dialect: Dialect, env: EnvFn, kconfig: &str) -> Kconfig {
+        let tri_strs: [Rc<str>; 3] = ["n".into(), "m".into(), "y".into()];
+        let mut kc = Kconfig {
+            dialect,
+            symbols: Vec::new(),
+            props: Vec::new(),
+            menus: Vec::new(),
+            exprs: Exprs::default(),
+            by_name: HashMap::new(),
+            by_const_name: HashMap::new(),
+            by_choice_name: HashMap::new(),
+            hash_order: Vec::new(),
+            modules_sym: symbol::SYM_NO,
+            modules_val: Tri::No,
+            messages: Messages::default(),
+            sym_warnings: 0,
+            conf_warnings: 0,
+            changed: false,
+            silent: false,
+            prefix: env("CONFIG_").unwrap_or_else(|| "CONFIG_".to_string()),
+            srctree: env("srctree").map(PathBuf::from),
+            env,
+            empty: "".into(),
+            zero: "0".into(),
+            zero_hex: "0x0".into(),
+            tri_strs,
+            files: Vec::new(),
+            env_deps: Vec::new(),
+        };
+        for (name, t) in [("y", Tri::Yes), ("m", Tri::Mod), ("n", Tri::No)] {
+            let id = kc.new_symbol(Some(name.into()), symbol::flags::CONST | symbol::flags::VALID);
+            let s = kc.sym_mut(id);
+            s.ty = SymType::Tristate;
+            s.curr.tri = t;
+            s.curr.val = Some(name.into());
+        }
+        kc.menus.push(Menu::new(None, None, kconfig.into(), 0));
+        kc
+    }
+
+    /// Read an environment variable the way the tree sees it.
+    pub fn getenv(&self, k: &str) -> Option<String> {
+        (self.env)(k)
+    }
+
+    /// Load and finalise a tree, as the kernel's `conf_parse` does.
+    pub fn load(opts: LoadOptions) -> Result<Kconfig, LoadError> {
+        let env = opts.env.clone();
+        let srctree = env("srctree").map(PathBuf::from);
+        let dialect = opts.dialect.unwrap_or_else(|| {
+            let v = env("KERNELVERSION")
+                .and_then(|v| parse_kernel_version(&v))
+                .or_else(|| {
+                    let mk = match &srctree {
+                        Some(s) => s.join("Makefile"),
+                        None => PathBuf::from("Makefile"),
+                    };
+                    makefile_version(&mk)
+                });
+            match v {
+                Some((a, b)) => Dialect::for_version(a, b),
+                None => Dialect::V6_12,
+            }
+        });
+        let mut kc = Kconfig::empty_tree(dialect, env.clone(), &opts.kconfig);
+        let lex = match lexer::Lexer::new(&opts.kconfig, srctree.clone(), dialect == Dialect::V6_1) {
+            Ok(l) => l,
+            Err(e) => {
+                return Err(LoadError { messages: vec![(Stream::Stderr, e.0)] });
+            }
+        };
+        let env2 = env.clone();
+        let pp = preprocess::Preprocessor::new(Box::new(move |k| env2(k)), opts.shell);
+        let mut parser = parser::Parser::new(&mut kc, lex, pp);
+        let res = parser.parse();
+        let errors = parser.errors;
+        let mut msgs = std::mem::take(&mut parser.lex.msgs);
+        let files = parser.lex.files.clone();
+        let env_deps = parser.pp.env_used();
+        drop(parser);
+        kc.files = files;
+        kc.env_deps = env_deps;
+        let mut all = msgs.take();
+        all.extend(kc.messages.take());
+        if let Err(e) = res {
+            all.push((Stream::Stderr, e.0));
+            return Err(LoadError { messages: all });
+        }
+        if errors > 0 {
+            return Err(LoadError { messages: all });
+        }
+        if kc.menu(ROOT_MENU).prompt.is_none() {
+            let id = PropId(kc.props.len() as u32);
+            kc.props.push(Property {
+                kind: PropKind::Menu,
+                text: Some("Main menu".into()),
+                expr: None,
+                visible: None,
+                visible_tri: Tri::No,
+                menu: ROOT_MENU,
+                file: "".into(),
+                line: 0,
+            });
+            kc.menu_mut(ROOT_MENU).prompt = Some(id);
+        }
+        kc.finalize();
+        kc.compute_hash_order();
+        let mut dep_errors = kc.check_all_deps();
+        if kc.dialect == Dialect::V6_12 {
+            dep_errors += kc.check_choice_sanity();
+        }
+        all.extend(kc.messages.take());
+        kc.messages.lines = all;
+        if dep_errors > 0 {
+            return Err(LoadError { messages: kc.messages.take() });
+        }
+        kc.changed = true;
+        Ok(kc)
+    }
+
+    fn compute_hash_order(&mut self) {
+        let size = self.dialect.hash_size();
+        let mut v: Vec<(u32, u32, SymbolId)> = Vec::with_capacity(self.symbols.len());
+        for (i, s) in self.symbols.iter().enumerate().skip(3) {
+            let bucket = match &s.name {
+                Some(n) => fnv32(n) % size,
+                None => 0,
+            };
+            v.push((bucket, u32::MAX - s.serial, SymbolId(i as u32)));
+        }
+        v.sort_unstable();
+        self.hash_order = v.into_iter().map(|x| x.2).collect();
+    }
+
+    /// Every symbol with a name, for lookups by name in front ends.
+    pub fn symbol_names(&self) -> impl Iterator<Item = (&str, SymbolId)> {
+        self.by_name.iter().map(|(k, v)| (&**k, *v))
+    }
+}
+
+/// The kernel's string hash (32-bit FNV-1a over signed chars).
+pub fn fnv32(s: &str) -> u32 {
+    let mut h: u32 = 2166136261;
+    for &b in s.as_bytes() {
+        h = (h ^ (b as i8 as i32 as u32)).wrapping_mul(0x01000193);
+    }
+    h
+}

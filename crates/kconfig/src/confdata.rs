@@ -1,0 +1,764 @@
+//! Reading and writing configuration files: `.config` (with the kernel's
+//! warnings and exact layout), minimal defconfigs, and syncconfig's
+//! `auto.conf`, `autoconf.h`, `rustc_cfg`, `auto.conf.cmd` and
+//! `include/config/*` dependency files.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+use std::rc::Rc;
+
+use crate::expr::Tri;
+use crate::menu::ROOT_MENU;
+use crate::symbol::{flags, DefSlot, SymType, SymbolId};
+use crate::{Dialect, Kconfig};
+
+/// A configuration file could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("config name is empty")]
+    EmptyName,
+    #[error("{0}: Is a directory")]
+    IsDirectory(String),
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+}
+
+fn io_err(path: &str) -> impl FnOnce(std::io::Error) -> WriteError + '_ {
+    move |source| WriteError::Io { path: path.to_string(), source }
+}
+
+/// Escape a string value in double quotes, backslash before `"` and `\`.
+pub fn escape_string(v: &str) -> String {
+    let mut out = String::with_capacity(v.len() + 2);
+    out.push('"');
+    for c in v.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+fn make_parent_dir(path: &str) -> std::io::Result<()> {
+    if let Some(parent) = Path::new(path).parent() {
+        if !parent.as_os_str().is_empty() {
+            fs::create_dir_all(parent)?;
+        }
+    }
+    Ok(())
+}
+
+enum Style {
+    Pound,
+    C,
+}
+
+impl Kconfig {
+    /// The `.config` path: `KCONFIG_CONFIG` or `.config`.
+    pub fn config_name(&self) -> String {
+        self.getenv("KCONFIG_CONFIG").unwrap_or_else(|| ".config".to_string())
+    }
+
+    fn env_or(&self, k: &str, d: &str) -> String {
+        self.getenv(k).unwrap_or_else(|| d.to_string())
+    }
+
+    /// An informational message (`#\n# text\n#` on stdout) unless silent.
+    pub fn conf_message(&mut self, text: &str) {
+        if !self.silent {
+            self.messages.out(format!("#\n# {text}\n#"));
+        }
+    }
+
+    fn conf_warning(&mut self, file: &str, line: u32, text: &str) {
+        self.messages.err(format!("{file}:{line}:warning: {text}"));
+        self.conf_warnings += 1;
+    }
+
+    /// Were there warnings while reading that `KCONFIG_WERROR` turns into errors?
+    pub fn conf_errors(&self) -> bool {
+        self.conf_warnings > 0 && self.getenv("KCONFIG_WERROR").is_some()
+    }
+
+    /// Were there unmet-dependency warnings that `KCONFIG_WERROR` makes fatal?
+    pub fn dep_errors(&self) -> bool {
+        self.sym_warnings > 0 && self.getenv("KCONFIG_WERROR").is_some()
+    }
+
+    fn open_conf(&self, name: &str) -> Option<Vec<u8>> {
+        if let Ok(b) = fs::read(name) {
+            return Some(b);
+        }
+        if !name.starts_with('/') {
+            if let Some(st) = &self.srctree {
+                return fs::read(st.join(name)).ok();
+            }
+        }
+        None
+    }
+
+    /// Read a configuration file into the user (or auto) values; true when
+    /// no file could be read (the kernel's `conf_read_simple` returning 1).
+    pub fn read_simple(&mut self, name: Option<&str>, slot: DefSlot) -> bool {
+        let (name, data) = match name {
+            Some(n) => match self.open_conf(n) {
+                Some(d) => (n.to_string(), d),
+                None => return true,
+            },
+            None => {
+                let n = self.config_name();
+                match self.open_conf(&n) {
+                    Some(d) => (n, d),
+                    None => {
+                        self.changed = true;
+                        let Some(list) = self.getenv("KCONFIG_DEFCONFIG_LIST") else { return true };
+                        let mut found = None;
+                        for cand in list.split_ascii_whitespace() {
+                            if let Some(d) = self.open_conf(cand) {
+                                found = Some((cand.to_string(), d));
+                                break;
+                            }
+                        }
+                        match found {
+                            Some((n, d)) => {
+                                self.conf_message(&format!("using defaults found in {n}"));
+                                (n, d)
+                            }
+                            None => return true,
+                        }
+                    }
+                }
+            }
+        };
+        self.load_values(&name, &data, slot);
+        false
+    }
+
+    fn load_values(&mut self, fname: &str, data: &[u8], slot: DefSlot) {
+        let d = slot as usize;
+        let def_flag = if slot == DefSlot::User { flags::DEF_USER } else { flags::DEF_AUTO };
+        let warn_unknown = self.getenv("KCONFIG_WARN_UNKNOWN_SYMBOLS").is_some();
+        self.conf_warnings = 0;
+        for s in &mut self.symbols[3..] {
+            s.flags &= !def_flag;
+            s.def[d] = Default::default();
+        }
+        if slot == DefSlot::User {
+            for s in &mut self.symbols[3..] {
+                s.flags &= !flags::VALID;
+            }
+        }
+        let v61 = self.dialect == Dialect::V6_1;
+        let prefix = self.prefix.clone();
+        let text = String::from_utf8_lossy(data);
+        let mut lineno = 0u32;
+        let mut rest: &str = &text;
+        while !rest.is_empty() {
+            let (raw, more) = match rest.find('\n') {
+                Some(i) => (&rest[..i], &rest[i + 1..]),
+                None => (rest, ""),
+            };
+            rest = more;
+            lineno += 1;
+            let line = raw.strip_suffix('\r').unwrap_or(raw);
+            let (sym_name, val): (&str, &str);
+            if v61 {
+                if let Some(after) = raw.strip_prefix('#') {
+                    let Some(p) = after.strip_prefix(' ') else { continue };
+                    let Some(p) = p.strip_prefix(&*prefix) else { continue };
+                    let Some(sp) = p.find(' ') else { continue };
+                    if !p[sp + 1..].starts_with("is not set") {
+                        continue;
+                    }
+                    sym_name = &p[..sp];
+                    val = "n";
+                } else if let Some(p) = raw.strip_prefix(&*prefix) {
+                    let Some(eq) = p.find('=') else { continue };
+                    sym_name = &p[..eq];
+                    val = p[eq + 1..].strip_suffix('\r').unwrap_or(&p[eq + 1..]);
+                } else {
+                    if !raw.is_empty() && !raw.starts_with('\r') {
+                        let shown = raw.split(['\r', '\n']).next().unwrap_or("");
+                        self.conf_warning(fname, lineno, &format!("unexpected data: {shown}"));
+                    }
+                    continue;
+                }
+            } else {
+                if line.is_empty() {
+                    continue;
+                }
+                if let Some(after) = line.strip_prefix('#') {
+                    let Some(p) = after.strip_prefix(' ') else { continue };
+                    let Some(p) = p.strip_prefix(&*prefix) else { continue };
+                    let Some(sp) = p.find(' ') else { continue };
+                    if &p[sp + 1..] != "is not set" {
+                        continue;
+                    }
+                    sym_name = &p[..sp];
+                    val = "n";
+                } else {
+                    let Some(p) = line.strip_prefix(&*prefix) else {
+                        self.conf_warning(fname, lineno, &format!("unexpected data: {line}"));
+                        continue;
+                    };
+                    let Some(eq) = p.find('=') else {
+                        self.conf_warning(fname, lineno, &format!("unexpected data: {line}"));
+                        continue;
+                    };
+                    sym_name = &p[..eq];
+                    val = &p[eq + 1..];
+                }
+            }
+            let Some(sym) = self.find(sym_name).filter(|s| s.0 >= 3) else {
+                if slot == DefSlot::Auto {
+                    self.touch_dep(sym_name);
+                } else {
+                    if warn_unknown {
+                        self.conf_warning(fname, lineno, &format!("unknown symbol: {sym_name}"));
+                    }
+                    self.changed = true;
+                }
+                continue;
+            };
+            if self.has_flag(sym, def_flag) {
+                let n = self.sym(sym).display_name().to_string();
+                self.conf_warning(fname, lineno, &format!("override: reassigning to symbol {n}"));
+            }
+            if self.set_sym_val(sym, slot, val, fname, lineno) {
+                continue;
+            }
+            if v61 {
+                if self.is_choice_value(sym) {
+                    let Some(cs) = self.sym(sym).choice_of else { continue };
+                    let t = self.sym(sym).def[d].tri;
+                    match t {
+                        Tri::No => {}
+                        Tri::Mod => {
+                            if self.sym(cs).def[d].tri == Tri::Yes {
+                                let n = self.sym(sym).display_name().to_string();
+                                self.conf_warning(fname, lineno, &format!("{n} creates inconsistent choice state"));
+                                self.clear_flag(cs, def_flag);
+                            }
+                        }
+                        Tri::Yes => {
+                            if self.sym(cs).def[d].tri != Tri::No {
+                                let n = self.sym(sym).display_name().to_string();
+                                self.conf_warning(fname, lineno, &format!("override: {n} changes choice state"));
+                            }
+                            self.sym_mut(cs).def[d].choice = Some(sym);
+                        }
+                    }
+                    let ct = self.sym(cs).def[d].tri;
+                    self.sym_mut(cs).def[d].tri = ct.or(t);
+                }
+            } else if slot == DefSlot::User {
+                if let Some(cm) = self.sym(sym).choice_menu {
+                    let list = &mut self.menu_mut(cm).choice_members;
+                    if let Some(pos) = list.iter().position(|&x| x == sym) {
+                        list.remove(pos);
+                        list.insert(0, sym);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Parse one value for `sym`; true when rejected (the kernel's
+    /// `conf_set_sym_val` returning 1).
+    fn set_sym_val(&mut self, sym: SymbolId, slot: DefSlot, p: &str, fname: &str, lineno: u32) -> bool {
+        let d = slot as usize;
+        let def_flag = if slot == DefSlot::User { flags::DEF_USER } else { flags::DEF_AUTO };
+        let ty = self.sym(sym).ty;
+        let name = self.sym(sym).display_name().to_string();
+        let first = p.as_bytes().first().copied();
+        match ty {
+            SymType::Tristate | SymType::Bool => {
+                let t = match first {
+                    Some(b'm') if ty == SymType::Tristate => Some(Tri::Mod),
+                    Some(b'y') => Some(Tri::Yes),
+                    Some(b'n') => Some(Tri::No),
+                    _ => None,
+                };
+                match t {
+                    Some(t) => {
+                        self.sym_mut(sym).def[d].tri = t;
+                        self.set_flag(sym, def_flag);
+                        false
+                    }
+                    None => {
+                        if slot != DefSlot::Auto {
+                            self.conf_warning(fname, lineno, &format!("symbol value '{p}' invalid for {name}"));
+                        }
+                        true
+                    }
+                }
+            }
+            SymType::String | SymType::Int | SymType::Hex => {
+                let mut value = p.to_string();
+                if ty == SymType::String && slot != DefSlot::Auto {
+                    let Some(inner) = p.strip_prefix('"') else { return false };
+                    let mut out = String::new();
+                    let mut closed = false;
+                    let mut it = inner.chars();
+                    while let Some(c) = it.next() {
+                        match c {
+                            '"' => {
+                                closed = true;
+                                break;
+                            }
+                            '\\' => match it.next() {
+                                Some(n) => out.push(n),
+                                None => break,
+                            },
+                            c => out.push(c),
+                        }
+                    }
+                    if !closed {
+                        self.conf_warning(fname, lineno, "invalid string found");
+                        return true;
+                    }
+                    value = out;
+                }
+                if self.string_valid(sym, &value) {
+                    self.sym_mut(sym).def[d].val = Some(value.into());
+                    self.set_flag(sym, def_flag);
+                    false
+                } else {
+                    if slot != DefSlot::Auto {
+                        self.conf_warning(fname, lineno, &format!("symbol value '{value}' invalid for {name}"));
+                    }
+                    true
+                }
+            }
+            SymType::Unknown => false,
+        }
+    }
+
+    /// Read `.config` (or `name`) as the user configuration and recompute;
+    /// true when nothing could be read (the kernel's `conf_read` returning 1).
+    pub fn read(&mut self, name: Option<&str>) -> bool {
+        self.changed = false;
+        if self.read_simple(name, DefSlot::User) {
+            let m = self.modules_sym;
+            self.calc_value(m);
+            return true;
+        }
+        let m = self.modules_sym;
+        self.calc_value(m);
+        let v61 = self.dialect == Dialect::V6_1;
+        let mut unsaved = 0u32;
+        for i in 0..self.hash_order.len() {
+            let s = self.hash_order[i];
+            self.calc_value(s);
+            if self.is_choice(s) || (v61 && self.has_flag(s, flags::NO_WRITE)) {
+                continue;
+            }
+            let has = self.has_value(s);
+            let write = self.has_flag(s, flags::WRITE);
+            if has && write {
+                let sym = self.sym(s);
+                let same = match sym.ty {
+                    SymType::Bool | SymType::Tristate => sym.def[0].tri == sym.curr.tri,
+                    _ => sym.curr.val.as_deref().unwrap_or("") == sym.def[0].val.as_deref().unwrap_or(""),
+                };
+                if same {
+                    continue;
+                }
+            } else if !has && !write {
+                continue;
+            }
+            unsaved += 1;
+            if !v61 {
+                self.changed = true;
+            }
+        }
+        if v61 {
+            for i in 0..self.hash_order.len() {
+                let s = self.hash_order[i];
+                if !self.has_value(s) || self.is_choice_value(s) {
+                    continue;
+                }
+                if self.sym(s).visible == Tri::No && unsaved == 0 {
+                    self.clear_flag(s, flags::DEF_USER);
+                }
+                if matches!(self.sym(s).ty, SymType::String | SymType::Int | SymType::Hex) {
+                    let v = self.sym(s).def[0].val.clone().unwrap_or_else(|| "".into());
+                    if !self.string_within_range(s, &v) {
+                        self.clear_flag(s, flags::VALID | flags::DEF_USER);
+                        unsaved += 1;
+                    }
+                }
+            }
+            if self.conf_warnings > 0 || unsaved > 0 {
+                self.changed = true;
+            }
+        } else if self.conf_warnings > 0 {
+            self.changed = true;
+        }
+        false
+    }
+
+    fn heading(&self, style: Style) -> String {
+        let prompt = self.menu_prompt(ROOT_MENU).unwrap_or_else(|| "".into());
+        match style {
+            Style::Pound => format!("#\n# Automatically generated file; DO NOT EDIT.\n# {prompt}\n#\n"),
+            Style::C => format!("/*\n * Automatically generated file; DO NOT EDIT.\n * {prompt}\n */\n"),
+        }
+    }
+
+    fn dotconfig_line(&self, s: SymbolId, out: &mut String) {
+        let sym = self.sym(s);
+        let Some(name) = sym.name.as_deref() else { return };
+        let val = self.string_value(s);
+        match sym.ty {
+            SymType::Unknown => {}
+            SymType::Bool | SymType::Tristate if &*val == "n" => {
+                out.push_str(&format!("# {}{} is not set\n", self.prefix, name));
+            }
+            SymType::String => out.push_str(&format!("{}{}={}\n", self.prefix, name, escape_string(&val))),
+            _ => out.push_str(&format!("{}{}={}\n", self.prefix, name, val)),
+        }
+    }
+
+    /// The text of `.config` for the current values (the kernel's `conf_write`
+    /// without the file handling).
+    pub fn render_config(&mut self) -> String {
+        let mut out = self.heading(Style::Pound);
+        if !self.changed {
+            self.clear_all_valid();
+        }
+        let mut need_newline = false;
+        let mut menu = self.menu(ROOT_MENU).list;
+        while let Some(m) = menu {
+            let sym = self.menu(m).sym;
+            match sym {
+                None => {
+                    if self.menu_is_visible(m) {
+                        let p = self.menu_prompt(m).unwrap_or_else(|| "".into());
+                        out.push_str(&format!("\n#\n# {p}\n#\n"));
+                        need_newline = false;
+                    }
+                }
+                Some(s) if !self.is_choice(s) && !self.has_flag(s, flags::WRITTEN) => {
+                    self.calc_value(s);
+                    if self.has_flag(s, flags::WRITE) {
+                        if need_newline {
+                            out.push('\n');
+                            need_newline = false;
+                        }
+                        self.set_flag(s, flags::WRITTEN);
+                        self.dotconfig_line(s, &mut out);
+                    }
+                }
+                _ => {}
+            }
+            if let Some(l) = self.menu(m).list {
+                menu = Some(l);
+                continue;
+            }
+            let mut cur = m;
+            loop {
+                let is_menu = self.menu(cur).sym.is_none()
+                    && cur != ROOT_MENU
+                    && self.menu(cur).prompt.is_some_and(|p| self.prop(p).kind == crate::PropKind::Menu);
+                if is_menu && self.menu_is_visible(cur) {
+                    let p = self.menu_prompt(cur).unwrap_or_else(|| "".into());
+                    out.push_str(&format!("# end of {p}\n"));
+                    need_newline = true;
+                }
+                if let Some(n) = self.menu(cur).next {
+                    menu = Some(n);
+                    break;
+                }
+                match self.menu(cur).parent {
+                    Some(p) => cur = p,
+                    None => {
+                        menu = None;
+                        break;
+                    }
+                }
+            }
+        }
+        for s in &mut self.symbols {
+            s.flags &= !flags::WRITTEN;
+        }
+        out
+    }
+
+    /// Write `.config` (or `name`) as the kernel does: via a temporary file,
+    /// keeping `.old`, and saying "No change" when the content is the same.
+    pub fn write(&mut self, name: Option<&str>) -> Result<(), WriteError> {
+        let name = name.map(str::to_string).unwrap_or_else(|| self.config_name());
+        if name.is_empty() {
+            return Err(WriteError::EmptyName);
+        }
+        if Path::new(&name).is_dir() {
+            return Err(WriteError::IsDirectory(name));
+        }
+        make_parent_dir(&name).map_err(io_err(&name))?;
+        let text = self.render_config();
+        let overwrite = self.getenv("KCONFIG_OVERWRITECONFIG").is_some_and(|v| !v.is_empty());
+        if overwrite {
+            fs::write(&name, text).map_err(io_err(&name))?;
+        } else {
+            if fs::read(&name).ok().as_deref() == Some(text.as_bytes()) {
+                self.conf_message(&format!("No change to {name}"));
+                self.changed = false;
+                return Ok(());
+            }
+            let tmp = format!("{}.{}.tmp", name, std::process::id());
+            fs::write(&tmp, text).map_err(io_err(&tmp))?;
+            let _ = fs::rename(&name, format!("{name}.old"));
+            if let Err(e) = fs::rename(&tmp, &name) {
+                let _ = fs::remove_file(&tmp);
+                return Err(WriteError::Io { path: name, source: e });
+            }
+        }
+        self.conf_message(&format!("configuration written to {name}"));
+        self.changed = false;
+        Ok(())
+    }
+
+    /// The text of a minimal defconfig (the kernel's `conf_write_defconfig`).
+    pub fn render_defconfig(&mut self) -> String {
+        let mut out = String::new();
+        self.clear_all_valid();
+        for m in self.all_menus() {
+            let Some(s) = self.menu(m).sym else { continue };
+            if self.is_choice(s) {
+                continue;
+            }
+            self.calc_value(s);
+            if !self.has_flag(s, flags::WRITE) {
+                continue;
+            }
+            self.clear_flag(s, flags::WRITE);
+            if !self.is_changeable(s) {
+                continue;
+            }
+            let v = self.string_value(s);
+            let d = self.string_default(s);
+            if v == d {
+                continue;
+            }
+            match self.dialect {
+                Dialect::V6_12 => {
+                    if let Some(cm) = self.sym(s).choice_menu {
+                        let cs = self.menu(cm).sym.unwrap_or(crate::symbol::SYM_NO);
+                        let ds = self.choice_default(cs);
+                        if ds == Some(s) && self.tristate_value(s) == Tri::Yes {
+                            continue;
+                        }
+                    }
+                }
+                Dialect::V6_1 => {
+                    if self.is_choice_value(s) {
+                        if let Some(cs) = self.sym(s).choice_of {
+                            let ds = self.choice_default(cs);
+                            if !self.has_flag(cs, flags::OPTIONAL)
+                                && ds == Some(s)
+                                && self.sym(s).ty == SymType::Bool
+                                && self.tristate_value(s) == Tri::Yes
+                            {
+                                continue;
+                            }
+                        }
+                    }
+                }
+            }
+            self.dotconfig_line(s, &mut out);
+        }
+        out
+    }
+
+    /// Write a minimal defconfig to `path`.
+    pub fn write_defconfig(&mut self, path: &str) -> Result<(), WriteError> {
+        let text = self.render_defconfig();
+        fs::write(path, text).map_err(io_err(path))
+    }
+
+    fn autoconf_name(&self) -> String {
+        self.env_or("KCONFIG_AUTOCONFIG", "include/config/auto.conf")
+    }
+
+    fn touch_dep(&mut self, name: &str) {
+        let auto = self.autoconf_name();
+        let prefix = match auto.rfind('/') {
+            Some(i) => &auto[..=i],
+            None => "",
+        };
+        let _ = fs::File::create(format!("{prefix}{name}"));
+    }
+
+    /// The text of `auto.conf.cmd`.
+    pub fn render_autoconf_cmd(&self, autoconf_name: &str) -> String {
+        let mut out = String::new();
+        match self.dialect {
+            Dialect::V6_12 => {
+                out.push_str(&format!("autoconfig := {autoconf_name}\n"));
+                out.push_str("\ndeps_config := \\\n");
+                for f in &self.files {
+                    out.push_str(&format!("\t{f} \\\n"));
+                }
+                out.push_str("\n$(autoconfig): $(deps_config)\n$(deps_config): ;\n");
+                for (k, v) in &self.env_deps {
+                    out.push_str(&format!("\nifneq \"$({k})\" \"{v}\"\n$(autoconfig): FORCE\nendif\n"));
+                }
+            }
+            Dialect::V6_1 => {
+                out.push_str("deps_config := \\\n");
+                for f in self.files.iter().rev() {
+                    out.push_str(&format!("\t{f} \\\n"));
+                }
+                out.push_str(&format!("\n{autoconf_name}: $(deps_config)\n\n"));
+                for (k, v) in &self.env_deps {
+                    out.push_str(&format!("ifneq \"$({k})\" \"{v}\"\n{autoconf_name}: FORCE\nendif\n"));
+                }
+                out.push_str("\n$(deps_config): ;\n");
+            }
+        }
+        out
+    }
+
+    fn touch_deps(&mut self) {
+        let auto = self.autoconf_name();
+        let _ = make_parent_dir(&auto);
+        self.read_simple(Some(&auto), DefSlot::Auto);
+        for i in 0..self.hash_order.len() {
+            let s = self.hash_order[i];
+            if self.is_choice(s) {
+                continue;
+            }
+            let sym = self.sym(s);
+            let write = sym.flags & flags::WRITE != 0;
+            let has_auto = sym.flags & flags::DEF_AUTO != 0;
+            if write {
+                if has_auto {
+                    let same = match sym.ty {
+                        SymType::Bool | SymType::Tristate => sym.curr.tri == sym.def[1].tri,
+                        SymType::String | SymType::Hex | SymType::Int => {
+                            *self.string_value(s) == *sym.def[1].val.as_deref().unwrap_or("")
+                        }
+                        SymType::Unknown => false,
+                    };
+                    if same {
+                        continue;
+                    }
+                } else if matches!(sym.ty, SymType::Bool | SymType::Tristate) && sym.curr.tri == Tri::No {
+                    continue;
+                }
+            } else if !has_auto {
+                continue;
+            }
+            let name = sym.name.clone();
+            if let Some(n) = name {
+                self.touch_dep(&n);
+            }
+        }
+    }
+
+    fn c_line(&self, s: SymbolId, out: &mut String) {
+        let sym = self.sym(s);
+        let Some(name) = sym.name.as_deref() else { return };
+        let val = self.string_value(s);
+        let p = &self.prefix;
+        match sym.ty {
+            SymType::Unknown => {}
+            SymType::Bool | SymType::Tristate => match &*val {
+                "n" => {}
+                "m" => out.push_str(&format!("#define {p}{name}_MODULE 1\n")),
+                _ => out.push_str(&format!("#define {p}{name} 1\n")),
+            },
+            SymType::Hex => {
+                let pre = if val.starts_with("0x") || val.starts_with("0X") { "" } else { "0x" };
+                out.push_str(&format!("#define {p}{name} {pre}{val}\n"));
+            }
+            SymType::String => out.push_str(&format!("#define {p}{name} {}\n", escape_string(&val))),
+            SymType::Int => out.push_str(&format!("#define {p}{name} {val}\n")),
+        }
+    }
+
+    fn rustc_line(&self, s: SymbolId, out: &mut String) {
+        let sym = self.sym(s);
+        let Some(name) = sym.name.as_deref() else { return };
+        let val = self.string_value(s);
+        let p = &self.prefix;
+        let mut v: Rc<str> = val.clone();
+        match sym.ty {
+            SymType::Unknown => return,
+            SymType::Bool | SymType::Tristate => {
+                if &*val == "n" {
+                    return;
+                }
+                out.push_str(&format!("--cfg={p}{name}\n"));
+            }
+            SymType::Hex => {
+                if !(val.starts_with("0x") || val.starts_with("0X")) {
+                    v = format!("0x{val}").into();
+                }
+            }
+            _ => {}
+        }
+        out.push_str(&format!("--cfg={p}{name}={}\n", escape_string(&v)));
+    }
+
+    fn autoconf_line(&self, s: SymbolId, out: &mut String) {
+        let sym = self.sym(s);
+        let Some(name) = sym.name.as_deref() else { return };
+        let val = self.string_value(s);
+        match sym.ty {
+            SymType::Unknown => {}
+            SymType::Bool | SymType::Tristate if &*val == "n" => {}
+            _ => out.push_str(&format!("{}{}={}\n", self.prefix, name, val)),
+        }
+    }
+
+    fn write_atomic(path: &str, text: &str) -> Result<(), WriteError> {
+        make_parent_dir(path).map_err(io_err(path))?;
+        let tmp = format!("{path}.tmp");
+        let mut f = fs::File::create(&tmp).map_err(io_err(&tmp))?;
+        f.write_all(text.as_bytes()).map_err(io_err(&tmp))?;
+        drop(f);
+        fs::rename(&tmp, path).map_err(io_err(path))
+    }
+
+    /// syncconfig's outputs: auto.conf.cmd, include/config/* stamps,
+    /// autoconf.h, rustc_cfg and auto.conf (last, as kbuild depends on it).
+    /// Without `overwrite`, nothing happens when auto.conf exists.
+    pub fn write_autoconf(&mut self, overwrite: bool) -> Result<(), WriteError> {
+        let auto = self.autoconf_name();
+        if !overwrite && Path::new(&auto).exists() {
+            return Ok(());
+        }
+        let cmd = self.render_autoconf_cmd(&auto);
+        Self::write_atomic(&format!("{auto}.cmd"), &cmd)?;
+        if self.dialect == Dialect::V6_1 {
+            self.touch_deps();
+            self.calc_all();
+        } else {
+            self.calc_all();
+            self.touch_deps();
+        }
+        let written: Vec<SymbolId> = self
+            .hash_order
+            .iter()
+            .copied()
+            .filter(|&s| self.has_flag(s, flags::WRITE) && self.sym(s).name.is_some())
+            .collect();
+        let mut h = self.heading(Style::C);
+        let mut r = String::new();
+        let mut a = self.heading(Style::Pound);
+        for &s in &written {
+            self.c_line(s, &mut h);
+            self.rustc_line(s, &mut r);
+            self.autoconf_line(s, &mut a);
+        }
+        Self::write_atomic(&self.env_or("KCONFIG_AUTOHEADER", "include/generated/autoconf.h"), &h)?;
+        Self::write_atomic(&self.env_or("KCONFIG_RUSTCCFG", "include/generated/rustc_cfg"), &r)?;
+        Self::write_atomic(&auto, &a)?;
+        Ok(())
+    }
+}

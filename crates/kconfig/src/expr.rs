@@ -1,0 +1,131 @@
+//! Tristate logic and the expression arena.
+
+use crate::symbol::SymbolId;
+
+/// A tristate value: n < m < y.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Tri {
+    #[default]
+    No = 0,
+    Mod = 1,
+    Yes = 2,
+}
+
+impl Tri {
+    /// AND is the minimum.
+    pub fn and(self, o: Tri) -> Tri {
+        self.min(o)
+    }
+    /// OR is the maximum.
+    pub fn or(self, o: Tri) -> Tri {
+        self.max(o)
+    }
+    /// NOT is 2 - x.
+    pub fn not(self) -> Tri {
+        match self {
+            Tri::No => Tri::Yes,
+            Tri::Mod => Tri::Mod,
+            Tri::Yes => Tri::No,
+        }
+    }
+    /// The letter the kernel writes for this value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tri::No => "n",
+            Tri::Mod => "m",
+            Tri::Yes => "y",
+        }
+    }
+}
+
+/// Index of an expression node in [`Exprs`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ExprId(pub u32);
+
+/// A comparison operator between two symbols.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CmpOp {
+    Equal,
+    Unequal,
+    Less,
+    LessEqual,
+    Greater,
+    GreaterEqual,
+}
+
+impl CmpOp {
+    /// The operator as written in Kconfig.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CmpOp::Equal => "=",
+            CmpOp::Unequal => "!=",
+            CmpOp::Less => "<",
+            CmpOp::LessEqual => "<=",
+            CmpOp::Greater => ">",
+            CmpOp::GreaterEqual => ">=",
+        }
+    }
+}
+
+/// One node of a Kconfig expression. A missing expression (`None`) means `y`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Expr {
+    Symbol(SymbolId),
+    Not(ExprId),
+    And(ExprId, ExprId),
+    Or(ExprId, ExprId),
+    Compare(CmpOp, SymbolId, SymbolId),
+    /// `range LO HI`, only as the expression of a range property.
+    Range(SymbolId, SymbolId),
+}
+
+/// The arena holding every expression node of a tree. Nodes are immutable and
+/// may be shared between properties.
+#[derive(Debug, Default, Clone)]
+pub struct Exprs {
+    nodes: Vec<Expr>,
+}
+
+impl Exprs {
+    /// Add a node and return its id.
+    pub fn add(&mut self, e: Expr) -> ExprId {
+        self.nodes.push(e);
+        ExprId((self.nodes.len() - 1) as u32)
+    }
+    /// The node behind `id`.
+    pub fn get(&self, id: ExprId) -> Expr {
+        self.nodes[id.0 as usize]
+    }
+    /// `a && b`, where a missing side means `y`.
+    pub fn and(&mut self, a: Option<ExprId>, b: Option<ExprId>) -> Option<ExprId> {
+        match (a, b) {
+            (None, b) => b,
+            (a, None) => a,
+            (Some(a), Some(b)) => Some(self.add(Expr::And(a, b))),
+        }
+    }
+    /// `a || b`, where a missing side means nothing to add.
+    pub fn or(&mut self, a: Option<ExprId>, b: Option<ExprId>) -> Option<ExprId> {
+        match (a, b) {
+            (None, b) => b,
+            (a, None) => a,
+            (Some(a), Some(b)) => Some(self.add(Expr::Or(a, b))),
+        }
+    }
+    /// A node for a single symbol.
+    pub fn sym(&mut self, s: SymbolId) -> ExprId {
+        self.add(Expr::Symbol(s))
+    }
+    /// Does `e` mention `sym` anywhere?
+    pub fn contains_symbol(&self, e: Option<ExprId>, sym: SymbolId) -> bool {
+        let Some(e) = e else { return false };
+        match self.get(e) {
+            Expr::Symbol(s) => s == sym,
+            Expr::Not(a) => self.contains_symbol(Some(a), sym),
+            Expr::And(a, b) | Expr::Or(a, b) => {
+                self.contains_symbol(Some(a), sym) || self.contains_symbol(Some(b), sym)
+            }
+            Expr::Compare(_, a, b) | Expr::Range(a, b) => a == sym || b == sym,
+        }
+    }
+}
