@@ -463,7 +463,7 @@ impl<'a> Parser<'a> {
                 Some(p) => self.kc.props[p.0 as usize].kind = PropKind::Menu,
                 None => self.err_here("warning: menuconfig statement without prompt"),
             }
-        } else if let Some(choice) = self.current_choice {
+        } else if let Some(choice) = self.current_choice.filter(|_| self.kc.dialect == Dialect::V6_12) {
             let e = self.current_entry;
             if self.kc.menu(e).prompt.is_none() {
                 let m = format!("{}:{}: error: choice member must have a prompt", self.kc.menu(e).file, self.kc.menu(e).line);
