@@ -32,7 +32,11 @@ impl Kconfig {
         let mut ck = Checker { stack: Vec::new() };
         let mut errors = 0;
         let syms: Vec<SymbolId> = match self.dialect {
-            Dialect::V6_12 => self.all_menus().into_iter().filter_map(|m| self.menu(m).sym).collect(),
+            Dialect::V6_12 => self
+                .all_menus()
+                .into_iter()
+                .filter_map(|m| self.menu(m).sym)
+                .collect(),
             Dialect::V6_1 => self.hash_order.clone(),
         };
         for s in syms {
@@ -65,7 +69,11 @@ impl Kconfig {
             return None;
         }
         if let Some(cs) = self.choice_of_for_check(s) {
-            ck.stack.push(Frame { sym: s, prop: None, via: Via::None });
+            ck.stack.push(Frame {
+                sym: s,
+                prop: None,
+                via: Via::None,
+            });
             let r = self.check_deps(ck, cs);
             ck.stack.pop();
             r
@@ -82,9 +90,9 @@ impl Kconfig {
     fn check_expr_deps(&mut self, ck: &mut Checker, e: Option<ExprId>) -> Option<SymbolId> {
         let e = e?;
         match self.exprs.get(e) {
-            Expr::And(a, b) | Expr::Or(a, b) => {
-                self.check_expr_deps(ck, Some(a)).or_else(|| self.check_expr_deps(ck, Some(b)))
-            }
+            Expr::And(a, b) | Expr::Or(a, b) => self
+                .check_expr_deps(ck, Some(a))
+                .or_else(|| self.check_expr_deps(ck, Some(b))),
             Expr::Not(a) => self.check_expr_deps(ck, Some(a)),
             Expr::Compare(_, l, r) => self.check_deps(ck, l).or_else(|| self.check_deps(ck, r)),
             Expr::Symbol(s) => self.check_deps(ck, s),
@@ -93,7 +101,11 @@ impl Kconfig {
     }
 
     fn check_sym_deps(&mut self, ck: &mut Checker, s: SymbolId) -> Option<SymbolId> {
-        ck.stack.push(Frame { sym: s, prop: None, via: Via::DirDep });
+        ck.stack.push(Frame {
+            sym: s,
+            prop: None,
+            via: Via::DirDep,
+        });
         let top = ck.stack.len() - 1;
         let r = (|| {
             let d = self.sym(s).dir_dep;
@@ -138,7 +150,11 @@ impl Kconfig {
     }
 
     fn check_choice_deps(&mut self, ck: &mut Checker, choice: SymbolId) -> Option<SymbolId> {
-        ck.stack.push(Frame { sym: choice, prop: None, via: Via::None });
+        ck.stack.push(Frame {
+            sym: choice,
+            prop: None,
+            via: Via::None,
+        });
         let members = self.choice_member_order(choice);
         for &m in &members {
             self.set_flag(m, flags::CHECK | flags::CHECKED);
@@ -174,7 +190,11 @@ impl Kconfig {
         let mut last = last;
         let mut pushed = false;
         if let Some(cs) = self.choice_of_for_check(last) {
-            ck.stack.push(Frame { sym: last, prop: None, via: Via::None });
+            ck.stack.push(Frame {
+                sym: last,
+                prop: None,
+                via: Via::None,
+            });
             pushed = true;
             last = cs;
         }
@@ -191,7 +211,10 @@ impl Kconfig {
             let f = ck.stack[i];
             let sym = f.sym;
             let next = ck.stack.get(i + 1).map(|f| f.sym).unwrap_or(last);
-            let kind = f.prop.map(|p| self.prop(p).kind.name()).unwrap_or("unknown");
+            let kind = f
+                .prop
+                .map(|p| self.prop(p).kind.name())
+                .unwrap_or("unknown");
             match self.dialect {
                 Dialect::V6_12 => {
                     if sym == last {
@@ -199,8 +222,15 @@ impl Kconfig {
                     }
                     let line = if self.is_choice(next) {
                         let m = self.first_menu(next);
-                        let (file, ln) = m.map(|m| (self.menu(m).file.to_string(), self.menu(m).line)).unwrap_or_default();
-                        format!("\tsymbol {} is part of choice block at {}:{}\n", name(self, sym), file, ln)
+                        let (file, ln) = m
+                            .map(|m| (self.menu(m).file.to_string(), self.menu(m).line))
+                            .unwrap_or_default();
+                        format!(
+                            "\tsymbol {} is part of choice block at {}:{}\n",
+                            name(self, sym),
+                            file,
+                            ln
+                        )
                     } else {
                         self.recursive_line(f, &name(self, sym), &name(self, next), kind)
                     };
@@ -218,9 +248,13 @@ impl Kconfig {
                     let (pf, pl) = prop
                         .map(|p| (self.prop(p).file.to_string(), self.prop(p).line))
                         .unwrap_or_default();
-                    let (mf, ml) = menu.map(|m| (self.menu(m).file.to_string(), self.menu(m).line)).unwrap_or_default();
+                    let (mf, ml) = menu
+                        .map(|m| (self.menu(m).file.to_string(), self.menu(m).line))
+                        .unwrap_or_default();
                     if sym == last {
-                        out.push_str(&format!("{pf}:{pl}:error: recursive dependency detected!\n"));
+                        out.push_str(&format!(
+                            "{pf}:{pl}:error: recursive dependency detected!\n"
+                        ));
                     }
                     let (a, b) = (name(self, sym), name(self, next));
                     let line = if self.is_choice(sym) {
@@ -263,7 +297,9 @@ impl Kconfig {
                 continue;
             }
             for child in self.menu_subtree(m) {
-                let Some(s) = self.menu(child).sym else { continue };
+                let Some(s) = self.menu(child).sym else {
+                    continue;
+                };
                 let mut bad = false;
                 for p in self.sym(s).props.clone() {
                     let pr = self.prop(p).clone();

@@ -30,7 +30,11 @@ pub struct Probabilities {
 
 impl Default for Probabilities {
     fn default() -> Self {
-        Probabilities { bool_y: 50, tri_y: 33, tri_m: 33 }
+        Probabilities {
+            bool_y: 50,
+            tri_y: 33,
+            tri_m: 33,
+        }
     }
 }
 
@@ -51,7 +55,9 @@ pub fn parse_probability(env: Option<&str>) -> Result<Probabilities, BadProbabil
         }
         vals.push(v as i32);
         s = &s[used..];
-        s = s.strip_prefix(':').unwrap_or(if used == 0 { "" } else { s });
+        s = s
+            .strip_prefix(':')
+            .unwrap_or(if used == 0 { "" } else { s });
         if vals.len() >= 3 {
             break;
         }
@@ -126,7 +132,12 @@ pub fn parse_seed(s: &str) -> Option<u32> {
 impl Kconfig {
     /// Give every prompted bool/tristate without a value one, per `mode`
     /// (the kernel's `conf_set_all_new_symbols`).
-    pub fn set_all_new_symbols(&mut self, mode: NewSymbols, rng: &mut Option<GlibcRand>, prob: Probabilities) {
+    pub fn set_all_new_symbols(
+        &mut self,
+        mode: NewSymbols,
+        rng: &mut Option<GlibcRand>,
+        prob: Probabilities,
+    ) {
         match self.dialect {
             Dialect::V6_12 => self.set_all_new_612(mode, rng, prob),
             Dialect::V6_1 => {
@@ -156,7 +167,12 @@ impl Kconfig {
         }
     }
 
-    fn set_all_new_612(&mut self, mode: NewSymbols, rng: &mut Option<GlibcRand>, prob: Probabilities) {
+    fn set_all_new_612(
+        &mut self,
+        mode: NewSymbols,
+        rng: &mut Option<GlibcRand>,
+        prob: Probabilities,
+    ) {
         for m in self.all_menus() {
             let Some(s) = self.menu(m).sym else { continue };
             if self.menu(m).prompt.is_none()
@@ -186,7 +202,11 @@ impl Kconfig {
     }
 
     fn randomize_choice_612(&mut self, choice: MenuId, rng: &mut Option<GlibcRand>) {
-        let members: Vec<SymbolId> = self.menu_subtree(choice).into_iter().filter_map(|m| self.menu(m).sym).collect();
+        let members: Vec<SymbolId> = self
+            .menu_subtree(choice)
+            .into_iter()
+            .filter_map(|m| self.menu(m).sym)
+            .collect();
         let mut cnt = members.iter().filter(|&&s| !self.has_value(s)).count() as i32;
         while cnt > 0 {
             let mut x = rng.as_mut().map(|r| r.next()).unwrap_or(0) % cnt;
@@ -209,7 +229,12 @@ impl Kconfig {
         }
     }
 
-    fn set_all_new_61(&mut self, mode: NewSymbols, rng: &mut Option<GlibcRand>, prob: Probabilities) -> bool {
+    fn set_all_new_61(
+        &mut self,
+        mode: NewSymbols,
+        rng: &mut Option<GlibcRand>,
+        prob: Probabilities,
+    ) -> bool {
         let mut has_changed = false;
         for i in 0..self.hash_order.len() {
             let s = self.hash_order[i];
@@ -299,7 +324,12 @@ impl Kconfig {
         let name = sym.display_name();
         let val = self.string_value(s);
         if sym.ty == SymType::String {
-            format!("{}{}={}", self.prefix, name, crate::confdata::escape_string(&val))
+            format!(
+                "{}{}={}",
+                self.prefix,
+                name,
+                crate::confdata::escape_string(&val)
+            )
         } else {
             format!("{}{}={}", self.prefix, name, val)
         }
@@ -339,8 +369,24 @@ pub struct EndOfInput(pub String);
 
 impl<'a> Asker<'a> {
     /// A front end over `kc` reading answers from `input`.
-    pub fn new(kc: &'a mut Kconfig, mode: AskMode, input: Box<dyn BufRead + 'a>, tty: bool) -> Self {
-        Asker { kc, mode, input, out: String::new(), err: String::new(), tty, indent: 1, conf_cnt: 0, root_entry: ROOT_MENU, eof: false }
+    pub fn new(
+        kc: &'a mut Kconfig,
+        mode: AskMode,
+        input: Box<dyn BufRead + 'a>,
+        tty: bool,
+    ) -> Self {
+        Asker {
+            kc,
+            mode,
+            input,
+            out: String::new(),
+            err: String::new(),
+            tty,
+            indent: 1,
+            conf_cnt: 0,
+            root_entry: ROOT_MENU,
+            eof: false,
+        }
     }
 
     /// Run the mode to completion.
@@ -360,13 +406,15 @@ impl<'a> Asker<'a> {
         Ok(())
     }
 
-    fn read_line(&mut self) -> String {
+    /// Read one answer. At end of input the kernel's `fgets` leaves the
+    /// buffer as it was (`prefill`), which is then echoed and used.
+    fn read_line(&mut self, prefill: &str) -> String {
         let mut line = String::new();
         match self.input.read_line(&mut line) {
             Ok(0) | Err(_) => {
                 self.err.push_str("\nError in reading or end of file.\n");
                 self.eof = true;
-                line.clear();
+                line = prefill.to_string();
             }
             Ok(_) => {}
         }
@@ -390,7 +438,7 @@ impl<'a> Asker<'a> {
             self.out.push('\n');
             return None;
         }
-        Some(self.read_line())
+        Some(self.read_line("\n"))
     }
 
     fn help_text(&self, m: MenuId) -> String {
@@ -407,8 +455,17 @@ impl<'a> Asker<'a> {
             let p = self.kc.menu_prompt(m).unwrap_or_else(|| "".into());
             let name = self.kc.sym(s).display_name().to_string();
             let def = self.kc.string_value(s).to_string();
-            self.out.push_str(&format!("{:w$}{} ({}) [{}] ", "", p, name, def, w = self.indent - 1));
-            let Some(line) = self.askvalue(s, &def) else { return Ok(()) };
+            self.out.push_str(&format!(
+                "{:w$}{} ({}) [{}] ",
+                "",
+                p,
+                name,
+                def,
+                w = self.indent - 1
+            ));
+            let Some(line) = self.askvalue(s, &def) else {
+                return Ok(());
+            };
             let mut newdef = None;
             if line.is_empty() || line.starts_with('\n') {
                 newdef = Some(def.clone());
@@ -419,9 +476,6 @@ impl<'a> Asker<'a> {
                 newdef = Some(line.strip_suffix('\n').unwrap_or(&line).to_string());
             }
             if let Some(d) = newdef {
-                if self.eof && line.is_empty() {
-                    // empty read: keep the current value
-                }
                 if self.kc.set_string_value(s, &d) {
                     return Ok(());
                 }
@@ -455,7 +509,9 @@ impl<'a> Asker<'a> {
             q.push_str("/?] ");
             self.out.push_str(&q);
             let def = self.kc.string_value(s).to_string();
-            let Some(line) = self.askvalue(s, &def) else { return Ok(()) };
+            let Some(line) = self.askvalue(s, &def) else {
+                return Ok(());
+            };
             let l = line.trim();
             let newval = match l.as_bytes().first() {
                 Some(b'n' | b'N') if l.len() == 1 || &l[1..] == "o" => Some(Tri::No),
@@ -484,9 +540,33 @@ impl<'a> Asker<'a> {
     }
 
     fn conf_choice(&mut self, m: MenuId) -> Result<(), EndOfInput> {
+        let v61 = self.kc.dialect == Dialect::V6_1;
+        let cs0 = self.kc.menu(m).sym.unwrap();
+        let choice_is_new = !self.kc.has_value(cs0);
+        if v61 {
+            if self.kc.is_changeable(cs0) {
+                self.conf_sym(m)?;
+                self.kc.calc_value(cs0);
+                if self.kc.tristate_value(cs0) != Tri::Yes {
+                    return Ok(());
+                }
+            } else {
+                match self.kc.tristate_value(cs0) {
+                    Tri::No => return Ok(()),
+                    Tri::Mod => {
+                        let p = self.kc.menu_prompt(m).unwrap_or_else(|| "".into());
+                        self.out
+                            .push_str(&format!("{:w$}{}\n", "", p, w = self.indent - 1));
+                        return Ok(());
+                    }
+                    Tri::Yes => {}
+                }
+            }
+        }
         loop {
             let p = self.kc.menu_prompt(m).unwrap_or_else(|| "".into());
-            self.out.push_str(&format!("{:w$}{}\n", "", p, w = self.indent - 1));
+            self.out
+                .push_str(&format!("{:w$}{}\n", "", p, w = self.indent - 1));
             let cs = self.kc.menu(m).sym.unwrap();
             let def_sym = match self.kc.dialect {
                 Dialect::V6_12 => self.kc.calc_choice_612(m),
@@ -506,7 +586,8 @@ impl<'a> Asker<'a> {
                 }
                 let Some(cs2) = self.kc.menu(c).sym else {
                     let cp = self.kc.menu_prompt(c).unwrap_or_else(|| "".into());
-                    self.out.push_str(&format!("{:>w$} {}\n", '*', cp, w = self.indent));
+                    self.out
+                        .push_str(&format!("{:>w$} {}\n", '*', cp, w = self.indent));
                     continue;
                 };
                 cnt += 1;
@@ -517,27 +598,33 @@ impl<'a> Asker<'a> {
                     self.out.push_str(&format!("{:>w$}", ' ', w = self.indent));
                 }
                 let cp = self.kc.menu_prompt(c).unwrap_or_else(|| "".into());
-                let n = self.kc.sym(cs2).display_name().to_string();
-                self.out.push_str(&format!(" {cnt}. {cp} ({n})"));
+                self.out.push_str(&format!(" {cnt}. {cp}"));
+                if let Some(n) = self.kc.sym(cs2).name.clone() {
+                    self.out.push_str(&format!(" ({n})"));
+                }
                 if !self.kc.has_value(cs2) {
                     is_new = true;
                     self.out.push_str(" (NEW)");
                 }
                 self.out.push('\n');
             }
-            self.out.push_str(&format!("{:w$}choice", "", w = self.indent - 1));
+            self.out
+                .push_str(&format!("{:w$}choice", "", w = self.indent - 1));
             let mut line = String::new();
             if cnt == 1 {
                 self.out.push_str("[1]: 1\n");
             } else {
                 self.out.push_str(&format!("[1-{cnt}?]: "));
+                if v61 {
+                    is_new = choice_is_new;
+                }
                 match self.mode {
                     AskMode::Old | AskMode::Sync if !is_new => {
                         cnt = def;
                         self.out.push_str(&format!("{cnt}\n"));
                     }
                     AskMode::Old | AskMode::Sync | AskMode::OldAsk => {
-                        line = self.read_line().trim().to_string();
+                        line = self.read_line("").trim().to_string();
                         if line.starts_with('?') {
                             let h = self.help_text(m);
                             self.out.push_str(&h);
@@ -586,6 +673,15 @@ impl<'a> Asker<'a> {
             }
             let target = self.kc.menu(c).sym.unwrap();
             self.kc.choice_set_value(m, target);
+            if v61 {
+                let mut gc = self.kc.menu(c).list;
+                while let Some(x) = gc {
+                    self.indent += 2;
+                    self.conf(x)?;
+                    self.indent -= 2;
+                    gc = self.kc.menu(x).next;
+                }
+            }
             return Ok(());
         }
     }
@@ -612,20 +708,26 @@ impl<'a> Asker<'a> {
             if show {
                 if let Some(t) = self.kc.menu_prompt(m) {
                     let w = self.indent;
-                    self.out.push_str(&format!("{:>w$}\n{:>w$} {}\n{:>w$}\n", '*', '*', t, '*'));
+                    self.out
+                        .push_str(&format!("{:>w$}\n{:>w$} {}\n{:>w$}\n", '*', '*', t, '*'));
                 }
             }
         }
         if let Some(s) = sym {
             if self.kc.is_choice(s) {
-                return self.conf_choice(m);
-            }
-            match self.kc.sym(s).ty {
-                SymType::Int | SymType::Hex | SymType::String => self.conf_string(m)?,
-                _ => self.conf_sym(m)?,
+                self.conf_choice(m)?;
+                if self.kc.dialect == Dialect::V6_12 || self.kc.sym(s).curr.tri != Tri::Mod {
+                    return Ok(());
+                }
+            } else {
+                match self.kc.sym(s).ty {
+                    SymType::Int | SymType::Hex | SymType::String => self.conf_string(m)?,
+                    _ => self.conf_sym(m)?,
+                }
             }
             self.indent += 2;
         }
+
         let mut c = self.kc.menu(m).list;
         while let Some(x) = c {
             self.conf(x)?;
@@ -642,7 +744,10 @@ impl<'a> Asker<'a> {
             return Ok(());
         }
         if let Some(s) = self.kc.menu(m).sym {
-            if !self.kc.has_value(s) && self.kc.is_changeable(s) && !(self.kc.dialect == Dialect::V6_1 && false) {
+            if !self.kc.has_value(s)
+                && self.kc.is_changeable(s)
+                && !(self.kc.dialect == Dialect::V6_1 && false)
+            {
                 match self.mode {
                     AskMode::ListNew => {
                         if self.kc.sym(s).name.is_some() {
@@ -680,7 +785,12 @@ impl<'a> Asker<'a> {
     fn parent_menu(&self, m: MenuId) -> MenuId {
         let mut m = m;
         while m != ROOT_MENU {
-            if self.kc.menu(m).prompt.is_some_and(|p| self.kc.prop(p).kind == PropKind::Menu) {
+            if self
+                .kc
+                .menu(m)
+                .prompt
+                .is_some_and(|p| self.kc.prop(p).kind == PropKind::Menu)
+            {
                 break;
             }
             m = self.kc.menu(m).parent.unwrap_or(ROOT_MENU);

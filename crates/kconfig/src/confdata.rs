@@ -21,11 +21,17 @@ pub enum WriteError {
     #[error("{0}: Is a directory")]
     IsDirectory(String),
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 fn io_err(path: &str) -> impl FnOnce(std::io::Error) -> WriteError + '_ {
-    move |source| WriteError::Io { path: path.to_string(), source }
+    move |source| WriteError::Io {
+        path: path.to_string(),
+        source,
+    }
 }
 
 /// Escape a string value in double quotes, backslash before `"` and `\`.
@@ -59,7 +65,8 @@ enum Style {
 impl Kconfig {
     /// The `.config` path: `KCONFIG_CONFIG` or `.config`.
     pub fn config_name(&self) -> String {
-        self.getenv("KCONFIG_CONFIG").unwrap_or_else(|| ".config".to_string())
+        self.getenv("KCONFIG_CONFIG")
+            .unwrap_or_else(|| ".config".to_string())
     }
 
     fn env_or(&self, k: &str, d: &str) -> String {
@@ -114,7 +121,9 @@ impl Kconfig {
                     Some(d) => (n, d),
                     None => {
                         self.changed = true;
-                        let Some(list) = self.getenv("KCONFIG_DEFCONFIG_LIST") else { return true };
+                        let Some(list) = self.getenv("KCONFIG_DEFCONFIG_LIST") else {
+                            return true;
+                        };
                         let mut found = None;
                         for cand in list.split_ascii_whitespace() {
                             if let Some(d) = self.open_conf(cand) {
@@ -139,7 +148,11 @@ impl Kconfig {
 
     fn load_values(&mut self, fname: &str, data: &[u8], slot: DefSlot) {
         let d = slot as usize;
-        let def_flag = if slot == DefSlot::User { flags::DEF_USER } else { flags::DEF_AUTO };
+        let def_flag = if slot == DefSlot::User {
+            flags::DEF_USER
+        } else {
+            flags::DEF_AUTO
+        };
         let warn_unknown = self.getenv("KCONFIG_WARN_UNKNOWN_SYMBOLS").is_some();
         self.conf_warnings = 0;
         for s in &mut self.symbols[3..] {
@@ -167,8 +180,12 @@ impl Kconfig {
             let (sym_name, val): (&str, &str);
             if v61 {
                 if let Some(after) = raw.strip_prefix('#') {
-                    let Some(p) = after.strip_prefix(' ') else { continue };
-                    let Some(p) = p.strip_prefix(&*prefix) else { continue };
+                    let Some(p) = after.strip_prefix(' ') else {
+                        continue;
+                    };
+                    let Some(p) = p.strip_prefix(&*prefix) else {
+                        continue;
+                    };
                     let Some(sp) = p.find(' ') else { continue };
                     if !p[sp + 1..].starts_with("is not set") {
                         continue;
@@ -191,8 +208,12 @@ impl Kconfig {
                     continue;
                 }
                 if let Some(after) = line.strip_prefix('#') {
-                    let Some(p) = after.strip_prefix(' ') else { continue };
-                    let Some(p) = p.strip_prefix(&*prefix) else { continue };
+                    let Some(p) = after.strip_prefix(' ') else {
+                        continue;
+                    };
+                    let Some(p) = p.strip_prefix(&*prefix) else {
+                        continue;
+                    };
                     let Some(sp) = p.find(' ') else { continue };
                     if &p[sp + 1..] != "is not set" {
                         continue;
@@ -225,28 +246,42 @@ impl Kconfig {
             };
             if self.has_flag(sym, def_flag) {
                 let n = self.sym(sym).display_name().to_string();
-                self.conf_warning(fname, lineno, &format!("override: reassigning to symbol {n}"));
+                self.conf_warning(
+                    fname,
+                    lineno,
+                    &format!("override: reassigning to symbol {n}"),
+                );
             }
             if self.set_sym_val(sym, slot, val, fname, lineno) {
                 continue;
             }
             if v61 {
                 if self.is_choice_value(sym) {
-                    let Some(cs) = self.sym(sym).choice_of else { continue };
+                    let Some(cs) = self.sym(sym).choice_of else {
+                        continue;
+                    };
                     let t = self.sym(sym).def[d].tri;
                     match t {
                         Tri::No => {}
                         Tri::Mod => {
                             if self.sym(cs).def[d].tri == Tri::Yes {
                                 let n = self.sym(sym).display_name().to_string();
-                                self.conf_warning(fname, lineno, &format!("{n} creates inconsistent choice state"));
+                                self.conf_warning(
+                                    fname,
+                                    lineno,
+                                    &format!("{n} creates inconsistent choice state"),
+                                );
                                 self.clear_flag(cs, def_flag);
                             }
                         }
                         Tri::Yes => {
                             if self.sym(cs).def[d].tri != Tri::No {
                                 let n = self.sym(sym).display_name().to_string();
-                                self.conf_warning(fname, lineno, &format!("override: {n} changes choice state"));
+                                self.conf_warning(
+                                    fname,
+                                    lineno,
+                                    &format!("override: {n} changes choice state"),
+                                );
                             }
                             self.sym_mut(cs).def[d].choice = Some(sym);
                         }
@@ -268,9 +303,20 @@ impl Kconfig {
 
     /// Parse one value for `sym`; true when rejected (the kernel's
     /// `conf_set_sym_val` returning 1).
-    fn set_sym_val(&mut self, sym: SymbolId, slot: DefSlot, p: &str, fname: &str, lineno: u32) -> bool {
+    fn set_sym_val(
+        &mut self,
+        sym: SymbolId,
+        slot: DefSlot,
+        p: &str,
+        fname: &str,
+        lineno: u32,
+    ) -> bool {
         let d = slot as usize;
-        let def_flag = if slot == DefSlot::User { flags::DEF_USER } else { flags::DEF_AUTO };
+        let def_flag = if slot == DefSlot::User {
+            flags::DEF_USER
+        } else {
+            flags::DEF_AUTO
+        };
         let ty = self.sym(sym).ty;
         let name = self.sym(sym).display_name().to_string();
         let first = p.as_bytes().first().copied();
@@ -290,7 +336,11 @@ impl Kconfig {
                     }
                     None => {
                         if slot != DefSlot::Auto {
-                            self.conf_warning(fname, lineno, &format!("symbol value '{p}' invalid for {name}"));
+                            self.conf_warning(
+                                fname,
+                                lineno,
+                                &format!("symbol value '{p}' invalid for {name}"),
+                            );
                         }
                         true
                     }
@@ -299,7 +349,9 @@ impl Kconfig {
             SymType::String | SymType::Int | SymType::Hex => {
                 let mut value = p.to_string();
                 if ty == SymType::String && slot != DefSlot::Auto {
-                    let Some(inner) = p.strip_prefix('"') else { return false };
+                    let Some(inner) = p.strip_prefix('"') else {
+                        return false;
+                    };
                     let mut out = String::new();
                     let mut closed = false;
                     let mut it = inner.chars();
@@ -328,7 +380,11 @@ impl Kconfig {
                     false
                 } else {
                     if slot != DefSlot::Auto {
-                        self.conf_warning(fname, lineno, &format!("symbol value '{value}' invalid for {name}"));
+                        self.conf_warning(
+                            fname,
+                            lineno,
+                            &format!("symbol value '{value}' invalid for {name}"),
+                        );
                     }
                     true
                 }
@@ -362,7 +418,10 @@ impl Kconfig {
                 let sym = self.sym(s);
                 let same = match sym.ty {
                     SymType::Bool | SymType::Tristate => sym.def[0].tri == sym.curr.tri,
-                    _ => sym.curr.val.as_deref().unwrap_or("") == sym.def[0].val.as_deref().unwrap_or(""),
+                    _ => {
+                        sym.curr.val.as_deref().unwrap_or("")
+                            == sym.def[0].val.as_deref().unwrap_or("")
+                    }
                 };
                 if same {
                     continue;
@@ -384,7 +443,10 @@ impl Kconfig {
                 if self.sym(s).visible == Tri::No && unsaved == 0 {
                     self.clear_flag(s, flags::DEF_USER);
                 }
-                if matches!(self.sym(s).ty, SymType::String | SymType::Int | SymType::Hex) {
+                if matches!(
+                    self.sym(s).ty,
+                    SymType::String | SymType::Int | SymType::Hex
+                ) {
                     let v = self.sym(s).def[0].val.clone().unwrap_or_else(|| "".into());
                     if !self.string_within_range(s, &v) {
                         self.clear_flag(s, flags::VALID | flags::DEF_USER);
@@ -404,21 +466,32 @@ impl Kconfig {
     fn heading(&self, style: Style) -> String {
         let prompt = self.menu_prompt(ROOT_MENU).unwrap_or_else(|| "".into());
         match style {
-            Style::Pound => format!("#\n# Automatically generated file; DO NOT EDIT.\n# {prompt}\n#\n"),
-            Style::C => format!("/*\n * Automatically generated file; DO NOT EDIT.\n * {prompt}\n */\n"),
+            Style::Pound => {
+                format!("#\n# Automatically generated file; DO NOT EDIT.\n# {prompt}\n#\n")
+            }
+            Style::C => {
+                format!("/*\n * Automatically generated file; DO NOT EDIT.\n * {prompt}\n */\n")
+            }
         }
     }
 
     fn dotconfig_line(&self, s: SymbolId, out: &mut String) {
         let sym = self.sym(s);
-        let Some(name) = sym.name.as_deref() else { return };
+        let Some(name) = sym.name.as_deref() else {
+            return;
+        };
         let val = self.string_value(s);
         match sym.ty {
             SymType::Unknown => {}
             SymType::Bool | SymType::Tristate if &*val == "n" => {
                 out.push_str(&format!("# {}{} is not set\n", self.prefix, name));
             }
-            SymType::String => out.push_str(&format!("{}{}={}\n", self.prefix, name, escape_string(&val))),
+            SymType::String => out.push_str(&format!(
+                "{}{}={}\n",
+                self.prefix,
+                name,
+                escape_string(&val)
+            )),
             _ => out.push_str(&format!("{}{}={}\n", self.prefix, name, val)),
         }
     }
@@ -463,7 +536,10 @@ impl Kconfig {
             loop {
                 let is_menu = self.menu(cur).sym.is_none()
                     && cur != ROOT_MENU
-                    && self.menu(cur).prompt.is_some_and(|p| self.prop(p).kind == crate::PropKind::Menu);
+                    && self
+                        .menu(cur)
+                        .prompt
+                        .is_some_and(|p| self.prop(p).kind == crate::PropKind::Menu);
                 if is_menu && self.menu_is_visible(cur) {
                     let p = self.menu_prompt(cur).unwrap_or_else(|| "".into());
                     out.push_str(&format!("# end of {p}\n"));
@@ -491,7 +567,9 @@ impl Kconfig {
     /// Write `.config` (or `name`) as the kernel does: via a temporary file,
     /// keeping `.old`, and saying "No change" when the content is the same.
     pub fn write(&mut self, name: Option<&str>) -> Result<(), WriteError> {
-        let name = name.map(str::to_string).unwrap_or_else(|| self.config_name());
+        let name = name
+            .map(str::to_string)
+            .unwrap_or_else(|| self.config_name());
         if name.is_empty() {
             return Err(WriteError::EmptyName);
         }
@@ -500,7 +578,9 @@ impl Kconfig {
         }
         make_parent_dir(&name).map_err(io_err(&name))?;
         let text = self.render_config();
-        let overwrite = self.getenv("KCONFIG_OVERWRITECONFIG").is_some_and(|v| !v.is_empty());
+        let overwrite = self
+            .getenv("KCONFIG_OVERWRITECONFIG")
+            .is_some_and(|v| !v.is_empty());
         if overwrite {
             fs::write(&name, text).map_err(io_err(&name))?;
         } else {
@@ -514,7 +594,10 @@ impl Kconfig {
             let _ = fs::rename(&name, format!("{name}.old"));
             if let Err(e) = fs::rename(&tmp, &name) {
                 let _ = fs::remove_file(&tmp);
-                return Err(WriteError::Io { path: name, source: e });
+                return Err(WriteError::Io {
+                    path: name,
+                    source: e,
+                });
             }
         }
         self.conf_message(&format!("configuration written to {name}"));
@@ -605,7 +688,9 @@ impl Kconfig {
                 }
                 out.push_str("\n$(autoconfig): $(deps_config)\n$(deps_config): ;\n");
                 for (k, v) in &self.env_deps {
-                    out.push_str(&format!("\nifneq \"$({k})\" \"{v}\"\n$(autoconfig): FORCE\nendif\n"));
+                    out.push_str(&format!(
+                        "\nifneq \"$({k})\" \"{v}\"\n$(autoconfig): FORCE\nendif\n"
+                    ));
                 }
             }
             Dialect::V6_1 => {
@@ -615,7 +700,9 @@ impl Kconfig {
                 }
                 out.push_str(&format!("\n{autoconf_name}: $(deps_config)\n\n"));
                 for (k, v) in &self.env_deps {
-                    out.push_str(&format!("ifneq \"$({k})\" \"{v}\"\n{autoconf_name}: FORCE\nendif\n"));
+                    out.push_str(&format!(
+                        "ifneq \"$({k})\" \"{v}\"\n{autoconf_name}: FORCE\nendif\n"
+                    ));
                 }
                 out.push_str("\n$(deps_config): ;\n");
             }
@@ -647,7 +734,9 @@ impl Kconfig {
                     if same {
                         continue;
                     }
-                } else if matches!(sym.ty, SymType::Bool | SymType::Tristate) && sym.curr.tri == Tri::No {
+                } else if matches!(sym.ty, SymType::Bool | SymType::Tristate)
+                    && sym.curr.tri == Tri::No
+                {
                     continue;
                 }
             } else if !has_auto {
@@ -662,7 +751,9 @@ impl Kconfig {
 
     fn c_line(&self, s: SymbolId, out: &mut String) {
         let sym = self.sym(s);
-        let Some(name) = sym.name.as_deref() else { return };
+        let Some(name) = sym.name.as_deref() else {
+            return;
+        };
         let val = self.string_value(s);
         let p = &self.prefix;
         match sym.ty {
@@ -673,17 +764,25 @@ impl Kconfig {
                 _ => out.push_str(&format!("#define {p}{name} 1\n")),
             },
             SymType::Hex => {
-                let pre = if val.starts_with("0x") || val.starts_with("0X") { "" } else { "0x" };
+                let pre = if val.starts_with("0x") || val.starts_with("0X") {
+                    ""
+                } else {
+                    "0x"
+                };
                 out.push_str(&format!("#define {p}{name} {pre}{val}\n"));
             }
-            SymType::String => out.push_str(&format!("#define {p}{name} {}\n", escape_string(&val))),
+            SymType::String => {
+                out.push_str(&format!("#define {p}{name} {}\n", escape_string(&val)))
+            }
             SymType::Int => out.push_str(&format!("#define {p}{name} {val}\n")),
         }
     }
 
     fn rustc_line(&self, s: SymbolId, out: &mut String) {
         let sym = self.sym(s);
-        let Some(name) = sym.name.as_deref() else { return };
+        let Some(name) = sym.name.as_deref() else {
+            return;
+        };
         let val = self.string_value(s);
         let p = &self.prefix;
         let mut v: Rc<str> = val.clone();
@@ -707,7 +806,9 @@ impl Kconfig {
 
     fn autoconf_line(&self, s: SymbolId, out: &mut String) {
         let sym = self.sym(s);
-        let Some(name) = sym.name.as_deref() else { return };
+        let Some(name) = sym.name.as_deref() else {
+            return;
+        };
         let val = self.string_value(s);
         match sym.ty {
             SymType::Unknown => {}
@@ -756,8 +857,14 @@ impl Kconfig {
             self.rustc_line(s, &mut r);
             self.autoconf_line(s, &mut a);
         }
-        Self::write_atomic(&self.env_or("KCONFIG_AUTOHEADER", "include/generated/autoconf.h"), &h)?;
-        Self::write_atomic(&self.env_or("KCONFIG_RUSTCCFG", "include/generated/rustc_cfg"), &r)?;
+        Self::write_atomic(
+            &self.env_or("KCONFIG_AUTOHEADER", "include/generated/autoconf.h"),
+            &h,
+        )?;
+        Self::write_atomic(
+            &self.env_or("KCONFIG_RUSTCCFG", "include/generated/rustc_cfg"),
+            &r,
+        )?;
         Self::write_atomic(&auto, &a)?;
         Ok(())
     }

@@ -166,7 +166,11 @@ fn kind_of(t: &Tok) -> TokKind {
 
 /// Open `name` as the kernel's `zconf_fopen` does: as given, then under srctree.
 pub fn open_kconfig(name: &str, srctree: Option<&Path>) -> Option<String> {
-    let read = |p: &Path| std::fs::read(p).ok().map(|b| String::from_utf8_lossy(&b).into_owned());
+    let read = |p: &Path| {
+        std::fs::read(p)
+            .ok()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    };
     if let Some(t) = read(Path::new(name)) {
         return Some(t);
     }
@@ -180,13 +184,23 @@ pub fn open_kconfig(name: &str, srctree: Option<&Path>) -> Option<String> {
 
 impl Lexer {
     /// Start lexing the top-level file `name`.
-    pub fn new(name: &str, srctree: Option<PathBuf>, with_optional: bool) -> Result<Self, LexFatal> {
+    pub fn new(
+        name: &str,
+        srctree: Option<PathBuf>,
+        with_optional: bool,
+    ) -> Result<Self, LexFatal> {
         let Some(text) = open_kconfig(name, srctree.as_deref()) else {
             return Err(LexFatal(format!("can't find file {name}")));
         };
         let name: Rc<str> = name.into();
         Ok(Lexer {
-            bufs: vec![Buffer { name: name.clone(), text, pos: 0, line: 1, source_line: 0 }],
+            bufs: vec![Buffer {
+                name: name.clone(),
+                text,
+                pos: 0,
+                line: 1,
+                source_line: 0,
+            }],
             srctree,
             state: State::Initial,
             prev: TokKind::Eol,
@@ -203,7 +217,15 @@ impl Lexer {
 
     /// The file currently being read.
     pub fn cur_file(&self) -> Rc<str> {
-        self.bufs.last().map(|b| b.name.clone()).unwrap_or_else(|| "".into())
+        self.bufs
+            .last()
+            .map(|b| b.name.clone())
+            .unwrap_or_else(|| "".into())
+    }
+
+    /// The physical line being read (the kernel's `yylineno`).
+    pub fn phys_line(&self) -> u32 {
+        self.bufs.last().map_or(0, |b| b.line)
     }
 
     fn loc_file(&self) -> Rc<str> {
@@ -214,7 +236,10 @@ impl Lexer {
     pub fn push_file(&mut self, name: &str) -> Result<(), LexFatal> {
         let cur = self.cur_file();
         let Some(text) = open_kconfig(name, self.srctree.as_deref()) else {
-            return Err(LexFatal(format!("{}:{}: can't open file \"{}\"", cur, self.cur_line, name)));
+            return Err(LexFatal(format!(
+                "{}:{}: can't open file \"{}\"",
+                cur, self.cur_line, name
+            )));
         };
         if self.bufs.iter().any(|b| &*b.name == name) {
             let mut m = String::from("Recursive inclusion detected.\nInclusion path:\n");
@@ -237,7 +262,13 @@ impl Lexer {
                 f
             }
         };
-        self.bufs.push(Buffer { name, text, pos: 0, line: 1, source_line: self.cur_line });
+        self.bufs.push(Buffer {
+            name,
+            text,
+            pos: 0,
+            line: 1,
+            source_line: self.cur_line,
+        });
         Ok(())
     }
 
@@ -272,7 +303,10 @@ impl Lexer {
 
     fn warn_char(&mut self, c: char) {
         let b = self.bufs.last().unwrap();
-        let m = format!("{}:{}:warning: ignoring unsupported character '{}'", b.name, b.line, c);
+        let m = format!(
+            "{}:{}:warning: ignoring unsupported character '{}'",
+            b.name, b.line, c
+        );
         self.msgs.err(m);
     }
 
@@ -369,7 +403,10 @@ impl Lexer {
                     let line_end = memchr_nl(bytes, start);
                     let input = b.text[start..line_end].to_string();
                     let file = self.loc_file();
-                    let loc = Location { file: &file, line: self.cur_line };
+                    let loc = Location {
+                        file: &file,
+                        line: self.phys_line(),
+                    };
                     let (out, used) = pp
                         .expand_one_token(&input, loc, &mut self.msgs)
                         .map_err(|e| LexFatal(e.0))?;
@@ -425,8 +462,13 @@ impl Lexer {
                     let input = b.text[b.pos + 1..line_end].to_string();
                     let start = b.pos + 1;
                     let file = self.loc_file();
-                    let loc = Location { file: &file, line: self.cur_line };
-                    let (res, used) = pp.expand_dollar(&input, loc, &mut self.msgs).map_err(|e| LexFatal(e.0))?;
+                    let loc = Location {
+                        file: &file,
+                        line: self.phys_line(),
+                    };
+                    let (res, used) = pp
+                        .expand_dollar(&input, loc, &mut self.msgs)
+                        .map_err(|e| LexFatal(e.0))?;
                     let b = self.bufs.last_mut().unwrap();
                     b.pos = start + used.min(input.len());
                     out.push_str(&res);
@@ -442,7 +484,10 @@ impl Lexer {
                     }
                 }
                 b'\n' => {
-                    let m = format!("{}:{}:warning: multi-line strings not supported", b.name, self.cur_line);
+                    let m = format!(
+                        "{}:{}:warning: multi-line strings not supported",
+                        b.name, self.cur_line
+                    );
                     self.msgs.err(m);
                     return Ok(Tok::WordQuote(out));
                 }
@@ -455,7 +500,9 @@ impl Lexer {
                 }
                 _ => {
                     let mut end = b.pos;
-                    while end < bytes.len() && !matches!(bytes[end], b'$' | b'\'' | b'"' | b'\\' | b'\n') {
+                    while end < bytes.len()
+                        && !matches!(bytes[end], b'$' | b'\'' | b'"' | b'\\' | b'\n')
+                    {
                         end += 1;
                     }
                     out.push_str(&b.text[b.pos..end]);
@@ -551,5 +598,8 @@ fn tab_width(ws: &[u8]) -> usize {
 }
 
 fn memchr_nl(bytes: &[u8], from: usize) -> usize {
-    bytes[from..].iter().position(|&c| c == b'\n').map_or(bytes.len(), |p| from + p)
+    bytes[from..]
+        .iter()
+        .position(|&c| c == b'\n')
+        .map_or(bytes.len(), |p| from + p)
 }

@@ -92,7 +92,10 @@ pub struct LoadError {
 }
 
 fn render(m: &[(Stream, String)]) -> String {
-    m.iter().map(|(_, s)| s.as_str()).collect::<Vec<_>>().join("\n")
+    m.iter()
+        .map(|(_, s)| s.as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// A loaded Kconfig tree with its symbols' current values.
@@ -187,7 +190,10 @@ impl Kconfig {
             env_deps: Vec::new(),
         };
         for (name, t) in [("y", Tri::Yes), ("m", Tri::Mod), ("n", Tri::No)] {
-            let id = kc.new_symbol(Some(name.into()), symbol::flags::CONST | symbol::flags::VALID);
+            let id = kc.new_symbol(
+                Some(name.into()),
+                symbol::flags::CONST | symbol::flags::VALID,
+            );
             let s = kc.sym_mut(id);
             s.ty = SymType::Tristate;
             s.curr.tri = t;
@@ -222,10 +228,13 @@ impl Kconfig {
             }
         });
         let mut kc = Kconfig::empty_tree(dialect, env.clone(), &opts.kconfig);
-        let lex = match lexer::Lexer::new(&opts.kconfig, srctree.clone(), dialect == Dialect::V6_1) {
+        let lex = match lexer::Lexer::new(&opts.kconfig, srctree.clone(), dialect == Dialect::V6_1)
+        {
             Ok(l) => l,
             Err(e) => {
-                return Err(LoadError { messages: vec![(Stream::Stderr, e.0)] });
+                return Err(LoadError {
+                    messages: vec![(Stream::Stderr, e.0)],
+                });
             }
         };
         let env2 = env.clone();
@@ -271,7 +280,9 @@ impl Kconfig {
         all.extend(kc.messages.take());
         kc.messages.lines = all;
         if dep_errors > 0 {
-            return Err(LoadError { messages: kc.messages.take() });
+            return Err(LoadError {
+                messages: kc.messages.take(),
+            });
         }
         kc.changed = true;
         Ok(kc)

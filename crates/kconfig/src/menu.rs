@@ -34,7 +34,12 @@ pub struct Menu {
 }
 
 impl Menu {
-    pub(crate) fn new(sym: Option<SymbolId>, parent: Option<MenuId>, file: Rc<str>, line: u32) -> Self {
+    pub(crate) fn new(
+        sym: Option<SymbolId>,
+        parent: Option<MenuId>,
+        file: Rc<str>,
+        line: u32,
+    ) -> Self {
         Menu {
             parent,
             next: None,
@@ -121,7 +126,9 @@ impl Kconfig {
     fn depends_symbol(&self, dep: Option<ExprId>, sym: SymbolId) -> bool {
         let Some(d) = dep else { return false };
         match self.exprs.get(d) {
-            Expr::And(a, b) => self.depends_symbol(Some(a), sym) || self.depends_symbol(Some(b), sym),
+            Expr::And(a, b) => {
+                self.depends_symbol(Some(a), sym) || self.depends_symbol(Some(b), sym)
+            }
             Expr::Symbol(s) => s == sym,
             Expr::Compare(crate::expr::CmpOp::Equal, l, r) => {
                 l == sym && (r == crate::symbol::SYM_YES || r == SYM_MOD)
@@ -248,7 +255,10 @@ impl Kconfig {
                     }
                 }
             }
-            let has_text = self.menu(x).prompt.is_some_and(|p| self.prop(p).text.is_some());
+            let has_text = self
+                .menu(x)
+                .prompt
+                .is_some_and(|p| self.prop(p).text.is_some());
             if self.menu(x).list.is_some() && !has_text {
                 let mut l = self.menu(x).list.unwrap();
                 loop {
@@ -300,7 +310,8 @@ impl Kconfig {
         let mut have = Vec::new();
         self.and_terms(dep, &mut have);
         let _ = sym;
-        want.iter().all(|w| have.iter().any(|h| self.expr_eq(*h, *w)))
+        want.iter()
+            .all(|w| have.iter().any(|h| self.expr_eq(*h, *w)))
     }
 
     fn and_terms(&self, e: Option<ExprId>, out: &mut Vec<ExprId>) {
@@ -322,9 +333,12 @@ impl Kconfig {
             (Expr::Symbol(x), Expr::Symbol(y)) => x == y,
             (Expr::Not(x), Expr::Not(y)) => self.expr_eq(x, y),
             (Expr::And(a1, a2), Expr::And(b1, b2)) | (Expr::Or(a1, a2), Expr::Or(b1, b2)) => {
-                (self.expr_eq(a1, b1) && self.expr_eq(a2, b2)) || (self.expr_eq(a1, b2) && self.expr_eq(a2, b1))
+                (self.expr_eq(a1, b1) && self.expr_eq(a2, b2))
+                    || (self.expr_eq(a1, b2) && self.expr_eq(a2, b1))
             }
-            (Expr::Compare(o1, l1, r1), Expr::Compare(o2, l2, r2)) => o1 == o2 && l1 == l2 && r1 == r2,
+            (Expr::Compare(o1, l1, r1), Expr::Compare(o2, l2, r2)) => {
+                o1 == o2 && l1 == l2 && r1 == r2
+            }
             _ => false,
         }
     }
@@ -351,7 +365,11 @@ impl Kconfig {
             }
         }
         if self.sym(cs).ty == SymType::Tristate && self.sym(ms).ty != SymType::Tristate {
-            let basedep = self.exprs.add(Expr::Compare(crate::expr::CmpOp::Equal, cs, crate::symbol::SYM_YES));
+            let basedep = self.exprs.add(Expr::Compare(
+                crate::expr::CmpOp::Equal,
+                cs,
+                crate::symbol::SYM_YES,
+            ));
             let d = self.menu(x).dep;
             self.menu_mut(x).dep = self.exprs.and(Some(basedep), d);
             for p in self.sym(ms).props.clone() {
@@ -405,12 +423,22 @@ impl Kconfig {
     }
 
     pub(crate) fn menu_warn(&mut self, m: MenuId, msg: &str) {
-        let t = format!("{}:{}:warning: {}", self.menu(m).file, self.menu(m).line, msg);
+        let t = format!(
+            "{}:{}:warning: {}",
+            self.menu(m).file,
+            self.menu(m).line,
+            msg
+        );
         self.messages.err(t);
     }
 
     pub(crate) fn prop_warn(&mut self, p: PropId, msg: &str) {
-        let t = format!("{}:{}:warning: {}", self.prop(p).file, self.prop(p).line, msg);
+        let t = format!(
+            "{}:{}:warning: {}",
+            self.prop(p).file,
+            self.prop(p).line,
+            msg
+        );
         self.messages.err(t);
     }
 
@@ -419,7 +447,11 @@ impl Kconfig {
         t2 == SymType::Int
             || t2 == SymType::Hex
             || (t2 == SymType::Unknown
-                && self.sym(s2).name.as_deref().is_some_and(|n| self.string_valid(s, n)))
+                && self
+                    .sym(s2)
+                    .name
+                    .as_deref()
+                    .is_some_and(|n| self.string_valid(s, n)))
     }
 
     fn check_props(&mut self, s: SymbolId) {
@@ -431,37 +463,60 @@ impl Kconfig {
                 PropKind::Default => {
                     let is_single = self.prop_symbol(p).is_some();
                     if matches!(ty, SymType::String | SymType::Int | SymType::Hex) && !is_single {
-                        self.prop_warn(p, &format!("default for config symbol '{name}' must be a single symbol"));
+                        self.prop_warn(
+                            p,
+                            &format!("default for config symbol '{name}' must be a single symbol"),
+                        );
                     }
-                    let Some(s2) = self.prop_symbol(p) else { continue };
+                    let Some(s2) = self.prop_symbol(p) else {
+                        continue;
+                    };
                     if (ty == SymType::Hex || ty == SymType::Int) && !self.validate_number(s, s2) {
                         self.prop_warn(p, &format!("'{name}': number is invalid"));
                     }
                     if self.is_choice(s) {
                         let ok = match self.dialect {
-                            Dialect::V6_12 => self.sym(s2).choice_menu.and_then(|cm| self.menu(cm).sym) == Some(s)
-                                || self.choice_menu_of(s2).and_then(|cm| self.menu(cm).sym) == Some(s),
-                            Dialect::V6_1 => self.sym(s2).choice_of == Some(s) || !self.is_choice_value(s2),
+                            Dialect::V6_12 => {
+                                self.sym(s2).choice_menu.and_then(|cm| self.menu(cm).sym) == Some(s)
+                                    || self.choice_menu_of(s2).and_then(|cm| self.menu(cm).sym)
+                                        == Some(s)
+                            }
+                            Dialect::V6_1 => {
+                                self.sym(s2).choice_of == Some(s) || !self.is_choice_value(s2)
+                            }
                         };
                         if !ok && self.dialect == Dialect::V6_12 {
                             let n2 = self.sym(s2).display_name().to_string();
                             self.prop_warn(
                                 p,
-                                &format!("choice default symbol '{n2}' is not contained in the choice"),
+                                &format!(
+                                    "choice default symbol '{n2}' is not contained in the choice"
+                                ),
                             );
                         }
                     }
                 }
                 PropKind::Select | PropKind::Imply => {
-                    let use_ = if kind == PropKind::Select { "select" } else { "imply" };
-                    let Some(s2) = self.prop_symbol(p) else { continue };
+                    let use_ = if kind == PropKind::Select {
+                        "select"
+                    } else {
+                        "imply"
+                    };
+                    let Some(s2) = self.prop_symbol(p) else {
+                        continue;
+                    };
                     let t2 = self.sym(s2).ty;
                     if ty != SymType::Bool && ty != SymType::Tristate {
                         self.prop_warn(
                             p,
-                            &format!("config symbol '{name}' uses {use_}, but is not bool or tristate"),
+                            &format!(
+                                "config symbol '{name}' uses {use_}, but is not bool or tristate"
+                            ),
                         );
-                    } else if t2 != SymType::Unknown && t2 != SymType::Bool && t2 != SymType::Tristate {
+                    } else if t2 != SymType::Unknown
+                        && t2 != SymType::Bool
+                        && t2 != SymType::Tristate
+                    {
                         let n2 = self.sym(s2).display_name().to_string();
                         self.prop_warn(
                             p,
@@ -487,7 +542,12 @@ impl Kconfig {
     /// 6.12: the choice menu containing a member, found through the parents
     /// of its first prompted definition (the kernel's `sym_get_choice_menu`).
     pub(crate) fn choice_menu_of(&self, s: SymbolId) -> Option<MenuId> {
-        let first = self.sym(s).menus.iter().copied().find(|&m| self.menu(m).prompt.is_some())?;
+        let first = self
+            .sym(s)
+            .menus
+            .iter()
+            .copied()
+            .find(|&m| self.menu(m).prompt.is_some())?;
         let mut m = self.menu(first).parent;
         while let Some(x) = m {
             if self.menu(x).sym.is_some() {
@@ -518,7 +578,9 @@ impl Kconfig {
 
     /// Is this menu node shown (the kernel's `menu_is_visible`)?
     pub fn menu_is_visible(&mut self, m: MenuId) -> bool {
-        let Some(p) = self.menu(m).prompt else { return false };
+        let Some(p) = self.menu(m).prompt else {
+            return false;
+        };
         if let Some(v) = self.menu(m).visibility {
             if self.eval(Some(v)) == crate::expr::Tri::No {
                 return false;

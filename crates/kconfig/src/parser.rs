@@ -115,11 +115,17 @@ impl<'a> Parser<'a> {
             "n" => return crate::symbol::SYM_NO,
             _ => {}
         }
-        let map = if constant { &self.kc.by_const_name } else { &self.kc.by_name };
+        let map = if constant {
+            &self.kc.by_const_name
+        } else {
+            &self.kc.by_name
+        };
         if let Some(&s) = map.get(name) {
             return s;
         }
-        let id = self.kc.new_symbol(Some(name.into()), if constant { flags::CONST } else { 0 });
+        let id = self
+            .kc
+            .new_symbol(Some(name.into()), if constant { flags::CONST } else { 0 });
         if constant {
             self.kc.by_const_name.insert(name.into(), id);
         } else {
@@ -132,7 +138,12 @@ impl<'a> Parser<'a> {
 
     fn add_entry(&mut self, sym: Option<SymbolId>) {
         let m = MenuId(self.kc.menus.len() as u32);
-        self.kc.menus.push(Menu::new(sym, Some(self.current_menu), self.file(), self.line()));
+        self.kc.menus.push(Menu::new(
+            sym,
+            Some(self.current_menu),
+            self.file(),
+            self.line(),
+        ));
         match self.attach {
             Attach::List(p) => self.kc.menu_mut(p).list = Some(m),
             Attach::Next(p) => self.kc.menu_mut(p).next = Some(m),
@@ -184,7 +195,9 @@ impl<'a> Parser<'a> {
         let mut text = text;
         if text.starts_with(|c: char| c.is_ascii_whitespace() || c == '\x0b' || c == '\x0c') {
             self.kc.prop_warn(p, "leading whitespace ignored");
-            text = text.trim_start_matches(|c: char| c.is_ascii_whitespace() || c == '\x0b' || c == '\x0c');
+            text = text.trim_start_matches(|c: char| {
+                c.is_ascii_whitespace() || c == '\x0b' || c == '\x0c'
+            });
         }
         if self.kc.menu(self.current_entry).prompt.is_some() {
             self.kc.prop_warn(p, "prompt redefined");
@@ -224,7 +237,9 @@ impl<'a> Parser<'a> {
         if *self.peek()? == Tok::Kw(Kw::MainMenu) {
             self.next()?;
             let r: PResult<()> = (|| {
-                let Tok::WordQuote(t) = self.next()? else { return Err(Fail::Syntax) };
+                let Tok::WordQuote(t) = self.next()? else {
+                    return Err(Fail::Syntax);
+                };
                 self.expect_eol()?;
                 self.add_prompt(PropKind::Menu, &t, None);
                 Ok(())
@@ -345,14 +360,21 @@ impl<'a> Parser<'a> {
             _ => return Err(Fail::Syntax),
         };
         let file = self.file();
-        let loc = Location { file: &file, line: self.line() };
-        self.pp.add_variable(&name, &val, flavor, loc).map_err(|e| Fail::Fatal(LexFatal(e.0)))?;
+        let loc = Location {
+            file: &file,
+            line: self.lex.phys_line(),
+        };
+        self.pp
+            .add_variable_with(&name, &val, flavor, loc, &mut self.lex.msgs)
+            .map_err(|e| Fail::Fatal(LexFatal(e.0)))?;
         Ok(())
     }
 
     fn source_stmt(&mut self) -> PResult<()> {
         self.next()?;
-        let Tok::WordQuote(name) = self.next()? else { return Err(Fail::Syntax) };
+        let Tok::WordQuote(name) = self.next()? else {
+            return Err(Fail::Syntax);
+        };
         self.expect_eol()?;
         self.lex.push_file(&name)?;
         Ok(())
@@ -463,14 +485,25 @@ impl<'a> Parser<'a> {
                 Some(p) => self.kc.props[p.0 as usize].kind = PropKind::Menu,
                 None => self.err_here("warning: menuconfig statement without prompt"),
             }
-        } else if let Some(choice) = self.current_choice.filter(|_| self.kc.dialect == Dialect::V6_12) {
+        } else if let Some(choice) = self
+            .current_choice
+            .filter(|_| self.kc.dialect == Dialect::V6_12)
+        {
             let e = self.current_entry;
             if self.kc.menu(e).prompt.is_none() {
-                let m = format!("{}:{}: error: choice member must have a prompt", self.kc.menu(e).file, self.kc.menu(e).line);
+                let m = format!(
+                    "{}:{}: error: choice member must have a prompt",
+                    self.kc.menu(e).file,
+                    self.kc.menu(e).line
+                );
                 self.kc_err(m);
             }
             if self.kc.sym(sym).ty != SymType::Bool {
-                let m = format!("{}:{}: error: choice member must be bool", self.kc.menu(e).file, self.kc.menu(e).line);
+                let m = format!(
+                    "{}:{}: error: choice member must be bool",
+                    self.kc.menu(e).file,
+                    self.kc.menu(e).line
+                );
                 self.kc_err(m);
             }
             if !self.kc.sym(sym).in_choice_list {
@@ -490,15 +523,25 @@ impl<'a> Parser<'a> {
         self.next()?; // help
         self.expect_eol()?;
         self.lex.start_help();
-        let Tok::HelpText(text) = self.next()? else { return Err(Fail::Syntax) };
+        let Tok::HelpText(text) = self.next()? else {
+            return Err(Fail::Syntax);
+        };
         let e = self.current_entry;
-        let name = self.kc.menu(e).sym.map(|s| self.kc.sym(s).display_name().to_string()).unwrap_or_default();
+        let name = self
+            .kc
+            .menu(e)
+            .sym
+            .map(|s| self.kc.sym(s).display_name().to_string())
+            .unwrap_or_default();
         if self.kc.menu(e).help.is_some() {
             self.err_here(&format!(
                 "warning: '{name}' defined with more than one help text -- only the last one will be used"
             ));
         }
-        if text.chars().all(|c| matches!(c, ' ' | '\x0c' | '\n' | '\r' | '\t' | '\x0b')) {
+        if text
+            .chars()
+            .all(|c| matches!(c, ' ' | '\x0c' | '\n' | '\r' | '\t' | '\x0b'))
+        {
             self.err_here(&format!("warning: '{name}' defined with blank help text"));
         }
         self.kc.menu_mut(e).help = Some(text.into());
@@ -535,7 +578,9 @@ impl<'a> Parser<'a> {
                     self.next()?;
                     let ty = kw_type(k);
                     if let Tok::WordQuote(_) = self.peek()? {
-                        let Tok::WordQuote(text) = self.next()? else { unreachable!() };
+                        let Tok::WordQuote(text) = self.next()? else {
+                            unreachable!()
+                        };
                         let dep = self.if_expr()?;
                         self.add_prompt(PropKind::Prompt, &text, dep);
                     }
@@ -545,7 +590,9 @@ impl<'a> Parser<'a> {
                 }
                 Tok::Kw(Kw::Prompt) => {
                     self.next()?;
-                    let Tok::WordQuote(text) = self.next()? else { return self.fail_stmt() };
+                    let Tok::WordQuote(text) = self.next()? else {
+                        return self.fail_stmt();
+                    };
                     let dep = self.if_expr()?;
                     self.expect_eol()?;
                     self.add_prompt(PropKind::Prompt, &text, dep);
@@ -570,7 +617,11 @@ impl<'a> Parser<'a> {
                     let dep = self.if_expr()?;
                     self.expect_eol()?;
                     let e = self.kc.exprs.sym(s);
-                    let kind = if k == Kw::Select { PropKind::Select } else { PropKind::Imply };
+                    let kind = if k == Kw::Select {
+                        PropKind::Select
+                    } else {
+                        PropKind::Imply
+                    };
                     self.add_prop(kind, Some(e), dep);
                     Ok(())
                 }
@@ -624,7 +675,9 @@ impl<'a> Parser<'a> {
 
     fn comment_stmt(&mut self) -> PResult<()> {
         self.next()?;
-        let Tok::WordQuote(text) = self.next()? else { return Err(Fail::Syntax) };
+        let Tok::WordQuote(text) = self.next()? else {
+            return Err(Fail::Syntax);
+        };
         self.expect_eol()?;
         self.add_entry(None);
         self.add_prompt(PropKind::Comment, &text, None);
@@ -660,14 +713,22 @@ impl<'a> Parser<'a> {
             Ok::<(), Fail>(())
         })?;
         if found != want {
-            let m = format!("unexpected '{}' within {} block", end_name(found), end_name(want));
+            let m = format!(
+                "unexpected '{}' within {} block",
+                end_name(found),
+                end_name(want)
+            );
             self.zconf_error(&m);
             self.errors += 1;
             return Ok(true);
         }
         let cur = self.file();
         if *self.kc.menu(self.current_menu).file != *cur {
-            let m = format!("'{}' in different file than '{}'", end_name(found), end_name(want));
+            let m = format!(
+                "'{}' in different file than '{}'",
+                end_name(found),
+                end_name(want)
+            );
             self.zconf_error(&m);
             let m = format!(
                 "{}:{}: location of the '{}'",
@@ -697,7 +758,9 @@ impl<'a> Parser<'a> {
 
     fn menu_stmt(&mut self) -> PResult<()> {
         self.next()?;
-        let Tok::WordQuote(text) = self.next()? else { return Err(Fail::Syntax) };
+        let Tok::WordQuote(text) = self.next()? else {
+            return Err(Fail::Syntax);
+        };
         self.expect_eol()?;
         self.add_entry(None);
         self.add_prompt(PropKind::Menu, &text, None);
@@ -767,7 +830,9 @@ impl<'a> Parser<'a> {
             let r: PResult<()> = match t {
                 Tok::Kw(Kw::Prompt) => {
                     self.next()?;
-                    let Tok::WordQuote(text) = self.next()? else { return Err(Fail::Syntax) };
+                    let Tok::WordQuote(text) = self.next()? else {
+                        return Err(Fail::Syntax);
+                    };
                     let dep = self.if_expr()?;
                     self.expect_eol()?;
                     self.add_prompt(PropKind::Prompt, &text, dep);
@@ -777,14 +842,18 @@ impl<'a> Parser<'a> {
                     self.next()?;
                     if v61 {
                         if let Tok::WordQuote(_) = self.peek()? {
-                            let Tok::WordQuote(text) = self.next()? else { unreachable!() };
+                            let Tok::WordQuote(text) = self.next()? else {
+                                unreachable!()
+                            };
                             let dep = self.if_expr()?;
                             self.add_prompt(PropKind::Prompt, &text, dep);
                         }
                         self.expect_eol()?;
                         self.set_type(kw_type(k));
                     } else {
-                        let Tok::WordQuote(text) = self.next()? else { return Err(Fail::Syntax) };
+                        let Tok::WordQuote(text) = self.next()? else {
+                            return Err(Fail::Syntax);
+                        };
                         let dep = self.if_expr()?;
                         self.expect_eol()?;
                         self.add_prompt(PropKind::Prompt, &text, dep);
@@ -814,7 +883,11 @@ impl<'a> Parser<'a> {
         }
         let e = self.current_entry;
         if !v61 && self.kc.menu(e).prompt.is_none() {
-            let m = format!("{}:{}: error: choice must have a prompt", self.kc.menu(e).file, self.kc.menu(e).line);
+            let m = format!(
+                "{}:{}: error: choice must have a prompt",
+                self.kc.menu(e).file,
+                self.kc.menu(e).line
+            );
             self.kc_err(m);
         }
         let block = self.add_menu();

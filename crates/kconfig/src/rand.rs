@@ -27,7 +27,11 @@ impl GlibcRand {
         for i in 31..34 {
             r[i] = r[i - 31];
         }
-        let mut g = GlibcRand { r, i: 0, buf: r.to_vec() };
+        let mut g = GlibcRand {
+            r,
+            i: 0,
+            buf: r.to_vec(),
+        };
         for _ in 0..310 {
             g.step();
         }

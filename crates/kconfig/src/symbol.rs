@@ -385,8 +385,15 @@ impl Kconfig {
             SymType::Hex => 16,
             _ => return,
         };
-        let Some((lo, hi)) = self.active_range(s) else { return };
-        let cur = self.sym(s).curr.val.clone().unwrap_or_else(|| self.empty.clone());
+        let Some((lo, hi)) = self.active_range(s) else {
+            return;
+        };
+        let cur = self
+            .sym(s)
+            .curr
+            .val
+            .clone()
+            .unwrap_or_else(|| self.empty.clone());
         let val = strtoll(&cur, base);
         let mut range_sym = lo;
         if val >= self.range_val(lo, base) {
@@ -434,7 +441,11 @@ impl Kconfig {
         }
         let boolish = self.effective_type(s) == SymType::Bool;
         let dd = self.sym(s).dir_dep;
-        let mut t = if dd.is_some() { self.eval(dd) } else { Tri::Yes };
+        let mut t = if dd.is_some() {
+            self.eval(dd)
+        } else {
+            Tri::Yes
+        };
         if t == Tri::Mod && boolish {
             t = Tri::Yes;
         }
@@ -533,7 +544,11 @@ impl Kconfig {
                 .find(|&s| self.sym(s).visible != Tri::No && !self.has_value(s));
         }
         if res.is_none() {
-            res = members.iter().rev().copied().find(|&s| self.sym(s).visible != Tri::No);
+            res = members
+                .iter()
+                .rev()
+                .copied()
+                .find(|&s| self.sym(s).visible != Tri::No);
         }
         for s in subtree {
             if self.sym(s).visible == Tri::No {
@@ -581,7 +596,10 @@ impl Kconfig {
         out.push_str(&self.expr_to_string_with_values(dd));
         out.push('\n');
         let rd = self.sym(s).rev_dep;
-        for (t, title) in [(Tri::Yes, "  Selected by [y]:\n"), (Tri::Mod, "  Selected by [m]:\n")] {
+        for (t, title) in [
+            (Tri::Yes, "  Selected by [y]:\n"),
+            (Tri::Mod, "  Selected by [m]:\n"),
+        ] {
             let mut title = Some(title);
             let mut terms = Vec::new();
             self.top_level_or_terms(rd, &mut terms);
@@ -630,8 +648,20 @@ impl Kconfig {
         let ty = self.sym(s).ty;
         let mut newval = Value::default();
         match ty {
-            SymType::Int => newval.val = Some(if v61 { self.empty.clone() } else { self.zero.clone() }),
-            SymType::Hex => newval.val = Some(if v61 { self.empty.clone() } else { self.zero_hex.clone() }),
+            SymType::Int => {
+                newval.val = Some(if v61 {
+                    self.empty.clone()
+                } else {
+                    self.zero.clone()
+                })
+            }
+            SymType::Hex => {
+                newval.val = Some(if v61 {
+                    self.empty.clone()
+                } else {
+                    self.zero_hex.clone()
+                })
+            }
             SymType::String => newval.val = Some(self.empty.clone()),
             SymType::Bool | SymType::Tristate => newval.val = Some(self.tri_str(Tri::No)),
             SymType::Unknown => {
@@ -658,7 +688,11 @@ impl Kconfig {
                     newval.tri = self.sym(s).curr.tri;
                 } else if v61 && self.is_choice_value(s) && self.sym(s).visible == Tri::Yes {
                     let cs = self.choice_of_value(s);
-                    newval.tri = if self.sym(cs).curr.choice == Some(s) { Tri::Yes } else { Tri::No };
+                    newval.tri = if self.sym(cs).curr.choice == Some(s) {
+                        Tri::Yes
+                    } else {
+                        Tri::No
+                    };
                 } else {
                     let mut from_user = false;
                     if self.sym(s).visible != Tri::No && self.has_value(s) {
@@ -844,7 +878,9 @@ impl Kconfig {
                     return false;
                 }
                 let base = if t == SymType::Int { 10 } else { 16 };
-                let Some((lo, hi)) = self.active_range(s) else { return true };
+                let Some((lo, hi)) = self.active_range(s) else {
+                    return true;
+                };
                 let v = strtoll(text, base);
                 v >= self.range_val(lo, base) && v <= self.range_val(hi, base)
             }
@@ -903,13 +939,21 @@ impl Kconfig {
                 _ => {
                     if let Some(ds) = self.prop_symbol(p) {
                         self.calc_value(ds);
-                        text = self.sym(ds).curr.val.clone().unwrap_or_else(|| self.empty.clone());
+                        text = self
+                            .sym(ds)
+                            .curr
+                            .val
+                            .clone()
+                            .unwrap_or_else(|| self.empty.clone());
                     }
                 }
             }
         }
         val = val.or(self.sym(s).rev_dep_tri);
-        if val == Tri::Mod && !self.is_choice_value(s) && self.sym(self.modules_sym).curr.tri == Tri::No {
+        if val == Tri::Mod
+            && !self.is_choice_value(s)
+            && self.sym(self.modules_sym).curr.tri == Tri::No
+        {
             val = Tri::Yes;
         }
         if self.sym(s).ty == SymType::Bool && val == Tri::Mod {
@@ -921,7 +965,9 @@ impl Kconfig {
         match self.sym(s).ty {
             SymType::Bool | SymType::Tristate => self.tri_str(val),
             SymType::Int if self.dialect == Dialect::V6_12 && text.is_empty() => self.zero.clone(),
-            SymType::Hex if self.dialect == Dialect::V6_12 && text.is_empty() => self.zero_hex.clone(),
+            SymType::Hex if self.dialect == Dialect::V6_12 && text.is_empty() => {
+                self.zero_hex.clone()
+            }
             SymType::Unknown if self.dialect == Dialect::V6_1 => self.empty.clone(),
             _ => text,
         }

@@ -116,7 +116,10 @@ pub struct ConfExtras {
 /// Run `conf` with the kernel's arguments (without the program name);
 /// returns the exit code.
 pub fn run(progname: &str, args: &[String], extras: ConfExtras) -> i32 {
-    let mut o = Out { stdout: std::io::stdout(), stderr: std::io::stderr() };
+    let mut o = Out {
+        stdout: std::io::stdout(),
+        stderr: std::io::stderr(),
+    };
     let env: EnvFn = Rc::new(|k| std::env::var(k).ok());
     let mut mode = Mode::OldAsk;
     let mut silent = false;
@@ -151,9 +154,16 @@ pub fn run(progname: &str, args: &[String], extras: ConfExtras) -> i32 {
                 continue;
             }
             // getopt_long accepts unambiguous prefixes
-            let matches: Vec<_> = MODES.iter().filter(|(n, _, _)| n.starts_with(name)).collect();
+            let matches: Vec<_> = MODES
+                .iter()
+                .filter(|(n, _, _)| n.starts_with(name))
+                .collect();
             let exact = MODES.iter().find(|(n, _, _)| *n == name);
-            let hit = exact.or(if matches.len() == 1 { Some(matches[0]) } else { None });
+            let hit = exact.or(if matches.len() == 1 {
+                Some(matches[0])
+            } else {
+                None
+            });
             let Some(&(mname, m, needs_arg)) = hit else {
                 o.err(&format!("{progname}: unrecognized option '{a}'\n"));
                 continue;
@@ -167,7 +177,9 @@ pub fn run(progname: &str, args: &[String], extras: ConfExtras) -> i32 {
                         args[i - 1].clone()
                     }
                     None => {
-                        o.err(&format!("{progname}: option '--{mname}' requires an argument\n"));
+                        o.err(&format!(
+                            "{progname}: option '--{mname}' requires an argument\n"
+                        ));
                         continue;
                     }
                 };
@@ -208,14 +220,27 @@ pub fn run(progname: &str, args: &[String], extras: ConfExtras) -> i32 {
 
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let shell: Box<dyn kconfig::ShellRunner> = if extras.probe_cache {
-        let pc = probe_cache::ProbeCache::new(probe_cache::ProbeCache::default_dir(), std::env::vars().collect(), cwd.clone())
-            .with_history_key(format!("{}|{}", env("srctree").unwrap_or_default(), kconfig_file));
+        let pc = probe_cache::ProbeCache::new(
+            probe_cache::ProbeCache::default_dir(),
+            std::env::vars().collect(),
+            cwd.clone(),
+        )
+        .with_history_key(format!(
+            "{}|{}",
+            env("srctree").unwrap_or_default(),
+            kconfig_file
+        ));
         pc.prefetch_history();
         Box::new(SavingCache(pc))
     } else {
         Box::new(kconfig::preprocess::DirectShell)
     };
-    let opts = LoadOptions { kconfig: kconfig_file, env: env.clone(), shell, dialect: None };
+    let opts = LoadOptions {
+        kconfig: kconfig_file,
+        env: env.clone(),
+        shell,
+        dialect: None,
+    };
     let mut kc = match Kconfig::load(opts) {
         Ok(kc) => kc,
         Err(e) => {
@@ -233,7 +258,9 @@ pub fn run(progname: &str, args: &[String], extras: ConfExtras) -> i32 {
             let f = defconfig_file.clone().unwrap_or_default();
             if kc.read(Some(&f)) {
                 o.flush_messages(&mut kc);
-                o.err(&format!("***\n*** Can't find default configuration \"{f}\"!\n***\n"));
+                o.err(&format!(
+                    "***\n*** Can't find default configuration \"{f}\"!\n***\n"
+                ));
                 return 1;
             }
         }
@@ -265,7 +292,9 @@ pub fn run(progname: &str, args: &[String], extras: ConfExtras) -> i32 {
                         Mode::AllDef => "alldef.config",
                         _ => "allrandom.config",
                     };
-                    if kc.read_simple(Some(def), DefSlot::User) && kc.read_simple(Some("all.config"), DefSlot::User) {
+                    if kc.read_simple(Some(def), DefSlot::User)
+                        && kc.read_simple(Some("all.config"), DefSlot::User)
+                    {
                         o.flush_messages(&mut kc);
                         o.err(&format!(
                             "*** KCONFIG_ALLCONFIG set, but no \"{def}\" or \"all.config\" file found\n"
@@ -372,9 +401,8 @@ pub fn run(progname: &str, args: &[String], extras: ConfExtras) -> i32 {
             o.flush_messages(&mut kc);
             if let Err(e) = r {
                 match e {
-                    kconfig::confdata::WriteError::EmptyName | kconfig::confdata::WriteError::IsDirectory(_) => {
-                        o.err(&format!("{e}\n"))
-                    }
+                    kconfig::confdata::WriteError::EmptyName
+                    | kconfig::confdata::WriteError::IsDirectory(_) => o.err(&format!("{e}\n")),
                     _ => {}
                 }
                 o.err("\n*** Error during writing of the configuration.\n\n");
@@ -392,7 +420,9 @@ pub fn run(progname: &str, args: &[String], extras: ConfExtras) -> i32 {
 }
 
 fn time_seed() -> u32 {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     ((now.as_secs() as u32).wrapping_add(1)).wrapping_mul(now.subsec_micros().wrapping_add(1))
 }
 

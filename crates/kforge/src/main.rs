@@ -21,7 +21,8 @@ fn main() {
 }
 
 fn run_conf(progname: &str, args: &[String]) -> i32 {
-    let mut probe_cache = std::env::var("KFORGE_NO_PROBE_CACHE").map_or(true, |v| v.is_empty() || v == "0");
+    let mut probe_cache =
+        std::env::var("KFORGE_NO_PROBE_CACHE").map_or(true, |v| v.is_empty() || v == "0");
     let args: Vec<String> = args
         .iter()
         .filter(|a| {
