@@ -744,10 +744,7 @@ impl<'a> Asker<'a> {
             return Ok(());
         }
         if let Some(s) = self.kc.menu(m).sym {
-            if !self.kc.has_value(s)
-                && self.kc.is_changeable(s)
-                && !(self.kc.dialect == Dialect::V6_1 && false)
-            {
+            if !self.kc.has_value(s) && self.kc.is_changeable(s) {
                 match self.mode {
                     AskMode::ListNew => {
                         if self.kc.sym(s).name.is_some() {

@@ -508,12 +508,10 @@ impl Kconfig {
         while let Some(m) = menu {
             let sym = self.menu(m).sym;
             match sym {
-                None => {
-                    if self.menu_is_visible(m) {
-                        let p = self.menu_prompt(m).unwrap_or_else(|| "".into());
-                        out.push_str(&format!("\n#\n# {p}\n#\n"));
-                        need_newline = false;
-                    }
+                None if self.menu_is_visible(m) => {
+                    let p = self.menu_prompt(m).unwrap_or_else(|| "".into());
+                    out.push_str(&format!("\n#\n# {p}\n#\n"));
+                    need_newline = false;
                 }
                 Some(s) if !self.is_choice(s) && !self.has_flag(s, flags::WRITTEN) => {
                     self.calc_value(s);
@@ -794,10 +792,8 @@ impl Kconfig {
                 }
                 out.push_str(&format!("--cfg={p}{name}\n"));
             }
-            SymType::Hex => {
-                if !(val.starts_with("0x") || val.starts_with("0X")) {
-                    v = format!("0x{val}").into();
-                }
+            SymType::Hex if !(val.starts_with("0x") || val.starts_with("0X")) => {
+                v = format!("0x{val}").into();
             }
             _ => {}
         }

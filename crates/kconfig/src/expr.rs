@@ -21,6 +21,7 @@ impl Tri {
         self.max(o)
     }
     /// NOT is 2 - x.
+    #[allow(clippy::should_implement_trait)]
     pub fn not(self) -> Tri {
         match self {
             Tri::No => Tri::Yes,

@@ -31,9 +31,8 @@ pub(crate) struct Parser<'a> {
     modules_set: Option<SymbolId>,
 }
 
-/// A syntax error: the statement is abandoned up to its end of line.
-struct Syntax;
-
+/// Why a statement failed: a syntax error (recovered at the end of the
+/// line) or a fatal error that stops parsing.
 enum Fail {
     Syntax,
     Fatal(LexFatal),

@@ -3,8 +3,6 @@
 
 /// A generator in the state glibc's `srand(seed)` leaves.
 pub struct GlibcRand {
-    r: [i32; 34],
-    i: usize,
     buf: Vec<i32>,
 }
 
@@ -27,11 +25,7 @@ impl GlibcRand {
         for i in 31..34 {
             r[i] = r[i - 31];
         }
-        let mut g = GlibcRand {
-            r,
-            i: 0,
-            buf: r.to_vec(),
-        };
+        let mut g = GlibcRand { buf: r.to_vec() };
         for _ in 0..310 {
             g.step();
         }
@@ -45,11 +39,11 @@ impl GlibcRand {
         if self.buf.len() > 4096 {
             self.buf.drain(..self.buf.len() - 64);
         }
-        self.i += 1;
         (v as u32) >> 1
     }
 
     /// The next value of `rand()`, in 0..=RAND_MAX.
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> i32 {
         self.step() as i32
     }

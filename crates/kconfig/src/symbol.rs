@@ -239,9 +239,6 @@ impl Kconfig {
     pub fn has_value(&self, s: SymbolId) -> bool {
         self.has_flag(s, flags::DEF_USER)
     }
-    fn is_optional(&self, s: SymbolId) -> bool {
-        self.has_flag(s, flags::OPTIONAL)
-    }
     /// The choice that a 6.1 choice member belongs to.
     fn choice_of_value(&self, s: SymbolId) -> SymbolId {
         self.sym(s).choice_of.unwrap_or(SYM_NO)
@@ -485,12 +482,9 @@ impl Kconfig {
                 }
             }
         }
-        for m in self.choice_member_order(choice) {
-            if self.sym(m).visible != Tri::No {
-                return Some(m);
-            }
-        }
-        None
+        self.choice_member_order(choice)
+            .into_iter()
+            .find(|&m| self.sym(m).visible != Tri::No)
     }
 
     /// A choice's members in menu order (6.12) or list order (6.1).

@@ -310,14 +310,12 @@ pub fn run(progname: &str, args: &[String], extras: ConfExtras) -> i32 {
         return 1;
     }
     let mut no_conf_write = false;
-    if sync {
-        if env("KCONFIG_NOSILENTUPDATE").is_some_and(|v| !v.is_empty()) {
-            if kc.changed {
-                o.err("\n*** The configuration requires explicit update.\n\n");
-                return 1;
-            }
-            no_conf_write = true;
+    if sync && env("KCONFIG_NOSILENTUPDATE").is_some_and(|v| !v.is_empty()) {
+        if kc.changed {
+            o.err("\n*** The configuration requires explicit update.\n\n");
+            return 1;
         }
+        no_conf_write = true;
     }
 
     let prob = if mode == Mode::Rand {
