@@ -150,6 +150,23 @@ impl Kconfig {
         }
     }
 
+    /// The value a mode gives a new symbol; None for "use the default".
+    fn new_value(
+        &self,
+        mode: NewSymbols,
+        s: SymbolId,
+        rng: &mut Option<GlibcRand>,
+        prob: Probabilities,
+    ) -> Option<Tri> {
+        match mode {
+            NewSymbols::Yes => Some(Tri::Yes),
+            NewSymbols::Mod => Some(Tri::Mod),
+            NewSymbols::No => Some(Tri::No),
+            NewSymbols::Random => Some(self.random_tri(s, rng, prob)),
+            NewSymbols::Default => None,
+        }
+    }
+
     fn random_tri(&self, s: SymbolId, rng: &mut Option<GlibcRand>, prob: Probabilities) -> Tri {
         let cnt = rng.as_mut().map(|r| r.next() % 100).unwrap_or(0);
         if self.sym(s).ty == SymType::Tristate {
@@ -188,12 +205,8 @@ impl Kconfig {
                 }
                 continue;
             }
-            let val = match mode {
-                NewSymbols::Yes => Tri::Yes,
-                NewSymbols::Mod => Tri::Mod,
-                NewSymbols::No => Tri::No,
-                NewSymbols::Random => self.random_tri(s, rng, prob),
-                NewSymbols::Default => continue,
+            let Some(val) = self.new_value(mode, s, rng, prob) else {
+                continue;
             };
             self.sym_mut(s).def[0].tri = val;
             self.set_flag(s, flags::DEF_USER);
@@ -245,12 +258,8 @@ impl Kconfig {
                 continue;
             }
             has_changed = true;
-            let val = match mode {
-                NewSymbols::Yes => Tri::Yes,
-                NewSymbols::Mod => Tri::Mod,
-                NewSymbols::No => Tri::No,
-                NewSymbols::Random => self.random_tri(s, rng, prob),
-                NewSymbols::Default => continue,
+            let Some(val) = self.new_value(mode, s, rng, prob) else {
+                continue;
             };
             self.sym_mut(s).def[0].tri = val;
             if !(self.is_choice(s) && mode == NewSymbols::Random) {

@@ -48,6 +48,20 @@ pub fn escape_string(v: &str) -> String {
     out
 }
 
+/// The symbol named by a `# CONFIG_X is not set` line; `exact` rejects
+/// anything after "is not set" (6.12), otherwise only the start is checked (6.1).
+fn unset_symbol<'l>(line: &'l str, prefix: &str, exact: bool) -> Option<&'l str> {
+    let p = line.strip_prefix("# ")?.strip_prefix(prefix)?;
+    let sp = p.find(' ')?;
+    let rest = &p[sp + 1..];
+    let ok = if exact {
+        rest == "is not set"
+    } else {
+        rest.starts_with("is not set")
+    };
+    ok.then(|| &p[..sp])
+}
+
 fn make_parent_dir(path: &str) -> std::io::Result<()> {
     if let Some(parent) = Path::new(path).parent() {
         if !parent.as_os_str().is_empty() {
@@ -179,18 +193,12 @@ impl Kconfig {
             let line = raw.strip_suffix('\r').unwrap_or(raw);
             let (sym_name, val): (&str, &str);
             if v61 {
-                if let Some(after) = raw.strip_prefix('#') {
-                    let Some(p) = after.strip_prefix(' ') else {
+                if raw.starts_with('#') {
+                    // 6.1 compares only the first 10 bytes of "is not set"
+                    let Some(n) = unset_symbol(raw, &prefix, false) else {
                         continue;
                     };
-                    let Some(p) = p.strip_prefix(&*prefix) else {
-                        continue;
-                    };
-                    let Some(sp) = p.find(' ') else { continue };
-                    if !p[sp + 1..].starts_with("is not set") {
-                        continue;
-                    }
-                    sym_name = &p[..sp];
+                    sym_name = n;
                     val = "n";
                 } else if let Some(p) = raw.strip_prefix(&*prefix) {
                     let Some(eq) = p.find('=') else { continue };
@@ -207,18 +215,11 @@ impl Kconfig {
                 if line.is_empty() {
                     continue;
                 }
-                if let Some(after) = line.strip_prefix('#') {
-                    let Some(p) = after.strip_prefix(' ') else {
+                if line.starts_with('#') {
+                    let Some(n) = unset_symbol(line, &prefix, true) else {
                         continue;
                     };
-                    let Some(p) = p.strip_prefix(&*prefix) else {
-                        continue;
-                    };
-                    let Some(sp) = p.find(' ') else { continue };
-                    if &p[sp + 1..] != "is not set" {
-                        continue;
-                    }
-                    sym_name = &p[..sp];
+                    sym_name = n;
                     val = "n";
                 } else {
                     let Some(p) = line.strip_prefix(&*prefix) else {

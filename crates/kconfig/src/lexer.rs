@@ -228,10 +228,6 @@ impl Lexer {
         self.bufs.last().map_or(0, |b| b.line)
     }
 
-    fn loc_file(&self) -> Rc<str> {
-        self.cur_file()
-    }
-
     /// Open a `source`d file; errors on a missing file or recursive inclusion.
     pub fn push_file(&mut self, name: &str) -> Result<(), LexFatal> {
         let cur = self.cur_file();
@@ -402,7 +398,7 @@ impl Lexer {
                     }
                     let line_end = memchr_nl(bytes, start);
                     let input = b.text[start..line_end].to_string();
-                    let file = self.loc_file();
+                    let file = self.cur_file();
                     let loc = Location {
                         file: &file,
                         line: self.phys_line(),
@@ -461,7 +457,7 @@ impl Lexer {
                     let line_end = memchr_nl(bytes, b.pos);
                     let input = b.text[b.pos + 1..line_end].to_string();
                     let start = b.pos + 1;
-                    let file = self.loc_file();
+                    let file = self.cur_file();
                     let loc = Location {
                         file: &file,
                         line: self.phys_line(),

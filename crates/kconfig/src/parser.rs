@@ -477,7 +477,7 @@ impl<'a> Parser<'a> {
         if self.kc.dialect == Dialect::V6_1 {
             self.kc.set_flag(sym, flags::OPTIONAL);
         }
-        self.config_option_list(false)?;
+        self.config_option_list()?;
         if is_menuconfig {
             let e = self.current_entry;
             match self.kc.menu(e).prompt {
@@ -569,7 +569,7 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    fn config_option_list(&mut self, _in_choice_block: bool) -> PResult<()> {
+    fn config_option_list(&mut self) -> PResult<()> {
         loop {
             let t = self.peek()?.clone();
             let r: PResult<()> = match t {
@@ -590,7 +590,7 @@ impl<'a> Parser<'a> {
                 Tok::Kw(Kw::Prompt) => {
                     self.next()?;
                     let Tok::WordQuote(text) = self.next()? else {
-                        return self.fail_stmt();
+                        return Err(Fail::Syntax);
                     };
                     let dep = self.if_expr()?;
                     self.expect_eol()?;
@@ -666,10 +666,6 @@ impl<'a> Parser<'a> {
             };
             self.recover(r, false)?;
         }
-    }
-
-    fn fail_stmt(&mut self) -> PResult<()> {
-        Err(Fail::Syntax)
     }
 
     fn comment_stmt(&mut self) -> PResult<()> {
@@ -890,11 +886,9 @@ impl<'a> Parser<'a> {
             self.kc_err(m);
         }
         let block = self.add_menu();
-        let saved = self.current_choice;
         self.current_choice = Some(block);
         let end = self.stmt_list(true)?;
         self.current_choice = None;
-        let _ = saved;
         self.block_end(block, Kw::EndChoice, end)?;
         Ok(())
     }

@@ -355,28 +355,15 @@ pub fn run(progname: &str, args: &[String], extras: ConfExtras) -> i32 {
         Mode::Yes2Mod => kc.rewrite_tristates(Tri::Yes, Tri::Mod),
         Mode::Mod2Yes => kc.rewrite_tristates(Tri::Mod, Tri::Yes),
         Mode::Mod2No => kc.rewrite_tristates(Tri::Mod, Tri::No),
-        Mode::OldAsk => {
-            if let Err(c) = ask(AskMode::OldAsk, &mut kc, &mut o) {
-                return c;
-            }
-        }
-        Mode::Old => {
-            if let Err(c) = ask(AskMode::Old, &mut kc, &mut o) {
-                return c;
-            }
-        }
-        Mode::Sync => {
-            if let Err(c) = ask(AskMode::Sync, &mut kc, &mut o) {
-                return c;
-            }
-        }
-        Mode::ListNew => {
-            if let Err(c) = ask(AskMode::ListNew, &mut kc, &mut o) {
-                return c;
-            }
-        }
-        Mode::HelpNew => {
-            if let Err(c) = ask(AskMode::HelpNew, &mut kc, &mut o) {
+        Mode::OldAsk | Mode::Old | Mode::Sync | Mode::ListNew | Mode::HelpNew => {
+            let am = match mode {
+                Mode::OldAsk => AskMode::OldAsk,
+                Mode::Old => AskMode::Old,
+                Mode::Sync => AskMode::Sync,
+                Mode::ListNew => AskMode::ListNew,
+                _ => AskMode::HelpNew,
+            };
+            if let Err(c) = ask(am, &mut kc, &mut o) {
                 return c;
             }
         }
