@@ -237,20 +237,24 @@ impl Kconfig {
                     out.push_str(&line);
                 }
                 Dialect::V6_1 => {
-                    let mut prop = f.prop.or_else(|| self.sym(sym).props.first().copied());
-                    let mut menu = None;
-                    if self.is_choice(sym) || self.is_choice_value(sym) {
-                        if let Some(&p) = self.sym(sym).props.first() {
-                            prop = Some(p);
-                            menu = Some(self.prop(p).menu);
-                        }
-                    }
-                    let (pf, pl) = prop
-                        .map(|p| (self.prop(p).file.to_string(), self.prop(p).line))
-                        .unwrap_or_default();
-                    let (mf, ml) = menu
-                        .map(|m| (self.menu(m).file.to_string(), self.menu(m).line))
-                        .unwrap_or_default();
+                    // 6.1 falls back to the symbol's first property, which is
+                    // the implicit one its first `config` entry adds: that
+                    // entry's file and line.
+                    let first_entry = self.sym(sym).menus.first().copied();
+                    let at_menu = |m: MenuId| (self.menu(m).file.to_string(), self.menu(m).line);
+                    let at_prop = |p: PropId| (self.prop(p).file.to_string(), self.prop(p).line);
+                    let fallback = || {
+                        first_entry
+                            .map(at_menu)
+                            .or_else(|| self.sym(sym).props.first().copied().map(at_prop))
+                            .unwrap_or_default()
+                    };
+                    let (pf, pl) = if self.is_choice(sym) || self.is_choice_value(sym) {
+                        fallback()
+                    } else {
+                        f.prop.map(at_prop).unwrap_or_else(fallback)
+                    };
+                    let (mf, ml) = first_entry.map(at_menu).unwrap_or_default();
                     if sym == last {
                         out.push_str(&format!(
                             "{pf}:{pl}:error: recursive dependency detected!\n"

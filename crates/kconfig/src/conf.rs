@@ -753,7 +753,11 @@ impl<'a> Asker<'a> {
             return Ok(());
         }
         if let Some(s) = self.kc.menu(m).sym {
-            if !self.kc.has_value(s) && self.kc.is_changeable(s) {
+            // 6.1 also revisits a choice without a value that is on.
+            let v61_choice_on = self.kc.dialect == Dialect::V6_1
+                && self.kc.is_choice(s)
+                && self.kc.tristate_value(s) == Tri::Yes;
+            if !self.kc.has_value(s) && (self.kc.is_changeable(s) || v61_choice_on) {
                 match self.mode {
                     AskMode::ListNew => {
                         if self.kc.sym(s).name.is_some() {

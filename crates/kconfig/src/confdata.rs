@@ -169,16 +169,25 @@ impl Kconfig {
         };
         let warn_unknown = self.getenv("KCONFIG_WARN_UNKNOWN_SYMBOLS").is_some();
         self.conf_warnings = 0;
+        let v61 = self.dialect == Dialect::V6_1;
         for s in &mut self.symbols[3..] {
             s.flags &= !def_flag;
             s.def[d] = Default::default();
         }
-        if slot == DefSlot::User {
+        if v61 {
+            // 6.1 invalidates every value on any load and counts each choice
+            // as set in the slot being loaded (its members then say which).
+            for i in 3..self.symbols.len() {
+                self.symbols[i].flags &= !flags::VALID;
+                if self.is_choice(SymbolId(i as u32)) {
+                    self.symbols[i].flags |= def_flag;
+                }
+            }
+        } else if slot == DefSlot::User {
             for s in &mut self.symbols[3..] {
                 s.flags &= !flags::VALID;
             }
         }
-        let v61 = self.dialect == Dialect::V6_1;
         let prefix = self.prefix.clone();
         let text = String::from_utf8_lossy(data);
         let mut lineno = 0u32;

@@ -833,21 +833,26 @@ impl Kconfig {
     /// Set a user tristate value if allowed; returns whether it was.
     pub fn set_tristate_value(&mut self, s: SymbolId, val: Tri) -> bool {
         let oldval = self.tristate_value(s);
-        if !self.tristate_within_range(s, val) {
-            return false;
-        }
         if self.dialect == Dialect::V6_1 {
-            if !self.has_value(s) {
-                self.set_flag(s, flags::DEF_USER);
-                if self.is_choice_value(s) {
-                    let cs = self.choice_of_value(s);
-                    self.set_flag(cs, flags::DEF_USER);
-                }
+            // 6.1 accepts the current value even when it is out of range.
+            if oldval != val && !self.tristate_within_range(s, val) {
+                return false;
             }
+            self.set_flag(s, flags::DEF_USER);
+            // Selecting a member marks the choice and its visible members set.
             if self.is_choice_value(s) && val == Tri::Yes {
                 let cs = self.choice_of_value(s);
                 self.sym_mut(cs).def[0].choice = Some(s);
+                self.set_flag(cs, flags::DEF_USER);
+                for i in 0..self.sym(cs).choice_members.len() {
+                    let member = self.sym(cs).choice_members[i];
+                    if self.sym(member).visible != Tri::No {
+                        self.set_flag(member, flags::DEF_USER);
+                    }
+                }
             }
+        } else if !self.tristate_within_range(s, val) {
+            return false;
         } else if !self.has_value(s) || self.sym(s).def[0].tri != val {
             self.set_flag(s, flags::DEF_USER);
         }
