@@ -4,6 +4,7 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use kconfig::conf::{AskMode, Asker, NewSymbols};
 use kconfig::rand::GlibcRand;
@@ -220,17 +221,30 @@ pub fn run(progname: &str, args: &[String], extras: ConfExtras) -> i32 {
 
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let shell: Box<dyn kconfig::ShellRunner> = if extras.probe_cache {
-        let pc = probe_cache::ProbeCache::new(
-            probe_cache::ProbeCache::default_dir(),
-            std::env::vars().collect(),
-            cwd.clone(),
-        )
-        .with_history_key(format!(
-            "{}|{}",
-            env("srctree").unwrap_or_default(),
-            kconfig_file
-        ));
-        pc.prefetch_history();
+        let pc = Arc::new(
+            probe_cache::ProbeCache::new(
+                probe_cache::ProbeCache::default_dir(),
+                std::env::vars().collect(),
+                cwd.clone(),
+            )
+            .with_history_key(format!(
+                "{}|{}",
+                env("srctree").unwrap_or_default(),
+                kconfig_file
+            )),
+        );
+        // First run on this tree: learn the probes from speculative parses
+        // and run them in parallel before the real parse.
+        if !pc.prefetch_history() {
+            pc.prefetch_by_speculation(SPECULATIVE_ROUNDS, |shell| {
+                let _ = Kconfig::load(LoadOptions {
+                    kconfig: kconfig_file.clone(),
+                    env: env.clone(),
+                    shell,
+                    dialect: None,
+                });
+            });
+        }
         Box::new(SavingCache(pc))
     } else {
         Box::new(kconfig::preprocess::DirectShell)
@@ -411,8 +425,13 @@ fn time_seed() -> u32 {
     ((now.as_secs() as u32).wrapping_add(1)).wrapping_mul(now.subsec_micros().wrapping_add(1))
 }
 
+/// Speculative parses before the real one on a cold probe cache: enough for
+/// the chains of probes in the kernel's trees (compiler, then its version,
+/// then version tests).
+const SPECULATIVE_ROUNDS: usize = 4;
+
 /// Wraps the probe cache so the command history is saved when parsing ends.
-struct SavingCache(probe_cache::ProbeCache);
+struct SavingCache(Arc<probe_cache::ProbeCache>);
 
 impl kconfig::ShellRunner for SavingCache {
     fn run(&self, command: &str) -> Vec<u8> {

@@ -43,14 +43,16 @@
 //! given to [`ProbeCache::with_history_key`]) has a history file listing the
 //! commands looked up during the last run. [`ProbeCache::prefetch_history`]
 //! runs the ones not cached yet in parallel before parsing starts, and
-//! [`ProbeCache::save_history`] records this run's list.
+//! [`ProbeCache::save_history`] records this run's list. Without a history,
+//! [`ProbeCache::prefetch_by_speculation`] learns the commands from
+//! speculative parses and runs them in parallel.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use kconfig::preprocess::{run_shell_command, ShellRunner};
 use sha2::{Digest, Sha256};
@@ -246,17 +248,67 @@ impl ProbeCache {
     }
 
     /// Prefetch the commands this tree looked up last time (see
-    /// [`ProbeCache::save_history`]).
-    pub fn prefetch_history(&self) {
+    /// [`ProbeCache::save_history`]). Returns whether there was a history.
+    pub fn prefetch_history(&self) -> bool {
         let Some(path) = self.history_path() else {
-            return;
+            return false;
         };
-        if let Some(commands) = fs::read_to_string(path)
+        match fs::read_to_string(path)
             .ok()
             .and_then(|s| parse_history(&s))
         {
-            self.prefetch(&commands);
+            Some(commands) => {
+                self.prefetch(&commands);
+                true
+            }
+            None => false,
         }
+    }
+
+    /// Fill a cold cache in parallel by speculation: `parse` is called with
+    /// a runner that answers cached commands from the cache, never runs
+    /// anything, and answers every other command with a placeholder while
+    /// noting it. The noted commands are then run in parallel
+    /// ([`ProbeCache::prefetch`]) and `parse` is called again, so probes
+    /// built from earlier probes' output are found in the next round. A
+    /// command whose text contains the placeholder is never run, so a probe
+    /// is only ever run with real inputs. Stops when a round notes only a
+    /// few new commands, or after `max_rounds`. Speculative lookups are not part of the
+    /// history.
+    pub fn prefetch_by_speculation(
+        self: &Arc<Self>,
+        max_rounds: usize,
+        mut parse: impl FnMut(Box<dyn ShellRunner>),
+    ) {
+        if self.dir.is_none() {
+            return;
+        }
+        for _ in 0..max_rounds {
+            let speculator = Arc::new(Speculator {
+                cache: Arc::clone(self),
+                unknown: Mutex::new(Vec::new()),
+            });
+            parse(Box::new(Arc::clone(&speculator)));
+            let todo = match speculator.unknown.lock() {
+                Ok(g) => g.clone(),
+                Err(poisoned) => poisoned.into_inner().clone(),
+            };
+            if todo.is_empty() {
+                return;
+            }
+            self.prefetch(&todo);
+            // Another round costs a whole parse; a few leftover probes are
+            // cheaper to run one by one in the real parse.
+            if todo.len() < FEW_PROBES {
+                return;
+            }
+        }
+    }
+
+    /// The cached output of `command`, without running it or noting it.
+    fn lookup(&self, command: &str) -> Option<Vec<u8>> {
+        let dir = self.dir.as_ref()?;
+        read_entry(&dir.join(self.key_for(command)))
     }
 
     /// Record the commands looked up through [`ShellRunner::run`] during
@@ -367,6 +419,36 @@ impl ProbeCache {
             }
         }
         None
+    }
+}
+
+/// Below this many new probes in a round, speculation stops.
+const FEW_PROBES: usize = 8;
+
+/// What the speculative runner answers for a command it has not run: a plain
+/// word, so Kconfig text built from it still lexes.
+const UNKNOWN_OUTPUT: &str = "KFORGE_SPECULATIVE_PROBE_OUTPUT";
+
+/// The runner of one speculative round (see
+/// [`ProbeCache::prefetch_by_speculation`]).
+struct Speculator {
+    cache: Arc<ProbeCache>,
+    unknown: Mutex<Vec<String>>,
+}
+
+impl ShellRunner for Speculator {
+    fn run(&self, command: &str) -> Vec<u8> {
+        if command.contains(UNKNOWN_OUTPUT) {
+            return UNKNOWN_OUTPUT.into();
+        }
+        if let Some(out) = self.cache.lookup(command) {
+            return out;
+        }
+        match self.unknown.lock() {
+            Ok(mut g) => g.push(command.to_string()),
+            Err(poisoned) => poisoned.into_inner().push(command.to_string()),
+        }
+        UNKNOWN_OUTPUT.into()
     }
 }
 
@@ -865,6 +947,43 @@ mod tests {
             ProbeCache::new(cache_dir, env, root.clone()).with_history_key("tree-b".to_string());
         assert_ne!(other.history_path(), c.history_path());
         other.prefetch_history();
+        let _ = fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn speculation_fills_chains_and_never_runs_placeholders() {
+        let root = scratch("speculate");
+        let env = base_env("/usr/bin:/bin");
+        let c = Arc::new(ProbeCache::new(root.join("cache"), env, root.clone()));
+        // A "parse": ten independent probes, then a chain where each probe's
+        // text is built from the previous output. Every command that runs
+        // leaves a line in `ran`.
+        let parse = |shell: &dyn ShellRunner| -> Vec<Vec<u8>> {
+            let mut outs: Vec<Vec<u8>> = (0..10)
+                .map(|i| shell.run(&format!("echo p{i}; echo p{i} >> ran")))
+                .collect();
+            let mut prev = String::from("c");
+            for _ in 0..3 {
+                let out = shell.run(&format!("echo {prev}x; echo {prev} >> ran"));
+                prev = String::from_utf8_lossy(&out).trim().to_string();
+                outs.push(out);
+            }
+            outs
+        };
+        let mut rounds = 0;
+        c.prefetch_by_speculation(10, |shell| {
+            rounds += 1;
+            parse(&*shell);
+        });
+        // Round 1 learns 11 commands, round 2 one, then it stops (few left).
+        assert_eq!(rounds, 2);
+        let ran = fs::read_to_string(root.join("ran")).unwrap();
+        assert!(!ran.contains(UNKNOWN_OUTPUT), "ran a placeholder: {ran}");
+        assert_eq!(ran.lines().count(), 12);
+        // The real parse: all but the last link come from the cache.
+        let outs = parse(&*c);
+        assert_eq!(outs[12], b"cxxx\n");
+        assert_eq!(c.stats(), (12, 1));
         let _ = fs::remove_dir_all(&root);
     }
 
