@@ -1786,7 +1786,62 @@ fn randconfig() {
             .env("KCONFIG_SEED", "1")
             .env("KCONFIG_ALLCONFIG", "rand.config"),
     );
+    for bad in ["101", "50:60", "x", "-1", "30:30:50"] {
+        cases.push(
+            Case::new(&format!("rand probability {bad:?}"), RAND)
+                .arg("--randconfig")
+                .env("KCONFIG_SEED", "1")
+                .env("KCONFIG_PROBABILITY", bad),
+        );
+    }
     check("randconfig", cases);
+}
+
+/// Output files that cannot be written: the message and exit code of the C
+/// conf, and nothing half-written.
+#[test]
+fn error_output_not_writable() {
+    let kconfig = "config A\n\tbool \"a\"\n\tdefault y\n";
+    let mut cases = Vec::new();
+    for mode in ["--olddefconfig", "--alldefconfig", "--syncconfig"] {
+        cases.push(
+            Case::new(
+                &format!("{mode}, KCONFIG_CONFIG in a missing directory"),
+                kconfig,
+            )
+            .arg(mode)
+            .env("KCONFIG_CONFIG", "missing/.config"),
+        );
+    }
+    for mode in ["--olddefconfig", "--allnoconfig"] {
+        cases.push(
+            Case::new(
+                &format!("{mode}, KCONFIG_CONFIG under a regular file"),
+                kconfig,
+            )
+            .file("plain", "x\n")
+            .arg(mode)
+            .env("KCONFIG_CONFIG", "plain/.config"),
+        );
+    }
+    cases.push(
+        Case::new("--savedefconfig under a regular file", kconfig)
+            .config("CONFIG_A=y\n")
+            .file("plain", "x\n")
+            .arg("--savedefconfig=plain/defconfig"),
+    );
+    cases.push(
+        Case::new("--savedefconfig into a missing directory", kconfig)
+            .config("CONFIG_A=y\n")
+            .arg("--savedefconfig=missing/defconfig"),
+    );
+    cases.push(
+        Case::new("--syncconfig, include/config is a file", kconfig)
+            .config("CONFIG_A=y\n")
+            .file("include/config", "not a directory\n")
+            .arg("--syncconfig"),
+    );
+    check("error_output_not_writable", cases);
 }
 
 const SYNC: &str = r#"
