@@ -92,7 +92,7 @@ pub struct Request {
 impl Request {
     /// Does this request apply to a source of version `v`?
     pub fn applies_to(&self, v: &KernelVersion) -> bool {
-        self.since.map_or(true, |s| *v >= s) && self.until.map_or(true, |u| *v < u)
+        self.since.is_none_or(|s| *v >= s) && self.until.is_none_or(|u| *v < u)
     }
 }
 
