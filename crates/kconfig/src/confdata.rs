@@ -110,6 +110,9 @@ impl Kconfig {
     }
 
     fn open_conf(&self, name: &str) -> Option<Vec<u8>> {
+        if let Some(b) = self.config_overlay.get(name) {
+            return Some(b.clone());
+        }
         if let Ok(b) = fs::read(name) {
             return Some(b);
         }

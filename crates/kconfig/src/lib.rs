@@ -131,6 +131,9 @@ pub struct Kconfig {
     /// The `CONFIG_` prefix (from the environment variable `CONFIG_`).
     pub prefix: String,
     pub(crate) srctree: Option<PathBuf>,
+    /// Configuration files held in memory, consulted before the file system
+    /// when a configuration is read (see [`Kconfig::set_config_text`]).
+    pub(crate) config_overlay: HashMap<String, Vec<u8>>,
 }
 
 /// Find the version in a kernel Makefile: (VERSION, PATCHLEVEL).
@@ -188,6 +191,7 @@ impl Kconfig {
             tri_strs,
             files: Vec::new(),
             env_deps: Vec::new(),
+            config_overlay: HashMap::new(),
         };
         for (name, t) in [("y", Tri::Yes), ("m", Tri::Mod), ("n", Tri::No)] {
             let id = kc.new_symbol(
@@ -201,6 +205,18 @@ impl Kconfig {
         }
         kc.menus.push(Menu::new(None, None, kconfig.into(), 0));
         kc
+    }
+
+    /// Make configuration reads of `name` (`.config`, a defconfig, a
+    /// `KCONFIG_ALLCONFIG` file) see `text` instead of the file system, so a
+    /// front end can run the conf modes on configurations it holds in memory.
+    pub fn set_config_text(&mut self, name: &str, text: impl Into<Vec<u8>>) {
+        self.config_overlay.insert(name.to_string(), text.into());
+    }
+
+    /// The kernel source tree (`$srctree`), when the environment names one.
+    pub fn srctree(&self) -> Option<&Path> {
+        self.srctree.as_deref()
     }
 
     /// Read an environment variable the way the tree sees it.

@@ -1,0 +1,333 @@
+//! Resolution scenarios on the real 6.1 and 6.12 x86_64 trees (unpacked and
+//! with their environment captured by scripts/prepare-oracle): each asserts
+//! the kind of problem reported and what its explanation says.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use kconfig::{Kconfig, LoadOptions};
+use resolve::{resolve, Input, Problem, Resolution};
+use spec::{Base, Conditional, Layer, Origin, Priority, Request, RequestValue};
+
+fn oracle() -> PathBuf {
+    let p = std::env::var_os("KFORGE_ORACLE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../target/oracle")
+                .to_path_buf()
+        });
+    assert!(
+        p.join("6.12/env/x86_64.env").is_file(),
+        "no oracle at {}: run scripts/prepare-oracle",
+        p.display()
+    );
+    p
+}
+
+fn load(ver: &str, arch: &str) -> Kconfig {
+    let o = oracle();
+    let text = std::fs::read_to_string(o.join(format!("{ver}/env/{arch}.env"))).unwrap();
+    let env: HashMap<String, String> = text
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let vars: Vec<(String, String)> = env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let cache =
+        probe_cache::ProbeCache::new(o.join("../probe-cache-tests"), vars, std::env::temp_dir());
+    let env = Rc::new(move |k: &str| env.get(k).cloned());
+    Kconfig::load(LoadOptions {
+        kconfig: "Kconfig".into(),
+        env,
+        shell: Box::new(cache),
+        dialect: None,
+    })
+    .unwrap_or_else(|e| panic!("loading {ver}: {:?}", e.messages))
+}
+
+fn origin(line: u32) -> Origin {
+    Origin {
+        file: Rc::new(PathBuf::from("kernel.toml")),
+        line,
+        column: 1,
+    }
+}
+
+fn req(line: u32, sym: &str, v: &str) -> Request {
+    Request {
+        symbol: sym.into(),
+        value: RequestValue::Text(v.into()),
+        optional: false,
+        priority: Priority::Normal,
+        since: None,
+        until: None,
+        layer: Layer::Main,
+        origin: origin(line),
+    }
+}
+
+fn input(base: Base, requests: Vec<Request>) -> Input {
+    Input {
+        base,
+        requests,
+        conditionals: Vec::new(),
+        auto_modules: false,
+        prefer_builtin: false,
+    }
+}
+
+fn run(ver: &str, inp: &Input) -> Resolution {
+    let mut kc = load(ver, "x86_64");
+    resolve(&mut kc, inp).expect("resolves")
+}
+
+fn problem<'r>(res: &'r Resolution, sym: &str) -> &'r Problem {
+    res.outcomes
+        .iter()
+        .find(|o| o.request.symbol == sym)
+        .and_then(|o| o.problem.as_ref())
+        .unwrap_or_else(|| panic!("{sym} should have failed: {:#?}", res.outcomes))
+}
+
+fn holds(res: &Resolution, sym: &str) {
+    let o = res
+        .outcomes
+        .iter()
+        .find(|o| o.request.symbol == sym)
+        .unwrap();
+    assert!(o.problem.is_none(), "{sym}: {:?}", o.problem);
+}
+
+const VERSIONS: [&str; 2] = ["6.1", "6.12"];
+
+#[test]
+fn unknown_misspelt_and_other_arch() {
+    for ver in VERSIONS {
+        let res = run(
+            ver,
+            &input(
+                Base::Allnoconfig,
+                vec![
+                    req(1, "KFORGE_NO_SUCH_SYMBOL", "y"),
+                    req(2, "PRINTKK", "y"),
+                    req(3, "ARM64_VA_BITS_48", "y"),
+                ],
+            ),
+        );
+        match problem(&res, "KFORGE_NO_SUCH_SYMBOL") {
+            Problem::UnknownSymbol { suggestions } => assert!(suggestions.is_empty()),
+            p => panic!("{ver}: {p:?}"),
+        }
+        match problem(&res, "PRINTKK") {
+            Problem::UnknownSymbol { suggestions } => {
+                assert_eq!(
+                    suggestions.first().map(String::as_str),
+                    Some("PRINTK"),
+                    "{ver}"
+                )
+            }
+            p => panic!("{ver}: {p:?}"),
+        }
+        match problem(&res, "ARM64_VA_BITS_48") {
+            Problem::OtherArchitectures { arches } => assert_eq!(arches, &["arm64"], "{ver}"),
+            p => panic!("{ver}: {p:?}"),
+        }
+    }
+}
+
+#[test]
+fn select_forces_and_value_not_offered() {
+    for ver in VERSIONS {
+        let base = vec![
+            req(1, "MODULES", "y"),
+            req(2, "PCI", "y"),
+            req(3, "NET", "y"),
+            req(4, "NETDEVICES", "y"),
+            req(5, "VIRTIO_MENU", "y"),
+        ];
+        // VIRTIO = m while VIRTIO_PCI = y selects it.
+        let mut r = base.clone();
+        r.push(req(6, "VIRTIO_PCI", "y"));
+        r.push(req(7, "VIRTIO", "m"));
+        let res = run(ver, &input(Base::Tinyconfig, r));
+        holds(&res, "VIRTIO_PCI");
+        match problem(&res, "VIRTIO") {
+            Problem::Forced {
+                selectors,
+                has_prompt,
+            } => {
+                assert!(!has_prompt, "{ver}: VIRTIO has no prompt");
+                let s = selectors
+                    .iter()
+                    .find(|s| s.active && s.symbol == "VIRTIO_PCI")
+                    .unwrap_or_else(|| panic!("{ver}: {selectors:?}"));
+                assert_eq!(s.kind, "select");
+                assert_eq!(s.file, "drivers/virtio/Kconfig");
+                assert!(s.line > 0);
+            }
+            p => panic!("{ver}: {p:?}"),
+        }
+        // VIRTIO_NET = y while VIRTIO is only m.
+        let mut r = base.clone();
+        r.push(req(6, "VIRTIO_PCI", "m"));
+        r.push(req(7, "VIRTIO_NET", "y"));
+        let res = run(ver, &input(Base::Tinyconfig, r));
+        match problem(&res, "VIRTIO_NET") {
+            Problem::NotOffered {
+                max,
+                expression,
+                terms,
+            } => {
+                assert_eq!(max, "m", "{ver}");
+                assert!(expression.contains("VIRTIO [=m]"), "{ver}: {expression}");
+                let t = terms.iter().find(|t| t.symbol == "VIRTIO").unwrap();
+                assert!(t.source.contains("selected by VIRTIO_PCI"), "{ver}: {t:?}");
+            }
+            p => panic!("{ver}: {p:?}"),
+        }
+    }
+}
+
+#[test]
+fn unmet_dependency_chain_gets_a_working_fix() {
+    for ver in VERSIONS {
+        let inp = input(Base::Allnoconfig, vec![req(1, "E1000E", "y")]);
+        let res = run(ver, &inp);
+        let o = res
+            .outcomes
+            .iter()
+            .find(|o| o.request.symbol == "E1000E")
+            .unwrap();
+        match o.problem.as_ref().unwrap() {
+            Problem::UnmetDependency { expression, terms } => {
+                assert!(expression.contains("PCI [=n]"), "{ver}: {expression}");
+                assert!(terms.iter().any(|t| t.symbol == "NETDEVICES"));
+            }
+            p => panic!("{ver}: {p:?}"),
+        }
+        let fix = o.fix.clone().unwrap_or_else(|| panic!("{ver}: no fix"));
+        // Two levels: NETDEVICES itself needs NET.
+        assert!(fix.iter().any(|(s, _)| s == "NET"), "{ver}: {fix:?}");
+        // The fix works when applied.
+        let mut r = vec![req(1, "E1000E", "y")];
+        r.extend(
+            fix.iter()
+                .enumerate()
+                .map(|(i, (s, v))| req(10 + i as u32, s, v)),
+        );
+        let res = run(ver, &input(Base::Allnoconfig, r));
+        assert_eq!(res.failures().count(), 0, "{ver}: {:#?}", res.outcomes);
+        assert!(res.config.contains("\nCONFIG_E1000E=y\n"));
+    }
+}
+
+#[test]
+fn choice_range_and_type() {
+    for ver in VERSIONS {
+        let res = run(
+            ver,
+            &input(
+                Base::Defconfig,
+                vec![
+                    req(1, "HZ_100", "y"),
+                    req(2, "HZ_300", "y"),
+                    Request {
+                        value: RequestValue::Integer(100000),
+                        ..req(3, "NR_CPUS", "")
+                    },
+                    req(4, "PRINTK", "yes"),
+                    Request {
+                        value: RequestValue::Integer(5),
+                        ..req(5, "CMDLINE", "")
+                    },
+                ],
+            ),
+        );
+        // The later line wins the choice; the other is reported.
+        holds(&res, "HZ_300");
+        match problem(&res, "HZ_100") {
+            Problem::Choice { selected, source } => {
+                assert_eq!(selected, "HZ_300");
+                assert!(source.contains("kernel.toml:2"), "{source}");
+            }
+            p => panic!("{ver}: {p:?}"),
+        }
+        match problem(&res, "NR_CPUS") {
+            Problem::OutOfRange { min, max } => {
+                assert_eq!(min, "2", "{ver}");
+                assert!(max.parse::<u32>().unwrap() >= 64, "{ver}: {max}");
+            }
+            p => panic!("{ver}: {p:?}"),
+        }
+        assert_eq!(problem(&res, "PRINTK").kind(), "wrong-type");
+        assert_eq!(problem(&res, "CMDLINE").kind(), "wrong-type");
+    }
+}
+
+#[test]
+fn conditions_apply_and_disagreements_are_errors() {
+    let cond = |sym: &str, line: u32, r: Vec<Request>| Conditional {
+        symbol: sym.into(),
+        origin: origin(line),
+        requests: r,
+    };
+    for ver in VERSIONS {
+        let mut inp = input(Base::Allnoconfig, vec![req(1, "NET", "y")]);
+        inp.conditionals = vec![
+            cond("NET", 10, vec![req(11, "INET", "y")]),
+            cond("INET", 20, vec![req(21, "IPV6", "y")]),
+            cond("USB", 30, vec![req(31, "PRINTK", "y")]),
+        ];
+        let res = run(ver, &inp);
+        assert_eq!(res.active_conditions, vec!["INET", "NET"], "{ver}");
+        assert!(res.config.contains("\nCONFIG_IPV6=y\n"), "{ver}");
+        assert!(!res.outcomes.iter().any(|o| o.request.symbol == "PRINTK"));
+
+        inp.conditionals = vec![
+            cond("NET", 10, vec![req(11, "INET", "y")]),
+            cond("NET", 20, vec![]),
+            cond("INET", 30, vec![req(31, "INET", "n")]),
+        ];
+        let mut kc = load(ver, "x86_64");
+        let err = resolve(&mut kc, &inp).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("kernel.toml:11:1") && msg.contains("kernel.toml:31:1"),
+            "{msg}"
+        );
+    }
+}
+
+#[test]
+#[ignore]
+fn show() {
+    let res = run(
+        "6.12",
+        &input(
+            Base::Tinyconfig,
+            vec![
+                req(1, "E1000E", "y"),
+                req(2, "PRINTKK", "y"),
+                req(3, "VIRTIO_PCI", "y"),
+                req(4, "VIRTIO", "m"),
+            ],
+        ),
+    );
+    let mut kc = load("6.12", "x86_64");
+    println!(
+        "{}",
+        resolve::explain_symbol(&mut kc, "NETDEVICES").unwrap()
+    );
+    for o in &res.outcomes {
+        println!(
+            "{} = {:?} -> {:?}",
+            o.request.symbol, o.request.value, o.actual
+        );
+        if let Some(p) = &o.problem {
+            println!("  {p}");
+        }
+        println!("  fix: {:?}", o.fix);
+    }
+}
