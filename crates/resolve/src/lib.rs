@@ -373,12 +373,10 @@ pub fn base_config(kc: &mut Kconfig, base: &Base) -> Result<String, ResolveError
     let mut rng = None;
     let prob = Probabilities::default();
     let text = match base {
-        Base::File(path) => {
-            std::fs::read_to_string(path).map_err(|source| ResolveError::BaseFile {
-                path: path.clone(),
-                source,
-            })?
-        }
+        Base::File(path) => read_config_file(path).map_err(|source| ResolveError::BaseFile {
+            path: path.clone(),
+            source,
+        })?,
         Base::Allnoconfig | Base::Alldefconfig => {
             let mode = if *base == Base::Allnoconfig {
                 NewSymbols::No
@@ -431,6 +429,20 @@ pub fn base_config(kc: &mut Kconfig, base: &Base) -> Result<String, ResolveError
         }
     };
     kc.messages.take();
+    Ok(text)
+}
+
+/// A configuration file, decompressed when its name ends in `.xz` or `.gz`
+/// (distributions ship their configs compressed).
+pub fn read_config_file(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let mut text = String::new();
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("xz") => xz2::read::XzDecoder::new(file).read_to_string(&mut text)?,
+        Some("gz") => flate2::read::GzDecoder::new(file).read_to_string(&mut text)?,
+        _ => std::io::BufReader::new(file).read_to_string(&mut text)?,
+    };
     Ok(text)
 }
 
