@@ -1,0 +1,480 @@
+//! `kforge config` and `kforge explain`: resolve a declaration with the
+//! engine, verify every request, and report like a compiler.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use kconfig::{Kconfig, LoadOptions};
+use resolve::{Outcome, Problem, Resolution};
+use serde_json::json;
+
+use crate::diagnostic::{self, Level};
+use crate::kernel_env::{self, Vars};
+
+/// Resolve a kernel.toml declaration: write the .config and report every
+/// request that did not hold, with the reason and a fix.
+#[derive(Debug, clap::Args)]
+pub struct ConfigArgs {
+    /// The declaration
+    #[arg(value_name = "KERNEL_TOML")]
+    pub spec: PathBuf,
+    /// An unpacked kernel tree to use instead of the declared source
+    #[arg(long, value_name = "DIR")]
+    pub tree: Option<PathBuf>,
+    /// Where to write the configuration
+    #[arg(short = 'o', long = "output", value_name = "FILE", default_value = ".config")]
+    pub output: PathBuf,
+    /// Print the report as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Show what changed against the base configuration, and why
+    #[arg(long)]
+    pub diff: bool,
+    /// Run every $(shell,...) probe instead of using the probe cache
+    #[arg(long)]
+    pub no_probe_cache: bool,
+}
+
+/// Explain a symbol: its definitions, dependencies with current values, who
+/// selects it, its value and why.
+#[derive(Debug, clap::Args)]
+pub struct ExplainArgs {
+    /// The symbol, without CONFIG_
+    #[arg(value_name = "SYMBOL")]
+    pub symbol: String,
+    /// Explain it in the configuration this declaration resolves to
+    #[arg(long, value_name = "KERNEL_TOML", conflicts_with = "arch")]
+    pub spec: Option<PathBuf>,
+    /// The kernel tree (required without --spec)
+    #[arg(long, value_name = "DIR")]
+    pub tree: Option<PathBuf>,
+    /// The architecture, with --tree
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// A .config to evaluate (default: the tree's defaults)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// A failure before anything could be reported per request.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(transparent)]
+    Spec(#[from] spec::SpecError),
+    #[error(transparent)]
+    Env(#[from] kernel_env::KernelEnvError),
+    #[error(transparent)]
+    Resolve(#[from] resolve::ResolveError),
+    #[error(transparent)]
+    Source(#[from] crate::source::SourceError),
+    #[error("the Kconfig tree could not be parsed:\n{0}")]
+    Load(String),
+    #[error("{path}: cannot write the configuration: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("--tree DIR and --arch ARCH are needed without --spec")]
+    NeedTree,
+    #[error("unknown symbol {0}: not defined in this tree for this architecture")]
+    UnknownSymbol(String),
+}
+
+/// A loaded tree and how it was configured.
+pub struct Tree {
+    pub kc: Kconfig,
+    pub version: spec::KernelVersion,
+}
+
+/// Derive the environment make would give conf and parse the tree.
+pub fn load_tree(
+    tree: &Path,
+    arch: &str,
+    cross_compile: Option<&str>,
+    probe_cache: bool,
+) -> Result<Tree, ConfigError> {
+    let base: Vars = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+    let cache_dir = probe_cache::ProbeCache::default_dir();
+    // Probes run in a scratch object directory of their own, stable so that
+    // the probe cache and its history are reused from run to run.
+    let objdir = cache_dir
+        .parent()
+        .map(|p| p.join("objdir"))
+        .unwrap_or_else(std::env::temp_dir);
+    let _ = std::fs::create_dir_all(&objdir);
+    let req = kernel_env::Request {
+        tree: tree.to_path_buf(),
+        objdir: objdir.clone(),
+        arch: Some(arch.to_string()),
+        cross_compile: cross_compile.map(str::to_string),
+        ..Default::default()
+    };
+    let kenv = kernel_env::derive(&req, &base)?;
+    let env = kenv.conf_env(&base);
+    let version = env
+        .get("KERNELVERSION")
+        .and_then(|v| v.split(['-', '+']).next())
+        .and_then(|v| v.parse::<spec::KernelVersion>().ok())
+        .unwrap_or(spec::KernelVersion {
+            major: 0,
+            minor: 0,
+            patch: 0,
+            rc: u32::MAX,
+        });
+    let shell: Box<dyn kconfig::ShellRunner> = if probe_cache {
+        let pc = Arc::new(
+            probe_cache::ProbeCache::new(
+                cache_dir,
+                env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                objdir,
+            )
+            .with_history_key(format!("{}|{}", kenv.abs_srctree.display(), arch)),
+        );
+        if !pc.prefetch_history() {
+            let env2 = env.clone();
+            let kconfig = kenv.kconfig.clone();
+            pc.prefetch_by_speculation(4, |shell| {
+                let e = env2.clone();
+                let _ = Kconfig::load(LoadOptions {
+                    kconfig: kconfig.clone(),
+                    env: Rc::new(move |k: &str| e.get(k).cloned()),
+                    shell,
+                    dialect: None,
+                });
+            });
+        }
+        Box::new(crate::conf_cmd::SavingCache(pc))
+    } else {
+        Box::new(kconfig::preprocess::DirectShell)
+    };
+    let env_fn = {
+        let env = env.clone();
+        Rc::new(move |k: &str| env.get(k).cloned())
+    };
+    let kc = Kconfig::load(LoadOptions {
+        kconfig: kenv.kconfig.clone(),
+        env: env_fn,
+        shell,
+        dialect: None,
+    })
+    .map_err(|e| {
+        ConfigError::Load(
+            e.messages
+                .iter()
+                .map(|(_, l)| l.as_str())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
+    })?;
+    Ok(Tree { kc, version })
+}
+
+/// `kforge config`.
+pub fn run(args: ConfigArgs) -> i32 {
+    match try_run(&args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprint!("{}", render_error(&e));
+            1
+        }
+    }
+}
+
+fn render_error(e: &ConfigError) -> String {
+    match e {
+        ConfigError::Spec(spec::SpecError::At {
+            origin,
+            message,
+            help,
+        }) => diagnostic::render(
+            Level::Error,
+            None,
+            message,
+            Some(origin),
+            "",
+            &[],
+            help.as_deref(),
+        ),
+        ConfigError::Spec(spec::SpecError::Conflict {
+            symbol,
+            first,
+            first_value,
+            second,
+            second_value,
+        }) => {
+            let mut s = diagnostic::render(
+                Level::Error,
+                None,
+                &format!("conflicting requests for {symbol}"),
+                Some(second),
+                &format!("{symbol} = {second_value} here"),
+                &[],
+                Some("give one of them a higher priority, or remove the other with `{ unset = true }`"),
+            );
+            s.push_str(&diagnostic::render(
+                Level::Note,
+                None,
+                &format!("{symbol} = {first_value} requested here"),
+                Some(first),
+                "",
+                &[],
+                None,
+            ));
+            s
+        }
+        other => format!("error: {other}\n"),
+    }
+}
+
+fn try_run(args: &ConfigArgs) -> Result<i32, ConfigError> {
+    let spec = spec::Spec::load(&args.spec)?;
+    let tree = match &args.tree {
+        Some(t) => t.clone(),
+        None => crate::source::unpacked_tree(&spec.source)?,
+    };
+    let mut t = load_tree(
+        &tree,
+        &spec.build.arch,
+        spec.build.cross_compile.as_deref(),
+        !args.no_probe_cache,
+    )?;
+    let input = resolve::Input::from_spec(&spec, &t.version);
+    let res = resolve::resolve(&mut t.kc, &input)?;
+    write_atomic(&args.output, res.config.as_bytes()).map_err(|source| ConfigError::Write {
+        path: args.output.clone(),
+        source,
+    })?;
+    let ignore = spec.build.ignore_config_errors;
+    let errors = res
+        .failures()
+        .filter(|o| !o.request.optional && !ignore)
+        .count();
+    if args.json {
+        println!("{}", report_json(&res, &args.output, ignore));
+    } else {
+        let mut out = String::new();
+        for o in res.failures() {
+            let level = if o.request.optional || ignore {
+                Level::Warning
+            } else {
+                Level::Error
+            };
+            out.push_str(&render_outcome(o, level));
+        }
+        if args.diff {
+            out.push_str(&render_diff(&res));
+        }
+        let warnings = res.failures().count() - errors;
+        out.push_str(&format!(
+            "{}: {} requests, {} held, {} errors, {} warnings; wrote {}\n",
+            if errors > 0 { "error" } else { "done" },
+            res.outcomes.len(),
+            res.outcomes.len() - res.failures().count(),
+            errors,
+            warnings,
+            args.output.display()
+        ));
+        eprint!("{out}");
+    }
+    Ok(if errors > 0 { 1 } else { 0 })
+}
+
+fn requested_text(o: &Outcome) -> String {
+    match &o.request.value {
+        spec::RequestValue::Text(s) => format!("{s:?}"),
+        spec::RequestValue::Integer(i) => i.to_string(),
+        spec::RequestValue::Boolean(b) => b.to_string(),
+    }
+}
+
+fn render_outcome(o: &Outcome, level: Level) -> String {
+    let p = o.problem.as_ref().expect("a failure");
+    let title = match &o.actual {
+        Some(v) => format!(
+            "{} = {} did not hold: it is {}",
+            o.request.symbol,
+            requested_text(o),
+            if v.is_empty() { "\"\"".to_string() } else { v.clone() }
+        ),
+        None => format!("{} = {} did not hold", o.request.symbol, requested_text(o)),
+    };
+    let text = p.to_string();
+    let mut lines = text.lines();
+    let label = lines.next().unwrap_or_default().to_string();
+    let mut notes: Vec<String> = lines.map(|l| l.trim_start().to_string()).collect();
+    if let Some(c) = &o.condition {
+        notes.push(format!("requested while [when.{c}] holds"));
+    }
+    let help = o.fix.as_ref().map(|fix| {
+        let mut h = String::from("these requests make it hold (checked):\n[config]");
+        for (s, v) in fix {
+            h.push_str(&format!("\n{s} = {v:?}"));
+        }
+        h
+    });
+    diagnostic::render(
+        level,
+        Some(p.kind()),
+        &title,
+        Some(&o.request.origin),
+        &label,
+        &notes,
+        help.as_deref(),
+    )
+}
+
+fn parse_config(text: &str, prefix: &str) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    for l in text.lines() {
+        if let Some(rest) = l.strip_prefix(prefix) {
+            if let Some((k, v)) = rest.split_once('=') {
+                m.insert(k.to_string(), v.to_string());
+            }
+        } else if let Some(n) = l
+            .strip_prefix("# ")
+            .and_then(|r| r.strip_prefix(prefix))
+            .and_then(|r| r.strip_suffix(" is not set"))
+        {
+            m.insert(n.to_string(), "n".to_string());
+        }
+    }
+    m
+}
+
+fn render_diff(res: &Resolution) -> String {
+    let base = parse_config(&res.base_config, "CONFIG_");
+    let now = parse_config(&res.config, "CONFIG_");
+    let why: BTreeMap<&str, String> = res
+        .outcomes
+        .iter()
+        .map(|o| {
+            (
+                o.request.symbol.as_str(),
+                format!("requested at {}", o.request.origin),
+            )
+        })
+        .collect();
+    let mut out = String::from("changes against the base configuration:\n");
+    let keys: std::collections::BTreeSet<&String> = base.keys().chain(now.keys()).collect();
+    for k in keys {
+        let (a, b) = (base.get(k), now.get(k));
+        if a == b {
+            continue;
+        }
+        let reason = why
+            .get(k.as_str())
+            .cloned()
+            .or_else(|| {
+                res.auto_modules
+                    .contains(k)
+                    .then(|| "auto_modules".to_string())
+            })
+            .unwrap_or_else(|| "follows from the requests".to_string());
+        out.push_str(&format!(
+            "  {k}: {} -> {}  ({reason})\n",
+            a.map_or("(absent)", String::as_str),
+            b.map_or("(absent)", String::as_str)
+        ));
+    }
+    out
+}
+
+fn report_json(res: &Resolution, output: &Path, ignore: bool) -> serde_json::Value {
+    let outcomes: Vec<serde_json::Value> = res
+        .outcomes
+        .iter()
+        .map(|o| {
+            let status = match &o.problem {
+                None => "ok",
+                Some(_) if o.request.optional || ignore => "warning",
+                Some(_) => "error",
+            };
+            json!({
+                "symbol": o.request.symbol,
+                "requested": requested_text(o),
+                "actual": o.actual,
+                "status": status,
+                "kind": o.problem.as_ref().map(Problem::kind),
+                "message": o.problem.as_ref().map(|p| p.to_string()),
+                "file": o.request.origin.file.display().to_string(),
+                "line": o.request.origin.line,
+                "column": o.request.origin.column,
+                "condition": o.condition,
+                "fix": o.fix.as_ref().map(|f| f.iter().map(|(s, v)| json!({"symbol": s, "value": v})).collect::<Vec<_>>()),
+            })
+        })
+        .collect();
+    json!({
+        "config": output.display().to_string(),
+        "active_conditions": res.active_conditions,
+        "auto_modules": res.auto_modules,
+        "requests": outcomes,
+    })
+}
+
+/// Write `data` to `path` through a temporary file in the same directory.
+pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = dir.join(format!(".{name}.kforge-tmp.{}", std::process::id()));
+    let r = std::fs::write(&tmp, data).and_then(|_| std::fs::rename(&tmp, path));
+    if r.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    r
+}
+
+/// `kforge explain`.
+pub fn run_explain(args: ExplainArgs) -> i32 {
+    match try_explain(&args) {
+        Ok(text) => {
+            print!("{text}");
+            0
+        }
+        Err(e) => {
+            eprint!("{}", render_error(&e));
+            1
+        }
+    }
+}
+
+fn try_explain(args: &ExplainArgs) -> Result<String, ConfigError> {
+    let name = args.symbol.strip_prefix("CONFIG_").unwrap_or(&args.symbol);
+    let mut t = if let Some(spec_path) = &args.spec {
+        let spec = spec::Spec::load(spec_path)?;
+        let tree = match &args.tree {
+            Some(t) => t.clone(),
+            None => crate::source::unpacked_tree(&spec.source)?,
+        };
+        let mut t = load_tree(&tree, &spec.build.arch, spec.build.cross_compile.as_deref(), true)?;
+        let input = resolve::Input::from_spec(&spec, &t.version);
+        resolve::resolve(&mut t.kc, &input)?;
+        t
+    } else {
+        let (Some(tree), Some(arch)) = (&args.tree, &args.arch) else {
+            return Err(ConfigError::NeedTree);
+        };
+        let mut t = load_tree(tree, arch, None, true)?;
+        let text = match &args.config {
+            Some(f) => resolve::read_config_file(f).map_err(|source| ConfigError::Write {
+                path: f.clone(),
+                source,
+            })?,
+            None => String::new(),
+        };
+        t.kc.set_config_text("<explain>", text.into_bytes());
+        t.kc.read(Some("<explain>"));
+        t.kc.messages.take();
+        t
+    };
+    resolve::explain_symbol(&mut t.kc, name)
+        .map(|r| r.to_string())
+        .ok_or_else(|| ConfigError::UnknownSymbol(name.to_string()))
+}

@@ -1,0 +1,187 @@
+//! `kforge config` end to end on the real 6.1 and 6.12 trees: the shipped
+//! examples resolve to configurations that the kernel's own conf leaves
+//! unchanged (`conf --olddefconfig` is a fixed point), and the command's
+//! exit codes and reports for failed, optional and ignored requests.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn oracle() -> PathBuf {
+    let o = std::env::var_os("KFORGE_ORACLE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/oracle"));
+    assert!(
+        o.join("6.12/conf").is_file(),
+        "no oracle at {}: run scripts/prepare-oracle first",
+        o.display()
+    );
+    o
+}
+
+fn kforge() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kforge"));
+    // A probe cache private to the tests, shared between them.
+    c.env("XDG_CACHE_HOME", repo_root().join("target/test-cache"));
+    c
+}
+
+/// Run the oracle's C conf --olddefconfig on `config` with the environment
+/// make gave it for `arch`, and return the .config it writes.
+fn c_olddefconfig(ver: &str, arch: &str, config: &str) -> String {
+    let o = oracle();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".config"), config).unwrap();
+    let env = std::fs::read_to_string(o.join(format!("{ver}/env/{arch}.env"))).unwrap();
+    let mut c = Command::new(o.join(format!("{ver}/conf")));
+    c.env_clear().current_dir(dir.path());
+    for l in env.lines() {
+        if let Some((k, v)) = l.split_once('=') {
+            c.env(k, v);
+        }
+    }
+    let out = c
+        .env("KCONFIG_CONFIG", ".config")
+        .args(["-s", "--olddefconfig", "Kconfig"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "C conf: {}", String::from_utf8_lossy(&out.stderr));
+    std::fs::read_to_string(dir.path().join(".config")).unwrap()
+}
+
+fn config(spec: &Path, ver: &str, extra: &[&str]) -> (std::process::Output, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("out.config");
+    let out = kforge()
+        .arg("config")
+        .arg(spec)
+        .arg("--tree")
+        .arg(oracle().join(format!("{ver}/src")))
+        .arg("-o")
+        .arg(&out_path)
+        .args(extra)
+        .output()
+        .unwrap();
+    let text = std::fs::read_to_string(&out_path).unwrap_or_default();
+    (out, text)
+}
+
+#[test]
+fn examples_are_fixed_points_of_the_kernels_conf() {
+    for (example, arch) in [
+        ("qemu-x86_64.toml", "x86_64"),
+        ("liminix-router.toml", "mips"),
+        ("debian-amd64.toml", "x86_64"),
+    ] {
+        for ver in ["6.1", "6.12"] {
+            let spec = repo_root().join("examples").join(example);
+            let (out, text) = config(&spec, ver, &[]);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                out.status.success(),
+                "{example} on {ver}: exit {:?}\n{stderr}",
+                out.status.code()
+            );
+            assert!(text.contains("CONFIG_"), "{example} on {ver}: empty .config");
+            let again = c_olddefconfig(ver, arch, &text);
+            assert!(
+                again == text,
+                "{example} on {ver}: the C conf changes kforge's .config:\n{}",
+                diff(&text, &again)
+            );
+        }
+    }
+}
+
+fn diff(a: &str, b: &str) -> String {
+    let la: std::collections::BTreeSet<&str> = a.lines().collect();
+    let lb: std::collections::BTreeSet<&str> = b.lines().collect();
+    let mut s = String::new();
+    for l in la.difference(&lb).take(20) {
+        s.push_str(&format!("-{l}\n"));
+    }
+    for l in lb.difference(&la).take(20) {
+        s.push_str(&format!("+{l}\n"));
+    }
+    s
+}
+
+fn write_spec(dir: &Path, body: &str) -> PathBuf {
+    let p = dir.join("kernel.toml");
+    std::fs::write(
+        &p,
+        format!("[source]\nversion = \"6.12\"\n\n[build]\narch = \"x86_64\"\nbase = \"allnoconfig\"\n{body}"),
+    )
+    .unwrap();
+    p
+}
+
+#[test]
+fn failures_errors_warnings_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    // A required request that fails: exit 1, an error pointing at line 9.
+    let spec = write_spec(dir.path(), "\n[config]\nE1000E = \"y\"\n");
+    let (out, text) = config(&spec, "6.12", &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("error[unmet-dependency]"), "{err}");
+    assert!(err.contains("kernel.toml:9:1"), "{err}");
+    assert!(err.contains("NET = \"y\""), "a fix to paste: {err}");
+    assert!(text.contains("# CONFIG_E1000E is not set"));
+
+    // Optional: a warning, exit 0.
+    let spec = write_spec(
+        dir.path(),
+        "\n[config]\nE1000E = { value = \"y\", optional = true }\n",
+    );
+    let (out, _) = config(&spec, "6.12", &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("warning[unmet-dependency]"), "{err}");
+
+    // ignore_config_errors: warnings, exit 0.
+    let spec = write_spec(
+        dir.path(),
+        "ignore_config_errors = true\n\n[config]\nE1000E = \"y\"\nPRINTKK = \"y\"\n",
+    );
+    let (out, _) = config(&spec, "6.12", &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("warning[unknown-symbol]") && err.contains("PRINTK"), "{err}");
+
+    // --json for machines.
+    let (out, _) = config(&spec, "6.12", &["--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let reqs = v["requests"].as_array().unwrap();
+    let e = reqs.iter().find(|r| r["symbol"] == "E1000E").unwrap();
+    assert_eq!(e["status"], "warning");
+    assert_eq!(e["kind"], "unmet-dependency");
+    assert_eq!(e["line"], 11);
+    assert!(e["fix"].as_array().is_some_and(|f| !f.is_empty()));
+}
+
+#[test]
+fn bad_declarations_name_the_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(dir.path(), "\n[config]\nPRINTK = \"y\"\n\n[frobnicate]\n");
+    let (out, _) = config(&spec, "6.12", &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(err.contains("kernel.toml:12:"), "{err}");
+    assert!(err.contains("frobnicate"), "{err}");
+    // Nothing is written when the declaration is bad.
+    let dir2 = tempfile::tempdir().unwrap();
+    let out = kforge()
+        .current_dir(dir2.path())
+        .arg("config")
+        .arg(&spec)
+        .arg("--tree")
+        .arg(oracle().join("6.12/src"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!dir2.path().join(".config").exists());
+}
