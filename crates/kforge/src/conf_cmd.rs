@@ -1,6 +1,7 @@
 //! `kforge conf`: a drop-in for the kernel's `scripts/kconfig/conf`, with the
 //! same options, environment variables, messages and exit codes.
 
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -113,14 +114,63 @@ pub struct ConfExtras {
     pub probe_cache: bool,
 }
 
-/// Run `conf` with the kernel's arguments (without the program name);
-/// returns the exit code.
+/// The environment conf runs with: what its Kconfig files read with
+/// `$(VAR)`, what conf itself reads (`KCONFIG_CONFIG`, ...) and what the
+/// `$(shell,...)` probes see.
+pub enum ConfEnv {
+    /// The process environment, as the kernel's make sets it up
+    /// (`kforge conf`).
+    Inherit,
+    /// Exactly these variables (`kforge kconfig`); the process environment
+    /// is not consulted and probes run with this environment only.
+    Explicit(BTreeMap<String, String>),
+}
+
+impl ConfEnv {
+    /// The lookup function the engine reads variables through.
+    fn lookup(&self) -> EnvFn {
+        match self {
+            ConfEnv::Inherit => Rc::new(|k| std::env::var(k).ok()),
+            ConfEnv::Explicit(vars) => {
+                let vars = Rc::new(vars.clone());
+                Rc::new(move |k| vars.get(k).cloned())
+            }
+        }
+    }
+
+    /// The environment probes run with, as a list.
+    fn vars(&self) -> Vec<(String, String)> {
+        match self {
+            ConfEnv::Inherit => std::env::vars().collect(),
+            ConfEnv::Explicit(vars) => vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        }
+    }
+}
+
+/// Runs `$(shell,...)` directly with an explicit environment.
+struct ExplicitShell(Vec<(String, String)>);
+
+impl kconfig::ShellRunner for ExplicitShell {
+    fn run(&self, command: &str) -> Vec<u8> {
+        kconfig::preprocess::run_shell_command(command, Some(&self.0), None)
+    }
+}
+
+/// Run `conf` with the kernel's arguments (without the program name) in the
+/// process environment; returns the exit code.
 pub fn run(progname: &str, args: &[String], extras: ConfExtras) -> i32 {
+    run_with_env(progname, args, extras, &ConfEnv::Inherit)
+}
+
+/// Run `conf` with the kernel's arguments (without the program name) and
+/// the environment `cenv`, in the current directory (the object directory);
+/// returns the exit code. Both `kforge conf` and `kforge kconfig` end here.
+pub fn run_with_env(progname: &str, args: &[String], extras: ConfExtras, cenv: &ConfEnv) -> i32 {
     let mut o = Out {
         stdout: std::io::stdout(),
         stderr: std::io::stderr(),
     };
-    let env: EnvFn = Rc::new(|k| std::env::var(k).ok());
+    let env: EnvFn = cenv.lookup();
     let mut mode = Mode::OldAsk;
     let mut silent = false;
     let mut sync = false;
@@ -222,7 +272,7 @@ pub fn run(progname: &str, args: &[String], extras: ConfExtras) -> i32 {
     let shell: Box<dyn kconfig::ShellRunner> = if extras.probe_cache {
         let pc = probe_cache::ProbeCache::new(
             probe_cache::ProbeCache::default_dir(),
-            std::env::vars().collect(),
+            cenv.vars(),
             cwd.clone(),
         )
         .with_history_key(format!(
@@ -233,7 +283,10 @@ pub fn run(progname: &str, args: &[String], extras: ConfExtras) -> i32 {
         pc.prefetch_history();
         Box::new(SavingCache(pc))
     } else {
-        Box::new(kconfig::preprocess::DirectShell)
+        match cenv {
+            ConfEnv::Inherit => Box::new(kconfig::preprocess::DirectShell),
+            ConfEnv::Explicit(_) => Box::new(ExplicitShell(cenv.vars())),
+        }
     };
     let opts = LoadOptions {
         kconfig: kconfig_file,
