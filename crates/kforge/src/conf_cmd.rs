@@ -1,6 +1,7 @@
 //! `kforge conf`: a drop-in for the kernel's `scripts/kconfig/conf`, with the
 //! same options, environment variables, messages and exit codes.
 
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -114,14 +115,63 @@ pub struct ConfExtras {
     pub probe_cache: bool,
 }
 
-/// Run `conf` with the kernel's arguments (without the program name);
-/// returns the exit code.
+/// The environment conf runs with: what its Kconfig files read with
+/// `$(VAR)`, what conf itself reads (`KCONFIG_CONFIG`, ...) and what the
+/// `$(shell,...)` probes see.
+pub enum ConfEnv {
+    /// The process environment, as the kernel's make sets it up
+    /// (`kforge conf`).
+    Inherit,
+    /// Exactly these variables (`kforge kconfig`); the process environment
+    /// is not consulted and probes run with this environment only.
+    Explicit(BTreeMap<String, String>),
+}
+
+impl ConfEnv {
+    /// The lookup function the engine reads variables through.
+    fn lookup(&self) -> EnvFn {
+        match self {
+            ConfEnv::Inherit => Rc::new(|k| std::env::var(k).ok()),
+            ConfEnv::Explicit(vars) => {
+                let vars = Rc::new(vars.clone());
+                Rc::new(move |k| vars.get(k).cloned())
+            }
+        }
+    }
+
+    /// The environment probes run with, as a list.
+    fn vars(&self) -> Vec<(String, String)> {
+        match self {
+            ConfEnv::Inherit => std::env::vars().collect(),
+            ConfEnv::Explicit(vars) => vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        }
+    }
+}
+
+/// Runs `$(shell,...)` directly with an explicit environment.
+struct ExplicitShell(Vec<(String, String)>);
+
+impl kconfig::ShellRunner for ExplicitShell {
+    fn run(&self, command: &str) -> Vec<u8> {
+        kconfig::preprocess::run_shell_command(command, Some(&self.0), None)
+    }
+}
+
+/// Run `conf` with the kernel's arguments (without the program name) in the
+/// process environment; returns the exit code.
 pub fn run(progname: &str, args: &[String], extras: ConfExtras) -> i32 {
+    run_with_env(progname, args, extras, &ConfEnv::Inherit)
+}
+
+/// Run `conf` with the kernel's arguments (without the program name) and
+/// the environment `cenv`, in the current directory (the object directory);
+/// returns the exit code. Both `kforge conf` and `kforge kconfig` end here.
+pub fn run_with_env(progname: &str, args: &[String], extras: ConfExtras, cenv: &ConfEnv) -> i32 {
     let mut o = Out {
         stdout: std::io::stdout(),
         stderr: std::io::stderr(),
     };
-    let env: EnvFn = Rc::new(|k| std::env::var(k).ok());
+    let env: EnvFn = cenv.lookup();
     let mut mode = Mode::OldAsk;
     let mut silent = false;
     let mut sync = false;
@@ -221,33 +271,18 @@ pub fn run(progname: &str, args: &[String], extras: ConfExtras) -> i32 {
 
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let shell: Box<dyn kconfig::ShellRunner> = if extras.probe_cache {
-        let pc = Arc::new(
-            probe_cache::ProbeCache::new(
-                probe_cache::ProbeCache::default_dir(),
-                std::env::vars().collect(),
-                cwd.clone(),
-            )
-            .with_history_key(format!(
-                "{}|{}",
-                env("srctree").unwrap_or_default(),
-                kconfig_file
-            )),
-        );
-        // First run on this tree: learn the probes from speculative parses
-        // and run them in parallel before the real parse.
-        if !pc.prefetch_history() {
-            pc.prefetch_by_speculation(SPECULATIVE_ROUNDS, |shell| {
-                let _ = Kconfig::load(LoadOptions {
-                    kconfig: kconfig_file.clone(),
-                    env: env.clone(),
-                    shell,
-                    dialect: None,
-                });
-            });
-        }
-        Box::new(SavingCache(pc))
+        cached_shell(
+            cenv.vars(),
+            cwd.clone(),
+            format!("{}|{}", env("srctree").unwrap_or_default(), kconfig_file),
+            &kconfig_file,
+            &env,
+        )
     } else {
-        Box::new(kconfig::preprocess::DirectShell)
+        match cenv {
+            ConfEnv::Inherit => Box::new(kconfig::preprocess::DirectShell),
+            ConfEnv::Explicit(_) => Box::new(ExplicitShell(cenv.vars())),
+        }
     };
     let opts = LoadOptions {
         kconfig: kconfig_file,
@@ -429,6 +464,34 @@ fn time_seed() -> u32 {
 /// the chains of probes in the kernel's trees (compiler, then its version,
 /// then version tests).
 const SPECULATIVE_ROUNDS: usize = 4;
+
+/// A probe cache for a tree (see the probe-cache crate): commands run with
+/// `vars` in `cwd`; `history_key` names the tree for the history of probes.
+/// On a first run (no history) the probes are learnt by speculative parses
+/// of `kconfig` and run in parallel before the real parse.
+pub(crate) fn cached_shell(
+    vars: Vec<(String, String)>,
+    cwd: PathBuf,
+    history_key: String,
+    kconfig: &str,
+    env: &EnvFn,
+) -> Box<dyn kconfig::ShellRunner> {
+    let pc = Arc::new(
+        probe_cache::ProbeCache::new(probe_cache::ProbeCache::default_dir(), vars, cwd)
+            .with_history_key(history_key),
+    );
+    if !pc.prefetch_history() {
+        pc.prefetch_by_speculation(SPECULATIVE_ROUNDS, |shell| {
+            let _ = Kconfig::load(LoadOptions {
+                kconfig: kconfig.to_string(),
+                env: env.clone(),
+                shell,
+                dialect: None,
+            });
+        });
+    }
+    Box::new(SavingCache(pc))
+}
 
 /// Wraps the probe cache so the command history is saved when parsing ends.
 struct SavingCache(Arc<probe_cache::ProbeCache>);

@@ -1,6 +1,32 @@
 //! kforge: build Linux kernels from a declaration.
 
 mod conf_cmd;
+mod kconfig_cmd;
+mod kernel_env;
+
+use clap::{Parser, Subcommand};
+
+/// Build Linux kernels from a declaration.
+#[derive(Debug, Parser)]
+#[command(name = "kforge", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Configure a kernel tree like `make ARCH=... <target>`, without make
+    Kconfig(Box<kconfig_cmd::KconfigArgs>),
+    /// Drop-in for the kernel's scripts/kconfig/conf: same options, run with
+    /// the environment the kernel's Makefile exports (see `kforge conf --help`)
+    #[command(disable_help_flag = true)]
+    Conf {
+        /// conf's own options and the Kconfig file
+        #[arg(allow_hyphen_values = true, trailing_var_arg = true, num_args = 0..)]
+        args: Vec<String>,
+    },
+}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -13,11 +39,15 @@ fn main() {
     if base == "conf" {
         std::process::exit(run_conf(&argv0, &args[1..]));
     }
+    // `kforge conf` takes conf's arguments verbatim (getopt, not clap).
     if args.get(1).map(String::as_str) == Some("conf") {
         std::process::exit(run_conf(&argv0, &args[2..]));
     }
-    eprintln!("usage: kforge conf [--no-probe-cache] <conf options> Kconfig");
-    std::process::exit(2);
+    let code = match Cli::parse().command {
+        Cmd::Kconfig(a) => kconfig_cmd::run(*a),
+        Cmd::Conf { args } => run_conf(&argv0, &args),
+    };
+    std::process::exit(code);
 }
 
 fn run_conf(progname: &str, args: &[String]) -> i32 {
