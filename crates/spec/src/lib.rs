@@ -7,11 +7,59 @@
 //! one list of [`Request`]s, each remembering where it was written. The
 //! crate knows nothing of Kconfig trees or `make`: a request's value is kept
 //! as written and read according to the symbol's type by the resolver.
+//! The format itself is described in `docs/kernel-toml.md`.
+//!
+//! # Layers
+//!
+//! A declaration is read as a stack of layers, later ones on top:
+//!
+//! 1. the files named in `[build] include`, each one preceded by the files
+//!    *it* includes (depth first, in the order the `include` arrays list
+//!    them). A file reached a second time by another path is skipped: its
+//!    settings sit where it was first included. A file that includes
+//!    itself, directly or not, is an error;
+//! 2. the declaration's own `[config]`;
+//! 3. the `config` table of each `[[patches]]` entry, in patch order.
+//!
+//! `[when.SYMBOL]` tables follow the same order; all the tables for one
+//! condition symbol, from every layer, are merged into one [`Conditional`]
+//! (and never with the unconditional settings or with another symbol's).
+//!
+//! # Merging
+//!
+//! Settings are taken layer by layer. `SYMBOL = { unset = true }` throws
+//! away every request for that symbol made so far (in the same scope: the
+//! unconditional settings, or one condition symbol); with nothing to throw
+//! away it is an error, which catches misspelt names.
+//!
+//! The requests left for a symbol are then compared, and only where their
+//! version ranges (`since` inclusive, `until` exclusive) overlap. Where
+//! several apply, the one with the highest [`Priority`] holds; at equal
+//! priority a required request holds over an optional one; requests still
+//! level must ask for the same value (compared as written: `"y"` and `true`
+//! differ), else loading fails with [`SpecError::Conflict`] naming both
+//! places. Among equal requests the later one is kept, so its origin is the
+//! one reported. Requests are never thrown away for a version they do not
+//! cover: a lower-priority request survives, with its `since`/`until`
+//! narrowed (or split in two), for the versions where nothing stronger
+//! applies. So in [`Spec::requests`] and [`Conditional::requests`] at most
+//! one request per symbol applies to any given version, and
+//! [`Request::applies_to`] is all the resolver needs to pick it.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::rc::Rc;
+
+mod hash;
+mod load;
+mod merge;
+mod parse;
+mod suggest;
+mod text;
+mod version;
+
+pub use version::ParseVersionError;
 
 /// A place in a declaration file (1-based line and column).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -51,6 +99,31 @@ pub enum RequestValue {
     Boolean(bool),
 }
 
+impl fmt::Display for RequestValue {
+    /// As TOML would write it: `"y"`, `4`, `true`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RequestValue::Text(s) => {
+                f.write_str("\"")?;
+                for c in s.chars() {
+                    match c {
+                        '"' => f.write_str("\\\"")?,
+                        '\\' => f.write_str("\\\\")?,
+                        '\n' => f.write_str("\\n")?,
+                        '\t' => f.write_str("\\t")?,
+                        '\r' => f.write_str("\\r")?,
+                        c if c.is_control() => write!(f, "\\u{:04X}", u32::from(c))?,
+                        c => write!(f, "{c}")?,
+                    }
+                }
+                f.write_str("\"")
+            }
+            RequestValue::Integer(i) => write!(f, "{i}"),
+            RequestValue::Boolean(b) => write!(f, "{b}"),
+        }
+    }
+}
+
 /// How strongly a request holds against another request for the same
 /// symbol: `default` < normal < `force`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -58,6 +131,17 @@ pub enum Priority {
     Default,
     Normal,
     Force,
+}
+
+impl fmt::Display for Priority {
+    /// The spelling of `priority = "..."`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Priority::Default => "default",
+            Priority::Normal => "normal",
+            Priority::Force => "force",
+        })
+    }
 }
 
 /// Which layer a request comes from, in the order layers apply.
@@ -185,6 +269,18 @@ pub struct Spec {
     pub conditionals: Vec<Conditional>,
     pub patches: Vec<Patch>,
     pub modules: BTreeMap<String, ModuleSet>,
+    /// Every included file that was read (paths resolved against the
+    /// including file's directory), in layer order; the declaration itself
+    /// is [`Spec::path`]. Together they are every file the result depends on.
+    pub includes: Vec<PathBuf>,
+}
+
+impl Spec {
+    /// The unconditional requests that apply to a source of version `v`:
+    /// at most one per symbol.
+    pub fn requests_for<'a>(&'a self, v: &'a KernelVersion) -> impl Iterator<Item = &'a Request> {
+        self.requests.iter().filter(move |r| r.applies_to(v))
+    }
 }
 
 /// Why a declaration could not be loaded. Every variant names the place.
@@ -212,4 +308,24 @@ pub enum SpecError {
         second: Origin,
         second_value: String,
     },
+}
+
+impl SpecError {
+    /// The place the error is about (the first of two for a conflict);
+    /// `None` for a file that could not be read at all.
+    pub fn origin(&self) -> Option<&Origin> {
+        match self {
+            SpecError::Io { .. } => None,
+            SpecError::At { origin, .. } => Some(origin),
+            SpecError::Conflict { first, .. } => Some(first),
+        }
+    }
+
+    /// A remedy to print under the message, if there is one.
+    pub fn help(&self) -> Option<&str> {
+        match self {
+            SpecError::At { help, .. } => help.as_deref(),
+            _ => None,
+        }
+    }
 }

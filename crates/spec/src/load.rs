@@ -1,0 +1,141 @@
+//! Loading a declaration: includes, layers, merging.
+
+use std::collections::HashSet;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use crate::merge::{merge, Setting};
+use crate::parse::{parse, FileDecl, When};
+use crate::text::SourceFile;
+use crate::{Conditional, Origin, Spec, SpecError};
+
+/// The settings one file contributes to the layers.
+struct FileLayer {
+    config: Vec<Setting>,
+    whens: Vec<When>,
+}
+
+#[derive(Default)]
+struct Loader {
+    /// The files being loaded, outermost first: canonical path (to find
+    /// cycles) and the path as written (for messages).
+    stack: Vec<(PathBuf, Rc<PathBuf>)>,
+    /// Canonical paths of every file read so far.
+    seen: HashSet<PathBuf>,
+    /// Included files' layers, in layer order.
+    layers: Vec<FileLayer>,
+    /// Included files, in layer order.
+    includes: Vec<PathBuf>,
+}
+
+impl Loader {
+    /// Parse `file`, then load its includes (depth-first) into `layers`.
+    fn file(
+        &mut self,
+        file: &SourceFile,
+        canonical: PathBuf,
+        main: bool,
+    ) -> Result<FileDecl, SpecError> {
+        let mut decl = parse(file, main)?;
+        self.stack.push((canonical, file.path.clone()));
+        for include in std::mem::take(&mut decl.includes) {
+            let fail = |message: String| SpecError::At {
+                origin: include.origin.clone(),
+                message,
+                help: None,
+            };
+            let shown = include.path.display();
+            let canonical = fs::canonicalize(&include.path).map_err(|e| match e.kind() {
+                io::ErrorKind::NotFound => fail(format!("included file {shown} does not exist")),
+                _ => fail(format!("cannot read included file {shown}: {e}")),
+            })?;
+            if let Some(at) = self.stack.iter().position(|(c, _)| *c == canonical) {
+                let chain: Vec<String> = self.stack[at..]
+                    .iter()
+                    .map(|(_, p)| p.display().to_string())
+                    .chain([shown.to_string()])
+                    .collect();
+                return Err(fail(format!("include cycle: {}", chain.join(" -> "))));
+            }
+            if !self.seen.insert(canonical.clone()) {
+                // Already included elsewhere (not a cycle): its settings
+                // are in the layers once, where it was first included.
+                continue;
+            }
+            let text = fs::read_to_string(&include.path)
+                .map_err(|e| fail(format!("cannot read included file {shown}: {e}")))?;
+            let sub = SourceFile::new(Rc::new(include.path.clone()), text);
+            let decl = self.file(&sub, canonical, false)?;
+            self.layers.push(FileLayer {
+                config: decl.config,
+                whens: decl.whens,
+            });
+            self.includes.push(include.path);
+        }
+        self.stack.pop();
+        Ok(decl)
+    }
+}
+
+impl Spec {
+    /// Read the declaration at `path` and every file it includes, check
+    /// them, and merge their layers (see the [crate] documentation).
+    pub fn load(path: &Path) -> Result<Spec, SpecError> {
+        let io_error = |source| SpecError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let text = fs::read_to_string(path).map_err(io_error)?;
+        let canonical = fs::canonicalize(path).map_err(io_error)?;
+        let file = SourceFile::new(Rc::new(path.to_path_buf()), text);
+        let mut loader = Loader::default();
+        loader.seen.insert(canonical.clone());
+        let main = loader.file(&file, canonical, true)?;
+
+        let mut unconditional = Vec::new();
+        let mut whens: Vec<(String, Origin, Vec<Setting>)> = Vec::new();
+        let main_layer = FileLayer {
+            config: main.config,
+            whens: main.whens,
+        };
+        for layer in loader.layers.into_iter().chain([main_layer]) {
+            unconditional.extend(layer.config);
+            for when in layer.whens {
+                match whens.iter_mut().find(|(s, _, _)| *s == when.symbol) {
+                    Some((_, _, settings)) => settings.extend(when.settings),
+                    None => whens.push((when.symbol, when.origin, when.settings)),
+                }
+            }
+        }
+        let mut patches = Vec::new();
+        for (patch, settings) in main.patches {
+            unconditional.extend(settings);
+            patches.push(patch);
+        }
+
+        let requests = merge(unconditional, "")?;
+        let conditionals = whens
+            .into_iter()
+            .map(|(symbol, origin, settings)| {
+                let requests = merge(settings, &format!(" in [when.{symbol}]"))?;
+                Ok(Conditional {
+                    symbol,
+                    origin,
+                    requests,
+                })
+            })
+            .collect::<Result<_, SpecError>>()?;
+        Ok(Spec {
+            path: path.to_path_buf(),
+            source: main.source.expect("checked by parse"),
+            build: main.build.expect("checked by parse"),
+            requests,
+            conditionals,
+            patches,
+            modules: main.modules,
+            includes: loader.includes,
+        })
+    }
+}

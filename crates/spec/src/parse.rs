@@ -1,0 +1,774 @@
+//! One declaration file, from TOML to settings, strictly.
+//!
+//! Every key is known or an error, every value has the expected type or an
+//! error names the place. Cross-file work (includes, merging) happens in
+//! `load` and `merge`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use toml::de::{DeArray, DeString, DeTable, DeValue};
+use toml::Spanned;
+
+use crate::merge::Setting;
+use crate::text::SourceFile;
+use crate::{
+    hash, suggest, Base, Build, KernelVersion, Layer, ModuleSet, Origin, Patch, Priority, Request,
+    RequestValue, Source, SpecError,
+};
+
+type Key<'i> = Spanned<DeString<'i>>;
+type Val<'i> = Spanned<DeValue<'i>>;
+
+/// What one file declares, before layers are merged.
+#[derive(Default)]
+pub(crate) struct FileDecl {
+    pub source: Option<Source>,
+    pub build: Option<Build>,
+    pub includes: Vec<Include>,
+    pub config: Vec<Setting>,
+    pub whens: Vec<When>,
+    pub patches: Vec<(Patch, Vec<Setting>)>,
+    pub modules: BTreeMap<String, ModuleSet>,
+}
+
+/// One entry of `[build] include`.
+pub(crate) struct Include {
+    /// Resolved against the including file's directory.
+    pub path: PathBuf,
+    /// The include string.
+    pub origin: Origin,
+}
+
+/// One `[when.SYMBOL]` table.
+pub(crate) struct When {
+    pub symbol: String,
+    pub origin: Origin,
+    pub settings: Vec<Setting>,
+}
+
+/// The top-level tables.
+const TABLES: &[&str] = &[
+    "source", "build", "config", "when", "patches", "modules", "test",
+];
+const SOURCE_KEYS: &[&str] = &["version", "tarball", "url", "hash"];
+const BUILD_KEYS: &[&str] = &[
+    "arch",
+    "cross_compile",
+    "base",
+    "targets",
+    "auto_modules",
+    "prefer_builtin",
+    "ignore_config_errors",
+    "include",
+];
+const SETTING_KEYS: &[&str] = &["value", "optional", "since", "until", "priority", "unset"];
+const PATCH_KEYS: &[&str] = &["name", "file", "url", "hash", "strip", "config"];
+const MODULE_KEYS: &[&str] = &["load"];
+const BASES: &[&str] = &["defconfig", "tinyconfig", "allnoconfig", "alldefconfig"];
+const PRIORITIES: &[&str] = &["default", "normal", "force"];
+const INCLUDED_HELP: &str =
+    "an included file may only hold `[config]`, `[when.SYMBOL]`, `[build] include` and `[test]`";
+
+/// Parse one file. `main`: the declaration itself (else an included file).
+pub(crate) fn parse(file: &SourceFile, main: bool) -> Result<FileDecl, SpecError> {
+    let dir = file.path.parent().unwrap_or(Path::new(""));
+    let cx = Cx { file, dir, main };
+    let root = DeTable::parse(&file.text).map_err(|e| {
+        cx.at(
+            e.span().map_or(0, |s| s.start),
+            format!("invalid TOML: {}", e.message()),
+        )
+    })?;
+    let mut decl = FileDecl::default();
+    for (key, value) in entries(root.get_ref()) {
+        let name = key.get_ref().as_ref();
+        if TABLES.contains(&name) {
+            match name {
+                "source" | "patches" | "modules" if !main => {
+                    return Err(cx.at_help(
+                        key.span().start,
+                        format!("`[{name}]` is not allowed in an included file"),
+                        INCLUDED_HELP,
+                    ))
+                }
+                _ => {}
+            }
+            match name {
+                "source" => decl.source = Some(cx.source(value, cx.table(value)?)?),
+                "build" => cx.build(value, cx.table(value)?, &mut decl)?,
+                "config" => decl.config = cx.settings(cx.table(value)?, &cx.layer(), "[config]")?,
+                "when" => decl.whens = cx.whens(cx.table(value)?)?,
+                "patches" => decl.patches = cx.patches(value)?,
+                "modules" => decl.modules = cx.modules(cx.table(value)?)?,
+                // Reserved for a later version of the format: any table goes.
+                _ => _ = cx.table(value)?,
+            }
+        } else {
+            return Err(cx.unknown_top_level(key, value));
+        }
+    }
+    if main {
+        if decl.source.is_none() {
+            return Err(cx.at_help(
+                0,
+                "missing `[source]` table".into(),
+                "a declaration starts with [source] and its `version`, e.g. version = \"6.1.192\"",
+            ));
+        }
+        if decl.build.is_none() {
+            return Err(cx.at_help(
+                0,
+                "missing `[build]` table".into(),
+                "a declaration needs [build] with at least `arch`, e.g. arch = \"x86_64\"",
+            ));
+        }
+    }
+    Ok(decl)
+}
+
+/// The entries of a table in the order they were written.
+fn entries<'t, 'i>(table: &'t DeTable<'i>) -> Vec<(&'t Key<'i>, &'t Val<'i>)> {
+    let mut entries: Vec<_> = table.iter().collect();
+    entries.sort_by_key(|(k, _)| k.span().start);
+    entries
+}
+
+/// "a string", "an integer", ...
+fn kind(value: &DeValue<'_>) -> &'static str {
+    match value {
+        DeValue::String(_) => "a string",
+        DeValue::Integer(_) => "an integer",
+        DeValue::Float(_) => "a float",
+        DeValue::Boolean(_) => "a boolean",
+        DeValue::Datetime(_) => "a date-time",
+        DeValue::Array(_) => "an array",
+        DeValue::Table(_) => "a table",
+    }
+}
+
+fn valid_symbol(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+fn valid_module(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// The file being parsed.
+struct Cx<'f> {
+    file: &'f SourceFile,
+    dir: &'f Path,
+    main: bool,
+}
+
+impl Cx<'_> {
+    fn origin(&self, offset: usize) -> Origin {
+        self.file.origin(offset)
+    }
+
+    fn at(&self, offset: usize, message: String) -> SpecError {
+        SpecError::At {
+            origin: self.origin(offset),
+            message,
+            help: None,
+        }
+    }
+
+    fn at_help(&self, offset: usize, message: String, help: impl Into<String>) -> SpecError {
+        SpecError::At {
+            origin: self.origin(offset),
+            message,
+            help: Some(help.into()),
+        }
+    }
+
+    fn layer(&self) -> Layer {
+        if self.main {
+            Layer::Main
+        } else {
+            Layer::Include
+        }
+    }
+
+    fn expected(&self, value: &Val<'_>, what: &str) -> SpecError {
+        self.at(
+            value.span().start,
+            format!("expected {what}, found {}", kind(value.get_ref())),
+        )
+    }
+
+    fn table<'a, 'i>(&self, value: &'a Val<'i>) -> Result<&'a DeTable<'i>, SpecError> {
+        match value.get_ref() {
+            DeValue::Table(t) => Ok(t),
+            _ => Err(self.expected(value, "a table")),
+        }
+    }
+
+    fn array<'a, 'i>(&self, value: &'a Val<'i>) -> Result<&'a DeArray<'i>, SpecError> {
+        match value.get_ref() {
+            DeValue::Array(a) => Ok(a),
+            _ => Err(self.expected(value, "an array")),
+        }
+    }
+
+    fn string<'a>(&self, value: &'a Val<'_>) -> Result<&'a str, SpecError> {
+        match value.get_ref() {
+            DeValue::String(s) => Ok(s),
+            _ => Err(self.expected(value, "a string")),
+        }
+    }
+
+    /// A string that must not be empty (`what` names it in the message).
+    fn nonempty<'a>(&self, value: &'a Val<'_>, what: &str) -> Result<&'a str, SpecError> {
+        let s = self.string(value)?;
+        if s.is_empty() {
+            return Err(self.at(value.span().start, format!("{what} is empty")));
+        }
+        Ok(s)
+    }
+
+    fn boolean(&self, value: &Val<'_>) -> Result<bool, SpecError> {
+        match value.get_ref() {
+            DeValue::Boolean(b) => Ok(*b),
+            _ => Err(self.expected(value, "a boolean")),
+        }
+    }
+
+    /// An array of strings, with each string's offset.
+    fn strings<'a>(&self, value: &'a Val<'_>) -> Result<Vec<(&'a str, usize)>, SpecError> {
+        self.array(value)?
+            .iter()
+            .map(|item| Ok((self.string(item)?, item.span().start)))
+            .collect()
+    }
+
+    fn integer(&self, value: &Val<'_>) -> Result<i64, SpecError> {
+        match value.get_ref() {
+            DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix()).map_err(|_| {
+                self.at(
+                    value.span().start,
+                    "integer out of range (64-bit signed)".into(),
+                )
+            }),
+            _ => Err(self.expected(value, "an integer")),
+        }
+    }
+
+    fn version(&self, value: &Val<'_>) -> Result<KernelVersion, SpecError> {
+        self.string(value)?
+            .parse()
+            .map_err(|e: crate::ParseVersionError| self.at(value.span().start, e.to_string()))
+    }
+
+    fn hash(&self, value: &Val<'_>) -> Result<String, SpecError> {
+        let text = self.string(value)?;
+        hash::check(text).map_err(|(message, help)| SpecError::At {
+            origin: self.origin(value.span().start),
+            message,
+            help,
+        })?;
+        Ok(text.to_owned())
+    }
+
+    fn url(&self, value: &Val<'_>) -> Result<String, SpecError> {
+        let text = self.string(value)?;
+        match text.split_once("://") {
+            Some((scheme, rest))
+                if !scheme.is_empty()
+                    && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+                    && !rest.is_empty() =>
+            {
+                Ok(text.to_owned())
+            }
+            _ => Err(self.at_help(
+                value.span().start,
+                format!("`{text}` is not a URL"),
+                "write scheme://..., e.g. https://...; a local file is a path in `tarball` or `file`",
+            )),
+        }
+    }
+
+    /// A path, resolved against this file's directory.
+    fn path(&self, value: &Val<'_>, what: &str) -> Result<PathBuf, SpecError> {
+        Ok(self.dir.join(self.nonempty(value, what)?))
+    }
+
+    /// Every key of `table` must be one of `known`; `place` says where
+    /// in the message ("in [source]").
+    fn known_keys(
+        &self,
+        table: &DeTable<'_>,
+        known: &[&str],
+        place: &str,
+    ) -> Result<(), SpecError> {
+        for (key, _) in entries(table) {
+            let name = key.get_ref().as_ref();
+            if !known.contains(&name) {
+                return Err(self.at_help(
+                    key.span().start,
+                    format!("unknown key `{name}` {place}"),
+                    suggest::help(name, known),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Two keys of which at most one may be given: the later one is the error.
+    fn exclusive(&self, table: &DeTable<'_>, a: &str, b: &str) -> Result<(), SpecError> {
+        if let (Some((ka, _)), Some((kb, _))) = (table.get_key_value(a), table.get_key_value(b)) {
+            let later = ka.span().start.max(kb.span().start);
+            return Err(self.at_help(
+                later,
+                format!("`{a}` and `{b}` exclude each other"),
+                "keep one of them",
+            ));
+        }
+        Ok(())
+    }
+
+    fn unknown_top_level(&self, key: &Key<'_>, value: &Val<'_>) -> SpecError {
+        let name = key.get_ref().as_ref();
+        if matches!(value.get_ref(), DeValue::Table(_)) {
+            return self.at_help(
+                key.span().start,
+                format!("unknown table `[{name}]`"),
+                suggest::help(name, TABLES),
+            );
+        }
+        let home = [
+            ("[source]", SOURCE_KEYS),
+            ("[build]", BUILD_KEYS),
+            ("[[patches]]", PATCH_KEYS),
+        ]
+        .into_iter()
+        .find(|(_, keys)| keys.contains(&name));
+        let help = match home {
+            Some((table, _)) => format!("`{name}` belongs in `{table}`"),
+            None if valid_symbol(name) && name.bytes().any(|b| b.is_ascii_uppercase()) => {
+                "Kconfig settings belong in `[config]`".into()
+            }
+            None => suggest::help(name, TABLES),
+        };
+        self.at_help(
+            key.span().start,
+            format!("unknown key `{name}` at the top level"),
+            help,
+        )
+    }
+
+    fn source(&self, value: &Val<'_>, t: &DeTable<'_>) -> Result<Source, SpecError> {
+        self.known_keys(t, SOURCE_KEYS, "in [source]")?;
+        self.exclusive(t, "tarball", "url")?;
+        let version_value = t.get("version").ok_or_else(|| {
+            self.at_help(
+                value.span().start,
+                "`[source]` has no `version`".into(),
+                "e.g. version = \"6.1.192\"",
+            )
+        })?;
+        let version = self.version(version_value)?;
+        Ok(Source {
+            version,
+            version_text: self.string(version_value)?.to_owned(),
+            tarball: t
+                .get("tarball")
+                .map(|v| self.path(v, "the path"))
+                .transpose()?,
+            url: t.get("url").map(|v| self.url(v)).transpose()?,
+            hash: t.get("hash").map(|v| self.hash(v)).transpose()?,
+            origin: self.origin(value.span().start),
+        })
+    }
+
+    fn build(
+        &self,
+        value: &Val<'_>,
+        t: &DeTable<'_>,
+        decl: &mut FileDecl,
+    ) -> Result<(), SpecError> {
+        self.known_keys(t, BUILD_KEYS, "in [build]")?;
+        if !self.main {
+            if let Some((key, _)) = entries(t)
+                .into_iter()
+                .find(|(k, _)| k.get_ref() != "include")
+            {
+                return Err(self.at_help(
+                    key.span().start,
+                    format!("`{}` is not allowed in an included file", key.get_ref()),
+                    INCLUDED_HELP,
+                ));
+            }
+        }
+        if let Some(v) = t.get("include") {
+            for (path, offset) in self.strings(v)? {
+                if path.is_empty() {
+                    return Err(self.at(offset, "the path is empty".into()));
+                }
+                decl.includes.push(Include {
+                    path: self.dir.join(path),
+                    origin: self.origin(offset),
+                });
+            }
+        }
+        if !self.main {
+            return Ok(());
+        }
+        let arch_value = t.get("arch").ok_or_else(|| {
+            self.at_help(
+                value.span().start,
+                "`[build]` has no `arch`".into(),
+                "e.g. arch = \"x86_64\" (the kernel's ARCH=)",
+            )
+        })?;
+        let arch = self.nonempty(arch_value, "`arch`")?;
+        if !valid_module(arch) {
+            return Err(self.at(
+                arch_value.span().start,
+                format!("invalid architecture `{arch}`: only letters, digits, _ and - are allowed"),
+            ));
+        }
+        let flag = |key| t.get(key).map_or(Ok(false), |v| self.boolean(v));
+        let targets = match t.get("targets") {
+            None => Vec::new(),
+            Some(v) => self
+                .strings(v)?
+                .into_iter()
+                .map(|(s, offset)| {
+                    if s.is_empty() {
+                        Err(self.at(offset, "the target is empty".into()))
+                    } else {
+                        Ok(s.to_owned())
+                    }
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        decl.build = Some(Build {
+            arch: arch.to_owned(),
+            cross_compile: t
+                .get("cross_compile")
+                .map(|v| self.string(v).map(str::to_owned))
+                .transpose()?,
+            base: t
+                .get("base")
+                .map_or(Ok(Base::Defconfig), |v| self.base(v))?,
+            targets,
+            auto_modules: flag("auto_modules")?,
+            prefer_builtin: flag("prefer_builtin")?,
+            ignore_config_errors: flag("ignore_config_errors")?,
+        });
+        Ok(())
+    }
+
+    fn base(&self, value: &Val<'_>) -> Result<Base, SpecError> {
+        match value.get_ref() {
+            DeValue::String(s) => match s.as_ref() {
+                "defconfig" => Ok(Base::Defconfig),
+                "tinyconfig" => Ok(Base::Tinyconfig),
+                "allnoconfig" => Ok(Base::Allnoconfig),
+                "alldefconfig" => Ok(Base::Alldefconfig),
+                other => Err(self.at_help(
+                    value.span().start,
+                    format!("unknown base `{other}`"),
+                    match suggest::closest(other, BASES) {
+                        Some(c) => format!("did you mean `{c}`?"),
+                        None => format!(
+                            "expected {}, or a table {{ file = \"path/to/.config\" }}",
+                            suggest::list(BASES)
+                        ),
+                    },
+                )),
+            },
+            DeValue::Table(t) => {
+                self.known_keys(t, &["file"], "in `base`")?;
+                let file = t.get("file").ok_or_else(|| {
+                    self.at_help(
+                        value.span().start,
+                        "`base` has no `file`".into(),
+                        "e.g. base = { file = \"full.config\" }",
+                    )
+                })?;
+                Ok(Base::File(self.path(file, "the path")?))
+            }
+            _ => Err(self.expected(value, "a string or a table")),
+        }
+    }
+
+    /// A symbol name written as a key.
+    fn symbol(&self, key: &Key<'_>) -> Result<String, SpecError> {
+        let name = key.get_ref().as_ref();
+        if let Some(rest) = name.strip_prefix("CONFIG_") {
+            return Err(self.at_help(
+                key.span().start,
+                format!("symbol name `{name}` starts with CONFIG_"),
+                format!("write the name without CONFIG_: `{rest}`"),
+            ));
+        }
+        if !valid_symbol(name) {
+            return Err(self.at(
+                key.span().start,
+                format!("invalid symbol name `{name}`: only letters, digits and _ are allowed"),
+            ));
+        }
+        Ok(name.to_owned())
+    }
+
+    /// A table of settings (`[config]`, `[when.X]`, a patch's `config`).
+    fn settings(
+        &self,
+        table: &DeTable<'_>,
+        layer: &Layer,
+        place: &str,
+    ) -> Result<Vec<Setting>, SpecError> {
+        let mut settings = Vec::new();
+        for (key, value) in entries(table) {
+            let symbol = self.symbol(key)?;
+            let origin = self.origin(key.span().start);
+            let mut request = Request {
+                symbol,
+                value: RequestValue::Boolean(false),
+                optional: false,
+                priority: Priority::Normal,
+                since: None,
+                until: None,
+                layer: layer.clone(),
+                origin,
+            };
+            match value.get_ref() {
+                DeValue::Table(t) => {
+                    if let Some(unset) = self.long_form(value, t, &mut request, place)? {
+                        settings.push(unset);
+                        continue;
+                    }
+                }
+                _ => request.value = self.request_value(value, true)?,
+            }
+            settings.push(Setting::Set(request));
+        }
+        Ok(settings)
+    }
+
+    /// A value as written: string, integer or boolean.
+    fn request_value(&self, value: &Val<'_>, table_too: bool) -> Result<RequestValue, SpecError> {
+        match value.get_ref() {
+            DeValue::String(s) => Ok(RequestValue::Text(s.to_string())),
+            DeValue::Integer(_) => Ok(RequestValue::Integer(self.integer(value)?)),
+            DeValue::Boolean(b) => Ok(RequestValue::Boolean(*b)),
+            _ if table_too => {
+                Err(self.expected(value, "a string, an integer, a boolean or a table"))
+            }
+            _ => Err(self.expected(value, "a string, an integer or a boolean")),
+        }
+    }
+
+    /// `{ value = ..., optional, since, until, priority }` into `request`,
+    /// or `{ unset = true }` (returned).
+    fn long_form(
+        &self,
+        value: &Val<'_>,
+        t: &DeTable<'_>,
+        request: &mut Request,
+        place: &str,
+    ) -> Result<Option<Setting>, SpecError> {
+        let symbol = &request.symbol;
+        self.known_keys(t, SETTING_KEYS, &format!("in the setting of {symbol}"))?;
+        if let Some(unset) = t.get("unset") {
+            if !self.boolean(unset)? {
+                return Err(self.at_help(
+                    unset.span().start,
+                    "`unset = false` means nothing".into(),
+                    "write `unset = true` to drop the earlier requests, or remove the setting",
+                ));
+            }
+            if let Some((other, _)) = entries(t).into_iter().find(|(k, _)| k.get_ref() != "unset") {
+                return Err(self.at_help(
+                    other.span().start,
+                    format!("`unset` cannot be combined with `{}`", other.get_ref()),
+                    format!("write {symbol} = {{ unset = true }} alone"),
+                ));
+            }
+            return Ok(Some(Setting::Unset {
+                symbol: symbol.clone(),
+                origin: request.origin.clone(),
+            }));
+        }
+        let v = t.get("value").ok_or_else(|| {
+            self.at_help(
+                value.span().start,
+                format!("the setting of {symbol} in {place} has no `value`"),
+                format!(
+                    "write {symbol} = {{ value = \"y\", ... }}, or {symbol} = {{ unset = true }}"
+                ),
+            )
+        })?;
+        request.value = self.request_value(v, false)?;
+        if let Some(v) = t.get("optional") {
+            request.optional = self.boolean(v)?;
+        }
+        if let Some(v) = t.get("priority") {
+            let p = self.string(v)?;
+            request.priority = match p {
+                "default" => Priority::Default,
+                "normal" => Priority::Normal,
+                "force" => Priority::Force,
+                _ => {
+                    return Err(self.at_help(
+                        v.span().start,
+                        format!("unknown priority `{p}`"),
+                        suggest::help(p, PRIORITIES),
+                    ))
+                }
+            };
+        }
+        request.since = t.get("since").map(|v| self.version(v)).transpose()?;
+        request.until = t.get("until").map(|v| self.version(v)).transpose()?;
+        if let (Some(since), Some(until)) = (request.since, request.until) {
+            if since >= until {
+                return Err(self.at_help(
+                    t["until"].span().start,
+                    format!("empty version range: `until` {until} is not after `since` {since}"),
+                    "`since` is inclusive, `until` exclusive",
+                ));
+            }
+        }
+        Ok(None)
+    }
+
+    fn whens(&self, table: &DeTable<'_>) -> Result<Vec<When>, SpecError> {
+        let mut whens = Vec::new();
+        for (key, value) in entries(table) {
+            let symbol = self.symbol(key)?;
+            let t = self.table(value)?;
+            let place = format!("[when.{symbol}]");
+            whens.push(When {
+                settings: self.settings(t, &self.layer(), &place)?,
+                symbol,
+                origin: self.origin(value.span().start),
+            });
+        }
+        Ok(whens)
+    }
+
+    fn patches(&self, value: &Val<'_>) -> Result<Vec<(Patch, Vec<Setting>)>, SpecError> {
+        let items = match value.get_ref() {
+            DeValue::Table(_) => {
+                return Err(self.at_help(
+                    value.span().start,
+                    "expected an array of tables, found a table".into(),
+                    "write [[patches]] (two brackets) before each patch",
+                ))
+            }
+            _ => self.array(value)?,
+        };
+        let mut seen: HashMap<String, Origin> = HashMap::new();
+        let mut patches = Vec::new();
+        for item in items.iter() {
+            let t = self.table(item)?;
+            self.known_keys(t, PATCH_KEYS, "in [[patches]]")?;
+            self.exclusive(t, "file", "url")?;
+            let name_value = t.get("name").ok_or_else(|| {
+                self.at_help(
+                    item.span().start,
+                    "a patch has no `name`".into(),
+                    "e.g. name = \"fix-build\"",
+                )
+            })?;
+            let name = self.nonempty(name_value, "the name")?.to_owned();
+            let origin = self.origin(item.span().start);
+            if let Some(first) = seen.get(&name) {
+                return Err(self.at(
+                    name_value.span().start,
+                    format!("a patch named `{name}` is already declared at {first}"),
+                ));
+            }
+            seen.insert(name.clone(), origin.clone());
+            let file = t
+                .get("file")
+                .map(|v| self.path(v, "the path"))
+                .transpose()?;
+            let url = t.get("url").map(|v| self.url(v)).transpose()?;
+            if file.is_none() && url.is_none() {
+                return Err(self.at_help(
+                    item.span().start,
+                    format!("patch `{name}` has neither `file` nor `url`"),
+                    "e.g. file = \"patches/fix.patch\"",
+                ));
+            }
+            let strip = match t.get("strip") {
+                None => 1,
+                Some(v) => u32::try_from(self.integer(v)?).map_err(|_| {
+                    self.at(v.span().start, "expected a strip level of 0 or more".into())
+                })?,
+            };
+            let settings = match t.get("config") {
+                None => Vec::new(),
+                Some(v) => self.settings(
+                    self.table(v)?,
+                    &Layer::Patch(name.clone()),
+                    &format!("the config of patch `{name}`"),
+                )?,
+            };
+            patches.push((
+                Patch {
+                    name,
+                    file,
+                    url,
+                    hash: t.get("hash").map(|v| self.hash(v)).transpose()?,
+                    strip,
+                    origin,
+                },
+                settings,
+            ));
+        }
+        Ok(patches)
+    }
+
+    fn modules(&self, table: &DeTable<'_>) -> Result<BTreeMap<String, ModuleSet>, SpecError> {
+        let mut sets = BTreeMap::new();
+        for (key, value) in entries(table) {
+            let name = key.get_ref().as_ref();
+            if !valid_module(name) {
+                return Err(self.at(
+                    key.span().start,
+                    format!("invalid module set name `{name}`: only letters, digits, _ and - are allowed"),
+                ));
+            }
+            let t = self.table(value)?;
+            self.known_keys(t, MODULE_KEYS, &format!("in [modules.{name}]"))?;
+            let load_value = t.get("load").ok_or_else(|| {
+                self.at_help(
+                    value.span().start,
+                    format!("`[modules.{name}]` has no `load`"),
+                    "e.g. load = [\"dummy\"]",
+                )
+            })?;
+            let load = self
+                .strings(load_value)?
+                .into_iter()
+                .map(|(module, offset)| {
+                    if valid_module(module) {
+                        Ok(module.to_owned())
+                    } else {
+                        Err(self.at(
+                            offset,
+                            format!("invalid module name `{module}`: only letters, digits, _ and - are allowed"),
+                        ))
+                    }
+                })
+                .collect::<Result<_, _>>()?;
+            sets.insert(
+                name.to_owned(),
+                ModuleSet {
+                    name: name.to_owned(),
+                    load,
+                    origin: self.origin(value.span().start),
+                },
+            );
+        }
+        Ok(sets)
+    }
+}
