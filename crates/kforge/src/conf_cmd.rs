@@ -149,7 +149,7 @@ impl ConfEnv {
 }
 
 /// Runs `$(shell,...)` directly with an explicit environment.
-struct ExplicitShell(Vec<(String, String)>);
+pub(crate) struct ExplicitShell(pub(crate) Vec<(String, String)>);
 
 impl kconfig::ShellRunner for ExplicitShell {
     fn run(&self, command: &str) -> Vec<u8> {

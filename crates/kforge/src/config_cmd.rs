@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::Arc;
 
 use kconfig::{Kconfig, LoadOptions};
 use resolve::{Outcome, Problem, Resolution};
@@ -24,7 +23,12 @@ pub struct ConfigArgs {
     #[arg(long, value_name = "DIR")]
     pub tree: Option<PathBuf>,
     /// Where to write the configuration
-    #[arg(short = 'o', long = "output", value_name = "FILE", default_value = ".config")]
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "FILE",
+        default_value = ".config"
+    )]
     pub output: PathBuf,
     /// Print the report as JSON on stdout
     #[arg(long)]
@@ -125,35 +129,22 @@ pub fn load_tree(
             patch: 0,
             rc: u32::MAX,
         });
-    let shell: Box<dyn kconfig::ShellRunner> = if probe_cache {
-        let pc = Arc::new(
-            probe_cache::ProbeCache::new(
-                cache_dir,
-                env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-                objdir,
-            )
-            .with_history_key(format!("{}|{}", kenv.abs_srctree.display(), arch)),
-        );
-        if !pc.prefetch_history() {
-            let env2 = env.clone();
-            let kconfig = kenv.kconfig.clone();
-            pc.prefetch_by_speculation(4, |shell| {
-                let e = env2.clone();
-                let _ = Kconfig::load(LoadOptions {
-                    kconfig: kconfig.clone(),
-                    env: Rc::new(move |k: &str| e.get(k).cloned()),
-                    shell,
-                    dialect: None,
-                });
-            });
-        }
-        Box::new(crate::conf_cmd::SavingCache(pc))
-    } else {
-        Box::new(kconfig::preprocess::DirectShell)
-    };
-    let env_fn = {
+    let env_fn: kconfig::EnvFn = {
         let env = env.clone();
         Rc::new(move |k: &str| env.get(k).cloned())
+    };
+    let shell: Box<dyn kconfig::ShellRunner> = if probe_cache {
+        crate::conf_cmd::cached_shell(
+            env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            objdir,
+            format!("{}|{}", kenv.abs_srctree.display(), arch),
+            &kenv.kconfig,
+            &env_fn,
+        )
+    } else {
+        Box::new(crate::conf_cmd::ExplicitShell(
+            env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        ))
     };
     let kc = Kconfig::load(LoadOptions {
         kconfig: kenv.kconfig.clone(),
@@ -298,7 +289,11 @@ fn render_outcome(o: &Outcome, level: Level) -> String {
             "{} = {} did not hold: it is {}",
             o.request.symbol,
             requested_text(o),
-            if v.is_empty() { "\"\"".to_string() } else { v.clone() }
+            if v.is_empty() {
+                "\"\"".to_string()
+            } else {
+                v.clone()
+            }
         ),
         None => format!("{} = {} did not hold", o.request.symbol, requested_text(o)),
     };
@@ -453,7 +448,12 @@ fn try_explain(args: &ExplainArgs) -> Result<String, ConfigError> {
             Some(t) => t.clone(),
             None => crate::source::unpacked_tree(&spec.source)?,
         };
-        let mut t = load_tree(&tree, &spec.build.arch, spec.build.cross_compile.as_deref(), true)?;
+        let mut t = load_tree(
+            &tree,
+            &spec.build.arch,
+            spec.build.cross_compile.as_deref(),
+            true,
+        )?;
         let input = resolve::Input::from_spec(&spec, &t.version);
         resolve::resolve(&mut t.kc, &input)?;
         t

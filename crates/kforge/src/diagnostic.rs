@@ -35,7 +35,10 @@ pub fn render(
 ) -> String {
     let source = origin.and_then(|o| {
         let text = std::fs::read_to_string(&*o.file).ok()?;
-        let line = text.lines().nth(o.line.checked_sub(1)? as usize)?.to_string();
+        let line = text
+            .lines()
+            .nth(o.line.checked_sub(1)? as usize)?
+            .to_string();
         Some(line)
     });
     let path = origin.map(|o| o.file.display().to_string());
@@ -51,7 +54,9 @@ pub fn render(
             .nth(o.column.saturating_sub(1) as usize)
             .map_or(0, |(i, _)| i);
         let end = line[start..]
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '"' || c == '.' || c == '-'))
+            .find(|c: char| {
+                !(c.is_ascii_alphanumeric() || c == '_' || c == '"' || c == '.' || c == '-')
+            })
             .map_or(line.len(), |n| start + n)
             .max(start + 1)
             .min(line.len().max(start + 1));

@@ -1,8 +1,11 @@
 //! kforge: build Linux kernels from a declaration.
 
 mod conf_cmd;
+mod config_cmd;
+mod diagnostic;
 mod kconfig_cmd;
 mod kernel_env;
+mod source;
 
 use clap::{Parser, Subcommand};
 
@@ -16,6 +19,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
+    /// Resolve a kernel.toml: write the .config, verify and explain every request
+    Config(Box<config_cmd::ConfigArgs>),
+    /// Explain a symbol: definitions, dependencies, selectors, value and why
+    Explain(Box<config_cmd::ExplainArgs>),
     /// Configure a kernel tree like `make ARCH=... <target>`, without make
     Kconfig(Box<kconfig_cmd::KconfigArgs>),
     /// Drop-in for the kernel's scripts/kconfig/conf: same options, run with
@@ -45,6 +52,8 @@ fn main() {
     }
     let code = match Cli::parse().command {
         Cmd::Kconfig(a) => kconfig_cmd::run(*a),
+        Cmd::Config(a) => config_cmd::run(*a),
+        Cmd::Explain(a) => config_cmd::run_explain(*a),
         Cmd::Conf { args } => run_conf(&argv0, &args),
     };
     std::process::exit(code);

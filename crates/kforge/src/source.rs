@@ -22,7 +22,7 @@ pub enum SourceError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{}: {path} does not match the declared hash\n  declared: {declared}\n  actual:   sha256-{actual}\n  help: if the file is the one you mean, declare its hash; otherwise fetch the right file", origin)]
+    #[error("{}: {path} does not match the declared hash\n  declared: {declared}\n  actual:   {actual}\n  help: if the file is the one you mean, declare its hash; otherwise fetch the right file", origin)]
     HashMismatch {
         origin: spec::Origin,
         path: PathBuf,
@@ -65,7 +65,7 @@ pub fn unpacked_tree(source: &spec::Source) -> Result<PathBuf, SourceError> {
                 origin,
                 path: tarball.clone(),
                 declared: declared.clone(),
-                actual: spec::sri_base64(&digest),
+                actual: spec::sri(&digest),
             });
         }
     }
@@ -97,13 +97,16 @@ pub fn unpacked_tree(source: &spec::Source) -> Result<PathBuf, SourceError> {
         .map_err(|e| unpack_err(format!("cannot run tar: {e}")))?;
     if !out.status.success() {
         let _ = std::fs::remove_dir_all(&tmp);
-        return Err(unpack_err(String::from_utf8_lossy(&out.stderr).into_owned()));
+        return Err(unpack_err(
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ));
     }
     if std::fs::rename(&tmp, &dir).is_err() {
         // Another process won the race; use its tree.
         let _ = std::fs::remove_dir_all(&tmp);
     }
-    single_tree(&dir).ok_or_else(|| unpack_err("no kernel tree (Makefile and Kconfig) inside".into()))
+    single_tree(&dir)
+        .ok_or_else(|| unpack_err("no kernel tree (Makefile and Kconfig) inside".into()))
 }
 
 /// The kernel tree in an unpacked directory: the directory itself, or its
@@ -113,7 +116,10 @@ fn single_tree(dir: &Path) -> Option<PathBuf> {
     if is_tree(dir) {
         return Some(dir.to_path_buf());
     }
-    let mut subdirs = std::fs::read_dir(dir).ok()?.flatten().filter(|e| e.path().is_dir());
+    let mut subdirs = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter(|e| e.path().is_dir());
     let first = subdirs.next()?.path();
     (subdirs.next().is_none() && is_tree(&first)).then_some(first)
 }

@@ -167,8 +167,7 @@ pub(crate) fn resolve_from_base(
     loop {
         let effective = effective_requests(&requests, &input.conditionals, &active)?;
         let lines = request_lines(kc, &effective);
-        let mut text = overlay(kc, base_config, &lines);
-        apply(kc, &text);
+        settle(kc, base_config, &lines);
         let mut auto = Vec::new();
         if input.auto_modules {
             let requested: BTreeSet<&str> = effective.keys().map(String::as_str).collect();
@@ -180,8 +179,7 @@ pub(crate) fn resolve_from_base(
                 auto.extend(more);
                 let mut all = auto_lines(kc, &auto);
                 all.extend(lines.iter().cloned());
-                text = overlay(kc, base_config, &all);
-                apply(kc, &text);
+                settle(kc, base_config, &all);
             }
         }
         let now: BTreeSet<String> = input
@@ -356,6 +354,41 @@ fn overlay(kc: &Kconfig, base: &str, lines: &[(String, String)]) -> String {
         out.push_str(l);
         out.push('\n');
     }
+    out
+}
+
+/// Most passes it takes `settle` to reach a fixed point (two suffice in
+/// every tree we know; the rest guards against oscillation).
+const MAX_PASSES: usize = 6;
+
+/// Apply `lines` over `base` as `conf --olddefconfig` would, then again
+/// over the result, until the written configuration no longer changes: one
+/// olddefconfig pass is not always a fixed point (a symbol can lose its
+/// prompt once the values it depends on are settled), and the kernel's conf
+/// must find nothing to change in what we write. Leaves the engine in the
+/// state of the returned configuration.
+fn settle(kc: &mut Kconfig, base: &str, lines: &[(String, String)]) -> String {
+    // The requests stay at the end of what is read, as in the first pass;
+    // then the result is read as it is written, as the kernel's conf will.
+    let mut out = String::new();
+    for with_requests in [true, false] {
+        for _ in 0..MAX_PASSES {
+            let text = if with_requests && out.is_empty() {
+                overlay(kc, base, lines)
+            } else if with_requests {
+                overlay(kc, &out, lines)
+            } else {
+                out.clone()
+            };
+            apply(kc, &text);
+            let next = kc.render_config();
+            if next == out {
+                break;
+            }
+            out = next;
+        }
+    }
+    kc.messages.take();
     out
 }
 

@@ -70,9 +70,86 @@ pub(crate) fn check(hash: &str) -> Result<(), (String, Option<String>)> {
     }
 }
 
+/// The 32 bytes of a SHA-256 written in either accepted spelling; `None`
+/// when `hash` is not one (see [`check`] for the reason).
+pub fn sha256_digest(hash: &str) -> Option<[u8; 32]> {
+    check(hash).ok()?;
+    let mut out = [0u8; 32];
+    if let Some(b64) = hash.strip_prefix("sha256-") {
+        // 43 significant characters of 6 bits each, most significant first.
+        let mut acc: u32 = 0;
+        let mut bits = 0;
+        let mut n = 0;
+        for &c in &b64.as_bytes()[..43] {
+            let v = BASE64.iter().position(|&x| x == c)? as u32;
+            acc = (acc << 6) | v;
+            bits += 6;
+            if bits >= 8 {
+                bits -= 8;
+                if n < 32 {
+                    out[n] = (acc >> bits) as u8;
+                    n += 1;
+                }
+            }
+        }
+    } else {
+        // Nix writes the last 5-bit group first; group k holds bits
+        // 5k..5k+5 of the digest read as a little-endian number.
+        let chars = hash.strip_prefix("sha256:")?.as_bytes();
+        let len = chars.len();
+        for (pos, &c) in chars.iter().enumerate() {
+            let digit = NIX_BASE32.iter().position(|&x| x == c)? as u16;
+            let b = (len - 1 - pos) * 5;
+            let (i, j) = (b / 8, b % 8);
+            let v = digit << j;
+            out[i] |= v as u8;
+            if i + 1 < 32 {
+                out[i + 1] |= (v >> 8) as u8;
+            }
+        }
+    }
+    Some(out)
+}
+
+/// `digest` in the SRI spelling, `sha256-<base64>`.
+pub fn sri(digest: &[u8; 32]) -> String {
+    let mut s = String::from("sha256-");
+    for chunk in digest.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for k in 0..4 {
+            if k <= chunk.len() {
+                s.push(BASE64[((n >> (18 - 6 * k)) & 63) as usize] as char);
+            } else {
+                s.push('=');
+            }
+        }
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digests_in_both_spellings() {
+        // sha256 of the empty string, as `nix hash convert` writes it.
+        let hex = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        let want: Vec<u8> = (0..32)
+            .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+            .collect();
+        let sri_text = "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
+        assert_eq!(sha256_digest(sri_text).unwrap().to_vec(), want);
+        assert_eq!(sri(&sha256_digest(sri_text).unwrap()), sri_text);
+        let nix = "sha256:0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73";
+        assert_eq!(sha256_digest(nix).unwrap().to_vec(), want);
+        assert_eq!(sha256_digest("sha256-x"), None);
+    }
 
     #[test]
     fn accepts_the_two_shapes() {

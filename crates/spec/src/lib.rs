@@ -59,6 +59,7 @@ mod suggest;
 mod text;
 mod version;
 
+pub use hash::{sha256_digest, sri};
 pub use version::ParseVersionError;
 
 /// A place in a declaration file (1-based line and column).
