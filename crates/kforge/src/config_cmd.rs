@@ -73,6 +73,8 @@ pub enum ConfigError {
     Resolve(#[from] resolve::ResolveError),
     #[error(transparent)]
     Source(#[from] crate::source::SourceError),
+    #[error(transparent)]
+    Kbuild(#[from] kbuild::KbuildError),
     #[error("the Kconfig tree could not be parsed:\n{0}")]
     Load(String),
     #[error("{path}: cannot write the configuration: {source}")]
@@ -233,7 +235,8 @@ fn try_run(args: &ConfigArgs) -> Result<i32, ConfigError> {
         spec.build.cross_compile.as_deref(),
         !args.no_probe_cache,
     )?;
-    let input = resolve::Input::from_spec(&spec, &t.version);
+    let mut input = resolve::Input::from_spec(&spec, &t.version);
+    let module_errors = module_requests(&spec, &tree, &t.kc, &mut input)?;
     let res = resolve::resolve(&mut t.kc, &input)?;
     write_atomic(&args.output, res.config.as_bytes()).map_err(|source| ConfigError::Write {
         path: args.output.clone(),
@@ -243,7 +246,23 @@ fn try_run(args: &ConfigArgs) -> Result<i32, ConfigError> {
     let errors = res
         .failures()
         .filter(|o| !o.request.optional && !ignore)
-        .count();
+        .count()
+        + if ignore { 0 } else { module_errors.len() };
+    for (origin, msg) in &module_errors {
+        let level = if ignore { Level::Warning } else { Level::Error };
+        eprint!(
+            "{}",
+            diagnostic::render(
+                level,
+                Some("unknown-module"),
+                msg,
+                Some(origin),
+                "",
+                &[],
+                None
+            )
+        );
+    }
     if args.json {
         println!("{}", report_json(&res, &args.output, ignore));
     } else {
@@ -259,7 +278,7 @@ fn try_run(args: &ConfigArgs) -> Result<i32, ConfigError> {
         if args.diff {
             out.push_str(&render_diff(&res));
         }
-        let warnings = res.failures().count() - errors;
+        let warnings = res.failures().count() + module_errors.len() - errors;
         out.push_str(&format!(
             "{}: {} requests, {} held, {} errors, {} warnings; wrote {}\n",
             if errors > 0 { "error" } else { "done" },
@@ -424,6 +443,72 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     r
+}
+
+/// The configuration side of `[modules.NAME]`: for each module to load,
+/// request `m` for the symbol whose `obj-$(CONFIG_X) += name.o` builds it
+/// and the directory guards on the way there (`y` for a bool, `m` for a
+/// tristate), at `default` priority so the declaration's own settings win.
+/// Returns the modules no Makefile of this architecture builds.
+fn module_requests(
+    spec: &spec::Spec,
+    tree: &Path,
+    kc: &Kconfig,
+    input: &mut resolve::Input,
+) -> Result<Vec<(spec::Origin, String)>, ConfigError> {
+    let mut missing = Vec::new();
+    if spec.modules.is_empty() {
+        return Ok(missing);
+    }
+    let map = kbuild::ModuleMap::scan(tree)?;
+    let srcarch = kc.getenv("SRCARCH").unwrap_or_default();
+    let tristate = |name: &str| {
+        kc.find(name)
+            .is_some_and(|s| kc.sym(s).ty == kconfig::SymType::Tristate)
+    };
+    for set in spec.modules.values() {
+        for module in &set.load {
+            let sources = map.lookup(module);
+            let Some(src) = sources.iter().find(|s| {
+                s.arch.as_deref().is_none_or(|a| a == srcarch)
+                    && !s.symbols.is_empty()
+                    && s.symbols.iter().all(|x| tristate(x))
+            }) else {
+                missing.push((
+                    set.origin.clone(),
+                    format!(
+                        "[modules.{}]: no Makefile of arch/{srcarch} builds a module named {module}",
+                        set.name
+                    ),
+                ));
+                continue;
+            };
+            let wanted =
+                src.symbols
+                    .iter()
+                    .map(|x| (x.clone(), "m"))
+                    .chain(src.dir_symbols.iter().map(|x| {
+                        let v = if tristate(x) { "m" } else { "y" };
+                        (x.clone(), v)
+                    }));
+            for (symbol, value) in wanted {
+                if input.requests.iter().any(|r| r.symbol == symbol) {
+                    continue;
+                }
+                input.requests.push(spec::Request {
+                    symbol,
+                    value: spec::RequestValue::Text(value.to_string()),
+                    optional: false,
+                    priority: spec::Priority::Default,
+                    since: None,
+                    until: None,
+                    layer: spec::Layer::Main,
+                    origin: set.origin.clone(),
+                });
+            }
+        }
+    }
+    Ok(missing)
 }
 
 /// `kforge explain`.

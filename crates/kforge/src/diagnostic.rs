@@ -53,13 +53,13 @@ pub fn render(
             .char_indices()
             .nth(o.column.saturating_sub(1) as usize)
             .map_or(0, |(i, _)| i);
+        // A key, a quoted word, or a whole table header.
+        let in_word =
+            |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '"' | '.' | '-' | '[' | ']');
         let end = line[start..]
-            .find(|c: char| {
-                !(c.is_ascii_alphanumeric() || c == '_' || c == '"' || c == '.' || c == '-')
-            })
+            .find(|c: char| !in_word(c))
             .map_or(line.len(), |n| start + n)
-            .max(start + 1)
-            .min(line.len().max(start + 1));
+            .max(start + 1);
         let snippet = Snippet::source(line)
             .line_start(o.line as usize)
             .origin(path)

@@ -195,3 +195,31 @@ fn bad_declarations_name_the_place() {
     assert_eq!(out.status.code(), Some(1));
     assert!(!dir2.path().join(".config").exists());
 }
+
+#[test]
+fn module_sets_request_their_symbols() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("kernel.toml");
+    std::fs::write(
+        &spec,
+        "[source]\nversion = \"6.12\"\n\n[build]\narch = \"x86_64\"\nbase = \"tinyconfig\"\n\n\
+         [config]\nMODULES = \"y\"\nNET = \"y\"\nNETDEVICES = \"y\"\n\n\
+         [modules.net]\nload = [\"dummy\", \"ext4\", \"no-such-module\"]\n",
+    )
+    .unwrap();
+    for ver in ["6.1", "6.12"] {
+        let (out, text) = config(&spec, ver, &[]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        // dummy: drivers/net/Makefile's obj-$(CONFIG_DUMMY) += dummy.o.
+        assert!(text.contains("\nCONFIG_DUMMY=m\n"), "{ver}: {err}");
+        // ext4 needs BLOCK, which the module map cannot know: explained.
+        assert!(err.contains("EXT4_FS = \"m\" did not hold"), "{ver}: {err}");
+        assert!(err.contains("BLOCK = \"y\""), "{ver}: {err}");
+        assert!(
+            err.contains("error[unknown-module]") && err.contains("no-such-module"),
+            "{err}"
+        );
+        assert!(err.contains("kernel.toml:13:1"), "{err}");
+    }
+}
