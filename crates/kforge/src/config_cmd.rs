@@ -88,6 +88,10 @@ pub enum ConfigError {
     UnknownSymbol(String),
 }
 
+/// The caller's environment variables `kforge config` passes on to the
+/// tree and its probes; everything else comes from the declaration.
+const PASSED_ENV: &[&str] = &["PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "LC_CTYPE"];
+
 /// A loaded tree and how it was configured.
 pub struct Tree {
     pub kc: Kconfig,
@@ -101,8 +105,11 @@ pub fn load_tree(
     cross_compile: Option<&str>,
     probe_cache: bool,
 ) -> Result<Tree, ConfigError> {
+    // A declaration resolves the same whatever the shell around it: only
+    // what finds and runs the tools comes from the caller's environment.
     let base: Vars = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .filter(|(k, _)| PASSED_ENV.contains(&k.as_str()))
         .collect();
     let cache_dir = probe_cache::ProbeCache::default_dir();
     // Probes run in a scratch object directory of their own, stable so that

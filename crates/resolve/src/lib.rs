@@ -368,25 +368,17 @@ const MAX_PASSES: usize = 6;
 /// must find nothing to change in what we write. Leaves the engine in the
 /// state of the returned configuration.
 fn settle(kc: &mut Kconfig, base: &str, lines: &[(String, String)]) -> String {
-    // The requests stay at the end of what is read, as in the first pass;
-    // then the result is read as it is written, as the kernel's conf will.
-    let mut out = String::new();
-    for with_requests in [true, false] {
-        for _ in 0..MAX_PASSES {
-            let text = if with_requests && out.is_empty() {
-                overlay(kc, base, lines)
-            } else if with_requests {
-                overlay(kc, &out, lines)
-            } else {
-                out.clone()
-            };
-            apply(kc, &text);
-            let next = kc.render_config();
-            if next == out {
-                break;
-            }
-            out = next;
+    // The requests are read last, after the base; then the result is read
+    // back as it is written, as the kernel's conf will read it.
+    apply(kc, &overlay(kc, base, lines));
+    let mut out = kc.render_config();
+    for _ in 0..MAX_PASSES {
+        apply(kc, &out);
+        let next = kc.render_config();
+        if next == out {
+            break;
         }
+        out = next;
     }
     kc.messages.take();
     out
