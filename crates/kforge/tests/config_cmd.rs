@@ -223,3 +223,54 @@ fn module_sets_request_their_symbols() {
         assert!(err.contains("kernel.toml:13:1"), "{err}");
     }
 }
+
+#[test]
+fn explain_a_symbol() {
+    for ver in ["6.1", "6.12"] {
+        let out = kforge()
+            .args(["explain", "VIRTIO_NET", "--arch", "x86_64", "--tree"])
+            .arg(oracle().join(format!("{ver}/src")))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            text.starts_with("VIRTIO_NET (tristate) = n"),
+            "{ver}: {text}"
+        );
+        assert!(text.contains("defined at drivers/net/Kconfig:"), "{text}");
+        assert!(text.contains("prompt: \"Virtio network driver\""), "{text}");
+        assert!(text.contains("VIRTIO [=n]"), "{text}");
+
+        // In a resolved declaration: who selects it and why it has its value.
+        let out = kforge()
+            .args(["explain", "VIRTIO", "--spec"])
+            .arg(repo_root().join("examples/qemu-x86_64.toml"))
+            .arg("--tree")
+            .arg(oracle().join(format!("{ver}/src")))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            text.contains("selected by VIRTIO_PCI [=y]"),
+            "{ver}: {text}"
+        );
+
+        let out = kforge()
+            .args(["explain", "NO_SUCH_THING", "--arch", "x86_64", "--tree"])
+            .arg(oracle().join(format!("{ver}/src")))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("unknown symbol NO_SUCH_THING"));
+    }
+}
