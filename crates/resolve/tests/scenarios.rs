@@ -331,3 +331,81 @@ fn show() {
         println!("  fix: {:?}", o.fix);
     }
 }
+
+#[test]
+fn auto_modules_and_prefer_builtin() {
+    for ver in VERSIONS {
+        let reqs = vec![
+            req(1, "MODULES", "y"),
+            req(2, "NET", "y"),
+            req(3, "NETDEVICES", "y"),
+            req(4, "NET_CORE", "y"),
+            req(5, "TUN", "y"),
+            req(6, "INET", "y"),
+        ];
+        let mut inp = input(Base::Tinyconfig, reqs);
+        inp.auto_modules = true;
+        let res = run(ver, &inp);
+        assert_eq!(res.failures().count(), 0, "{ver}: {:#?}", res.outcomes);
+        // Offered m and not requested: a module now.
+        assert!(res.config.contains("\nCONFIG_DUMMY=m\n"), "{ver}");
+        assert!(res.auto_modules.iter().any(|s| s == "DUMMY"));
+        // Requested y stays y.
+        assert!(res.config.contains("\nCONFIG_TUN=y\n"), "{ver}");
+        // Every visible tristate that offers m is m unless requested.
+        let mut kc = load(ver, "x86_64");
+        let text = res.config.clone();
+        kc.set_config_text("x", text.into_bytes());
+        kc.read(Some("x"));
+        for m in kc.all_menus() {
+            let Some(s) = kc.menu(m).sym else { continue };
+            let Some(name) = kc.sym(s).name.clone() else {
+                continue;
+            };
+            if kc.sym(s).ty != kconfig::SymType::Tristate
+                || kc.is_choice_value(s)
+                || !kc.is_changeable(s)
+                || !kc.menu_is_visible(m)
+                || ["TUN", "NET_CORE", "INET"].contains(&&*name)
+            {
+                continue;
+            }
+            if kc.tristate_within_range(s, kconfig::Tri::Mod) {
+                assert_eq!(kc.tristate_value(s), kconfig::Tri::Mod, "{ver}: {name}");
+            }
+        }
+
+        // prefer_builtin: what the base has at y stays y wherever y is
+        // still possible (a dependency that became m, such as
+        // `depends on A || !A` with A now m, caps it at m).
+        let mut inp = input(Base::Defconfig, vec![]);
+        inp.auto_modules = true;
+        inp.prefer_builtin = true;
+        let res = run(ver, &inp);
+        assert!(!res.auto_modules.is_empty(), "{ver}");
+        let mut kc = load(ver, "x86_64");
+        kc.set_config_text("x", res.config.clone().into_bytes());
+        kc.read(Some("x"));
+        let mut lowered = 0;
+        for l in res.base_config.lines().filter(|l| l.ends_with("=y")) {
+            if res.config.lines().any(|x| x == l) {
+                continue;
+            }
+            let name = &l["CONFIG_".len()..l.len() - 2];
+            let s = kc.find(name).unwrap();
+            assert!(
+                kc.sym(s).ty == kconfig::SymType::Tristate
+                    && !kc.tristate_within_range(s, kconfig::Tri::Yes)
+                    && kc
+                        .sym(s)
+                        .dir_dep_tri
+                        .min(kc.sym(s).visible.max(kc.sym(s).rev_dep_tri))
+                        != kconfig::Tri::Yes
+                    || !kc.is_changeable(s),
+                "{ver}: {name} lost y although y is still possible"
+            );
+            lowered += 1;
+        }
+        assert!(lowered < 20, "{ver}: {lowered} symbols lost y");
+    }
+}
