@@ -119,6 +119,8 @@ struct Buffer {
     line: u32,
     /// The statement line of the `source` that opened this file.
     source_line: u32,
+    /// The physical line that `source` ended on (what 6.1 reports).
+    source_phys_line: u32,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -135,9 +137,17 @@ pub struct Lexer {
     state: State,
     prev: TokKind,
     prev_prev: TokKind,
-    /// The line of the current statement (the kernel's `cur_lineno`).
+    /// The line of the current statement (the kernel's `cur_lineno`, or
+    /// 6.1's `current_pos.lineno`).
     pub cur_line: u32,
-    with_optional: bool,
+    /// 6.1's `current_pos.file`: the file the current statement started in
+    /// (None once the top file has been closed).
+    stmt_file: Option<Rc<str>>,
+    /// Linux 6.1 rules: `optional` is a keyword, messages name the file the
+    /// statement started in, and the top file's end also yields an end of line.
+    v61: bool,
+    /// 6.1: the top file has ended (its end of line has been returned).
+    top_closed: bool,
     pub msgs: Messages,
     /// Every file opened, in order (for auto.conf.cmd).
     pub files: Vec<Rc<str>>,
@@ -184,11 +194,7 @@ pub fn open_kconfig(name: &str, srctree: Option<&Path>) -> Option<String> {
 
 impl Lexer {
     /// Start lexing the top-level file `name`.
-    pub fn new(
-        name: &str,
-        srctree: Option<PathBuf>,
-        with_optional: bool,
-    ) -> Result<Self, LexFatal> {
+    pub fn new(name: &str, srctree: Option<PathBuf>, v61: bool) -> Result<Self, LexFatal> {
         let Some(text) = open_kconfig(name, srctree.as_deref()) else {
             return Err(LexFatal(format!("can't find file {name}")));
         };
@@ -200,13 +206,16 @@ impl Lexer {
                 pos: 0,
                 line: 1,
                 source_line: 0,
+                source_phys_line: 0,
             }],
             srctree,
             state: State::Initial,
             prev: TokKind::Eol,
             prev_prev: TokKind::Eol,
             cur_line: 1,
-            with_optional,
+            stmt_file: None,
+            v61,
+            top_closed: false,
             msgs: Messages::default(),
             files: vec![name],
             help_first_ts: 0,
@@ -223,6 +232,27 @@ impl Lexer {
             .unwrap_or_else(|| "".into())
     }
 
+    /// The file being read, None once 6.1 has closed the top file (its
+    /// `current_file`).
+    pub fn open_file(&self) -> Option<Rc<str>> {
+        if self.top_closed {
+            None
+        } else {
+            self.bufs.last().map(|b| b.name.clone())
+        }
+    }
+
+    /// The file the parser's messages name: 6.1's `zconf_curname()` (where
+    /// the current statement started, `<none>` after the top file closed),
+    /// 6.12's `cur_filename` (the file being read).
+    pub fn msg_file(&self) -> Rc<str> {
+        if self.v61 {
+            self.stmt_file.clone().unwrap_or_else(|| "<none>".into())
+        } else {
+            self.cur_file()
+        }
+    }
+
     /// The physical line being read (the kernel's `yylineno`).
     pub fn phys_line(&self) -> u32 {
         self.bufs.last().map_or(0, |b| b.line)
@@ -230,7 +260,7 @@ impl Lexer {
 
     /// Open a `source`d file; errors on a missing file or recursive inclusion.
     pub fn push_file(&mut self, name: &str) -> Result<(), LexFatal> {
-        let cur = self.cur_file();
+        let cur = self.msg_file();
         let Some(text) = open_kconfig(name, self.srctree.as_deref()) else {
             return Err(LexFatal(format!(
                 "{}:{}: can't open file \"{}\"",
@@ -241,11 +271,24 @@ impl Lexer {
             let mut m = String::from("Recursive inclusion detected.\nInclusion path:\n");
             m.push_str(&format!("  current file : {name}\n"));
             let mut lines: Vec<String> = Vec::new();
-            // innermost first: the file doing the source, at this statement
-            let mut src_line = self.cur_line;
+            // innermost first: the file doing the source, at this statement.
+            // 6.1 names the line the statement ended on and stops at the
+            // file included again; 6.12 goes up to the top file.
+            let mut src_line = if self.v61 {
+                self.phys_line() - 1
+            } else {
+                self.cur_line
+            };
             for b in self.bufs.iter().rev() {
                 lines.push(format!("  included from: {}:{}", b.name, src_line));
-                src_line = b.source_line;
+                if self.v61 && &*b.name == name {
+                    break;
+                }
+                src_line = if self.v61 {
+                    b.source_phys_line
+                } else {
+                    b.source_line
+                };
             }
             m.push_str(&lines.join("\n"));
             return Err(LexFatal(m));
@@ -264,6 +307,7 @@ impl Lexer {
             pos: 0,
             line: 1,
             source_line: self.cur_line,
+            source_phys_line: self.phys_line() - 1,
         });
         Ok(())
     }
@@ -284,6 +328,7 @@ impl Lexer {
                     continue;
                 }
                 self.cur_line = self.bufs.last().map(|b| b.line).unwrap_or(self.cur_line);
+                self.stmt_file = self.open_file();
             }
             if self.prev_prev == TokKind::Eol
                 && self.prev == TokKind::Word
@@ -308,6 +353,9 @@ impl Lexer {
 
     fn at_eof(&mut self) -> Tok {
         self.state = State::Initial;
+        if self.top_closed {
+            return Tok::Eof;
+        }
         if self.prev != TokKind::Eol && self.prev != TokKind::HelpText {
             let b = self.bufs.last().unwrap();
             let m = format!("{}:{}:warning: no new line at end of file", b.name, b.line);
@@ -315,6 +363,11 @@ impl Lexer {
         }
         if self.bufs.len() > 1 {
             self.bufs.pop();
+            Tok::Eol
+        } else if self.v61 {
+            // 6.1 closes the top file like any other (its line count stays)
+            // and returns an end of line; the end of input comes next.
+            self.top_closed = true;
             Tok::Eol
         } else {
             // stay at EOF
@@ -391,7 +444,7 @@ impl Lexer {
                     if !dollar {
                         let w = &b.text[start..end];
                         b.pos = end;
-                        if let Some(k) = keyword(w, self.with_optional) {
+                        if let Some(k) = keyword(w, self.v61) {
                             return Ok(Tok::Kw(k));
                         }
                         return Ok(Tok::Word(w.to_string()));

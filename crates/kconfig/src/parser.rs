@@ -29,12 +29,25 @@ pub(crate) struct Parser<'a> {
     current_choice: Option<MenuId>,
     pub errors: u32,
     modules_set: Option<SymbolId>,
+    /// Error recovery state, as in an LR parser: set to 3 when a syntax
+    /// error is recovered from, lowered by one for every token accepted
+    /// afterwards. While it is not zero a new syntax error is not reported
+    /// (the "invalid statement" style messages still are).
+    err_quiet: u8,
 }
 
-/// Why a statement failed: a syntax error (recovered at the end of the
-/// line) or a fatal error that stops parsing.
+/// Why parsing stopped short.
+///
+/// `Syntax`: the token ahead (peeked, not consumed) cannot continue the
+/// input; it travels up to the innermost statement list, which reports it
+/// and skips to the end of the line.
+/// `Abort`: the end of the input was reached while recovering from a
+/// syntax error; parsing ends, and every block still open says so on the
+/// way out.
+/// `Fatal`: the lexer gave up (missing file, macro error, ...).
 enum Fail {
     Syntax,
+    Abort,
     Fatal(LexFatal),
 }
 
@@ -59,31 +72,45 @@ impl<'a> Parser<'a> {
             current_choice: None,
             errors: 0,
             modules_set: None,
+            err_quiet: 0,
         }
     }
 
+    /// The token ahead, read on first use.
     fn peek(&mut self) -> PResult<&Tok> {
         if self.peeked.is_none() {
+            self.flush_tree_msgs();
             let t = self.lex.next(&mut self.pp)?;
             self.peeked = Some(t);
         }
         Ok(self.peeked.as_ref().unwrap())
     }
 
+    /// Accept the token ahead. Every accepted token counts towards leaving
+    /// error recovery; tokens skipped while recovering do not come here.
     fn next(&mut self) -> PResult<Tok> {
-        match self.peeked.take() {
-            Some(t) => Ok(t),
-            None => Ok(self.lex.next(&mut self.pp)?),
-        }
+        self.peek()?;
+        self.err_quiet = self.err_quiet.saturating_sub(1);
+        Ok(self.peeked.take().unwrap())
     }
 
     fn expect_eol(&mut self) -> PResult<()> {
-        match self.next()? {
-            Tok::Eol => Ok(()),
-            t => {
-                self.peeked = Some(t);
-                Err(Fail::Syntax)
-            }
+        if *self.peek()? == Tok::Eol {
+            self.next()?;
+            Ok(())
+        } else {
+            Err(Fail::Syntax)
+        }
+    }
+
+    fn expect_word_quote(&mut self) -> PResult<String> {
+        if let Tok::WordQuote(_) = self.peek()? {
+            let Tok::WordQuote(s) = self.next()? else {
+                unreachable!()
+            };
+            Ok(s)
+        } else {
+            Err(Fail::Syntax)
         }
     }
 
@@ -95,9 +122,39 @@ impl<'a> Parser<'a> {
         self.lex.cur_line
     }
 
-    fn err_here(&mut self, msg: &str) {
-        let m = format!("{}:{}: {}", self.file(), self.line(), msg);
+    fn v61(&self) -> bool {
+        self.kc.dialect == Dialect::V6_1
+    }
+
+    /// Warnings the tree itself queued (type or prompt redefinitions, ...)
+    /// go before whatever the lexer or the parser says next.
+    fn flush_tree_msgs(&mut self) {
+        let queued = self.kc.messages.take();
+        self.lex.msgs.lines.extend(queued);
+    }
+
+    /// A message from the parser, in order with everything else.
+    fn emit(&mut self, m: String) {
+        self.flush_tree_msgs();
         self.lex.msgs.err(m);
+    }
+
+    /// A message at the parser's position (`zconfprint`).
+    fn err_here(&mut self, msg: &str) {
+        let m = format!("{}:{}: {}", self.lex.msg_file(), self.line(), msg);
+        self.emit(m);
+    }
+
+    /// The parser's own "syntax error" line. 6.1 prints the line after the
+    /// one its current statement started on; 6.12 that line itself.
+    fn report_syntax_error(&mut self) {
+        let line = if self.v61() {
+            self.line() + 1
+        } else {
+            self.line()
+        };
+        let m = format!("{}:{}: syntax error", self.lex.msg_file(), line);
+        self.emit(m);
     }
 
     fn zconf_error(&mut self, msg: &str) {
@@ -222,181 +279,183 @@ impl<'a> Parser<'a> {
     }
 
     // ----- grammar -----
+    //
+    // Syntax errors are recovered from where the kernel's grammar does: in a
+    // statement list (the whole input, or the body of an if/menu/choice
+    // block). A statement that meets a token it cannot use is abandoned as
+    // a whole (`Fail::Syntax` travels up to the list), the list reports it,
+    // skips the rest of the line and names the statement "invalid" (or
+    // "unknown" after a leading word). Block headers and option lists have
+    // no recovery of their own. Semantic actions run exactly when the
+    // kernel's reductions run, so messages come out in the same order.
 
     /// Parse the whole input.
     pub fn parse(&mut self) -> Result<(), LexFatal> {
-        match self.parse_input() {
-            Ok(()) => Ok(()),
+        let r = self.parse_input();
+        self.flush_tree_msgs();
+        match r {
+            Ok(()) | Err(Fail::Syntax) | Err(Fail::Abort) => Ok(()),
             Err(Fail::Fatal(e)) => Err(e),
-            Err(Fail::Syntax) => Ok(()),
         }
     }
 
     fn parse_input(&mut self) -> PResult<()> {
         if *self.peek()? == Tok::Kw(Kw::MainMenu) {
-            self.next()?;
-            let r: PResult<()> = (|| {
-                let Tok::WordQuote(t) = self.next()? else {
-                    return Err(Fail::Syntax);
-                };
-                self.expect_eol()?;
-                self.add_prompt(PropKind::Menu, &t, None);
-                Ok(())
-            })();
-            self.recover(r, false)?;
+            match self.mainmenu_stmt() {
+                Ok(()) => {}
+                Err(Fail::Syntax) => {
+                    // nothing encloses the main menu line: no recovery
+                    self.note_syntax_error();
+                    return Err(Fail::Abort);
+                }
+                Err(e) => return Err(e),
+            }
         }
+        self.stmt_list(false, false)?;
+        Ok(())
+    }
+
+    fn mainmenu_stmt(&mut self) -> PResult<()> {
+        self.next()?;
+        let text = self.expect_word_quote()?;
+        self.expect_eol()?;
+        self.add_prompt(PropKind::Menu, &text, None);
+        Ok(())
+    }
+
+    /// Count and report a syntax error, unless still recovering from the
+    /// previous one.
+    fn note_syntax_error(&mut self) {
+        if self.err_quiet == 0 {
+            self.errors += 1;
+            self.report_syntax_error();
+        }
+    }
+
+    /// Recover from a syntax error in a statement list, the token ahead
+    /// being the offending one: report it, skip every token up to the end
+    /// of the line (the end of the input instead ends parsing), then name
+    /// the statement. `word` is the leading word of an unknown statement.
+    fn recover(&mut self, word: Option<&str>) -> PResult<()> {
+        self.note_syntax_error();
+        self.err_quiet = 3;
         loop {
-            let end = self.stmt_list(false)?;
-            match end {
-                None => return Ok(()),
-                Some(kw) => {
-                    // an end keyword with no open block
-                    self.next()?;
-                    let _ = self.expect_eol();
-                    self.errors += 1;
-                    let what = end_name(kw);
-                    self.err_here(&format!("syntax error, unexpected end{what}"));
-                    self.skip_line()?;
-                }
+            match self.peek()? {
+                Tok::Eol => break,
+                Tok::Eof => return Err(Fail::Abort),
+                _ => self.peeked = None,
             }
         }
-    }
-
-    fn skip_line(&mut self) -> PResult<()> {
-        loop {
-            match self.next()? {
-                Tok::Eol | Tok::Eof => return Ok(()),
-                _ => {}
-            }
+        self.next()?;
+        match word {
+            Some(w) => self.zconf_error(&format!("unknown statement \"{w}\"")),
+            None => self.zconf_error("invalid statement"),
         }
+        Ok(())
     }
 
-    /// Turn a syntax error into the kernel's recovery: report, skip the line.
-    fn recover(&mut self, r: PResult<()>, first_was_word: bool) -> PResult<()> {
-        match r {
-            Ok(()) => Ok(()),
-            Err(Fail::Fatal(e)) => Err(Fail::Fatal(e)),
-            Err(Fail::Syntax) => {
-                self.err_here("syntax error");
-                // if the offending token is an end of line, it ends the statement
-                if self.peeked == Some(Tok::Eol) {
-                    self.peeked = None;
-                } else if self.peeked != Some(Tok::Eof) {
-                    self.skip_line()?;
-                }
-                if first_was_word {
-                    Ok(())
-                } else {
-                    self.zconf_error("invalid statement");
-                    Ok(())
-                }
-            }
-        }
-    }
-
-    /// Parse statements until an end keyword (returned, not consumed) or EOF.
-    fn stmt_list(&mut self, in_choice: bool) -> PResult<Option<Kw>> {
+    /// A statement list: the whole input (ends at the end of input), or the
+    /// body of a block (`in_block`; ends with an end keyword and its end of
+    /// line, the keyword is returned). Inside a choice only configs,
+    /// comments and ifs are statements.
+    fn stmt_list(&mut self, in_choice: bool, in_block: bool) -> PResult<Option<Kw>> {
         loop {
             let t = self.peek()?.clone();
             let r: PResult<()> = match t {
-                Tok::Eof => return Ok(None),
-                Tok::Kw(k @ (Kw::EndMenu | Kw::EndChoice | Kw::EndIf)) => return Ok(Some(k)),
-                Tok::Kw(Kw::Config) | Tok::Kw(Kw::MenuConfig) => self.config_stmt(),
+                Tok::Eof if !in_block => return Ok(None),
+                Tok::Kw(k @ (Kw::EndMenu | Kw::EndChoice | Kw::EndIf)) if in_block => {
+                    self.next()?;
+                    match self.expect_eol() {
+                        Ok(()) => return Ok(Some(k)),
+                        Err(e) => Err(e),
+                    }
+                }
+                Tok::Kw(Kw::Config) => self.config_stmt(),
+                Tok::Kw(Kw::MenuConfig) if !in_choice => self.config_stmt(),
                 Tok::Kw(Kw::Comment) => self.comment_stmt(),
                 Tok::Kw(Kw::If) => self.if_stmt(in_choice),
                 Tok::Kw(Kw::Choice) if !in_choice => self.choice_stmt(),
                 Tok::Kw(Kw::Menu) if !in_choice => self.menu_stmt(),
                 Tok::Kw(Kw::Source) if !in_choice => self.source_stmt(),
                 Tok::Word(w) if !in_choice => {
+                    // a variable assignment, or an unknown statement
                     self.next()?;
-                    let op = self.peek()?.clone();
-                    let flavor = match op {
+                    let flavor = match self.peek()? {
                         Tok::Equal => Some(Flavor::Recursive),
                         Tok::ColonEqual => Some(Flavor::Simple),
                         Tok::PlusEqual => Some(Flavor::Append),
                         _ => None,
                     };
-                    match flavor {
-                        Some(f) => self.assignment(w, f),
-                        None => {
-                            // the kernel: syntax error, then "unknown statement"
-                            self.err_here("syntax error");
-                            self.zconf_error(&format!("unknown statement \"{w}\""));
-                            self.skip_rest_of_statement()?;
-                            Ok(())
-                        }
+                    let r = match flavor {
+                        Some(f) => self.assignment(&w, f),
+                        None => Err(Fail::Syntax),
+                    };
+                    match r {
+                        Err(Fail::Syntax) => self.recover(Some(&w))?,
+                        r => r?,
                     }
+                    continue;
                 }
-                Tok::Eol => {
-                    self.next()?;
-                    Ok(())
-                }
+                // anything else, the end of input inside a block included
                 _ => Err(Fail::Syntax),
             };
-            self.recover(r, false)?;
-        }
-    }
-
-    fn skip_rest_of_statement(&mut self) -> PResult<()> {
-        if self.peeked == Some(Tok::Eol) {
-            self.peeked = None;
-            return Ok(());
-        }
-        if self.peeked == Some(Tok::Eof) {
-            return Ok(());
-        }
-        self.skip_line()
-    }
-
-    fn assignment(&mut self, name: String, flavor: Flavor) -> PResult<()> {
-        self.next()?; // the operator
-        let val = match self.next()? {
-            Tok::AssignVal(v) => {
-                self.expect_eol()?;
-                v
+            match r {
+                Ok(()) => {}
+                Err(Fail::Syntax) => self.recover(None)?,
+                Err(e) => return Err(e),
             }
-            Tok::Eol | Tok::Eof => String::new(),
-            _ => return Err(Fail::Syntax),
+        }
+    }
+
+    fn assignment(&mut self, name: &str, flavor: Flavor) -> PResult<()> {
+        self.next()?; // the operator
+        let val = if let Tok::AssignVal(_) = self.peek()? {
+            let Tok::AssignVal(v) = self.next()? else {
+                unreachable!()
+            };
+            v
+        } else {
+            String::new()
         };
+        self.expect_eol()?;
         let file = self.file();
         let loc = Location {
             file: &file,
             line: self.lex.phys_line(),
         };
         self.pp
-            .add_variable_with(&name, &val, flavor, loc, &mut self.lex.msgs)
+            .add_variable_with(name, &val, flavor, loc, &mut self.lex.msgs)
             .map_err(|e| Fail::Fatal(LexFatal(e.0)))?;
         Ok(())
     }
 
     fn source_stmt(&mut self) -> PResult<()> {
         self.next()?;
-        let Tok::WordQuote(name) = self.next()? else {
-            return Err(Fail::Syntax);
-        };
+        let name = self.expect_word_quote()?;
         self.expect_eol()?;
         self.lex.push_file(&name)?;
         Ok(())
     }
 
     fn nonconst_symbol(&mut self) -> PResult<SymbolId> {
-        match self.next()? {
-            Tok::Word(w) => Ok(self.lookup(&w, false)),
-            t => {
-                self.peeked = Some(t);
-                Err(Fail::Syntax)
-            }
+        if !matches!(self.peek()?, Tok::Word(_)) {
+            return Err(Fail::Syntax);
         }
+        let Tok::Word(w) = self.next()? else {
+            unreachable!()
+        };
+        Ok(self.lookup(&w, false))
     }
 
     fn symbol(&mut self) -> PResult<SymbolId> {
+        match self.peek()? {
+            Tok::Word(_) | Tok::WordQuote(_) => {}
+            _ => return Err(Fail::Syntax),
+        }
         match self.next()? {
             Tok::Word(w) => Ok(self.lookup(&w, false)),
             Tok::WordQuote(w) => Ok(self.lookup(&w, true)),
-            t => {
-                self.peeked = Some(t);
-                Err(Fail::Syntax)
-            }
+            _ => unreachable!(),
         }
     }
 
@@ -430,13 +489,11 @@ impl<'a> Parser<'a> {
             Tok::OpenParen => {
                 self.next()?;
                 let e = self.expr()?;
-                match self.next()? {
-                    Tok::CloseParen => Ok(e),
-                    t => {
-                        self.peeked = Some(t);
-                        Err(Fail::Syntax)
-                    }
+                if *self.peek()? != Tok::CloseParen {
+                    return Err(Fail::Syntax);
                 }
+                self.next()?;
+                Ok(e)
             }
             _ => {
                 let l = self.symbol()?;
@@ -514,7 +571,7 @@ impl<'a> Parser<'a> {
     }
 
     fn kc_err(&mut self, m: String) {
-        self.lex.msgs.err(m);
+        self.emit(m);
         self.errors += 1;
     }
 
@@ -522,8 +579,11 @@ impl<'a> Parser<'a> {
         self.next()?; // help
         self.expect_eol()?;
         self.lex.start_help();
-        let Tok::HelpText(text) = self.next()? else {
+        if !matches!(self.peek()?, Tok::HelpText(_)) {
             return Err(Fail::Syntax);
+        }
+        let Tok::HelpText(text) = self.next()? else {
+            unreachable!()
         };
         let e = self.current_entry;
         let name = self
@@ -549,13 +609,10 @@ impl<'a> Parser<'a> {
 
     fn depends(&mut self) -> PResult<()> {
         self.next()?;
-        match self.next()? {
-            Tok::Kw(Kw::On) => {}
-            t => {
-                self.peeked = Some(t);
-                return Err(Fail::Syntax);
-            }
+        if *self.peek()? != Tok::Kw(Kw::On) {
+            return Err(Fail::Syntax);
         }
+        self.next()?;
         let mut e = self.expr()?;
         // mainline after 6.12: `depends on X if Y` means X || !Y
         if *self.peek()? == Tok::Kw(Kw::If) {
@@ -577,9 +634,7 @@ impl<'a> Parser<'a> {
                     self.next()?;
                     let ty = kw_type(k);
                     if let Tok::WordQuote(_) = self.peek()? {
-                        let Tok::WordQuote(text) = self.next()? else {
-                            unreachable!()
-                        };
+                        let text = self.expect_word_quote()?;
                         let dep = self.if_expr()?;
                         self.add_prompt(PropKind::Prompt, &text, dep);
                     }
@@ -589,9 +644,7 @@ impl<'a> Parser<'a> {
                 }
                 Tok::Kw(Kw::Prompt) => {
                     self.next()?;
-                    let Tok::WordQuote(text) = self.next()? else {
-                        return Err(Fail::Syntax);
-                    };
+                    let text = self.expect_word_quote()?;
                     let dep = self.if_expr()?;
                     self.expect_eol()?;
                     self.add_prompt(PropKind::Prompt, &text, dep);
@@ -664,49 +717,48 @@ impl<'a> Parser<'a> {
                 Tok::Kw(Kw::Help) => self.help(),
                 _ => return Ok(()),
             };
-            self.recover(r, false)?;
+            r?;
         }
     }
 
     fn comment_stmt(&mut self) -> PResult<()> {
         self.next()?;
-        let Tok::WordQuote(text) = self.next()? else {
-            return Err(Fail::Syntax);
-        };
+        let text = self.expect_word_quote()?;
         self.expect_eol()?;
         self.add_entry(None);
         self.add_prompt(PropKind::Comment, &text, None);
-        loop {
-            if *self.peek()? == Tok::Kw(Kw::Depends) {
-                let r = self.depends();
-                self.recover(r, false)?;
-            } else {
-                return Ok(());
+        while *self.peek()? == Tok::Kw(Kw::Depends) {
+            self.depends()?;
+        }
+        Ok(())
+    }
+
+    /// The body of a block, up to its end keyword (returned). When the
+    /// input ends inside it the block is abandoned: it reports the missing
+    /// end (innermost block first) and is closed.
+    fn block_body(&mut self, block: MenuId, in_choice: bool) -> PResult<Kw> {
+        match self.stmt_list(in_choice, true) {
+            Ok(Some(k)) => Ok(k),
+            Ok(None) => unreachable!("a block body ends with an end keyword"),
+            Err(Fail::Abort) => {
+                let m = format!(
+                    "{}:{}: missing end statement for this entry",
+                    self.kc.menu(block).file,
+                    self.kc.menu(block).line
+                );
+                self.emit(m);
+                if self.current_menu == block {
+                    self.end_menu();
+                }
+                Err(Fail::Abort)
             }
+            Err(e) => Err(e),
         }
     }
 
-    /// Close a block, checking that the end keyword matches and is in the
-    /// same file. Returns false at EOF (missing end).
-    fn block_end(&mut self, block: MenuId, want: Kw, found: Option<Kw>) -> PResult<bool> {
-        let Some(found) = found else {
-            let m = format!(
-                "{}:{}: missing end statement for this entry",
-                self.kc.menu(block).file,
-                self.kc.menu(block).line
-            );
-            self.lex.msgs.err(m);
-            self.errors += 1;
-            if self.current_menu == block {
-                self.end_menu();
-            }
-            return Ok(false);
-        };
-        self.next()?;
-        self.expect_eol().or_else(|_| {
-            self.skip_rest_of_statement()?;
-            Ok::<(), Fail>(())
-        })?;
+    /// Close a block after its end keyword and end of line, checking that
+    /// the keyword matches and is in the same file as the block's start.
+    fn block_end(&mut self, want: Kw, found: Kw) {
         if found != want {
             let m = format!(
                 "unexpected '{}' within {} block",
@@ -715,10 +767,10 @@ impl<'a> Parser<'a> {
             );
             self.zconf_error(&m);
             self.errors += 1;
-            return Ok(true);
+            return;
         }
-        let cur = self.file();
-        if *self.kc.menu(self.current_menu).file != *cur {
+        let cur = self.lex.open_file();
+        if cur.as_deref() != Some(&*self.kc.menu(self.current_menu).file) {
             let m = format!(
                 "'{}' in different file than '{}'",
                 end_name(found),
@@ -731,12 +783,11 @@ impl<'a> Parser<'a> {
                 self.kc.menu(self.current_menu).line,
                 end_name(want)
             );
-            self.lex.msgs.err(m);
+            self.emit(m);
             self.errors += 1;
-            return Ok(true);
+            return;
         }
         self.end_menu();
-        Ok(true)
     }
 
     fn if_stmt(&mut self, in_choice: bool) -> PResult<()> {
@@ -746,49 +797,40 @@ impl<'a> Parser<'a> {
         self.add_entry(None);
         self.add_dep(Some(e));
         let block = self.add_menu();
-        let end = self.stmt_list(in_choice)?;
-        self.block_end(block, Kw::EndIf, end)?;
+        let end = self.block_body(block, in_choice)?;
+        self.block_end(Kw::EndIf, end);
         Ok(())
     }
 
     fn menu_stmt(&mut self) -> PResult<()> {
         self.next()?;
-        let Tok::WordQuote(text) = self.next()? else {
-            return Err(Fail::Syntax);
-        };
+        let text = self.expect_word_quote()?;
         self.expect_eol()?;
         self.add_entry(None);
         self.add_prompt(PropKind::Menu, &text, None);
         loop {
             match self.peek()? {
-                Tok::Kw(Kw::Depends) => {
-                    let r = self.depends();
-                    self.recover(r, false)?;
-                }
+                Tok::Kw(Kw::Depends) => self.depends()?,
                 Tok::Kw(Kw::Visible) => {
-                    let r: PResult<()> = (|| {
-                        self.next()?;
-                        let e = self.if_expr()?;
-                        self.expect_eol()?;
-                        let c = self.current_entry;
-                        let v = self.kc.menu(c).visibility;
-                        self.kc.menu_mut(c).visibility = self.kc.exprs.and(v, e);
-                        Ok(())
-                    })();
-                    self.recover(r, false)?;
+                    self.next()?;
+                    let e = self.if_expr()?;
+                    self.expect_eol()?;
+                    let c = self.current_entry;
+                    let v = self.kc.menu(c).visibility;
+                    self.kc.menu_mut(c).visibility = self.kc.exprs.and(v, e);
                 }
                 _ => break,
             }
         }
         let block = self.add_menu();
-        let end = self.stmt_list(false)?;
-        self.block_end(block, Kw::EndMenu, end)?;
+        let end = self.block_body(block, false)?;
+        self.block_end(Kw::EndMenu, end);
         Ok(())
     }
 
     fn choice_stmt(&mut self) -> PResult<()> {
         self.next()?;
-        let v61 = self.kc.dialect == Dialect::V6_1;
+        let v61 = self.v61();
         let sym = if v61 {
             let name = match self.peek()? {
                 Tok::Word(_) => match self.next()? {
@@ -825,9 +867,7 @@ impl<'a> Parser<'a> {
             let r: PResult<()> = match t {
                 Tok::Kw(Kw::Prompt) => {
                     self.next()?;
-                    let Tok::WordQuote(text) = self.next()? else {
-                        return Err(Fail::Syntax);
-                    };
+                    let text = self.expect_word_quote()?;
                     let dep = self.if_expr()?;
                     self.expect_eol()?;
                     self.add_prompt(PropKind::Prompt, &text, dep);
@@ -837,18 +877,14 @@ impl<'a> Parser<'a> {
                     self.next()?;
                     if v61 {
                         if let Tok::WordQuote(_) = self.peek()? {
-                            let Tok::WordQuote(text) = self.next()? else {
-                                unreachable!()
-                            };
+                            let text = self.expect_word_quote()?;
                             let dep = self.if_expr()?;
                             self.add_prompt(PropKind::Prompt, &text, dep);
                         }
                         self.expect_eol()?;
                         self.set_type(kw_type(k));
                     } else {
-                        let Tok::WordQuote(text) = self.next()? else {
-                            return Err(Fail::Syntax);
-                        };
+                        let text = self.expect_word_quote()?;
                         let dep = self.if_expr()?;
                         self.expect_eol()?;
                         self.add_prompt(PropKind::Prompt, &text, dep);
@@ -874,7 +910,7 @@ impl<'a> Parser<'a> {
                 Tok::Kw(Kw::Help) => self.help(),
                 _ => break,
             };
-            self.recover(r, false)?;
+            r?;
         }
         let e = self.current_entry;
         if !v61 && self.kc.menu(e).prompt.is_none() {
@@ -887,9 +923,9 @@ impl<'a> Parser<'a> {
         }
         let block = self.add_menu();
         self.current_choice = Some(block);
-        let end = self.stmt_list(true)?;
+        let end = self.block_body(block, true)?;
         self.current_choice = None;
-        self.block_end(block, Kw::EndChoice, end)?;
+        self.block_end(Kw::EndChoice, end);
         Ok(())
     }
 }
