@@ -171,6 +171,16 @@ fn failures_errors_warnings_and_json() {
     assert_eq!(e["kind"], "unmet-dependency");
     assert_eq!(e["line"], 10);
     assert!(e["fix"].as_array().is_some_and(|f| !f.is_empty()));
+
+    // --diff: what changed against the base, and why.
+    let spec_diff = write_spec(dir.path(), "\n[config]\nMODULES = \"y\"\n");
+    let (out, _) = config(&spec_diff, "6.12", &["--diff"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.lines()
+            .any(|l| l.trim_start().starts_with("MODULES: n -> y") && l.contains("requested at")),
+        "{err}"
+    );
 }
 
 #[test]
