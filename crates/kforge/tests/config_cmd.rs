@@ -284,3 +284,117 @@ fn explain_a_symbol() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("unknown symbol NO_SUCH_THING"));
     }
 }
+
+/// A tiny kernel-shaped tree (top Makefile, Kconfig, arch/x86), packed as
+/// `linux-0.1/` into a tar.xz at test time.
+fn tiny_tarball(dir: &Path) -> PathBuf {
+    let tree = dir.join("src/linux-0.1");
+    std::fs::create_dir_all(tree.join("arch/x86/configs")).unwrap();
+    std::fs::write(
+        tree.join("Makefile"),
+        "VERSION = 6\nPATCHLEVEL = 12\nSUBLEVEL = 0\nEXTRAVERSION =\n",
+    )
+    .unwrap();
+    std::fs::write(
+        tree.join("Kconfig"),
+        "mainmenu \"Tiny $(SRCARCH)\"\n\nconfig A\n\tbool \"a\"\n\nconfig B\n\tbool \"b\"\n\tdepends on A\n",
+    )
+    .unwrap();
+    std::fs::write(tree.join("arch/x86/configs/x86_64_defconfig"), "").unwrap();
+    let tarball = dir.join("linux-0.1.tar.xz");
+    let st = Command::new("tar")
+        .arg("-cJf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(dir.join("src"))
+        .arg("linux-0.1")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    tarball
+}
+
+fn sri_of(path: &Path) -> String {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl dgst -sha256 -binary '{}' | base64",
+            path.display()
+        ))
+        .output()
+        .unwrap();
+    format!("sha256-{}", String::from_utf8_lossy(&out.stdout).trim())
+}
+
+#[test]
+fn declared_tarball_is_verified_and_unpacked_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let tarball = tiny_tarball(dir.path());
+    let cache = dir.path().join("cache");
+    let spec = dir.path().join("kernel.toml");
+    let write = |hash: &str| {
+        std::fs::write(
+            &spec,
+            format!(
+                "[source]\nversion = \"6.12\"\ntarball = \"{}\"\nhash = \"{hash}\"\n\n\
+                 [build]\narch = \"x86_64\"\nbase = \"allnoconfig\"\n\n[config]\nA = \"y\"\nB = \"y\"\n",
+                tarball.display()
+            ),
+        )
+        .unwrap()
+    };
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_kforge"))
+            .env("XDG_CACHE_HOME", &cache)
+            .current_dir(dir.path())
+            .arg("config")
+            .arg(&spec)
+            .output()
+            .unwrap()
+    };
+    // A wrong hash: refused before anything is unpacked.
+    write("sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
+    let out = run();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("does not match the declared hash"), "{err}");
+    assert!(
+        err.contains(&sri_of(&tarball)),
+        "names the actual hash: {err}"
+    );
+    assert!(
+        !cache.join("kforge/sources").exists()
+            || std::fs::read_dir(cache.join("kforge/sources"))
+                .unwrap()
+                .count()
+                == 0
+    );
+    assert!(!dir.path().join(".config").exists());
+
+    // The right hash: unpacked into the cache, resolved.
+    write(&sri_of(&tarball));
+    let out = run();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let config = std::fs::read_to_string(dir.path().join(".config")).unwrap();
+    assert!(
+        config.contains("# Tiny x86\n") && config.contains("CONFIG_B=y\n"),
+        "{config}"
+    );
+    let sources: Vec<_> = std::fs::read_dir(cache.join("kforge/sources"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(sources.len(), 1);
+    // Reused, not unpacked again: a mark left in the cached tree is seen.
+    let unpacked = sources[0].path().join("linux-0.1/Kconfig");
+    let mut k = std::fs::read_to_string(&unpacked).unwrap();
+    k.push_str("\nconfig MARK\n\tbool\n\tdefault y\n");
+    std::fs::write(&unpacked, k).unwrap();
+    assert!(run().status.success());
+    let config = std::fs::read_to_string(dir.path().join(".config")).unwrap();
+    assert!(config.contains("CONFIG_MARK=y\n"), "{config}");
+}
