@@ -18,6 +18,28 @@ pub(crate) fn find_fix(
     failed: &Outcome,
 ) -> Option<Vec<(String, String)>> {
     let problem = failed.problem.as_ref()?;
+    if let Problem::Forced { selectors, .. } = problem {
+        // Turn off what selects it, if that is allowed.
+        let fix: Vec<(String, String)> = selectors
+            .iter()
+            .filter(|s| s.active && s.kind == "select")
+            .map(|s| (s.symbol.clone(), "n".to_string()))
+            .collect();
+        if fix.is_empty() {
+            return None;
+        }
+        let extra = fix_requests(&fix, &failed.request.origin);
+        let res = resolve_from_base(kc, input, base_config, &extra).ok()?;
+        let all_hold = res
+            .outcomes
+            .iter()
+            .filter(|o| {
+                o.request.symbol == failed.request.symbol
+                    || fix.iter().any(|(n, _)| *n == o.request.symbol)
+            })
+            .all(|o| o.problem.is_none());
+        return all_hold.then_some(fix);
+    }
     if !matches!(
         problem,
         Problem::UnmetDependency { .. } | Problem::NotOffered { .. }

@@ -169,6 +169,17 @@ fn select_forces_and_value_not_offered() {
             }
             p => panic!("{ver}: {p:?}"),
         }
+        // The fix turns the selector off (and was checked).
+        let o = res
+            .outcomes
+            .iter()
+            .find(|o| o.request.symbol == "VIRTIO")
+            .unwrap();
+        assert_eq!(
+            o.fix.as_deref(),
+            Some(&[("VIRTIO_PCI".to_string(), "n".to_string())][..]),
+            "{ver}"
+        );
         // VIRTIO_NET = y while VIRTIO is only m.
         let mut r = base.clone();
         r.push(req(6, "VIRTIO_PCI", "m"));
