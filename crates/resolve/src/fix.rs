@@ -10,8 +10,27 @@ use crate::{fix_requests, resolve_from_base, typed_of, value::Typed, Input, Outc
 const MAX_DEPTH: usize = 6;
 
 /// The smallest set of further requests found that makes `failed` hold,
-/// verified by resolving again; `None` when none is found.
+/// verified by resolving again; `None` when none is found. A fix never
+/// overrides another request of the declaration: where that would be
+/// needed, the report's explanation says which request is in the way.
 pub(crate) fn find_fix(
+    kc: &mut Kconfig,
+    input: &Input,
+    base_config: &str,
+    failed: &Outcome,
+) -> Option<Vec<(String, String)>> {
+    let fix = search(kc, input, base_config, failed)?;
+    let declared = |name: &str| {
+        input.requests.iter().any(|r| r.symbol == name)
+            || input
+                .conditionals
+                .iter()
+                .any(|c| c.requests.iter().any(|r| r.symbol == name))
+    };
+    (!fix.iter().any(|(n, _)| declared(n))).then_some(fix)
+}
+
+fn search(
     kc: &mut Kconfig,
     input: &Input,
     base_config: &str,

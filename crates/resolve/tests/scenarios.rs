@@ -200,6 +200,55 @@ fn select_forces_and_value_not_offered() {
 }
 
 #[test]
+fn forced_by_select_fix_turns_the_selector_off() {
+    for ver in VERSIONS {
+        // EXT4_FS selects CRC16 (which has a prompt of its own); EXT4 comes
+        // from the base here, so turning it off is a fix.
+        let res = run(ver, &input(Base::Defconfig, vec![req(1, "CRC16", "n")]));
+        let o = res
+            .outcomes
+            .iter()
+            .find(|o| o.request.symbol == "CRC16")
+            .unwrap();
+        match o.problem.as_ref().unwrap() {
+            Problem::Forced {
+                selectors,
+                has_prompt,
+            } => {
+                assert!(*has_prompt);
+                assert!(
+                    selectors.iter().any(|s| s.active && s.symbol == "EXT4_FS"),
+                    "{ver}"
+                );
+            }
+            p => panic!("{ver}: {p:?}"),
+        }
+        let fix = o.fix.clone().unwrap_or_else(|| panic!("{ver}: no fix"));
+        assert!(fix.iter().all(|(_, v)| v == "n"), "{fix:?}");
+        assert!(fix.iter().any(|(s, _)| s == "EXT4_FS"), "{fix:?}");
+
+        // When the selector is itself requested, no fix overrides it.
+        let res = run(
+            ver,
+            &input(
+                Base::Defconfig,
+                vec![req(1, "CRC16", "n"), req(2, "EXT4_FS", "y")],
+            ),
+        );
+        let o = res
+            .outcomes
+            .iter()
+            .find(|o| o.request.symbol == "CRC16")
+            .unwrap();
+        assert_eq!(
+            o.problem.as_ref().map(Problem::kind),
+            Some("forced-by-select")
+        );
+        assert_eq!(o.fix, None, "{ver}");
+    }
+}
+
+#[test]
 fn unmet_dependency_chain_gets_a_working_fix() {
     for ver in VERSIONS {
         let inp = input(Base::Allnoconfig, vec![req(1, "E1000E", "y")]);
