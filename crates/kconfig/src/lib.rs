@@ -105,9 +105,9 @@ pub struct Kconfig {
     pub props: Vec<Property>,
     pub menus: Vec<Menu>,
     pub exprs: Exprs,
-    pub(crate) by_name: HashMap<Rc<str>, SymbolId>,
-    pub(crate) by_const_name: HashMap<Rc<str>, SymbolId>,
-    pub(crate) by_choice_name: HashMap<Rc<str>, SymbolId>,
+    pub(crate) by_name: NameMap<SymbolId>,
+    pub(crate) by_const_name: NameMap<SymbolId>,
+    pub(crate) by_choice_name: NameMap<SymbolId>,
     pub(crate) hash_order: Vec<SymbolId>,
     pub modules_sym: SymbolId,
     pub(crate) modules_val: Tri,
@@ -171,9 +171,9 @@ impl Kconfig {
             props: Vec::new(),
             menus: Vec::new(),
             exprs: Exprs::default(),
-            by_name: HashMap::new(),
-            by_const_name: HashMap::new(),
-            by_choice_name: HashMap::new(),
+            by_name: NameMap::default(),
+            by_const_name: NameMap::default(),
+            by_choice_name: NameMap::default(),
             hash_order: Vec::new(),
             modules_sym: symbol::SYM_NO,
             modules_val: Tri::No,
@@ -321,6 +321,31 @@ impl Kconfig {
     /// Every symbol with a name, for lookups by name in front ends.
     pub fn symbol_names(&self) -> impl Iterator<Item = (&str, SymbolId)> {
         self.by_name.iter().map(|(k, v)| (&**k, *v))
+    }
+}
+
+/// Symbol tables keyed by name, with FNV-1a hashing: names are short and
+/// not attacker-chosen, and lookups are a large share of parsing.
+pub(crate) type NameMap<V> = HashMap<Rc<str>, V, std::hash::BuildHasherDefault<Fnv64>>;
+
+/// FNV-1a, 64 bits, as a [`std::hash::Hasher`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fnv64(u64);
+
+impl Default for Fnv64 {
+    fn default() -> Self {
+        Fnv64(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for Fnv64 {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 

@@ -47,7 +47,7 @@
 //! [`ProbeCache::prefetch_by_speculation`] learns the commands from
 //! speculative parses and runs them in parallel.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -76,6 +76,16 @@ pub const VOLATILE_ENV: &[&str] = &[
     "GNUMAKEFLAGS",
 ];
 
+/// Reserved words and built-in commands of `/bin/sh` (POSIX and dash): the
+/// shell never looks them up in `PATH`, and `/bin/sh`'s own identity is part
+/// of every key.
+const SHELL_BUILTINS: &[&str] = &[
+    "!", "{", "}", ":", ".", "[", "alias", "break", "case", "cd", "command", "continue", "do",
+    "done", "echo", "elif", "else", "esac", "eval", "exec", "exit", "export", "false", "fi", "for",
+    "getopts", "if", "in", "local", "printf", "pwd", "read", "readonly", "return", "set", "shift",
+    "test", "then", "trap", "true", "type", "ulimit", "umask", "unset", "until", "wait", "while",
+];
+
 /// The search path a POSIX shell uses when `PATH` is unset.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -97,6 +107,10 @@ pub struct ProbeCache {
     /// Commands looked up by `run`, first occurrence order.
     seen: Mutex<(Vec<String>, HashSet<String>)>,
     tmp_counter: AtomicU64,
+    /// Keys [`ProbeCache::prefetch`] just computed, each used once by the
+    /// next [`ShellRunner::run`] of the same command (parsing follows
+    /// prefetching at once, so the key is not computed twice).
+    fresh_keys: Mutex<HashMap<String, String>>,
 }
 
 impl std::fmt::Debug for ProbeCache {
@@ -128,6 +142,7 @@ impl ProbeCache {
             misses: AtomicU64::new(0),
             seen: Mutex::new((Vec::new(), HashSet::new())),
             tmp_counter: AtomicU64::new(0),
+            fresh_keys: Mutex::new(HashMap::new()),
         }
     }
 
@@ -219,10 +234,19 @@ impl ProbeCache {
             return;
         };
         let mut unique = HashSet::new();
-        let todo: Vec<(&str, String)> = commands
+        let keyed: Vec<(&str, String)> = commands
             .iter()
             .filter(|c| unique.insert(c.as_str()))
             .map(|c| (c.as_str(), self.key_for(c)))
+            .collect();
+        {
+            let mut fresh = lock(&self.fresh_keys);
+            for (c, k) in &keyed {
+                fresh.insert(c.to_string(), k.clone());
+            }
+        }
+        let todo: Vec<(&str, String)> = keyed
+            .into_iter()
             .filter(|(_, key)| read_entry(&dir.join(key)).is_none())
             .collect();
         if todo.is_empty() {
@@ -401,7 +425,7 @@ impl ProbeCache {
             };
             return file_identity(&full);
         }
-        if word.starts_with('-') {
+        if word.starts_with('-') || SHELL_BUILTINS.contains(&word) {
             return None;
         }
         let path_var = env.get("PATH").copied().unwrap_or(DEFAULT_PATH);
@@ -459,7 +483,9 @@ impl ShellRunner for ProbeCache {
             self.misses.fetch_add(1, Ordering::Relaxed);
             return self.run_uncached(command);
         };
-        let key = self.key_for(command);
+        let key = lock(&self.fresh_keys)
+            .remove(command)
+            .unwrap_or_else(|| self.key_for(command));
         let path = dir.join(&key);
         if let Some(out) = read_entry(&path) {
             self.hits.fetch_add(1, Ordering::Relaxed);
@@ -470,6 +496,12 @@ impl ShellRunner for ProbeCache {
         self.store(dir, &key, &out);
         out
     }
+}
+
+/// Lock a mutex, recovering the data of a poisoned one (the cache is only
+/// an optimisation; a panic elsewhere must not make it unusable).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Hash one length-prefixed field, so that field boundaries are unambiguous.
