@@ -96,6 +96,9 @@ const PASSED_ENV: &[&str] = &["PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "LC_CT
 pub struct Tree {
     pub kc: Kconfig,
     pub version: spec::KernelVersion,
+    /// The variables make would export to conf (`CC`, `LD`, `HOSTCC`,
+    /// `SRCARCH`, `KERNELVERSION`, ...), as derived for this tree.
+    pub vars: Vars,
 }
 
 /// Derive the environment make would give conf and parse the tree.
@@ -170,7 +173,93 @@ pub fn load_tree(
                 .join("\n"),
         )
     })?;
-    Ok(Tree { kc, version })
+    Ok(Tree {
+        kc,
+        version,
+        vars: kenv.vars,
+    })
+}
+
+/// A declaration resolved against a tree: what `kforge config` and
+/// `kforge build` share.
+pub struct Resolved {
+    pub tree: Tree,
+    pub res: Resolution,
+    /// `[modules]` entries no Makefile of this architecture builds.
+    pub module_errors: Vec<(spec::Origin, String)>,
+}
+
+impl Resolved {
+    /// The failures that are errors (not optional, not ignored).
+    pub fn error_count(&self, ignore: bool) -> usize {
+        if ignore {
+            return 0;
+        }
+        self.res.failures().filter(|o| !o.request.optional).count() + self.module_errors.len()
+    }
+
+    /// The failures that are only warnings.
+    pub fn warning_count(&self, ignore: bool) -> usize {
+        self.res.failures().count() + self.module_errors.len() - self.error_count(ignore)
+    }
+}
+
+/// Load `tree` for the declaration's architecture and resolve the
+/// declaration (requests, `[when]`, `[modules]`) against it.
+pub fn resolve_spec(
+    spec: &spec::Spec,
+    tree: &Path,
+    probe_cache: bool,
+) -> Result<Resolved, ConfigError> {
+    let mut t = load_tree(
+        tree,
+        &spec.build.arch,
+        spec.build.cross_compile.as_deref(),
+        probe_cache,
+    )?;
+    let mut input = resolve::Input::from_spec(spec, &t.version);
+    let module_errors = module_requests(spec, tree, &t.kc, &mut input)?;
+    let res = resolve::resolve(&mut t.kc, &input)?;
+    Ok(Resolved {
+        tree: t,
+        res,
+        module_errors,
+    })
+}
+
+/// The report of every request that did not hold (and of unknown
+/// modules), rustc style, and with `diff` the changes against the base.
+pub fn render_report(r: &Resolved, ignore: bool, diff: bool) -> String {
+    let mut out = render_module_errors(r, ignore);
+    for o in r.res.failures() {
+        let level = if o.request.optional || ignore {
+            Level::Warning
+        } else {
+            Level::Error
+        };
+        out.push_str(&render_outcome(o, level));
+    }
+    if diff {
+        out.push_str(&render_diff(&r.res));
+    }
+    out
+}
+
+fn render_module_errors(r: &Resolved, ignore: bool) -> String {
+    let mut out = String::new();
+    for (origin, msg) in &r.module_errors {
+        let level = if ignore { Level::Warning } else { Level::Error };
+        out.push_str(&diagnostic::render(
+            level,
+            Some("unknown-module"),
+            msg,
+            Some(origin),
+            "",
+            &[],
+            None,
+        ));
+    }
+    out
 }
 
 /// `kforge config`.
@@ -184,7 +273,8 @@ pub fn run(args: ConfigArgs) -> i32 {
     }
 }
 
-fn render_error(e: &ConfigError) -> String {
+/// A failure before any request could be reported, as a diagnostic.
+pub fn render_error(e: &ConfigError) -> String {
     match e {
         ConfigError::Spec(spec::SpecError::At {
             origin,
@@ -236,56 +326,20 @@ fn try_run(args: &ConfigArgs) -> Result<i32, ConfigError> {
         Some(t) => t.clone(),
         None => crate::source::unpacked_tree(&spec.source)?,
     };
-    let mut t = load_tree(
-        &tree,
-        &spec.build.arch,
-        spec.build.cross_compile.as_deref(),
-        !args.no_probe_cache,
-    )?;
-    let mut input = resolve::Input::from_spec(&spec, &t.version);
-    let module_errors = module_requests(&spec, &tree, &t.kc, &mut input)?;
-    let res = resolve::resolve(&mut t.kc, &input)?;
+    let r = resolve_spec(&spec, &tree, !args.no_probe_cache)?;
+    let res = &r.res;
     write_atomic(&args.output, res.config.as_bytes()).map_err(|source| ConfigError::Write {
         path: args.output.clone(),
         source,
     })?;
     let ignore = spec.build.ignore_config_errors;
-    let errors = res
-        .failures()
-        .filter(|o| !o.request.optional && !ignore)
-        .count()
-        + if ignore { 0 } else { module_errors.len() };
-    for (origin, msg) in &module_errors {
-        let level = if ignore { Level::Warning } else { Level::Error };
-        eprint!(
-            "{}",
-            diagnostic::render(
-                level,
-                Some("unknown-module"),
-                msg,
-                Some(origin),
-                "",
-                &[],
-                None
-            )
-        );
-    }
+    let errors = r.error_count(ignore);
     if args.json {
-        println!("{}", report_json(&res, &args.output, ignore));
+        eprint!("{}", render_module_errors(&r, ignore));
+        println!("{}", report_json(res, &args.output, ignore));
     } else {
-        let mut out = String::new();
-        for o in res.failures() {
-            let level = if o.request.optional || ignore {
-                Level::Warning
-            } else {
-                Level::Error
-            };
-            out.push_str(&render_outcome(o, level));
-        }
-        if args.diff {
-            out.push_str(&render_diff(&res));
-        }
-        let warnings = res.failures().count() + module_errors.len() - errors;
+        let mut out = render_report(&r, ignore, args.diff);
+        let warnings = r.warning_count(ignore);
         out.push_str(&format!(
             "{}: {} requests, {} held, {} errors, {} warnings; wrote {}\n",
             if errors > 0 { "error" } else { "done" },

@@ -1,5 +1,6 @@
 //! kforge: build Linux kernels from a declaration.
 
+mod build_cmd;
 mod conf_cmd;
 mod config_cmd;
 mod diagnostic;
@@ -23,6 +24,10 @@ enum Cmd {
     Config(Box<config_cmd::ConfigArgs>),
     /// Explain a symbol: definitions, dependencies, selectors, value and why
     Explain(Box<config_cmd::ExplainArgs>),
+    /// Build the kernel a kernel.toml declares into the store; link ./result to it
+    Build(Box<build_cmd::BuildArgs>),
+    /// Remove the store entries no result link points at
+    Gc(Box<build_cmd::GcArgs>),
     /// Configure a kernel tree like `make ARCH=... <target>`, without make
     Kconfig(Box<kconfig_cmd::KconfigArgs>),
     /// Drop-in for the kernel's scripts/kconfig/conf: same options, run with
@@ -54,6 +59,8 @@ fn main() {
         Cmd::Kconfig(a) => kconfig_cmd::run(*a),
         Cmd::Config(a) => config_cmd::run(*a),
         Cmd::Explain(a) => config_cmd::run_explain(*a),
+        Cmd::Build(a) => build_cmd::run(*a),
+        Cmd::Gc(a) => build_cmd::run_gc(*a),
         Cmd::Conf { args } => run_conf(&argv0, &args),
     };
     std::process::exit(code);

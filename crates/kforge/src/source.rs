@@ -39,6 +39,13 @@ pub enum SourceError {
 
 /// The unpacked tree of `source`, unpacking it on first use.
 pub fn unpacked_tree(source: &spec::Source) -> Result<PathBuf, SourceError> {
+    unpacked_tree_with_digest(source).map(|(tree, _)| tree)
+}
+
+/// [`unpacked_tree`], and the SHA-256 of the tarball it came from.
+pub fn unpacked_tree_with_digest(
+    source: &spec::Source,
+) -> Result<(PathBuf, [u8; 32]), SourceError> {
     let origin = source.origin.clone();
     let Some(tarball) = &source.tarball else {
         return Err(SourceError::NoTarball { origin });
@@ -76,7 +83,7 @@ pub fn unpacked_tree(source: &spec::Source) -> Result<PathBuf, SourceError> {
         .unwrap_or_else(|| std::env::temp_dir().join("kforge-sources"));
     let dir = root.join(&hex);
     if let Some(tree) = single_tree(&dir) {
-        return Ok(tree);
+        return Ok((tree, digest));
     }
     let unpack_err = |detail: String| SourceError::Unpack {
         path: tarball.clone(),
@@ -106,6 +113,7 @@ pub fn unpacked_tree(source: &spec::Source) -> Result<PathBuf, SourceError> {
         let _ = std::fs::remove_dir_all(&tmp);
     }
     single_tree(&dir)
+        .map(|tree| (tree, digest))
         .ok_or_else(|| unpack_err("no kernel tree (Makefile and Kconfig) inside".into()))
 }
 

@@ -233,6 +233,12 @@ pub struct Build {
     pub prefer_builtin: bool,
     /// Failed required requests are warnings instead of errors.
     pub ignore_config_errors: bool,
+    /// Further arguments for every `make` of a build (`W=1`, `KCFLAGS=...`).
+    pub make_flags: Vec<String>,
+    /// Parallel jobs (`make -j`); `None`: one per CPU.
+    pub jobs: Option<u32>,
+    /// A compiler launcher put before the compiler (`ccache`, `sccache`).
+    pub launcher: Option<String>,
 }
 
 /// `[[patches]]`: a patch to apply, and the settings it needs.

@@ -61,6 +61,9 @@ const BUILD_KEYS: &[&str] = &[
     "prefer_builtin",
     "ignore_config_errors",
     "include",
+    "make_flags",
+    "jobs",
+    "launcher",
 ];
 const SETTING_KEYS: &[&str] = &["value", "optional", "since", "until", "priority", "unset"];
 const PATCH_KEYS: &[&str] = &["name", "file", "url", "hash", "strip", "config"];
@@ -447,6 +450,38 @@ impl Cx<'_> {
                 })
                 .collect::<Result<_, _>>()?,
         };
+        let make_flags = match t.get("make_flags") {
+            None => Vec::new(),
+            Some(v) => self
+                .strings(v)?
+                .into_iter()
+                .map(|(s, offset)| {
+                    if s.is_empty() {
+                        Err(self.at(offset, "the make flag is empty".into()))
+                    } else {
+                        Ok(s.to_owned())
+                    }
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        let jobs = match t.get("jobs") {
+            None => None,
+            Some(v) => Some(
+                u32::try_from(self.integer(v)?)
+                    .ok()
+                    .filter(|j| *j > 0)
+                    .ok_or_else(|| {
+                        self.at(
+                            v.span().start,
+                            "expected a number of jobs of 1 or more".into(),
+                        )
+                    })?,
+            ),
+        };
+        let launcher = t
+            .get("launcher")
+            .map(|v| self.nonempty(v, "`launcher`").map(str::to_owned))
+            .transpose()?;
         decl.build = Some(Build {
             arch: arch.to_owned(),
             cross_compile: t
@@ -460,6 +495,9 @@ impl Cx<'_> {
             auto_modules: flag("auto_modules")?,
             prefer_builtin: flag("prefer_builtin")?,
             ignore_config_errors: flag("ignore_config_errors")?,
+            make_flags,
+            jobs,
+            launcher,
         });
         Ok(())
     }

@@ -1,0 +1,858 @@
+//! `kforge build` and `kforge gc`: resolve a declaration as `kforge config`
+//! does, then build it into the store (crates/build), or collect the
+//! entries nothing refers to.
+//!
+//! The steps of `kforge build`, cheapest first, so that an entry that
+//! exists is found without building anything:
+//!
+//! 1. load the declaration; `[[patches]]` are refused for now;
+//! 2. the source tree ([`source_tree`], the one place that knows where
+//!    trees come from) and its digest;
+//! 3. resolve (the code of `kforge config`): a required request that fails
+//!    stops here, before anything is built;
+//! 4. the toolchain identity and the store key ([`key_inputs`]); an entry
+//!    with that key ends the command (store hit);
+//! 5. otherwise, under the key's lock and the build directory's lock:
+//!    write the `.config` into the build directory, check that `make
+//!    olddefconfig` leaves it unchanged, build, install modules (and dtbs),
+//!    collect the outputs, write `manifest.json`, rename the entry into
+//!    place, and point the result link at it.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use build::{KeyInputs, Make, Store};
+use serde_json::json;
+
+use crate::config_cmd::{self, ConfigError};
+
+/// Build the kernel a kernel.toml declares, into the store.
+#[derive(Debug, clap::Args)]
+pub struct BuildArgs {
+    /// The declaration
+    #[arg(value_name = "KERNEL_TOML")]
+    pub spec: PathBuf,
+    /// An unpacked kernel tree to use instead of the declared source
+    #[arg(long, value_name = "DIR")]
+    pub tree: Option<PathBuf>,
+    /// Resolve and verify, print the report, the store key and the make
+    /// command; build nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Parallel make jobs (default: [build] jobs, else one per CPU)
+    #[arg(short = 'j', long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Keep building other targets after an error (make -k)
+    #[arg(long)]
+    pub keep_going: bool,
+    /// The symlink to point at the store entry
+    #[arg(long, value_name = "PATH", default_value = "result")]
+    pub out_link: PathBuf,
+    /// Strip the installed modules (INSTALL_MOD_STRIP=1)
+    #[arg(long)]
+    pub strip_modules: bool,
+    /// Keep vmlinux in kernel/ too
+    #[arg(long)]
+    pub vmlinux: bool,
+    /// Run every $(shell,...) probe instead of using the probe cache
+    #[arg(long)]
+    pub no_probe_cache: bool,
+}
+
+/// Remove the store entries no result link points at.
+#[derive(Debug, clap::Args)]
+pub struct GcArgs {
+    /// Only entries unused for at least DAYS days (and then also build
+    /// directories unused that long)
+    #[arg(long, value_name = "DAYS")]
+    pub older_than: Option<f64>,
+    /// Say what would be removed, remove nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum BuildError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{0}: [[patches]] are not yet supported by `kforge build` (patching comes with the source crate)")]
+    Patches(spec::Origin),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BuildError {
+    let what = what.into();
+    move |source| BuildError::Io { what, source }
+}
+
+/// Where the source tree comes from, and its digest for the store key.
+struct SourceTree {
+    tree: PathBuf,
+    /// `tarball:<sha256>` or `tree:<sha256>`.
+    digest: String,
+}
+
+/// The source tree of a declaration: `--tree DIR`, or the declared tarball
+/// unpacked once into the cache. Until the source crate lands this is the
+/// one place trees come from (and `[[patches]]` are refused in `run`).
+///
+/// Digest: for a tarball, its SHA-256 (checked against the declared hash
+/// when there is one). For `--tree`, the SHA-256 of the tree's canonical
+/// path, its top `Makefile` and that file's modification time: kforge does
+/// not read the whole tree, so an edit elsewhere in a `--tree` does not
+/// change the key (touch the Makefile, or declare a tarball).
+fn source_tree(spec: &spec::Spec, tree: Option<&Path>) -> Result<SourceTree, BuildError> {
+    match tree {
+        Some(t) => {
+            let tree = std::fs::canonicalize(t).map_err(io_err(t.display().to_string()))?;
+            let mk = tree.join("Makefile");
+            let text = std::fs::read(&mk).map_err(io_err(mk.display().to_string()))?;
+            let mtime = std::fs::metadata(&mk)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .unwrap_or_default();
+            let mut d = tree.as_os_str().as_encoded_bytes().to_vec();
+            d.push(0);
+            d.extend(build::sha256_hex(&text).as_bytes());
+            d.push(0);
+            d.extend(mtime.as_nanos().to_string().as_bytes());
+            Ok(SourceTree {
+                tree,
+                digest: format!("tree:{}", build::sha256_hex(&d)),
+            })
+        }
+        None => {
+            let (tree, digest) = crate::source::unpacked_tree_with_digest(&spec.source)
+                .map_err(ConfigError::from)?;
+            Ok(SourceTree {
+                tree,
+                digest: format!("tarball:{}", build::hex(&digest)),
+            })
+        }
+    }
+}
+
+/// `kforge build`.
+pub fn run(args: BuildArgs) -> i32 {
+    match try_run(&args) {
+        Ok(code) => code,
+        Err(BuildError::Config(e)) => {
+            eprint!("{}", config_cmd::render_error(&e));
+            1
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
+
+/// Everything known about a build before it runs.
+struct Plan {
+    spec_path: PathBuf,
+    source: SourceTree,
+    arch: String,
+    srcarch: String,
+    kernelversion: String,
+    config: String,
+    toolchain: build::Toolchain,
+    key: KeyInputs,
+    hash: String,
+    name: String,
+    build_key: String,
+    make: Make,
+    declared_targets: Vec<String>,
+    repro: Vec<(String, String)>,
+    strip_modules: bool,
+    vmlinux: bool,
+}
+
+/// The reproducibility settings as they enter the key: the tree and build
+/// directory paths of the prefix maps are left out (they are mapped away).
+fn repro_key_text(repro: &build::ReproSettings) -> String {
+    let env = build::reproducible_env(repro, Path::new("<tree>"), Path::new("<builddir>"));
+    env.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The store key's inputs: every input that affects what is built.
+#[allow(clippy::too_many_arguments)]
+fn key_inputs(
+    source: &SourceTree,
+    arch: &str,
+    cross: &str,
+    config: &str,
+    toolchain: &build::Toolchain,
+    flags: &[String],
+    targets: &[String],
+    strip_modules: bool,
+    vmlinux: bool,
+) -> KeyInputs {
+    let mut k = KeyInputs::new();
+    // Bumped when kforge changes what it puts into an entry.
+    k.add("kforge-build", "1");
+    k.add("source", &source.digest);
+    k.add("patches", "");
+    k.add("arch", arch);
+    k.add("cross_compile", cross);
+    k.add("llvm", "");
+    k.add("config", build::sha256_hex(config.as_bytes()));
+    for t in &toolchain.tools {
+        k.add(
+            &format!("tool.{}", t.role),
+            format!(
+                "{} {} {}",
+                t.command,
+                t.path
+                    .as_deref()
+                    .map_or("(missing)".into(), |p| p.display().to_string()),
+                t.version
+            ),
+        );
+    }
+    k.add(
+        "make_flags",
+        serde_json::to_string(flags).unwrap_or_default(),
+    );
+    k.add(
+        "targets",
+        if targets.is_empty() {
+            "(default)".to_string()
+        } else {
+            serde_json::to_string(targets).unwrap_or_default()
+        },
+    );
+    k.add("strip_modules", strip_modules.to_string());
+    k.add("vmlinux", vmlinux.to_string());
+    k.add("env", repro_key_text(&build::ReproSettings::default()));
+    k
+}
+
+fn plan(args: &BuildArgs, store: &Store) -> Result<Result<Plan, i32>, BuildError> {
+    let t0 = Instant::now();
+    let spec = spec::Spec::load(&args.spec).map_err(ConfigError::from)?;
+    if let Some(p) = spec.patches.first() {
+        return Err(BuildError::Patches(p.origin.clone()));
+    }
+    let source = source_tree(&spec, args.tree.as_deref())?;
+    let r = config_cmd::resolve_spec(&spec, &source.tree, !args.no_probe_cache)?;
+    let ignore = spec.build.ignore_config_errors;
+    let errors = r.error_count(ignore);
+    let report = config_cmd::render_report(&r, ignore, false);
+    eprint!("{report}");
+    let requests = r.res.outcomes.len();
+    let held = requests - r.res.failures().count();
+    if errors > 0 {
+        eprintln!(
+            "error: {requests} requests, {held} held, {errors} errors, {} warnings; nothing built",
+            r.warning_count(ignore)
+        );
+        return Ok(Err(1));
+    }
+    let var = |k: &str| r.tree.vars.get(k).cloned().unwrap_or_default();
+    let arch = spec.build.arch.clone();
+    let srcarch = var("SRCARCH");
+    let kernelversion = var("KERNELVERSION");
+    let cross = spec.build.cross_compile.clone().unwrap_or_default();
+    let env = build::clean_env(std::env::vars_os());
+    let path_var = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let cc = var("CC");
+    let toolchain = build::Toolchain::identify(
+        &[
+            ("CC", cc.as_str()),
+            ("LD", var("LD").as_str()),
+            ("HOSTCC", var("HOSTCC").as_str()),
+            ("MAKE", "make"),
+        ],
+        &path_var,
+    );
+    if let Some(t) = toolchain.missing().next() {
+        return Err(BuildError::Other(format!(
+            "{} `{}` is not in PATH; install it{}",
+            t.role,
+            t.command,
+            if cross.is_empty() {
+                String::new()
+            } else {
+                format!(" (cross_compile = \"{cross}\")")
+            }
+        )));
+    }
+    let config = r.res.config.clone();
+    let flags = spec.build.make_flags.clone();
+    let key = key_inputs(
+        &source,
+        &arch,
+        &cross,
+        &config,
+        &toolchain,
+        &flags,
+        &spec.build.targets,
+        args.strip_modules,
+        args.vmlinux,
+    );
+    let hash = key.hash();
+    let name = build::entry_name(&hash, &kernelversion, &arch);
+    let launcher = spec.build.launcher.clone();
+    // The build directory: one per source, architecture and toolchain (the
+    // launcher too: kbuild rebuilds everything when the compile command
+    // changes, so a build with ccache and one without each keep their own).
+    let build_key = build::sha256_hex(
+        format!(
+            "{}\n{arch}\n{cross}\n{}{}",
+            source.digest,
+            toolchain.identity(),
+            launcher.as_deref().unwrap_or("")
+        )
+        .as_bytes(),
+    )[..32]
+        .to_string();
+    let objdir = store.build_dir(&build_key);
+    let repro_settings = build::ReproSettings::default();
+    let repro = build::reproducible_env(&repro_settings, &source.tree, &objdir);
+    let mut make_env = env;
+    make_env.extend(repro.iter().cloned());
+    let jobs = args
+        .jobs
+        .or(spec.build.jobs.map(|j| j as usize))
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let make = Make {
+        program: "make".into(),
+        tree: source.tree.clone(),
+        objdir,
+        arch: arch.clone(),
+        cross_compile: spec.build.cross_compile.clone(),
+        llvm: None,
+        cc: launcher.map(|l| format!("{l} {cc}")),
+        jobs,
+        keep_going: args.keep_going,
+        flags,
+        env: make_env,
+    };
+    eprintln!(
+        "kforge: {requests} requests, {held} held, {} warnings; resolved in {:.2}s",
+        r.warning_count(ignore),
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(Ok(Plan {
+        spec_path: spec.path.clone(),
+        source,
+        arch,
+        srcarch,
+        kernelversion,
+        config,
+        toolchain,
+        key,
+        hash,
+        name,
+        build_key,
+        make,
+        declared_targets: spec.build.targets.clone(),
+        repro,
+        strip_modules: args.strip_modules,
+        vmlinux: args.vmlinux,
+    }))
+}
+
+fn try_run(args: &BuildArgs) -> Result<i32, BuildError> {
+    let store = Store::new(build::default_cache_root());
+    let p = match plan(args, &store)? {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    if args.dry_run {
+        let exists = store.existing(&p.name).is_some();
+        println!("store key: {}", p.hash);
+        println!(
+            "entry: {} ({})",
+            store.entry_path(&p.name).display(),
+            if exists { "built" } else { "not built" }
+        );
+        println!("build directory: {}", p.make.objdir.display());
+        let targets = if p.declared_targets.is_empty() {
+            vec!["<image>".to_string()]
+        } else {
+            p.declared_targets.clone()
+        };
+        println!("make: {}", p.make.display(&targets));
+        println!("key inputs:");
+        for (k, v) in p.key.items() {
+            println!("  {k}={v}");
+        }
+        return Ok(0);
+    }
+    let lock = store
+        .lock_key(&p.hash, &mut || {
+            eprintln!("kforge: waiting for another build of {}", p.name)
+        })
+        .map_err(io_err("locking the store key"))?;
+    if let Some(entry) = store.existing(&p.name) {
+        store.touch_entry(&entry);
+        let link = store
+            .add_root(&entry, &args.out_link)
+            .map_err(io_err(format!("linking {}", args.out_link.display())))?;
+        eprintln!(
+            "kforge: up to date: {} (store hit; {} -> it)",
+            entry.display(),
+            link.display()
+        );
+        println!("{}", entry.display());
+        return Ok(0);
+    }
+    let t0 = Instant::now();
+    let entry = match build_entry(&store, &lock, &p)? {
+        Ok(e) => e,
+        Err(code) => return Ok(code),
+    };
+    let link = store
+        .add_root(&entry, &args.out_link)
+        .map_err(io_err(format!("linking {}", args.out_link.display())))?;
+    eprintln!(
+        "kforge: built {} in {:.0}s ({} -> it)",
+        entry.display(),
+        t0.elapsed().as_secs_f64(),
+        link.display()
+    );
+    println!("{}", entry.display());
+    Ok(0)
+}
+
+/// Shows make's progress: a bar on a terminal, make's lines otherwise.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    count: u64,
+}
+
+impl Progress {
+    fn new(phase: &str, expected: Option<u64>) -> Progress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = match expected {
+                Some(n) => indicatif::ProgressBar::new(n.max(1)),
+                None => indicatif::ProgressBar::new_spinner(),
+            };
+            let template = if expected.is_some() {
+                "{prefix} [{elapsed_precise}] {bar:30} {pos}/{len} {wide_msg}"
+            } else {
+                "{prefix} [{elapsed_precise}] {spinner} {pos} {wide_msg}"
+            };
+            if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+                bar.set_style(style);
+            }
+            bar.set_prefix(phase.to_string());
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        Progress { bar, count: 0 }
+    }
+
+    fn line(&mut self, line: &str) {
+        let quiet = build::quiet_line(line);
+        if quiet.is_some() {
+            self.count += 1;
+        }
+        match &self.bar {
+            Some(bar) => match quiet {
+                Some((tag, what)) => {
+                    if bar.length().is_some_and(|l| self.count > l) {
+                        bar.set_length(self.count);
+                    }
+                    bar.set_position(self.count);
+                    bar.set_message(format!("{tag} {what}"));
+                }
+                // Warnings and anything else make says stay visible.
+                None if !line.starts_with("make") => bar.println(line),
+                None => {}
+            },
+            None => eprintln!("{line}"),
+        }
+    }
+
+    fn finish(self) -> u64 {
+        if let Some(bar) = self.bar {
+            bar.finish_and_clear();
+        }
+        self.count
+    }
+}
+
+/// The configuration `make olddefconfig` changed: `CONFIG_X (a -> b)`.
+fn config_changes(before: &str, after: &str) -> Vec<String> {
+    let a = build::parse_config(before);
+    let b = build::parse_config(after);
+    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    keys.into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(|k| {
+            format!(
+                "CONFIG_{k} ({} -> {})",
+                a.get(k).map_or("unset", String::as_str),
+                b.get(k).map_or("unset", String::as_str)
+            )
+        })
+        .collect()
+}
+
+/// The image when `make image_name` cannot tell (kernels before it).
+fn default_image(srcarch: &str) -> String {
+    let name = match srcarch {
+        "x86" => "bzImage",
+        "arm64" | "riscv" => "Image",
+        "arm" => "zImage",
+        _ => return "vmlinux".into(),
+    };
+    format!("arch/{srcarch}/boot/{name}")
+}
+
+/// Build the entry. `Ok(Err(code))`: the build failed and was reported.
+fn build_entry(
+    store: &Store,
+    lock: &build::KeyLock,
+    p: &Plan,
+) -> Result<Result<PathBuf, i32>, BuildError> {
+    let objdir = &p.make.objdir;
+    let dirlock = store
+        .lock_build_dir(objdir, &mut || {
+            eprintln!(
+                "kforge: waiting for the build directory {} (another build, or the jobs of a killed one, still use it)",
+                objdir.display()
+            )
+        })
+        .map_err(io_err(format!("locking {}", objdir.display())))?;
+    let tmp = store
+        .begin(lock, &p.hash, &p.name)
+        .map_err(io_err("creating the store entry"))?;
+    let log_path = objdir.join("kforge-build.log");
+    let mut log = std::io::BufWriter::new(
+        std::fs::File::create(&log_path).map_err(io_err(log_path.display().to_string()))?,
+    );
+    let stdin = || {
+        dirlock
+            .inherit()
+            .map_err(io_err("passing the build directory lock to make"))
+    };
+    let mut durations: Vec<(&str, f64)> = Vec::new();
+    let failed = |e: build::MakeError, log: &mut dyn Write| -> i32 {
+        let _ = log.flush();
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let (errors, make_lines) = build::first_errors(&text, 10);
+        eprintln!("error: the build failed: {e}");
+        for l in errors.iter().chain(make_lines.iter().take(3)) {
+            eprintln!("  {l}");
+        }
+        if errors.is_empty() {
+            let lines: Vec<&str> = text.lines().collect();
+            for l in &lines[lines.len().saturating_sub(10)..] {
+                eprintln!("  | {l}");
+            }
+        }
+        eprintln!("  full log: {}", log_path.display());
+        eprintln!("  no store entry was made");
+        1
+    };
+
+    // ---- the configuration, and the check that it is make's fixed point
+    let t = Instant::now();
+    let config_path = objdir.join(".config");
+    if std::fs::read_to_string(&config_path).ok().as_deref() != Some(p.config.as_str()) {
+        config_cmd::write_atomic(&config_path, p.config.as_bytes())
+            .map_err(io_err(config_path.display().to_string()))?;
+    }
+    let mut progress = Progress::new("config", None);
+    if let Err(e) = p.make.run(
+        &["olddefconfig".to_string()],
+        stdin()?,
+        &mut log,
+        &mut |l| progress.line(l),
+    ) {
+        progress.finish();
+        return Ok(Err(failed(e, &mut log)));
+    }
+    progress.finish();
+    let after = std::fs::read_to_string(&config_path).unwrap_or_default();
+    let changes = config_changes(&p.config, &after);
+    if !changes.is_empty() {
+        eprintln!(
+            "error: the resolved configuration is not a fixed point of the kernel's `make olddefconfig`; it changed {} symbols:",
+            changes.len()
+        );
+        for c in changes.iter().take(20) {
+            eprintln!("  {c}");
+        }
+        eprintln!(
+            "  this is a bug in kforge's Kconfig engine; the configuration is {}",
+            config_path.display()
+        );
+        return Ok(Err(1));
+    }
+    durations.push(("olddefconfig", t.elapsed().as_secs_f64()));
+
+    // ---- what to build
+    let features = build::config_features(&p.config);
+    let image = p
+        .make
+        .capture(&["image_name".to_string()], stdin()?)
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .map(|l| l.trim().to_string())
+        })
+        .unwrap_or_else(|| default_image(&p.srcarch));
+    let mut targets = if p.declared_targets.is_empty() {
+        vec![image.rsplit('/').next().unwrap_or(&image).to_string()]
+    } else {
+        p.declared_targets.clone()
+    };
+    if features.modules && !targets.iter().any(|t| t == "modules") {
+        targets.push("modules".into());
+    }
+    let dtbs = features.of
+        && p.source
+            .tree
+            .join("arch")
+            .join(&p.srcarch)
+            .join("boot/dts")
+            .is_dir();
+    if dtbs && !targets.iter().any(|t| t == "dtbs") {
+        targets.push("dtbs".into());
+    }
+
+    // ---- the build
+    let t = Instant::now();
+    let count_path = objdir.join(".kforge-progress");
+    let expected = std::fs::read_to_string(&count_path)
+        .ok()
+        .and_then(|s| s.trim().parse().ok());
+    let mut progress = Progress::new("build", expected);
+    let r = p
+        .make
+        .run(&targets, stdin()?, &mut log, &mut |l| progress.line(l));
+    let count = progress.finish();
+    if let Err(e) = r {
+        return Ok(Err(failed(e, &mut log)));
+    }
+    if expected.is_none() || count > expected.unwrap_or(0) {
+        let _ = std::fs::write(&count_path, count.to_string());
+    }
+    durations.push(("build", t.elapsed().as_secs_f64()));
+
+    // ---- installs into the entry
+    let t = Instant::now();
+    let out = tmp.path().to_path_buf();
+    if features.modules {
+        let mut install = vec![
+            "modules_install".to_string(),
+            format!("INSTALL_MOD_PATH={}", out.join("modules").display()),
+        ];
+        if p.strip_modules {
+            install.push("INSTALL_MOD_STRIP=1".into());
+        }
+        let mut progress = Progress::new("modules_install", None);
+        let r = p
+            .make
+            .run(&install, stdin()?, &mut log, &mut |l| progress.line(l));
+        progress.finish();
+        if let Err(e) = r {
+            return Ok(Err(failed(e, &mut log)));
+        }
+    }
+    if dtbs {
+        let install = vec![
+            "dtbs_install".to_string(),
+            format!("INSTALL_DTBS_PATH={}", out.join("dtbs").display()),
+        ];
+        let mut progress = Progress::new("dtbs_install", None);
+        let r = p
+            .make
+            .run(&install, stdin()?, &mut log, &mut |l| progress.line(l));
+        progress.finish();
+        if let Err(e) = r {
+            return Ok(Err(failed(e, &mut log)));
+        }
+    }
+    let release = std::fs::read_to_string(objdir.join("include/config/kernel.release"))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    let kernel_files = build::collect_kernel(
+        objdir,
+        &p.srcarch,
+        Some(&image),
+        &targets,
+        &p.config,
+        p.vmlinux,
+        &out.join("kernel"),
+    )
+    .map_err(io_err("collecting kernel/"))?;
+    if features.modules {
+        build::collect_dev(
+            &p.source.tree,
+            objdir,
+            &p.srcarch,
+            &p.config,
+            &out.join("dev"),
+        )
+        .map_err(io_err("collecting dev/"))?;
+        // modules_install links build (and source) to the build directory;
+        // point them at the entry's own dev/.
+        let moddir = out.join("modules/lib/modules").join(&release);
+        for l in ["build", "source"] {
+            let link = moddir.join(l);
+            if std::fs::symlink_metadata(&link).is_ok() {
+                let _ = std::fs::remove_file(&link);
+                std::os::unix::fs::symlink("../../../../dev", &link)
+                    .map_err(io_err(link.display().to_string()))?;
+            }
+        }
+    }
+    durations.push(("install", t.elapsed().as_secs_f64()));
+    log.flush()
+        .map_err(io_err(log_path.display().to_string()))?;
+    drop(log);
+    std::fs::copy(&log_path, out.join("build.log")).map_err(io_err("copying the log"))?;
+
+    // ---- the manifest
+    let files = build::hash_tree(&out, &["manifest.json"]).map_err(io_err("hashing the entry"))?;
+    let manifest = manifest_json(
+        p,
+        &release,
+        &image,
+        &targets,
+        &kernel_files,
+        &features,
+        &durations,
+        &files,
+    );
+    std::fs::write(
+        out.join("manifest.json"),
+        serde_json::to_string_pretty(&manifest).unwrap_or_default() + "\n",
+    )
+    .map_err(io_err("writing manifest.json"))?;
+    let entry = tmp
+        .commit()
+        .map_err(io_err("renaming the entry into place"))?;
+    store.touch_entry(&entry);
+    drop(dirlock);
+    Ok(Ok(entry))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn manifest_json(
+    p: &Plan,
+    release: &str,
+    image: &str,
+    targets: &[String],
+    kernel_files: &[String],
+    f: &build::Features,
+    durations: &[(&str, f64)],
+    files: &[build::FileHash],
+) -> serde_json::Value {
+    let sha = |path: &Path| build::sha256_file(path).unwrap_or_default();
+    let env: BTreeMap<&str, &str> = p
+        .repro
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    json!({
+        "kforge_version": env!("CARGO_PKG_VERSION"),
+        "entry": p.name,
+        "key": p.hash,
+        "key_inputs": p.key.items().iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
+        "spec": {
+            "path": p.spec_path.display().to_string(),
+            "sha256": sha(&p.spec_path),
+        },
+        "source": {
+            "tree": p.source.tree.display().to_string(),
+            "digest": p.source.digest,
+            "kernel_version": p.kernelversion,
+        },
+        "config_sha256": build::sha256_hex(p.config.as_bytes()),
+        "kernel_release": release,
+        "arch": p.arch,
+        "srcarch": p.srcarch,
+        "image": format!("kernel/{}", image.rsplit('/').next().unwrap_or(image)),
+        "image_path": image,
+        "kernel_files": kernel_files,
+        "targets": targets,
+        "make": p.make.args(targets),
+        "build_directory": p.make.objdir.display().to_string(),
+        "build_directory_key": p.build_key,
+        "environment": env,
+        "toolchain": p.toolchain.tools.iter().map(|t| json!({
+            "role": t.role,
+            "command": t.command,
+            "path": t.path.as_deref().map(|p| p.display().to_string()),
+            "version": t.version,
+        })).collect::<Vec<_>>(),
+        "features": {
+            "modules": f.modules,
+            "efi_stub": f.efi_stub,
+            "ia32_emulation": f.ia32_emulation,
+            "rust": f.rust,
+            "btf": f.btf,
+            "btf_modules": f.btf_modules,
+            "of": f.of,
+        },
+        "durations_s": durations.iter().map(|(k, v)| (k.to_string(), json!((v * 100.0).round() / 100.0))).collect::<serde_json::Map<_, _>>(),
+        "files": files.iter().map(|f| {
+            let mut o = json!({"path": f.path, "size": f.size, "sha256": f.sha256});
+            if let Some(l) = &f.link {
+                o["link"] = json!(l);
+            }
+            o
+        }).collect::<Vec<_>>(),
+    })
+}
+
+/// `kforge gc`.
+pub fn run_gc(args: GcArgs) -> i32 {
+    let store = Store::new(build::default_cache_root());
+    let opts = build::GcOptions {
+        older_than: args
+            .older_than
+            .filter(|d| d.is_finite() && *d >= 0.0)
+            .map(|d| Duration::from_secs_f64(d * 86400.0)),
+        dry_run: args.dry_run,
+    };
+    match store.gc(&opts) {
+        Ok(r) => {
+            let verb = if args.dry_run {
+                "would remove"
+            } else {
+                "removed"
+            };
+            for p in &r.removed {
+                println!("{verb} {}", p.display());
+            }
+            eprintln!(
+                "kforge gc: {verb} {} ({:.1} MiB); kept {} reachable entries and {} recent unreachable ones; {} stale result links forgotten",
+                r.removed.len(),
+                r.bytes as f64 / (1024.0 * 1024.0),
+                r.live.len(),
+                r.recent,
+                r.stale_roots
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("error: kforge gc: {e}");
+            1
+        }
+    }
+}
