@@ -293,6 +293,14 @@ fn plan(args: &BuildArgs, store: &Store) -> Result<Result<Plan, i32>, BuildError
             }
         )));
     }
+    if let Some(l) = &spec.build.launcher {
+        let prog = l.split_whitespace().next().unwrap_or_default();
+        if build::which(prog, &path_var).is_none() {
+            return Err(BuildError::Other(format!(
+                "the compiler launcher `{prog}` ([build] launcher) is not in PATH"
+            )));
+        }
+    }
     let config = r.res.config.clone();
     let flags = spec.build.make_flags.clone();
     let key = key_inputs(
@@ -614,8 +622,13 @@ fn build_entry(
                 .map(|l| l.trim().to_string())
         })
         .unwrap_or_else(|| default_image(&p.srcarch));
+    let image_name = image.rsplit('/').next().unwrap_or(&image).to_string();
+    // The image is required when it is built on purpose: by default, or
+    // when declared; declared targets without it (`vmlinux` alone) are
+    // collected as they are.
+    let image_required = p.declared_targets.is_empty() || p.declared_targets.contains(&image_name);
     let mut targets = if p.declared_targets.is_empty() {
-        vec![image.rsplit('/').next().unwrap_or(&image).to_string()]
+        vec![image_name.clone()]
     } else {
         p.declared_targets.clone()
     };
@@ -689,10 +702,11 @@ fn build_entry(
     let release = std::fs::read_to_string(objdir.join("include/config/kernel.release"))
         .map(|s| s.trim().to_string())
         .unwrap_or_default();
+    let image_built = image_required || objdir.join(&image).is_file();
     let kernel_files = build::collect_kernel(
         objdir,
         &p.srcarch,
-        Some(&image),
+        image_built.then_some(image.as_str()),
         &targets,
         &p.config,
         p.vmlinux,
@@ -731,7 +745,7 @@ fn build_entry(
     let manifest = manifest_json(
         p,
         &release,
-        &image,
+        image_built.then_some(image.as_str()),
         &targets,
         &kernel_files,
         &features,
@@ -755,7 +769,7 @@ fn build_entry(
 fn manifest_json(
     p: &Plan,
     release: &str,
-    image: &str,
+    image: Option<&str>,
     targets: &[String],
     kernel_files: &[String],
     f: &build::Features,
@@ -786,7 +800,7 @@ fn manifest_json(
         "kernel_release": release,
         "arch": p.arch,
         "srcarch": p.srcarch,
-        "image": format!("kernel/{}", image.rsplit('/').next().unwrap_or(image)),
+        "image": image.map(|i| format!("kernel/{}", i.rsplit('/').next().unwrap_or(i))),
         "image_path": image,
         "kernel_files": kernel_files,
         "targets": targets,

@@ -89,6 +89,7 @@ olddefconfig:\n\t@echo \"  SYNC    .config\"\n\n\
 image_name:\n\t@echo arch/x86/boot/bzImage\n\n\
 bzImage:\n\
 \t@echo run >> $(STATE)/runs\n\
+\t@echo '$(CC)|$(FAKEFLAG)|$(filter -j%,$(MAKEFLAGS))' > $(STATE)/make-vars\n\
 \t@echo \"  CC      init/main.o\"\n\
 \t@if [ -f $(STATE)/slow ]; then echo $$$$ > $(STATE)/pid; exec sleep 60; fi\n\
 \t@if [ -f $(STATE)/pause ]; then sleep 2; fi\n\
@@ -313,6 +314,66 @@ fn fake_concurrent_builds_of_one_key_build_once() {
     );
     let both = format!("{}{}", text(&a), text(&b));
     assert!(both.contains("up to date"), "{both}");
+}
+
+#[test]
+fn fake_make_flags_launcher_jobs_and_dry_run() {
+    let d = tempfile::tempdir().unwrap();
+    let (tree, state) = fake_tree(d.path());
+    let cache = d.path().join("cache");
+    let bin = d.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let launcher = bin.join("mylauncher");
+    std::fs::write(&launcher, "#!/bin/sh\nexec \"$@\"\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&launcher, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let spec = d.path().join("kernel.toml");
+    std::fs::write(
+        &spec,
+        "[source]\nversion = \"6.1\"\n\n[build]\narch = \"x86_64\"\nbase = \"allnoconfig\"\n\
+         make_flags = [\"FAKEFLAG=yes\"]\njobs = 3\nlauncher = \"mylauncher\"\n",
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        kforge(&cache, d.path())
+            .env("PATH", &path)
+            .arg("build")
+            .arg(&spec)
+            .arg("--tree")
+            .arg(&tree)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let o = run(&["--dry-run"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(out.contains("store key: "), "{out}");
+    assert!(out.contains("(not built)"), "{out}");
+    assert!(
+        out.contains("'CC=mylauncher gcc' -j3 FAKEFLAG=yes"),
+        "{out}"
+    );
+    assert_eq!(runs(&state), 0);
+    let o = run(&[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        std::fs::read_to_string(state.join("make-vars"))
+            .unwrap()
+            .trim(),
+        "mylauncher gcc|yes|-j3"
+    );
+    let o = run(&["--dry-run"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("(built)"));
+    // -j on the command line wins, and does not change the key.
+    let o = run(&["-j", "1"]);
+    assert!(text(&o).contains("up to date"), "{}", text(&o));
+    // A launcher that is not there is an error before anything runs.
+    std::fs::remove_file(&launcher).unwrap();
+    let o = run(&[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("launcher `mylauncher`"), "{}", text(&o));
 }
 
 #[test]

@@ -70,16 +70,30 @@ fn unknown_keys() {
         Some("did you mean `auto_modules`?"),
     );
 
-    let err = d.error(&format!("{HEAD}jobs = 4\n"));
+    let err = d.error(&format!("{HEAD}parallelism = 4\n"));
     d.assert_at(
         &err,
         ("kernel.toml", 5, 1),
-        "unknown key `jobs` in [build]",
+        "unknown key `parallelism` in [build]",
         Some(
             "expected one of `arch`, `cross_compile`, `base`, `targets`, `auto_modules`, \
-             `prefer_builtin`, `ignore_config_errors` or `include`",
+             `prefer_builtin`, `ignore_config_errors`, `include`, `make_flags`, `jobs` or `launcher`",
         ),
     );
+
+    let err = d.error(&format!("{HEAD}jobs = 0\n"));
+    d.assert_at(
+        &err,
+        ("kernel.toml", 5, 8),
+        "expected a number of jobs of 1 or more",
+        None,
+    );
+
+    let err = d.error(&format!("{HEAD}make_flags = [\"W=1\", \"\"]\n"));
+    d.assert_at(&err, ("kernel.toml", 5, 22), "the make flag is empty", None);
+
+    let err = d.error(&format!("{HEAD}launcher = \"\"\n"));
+    d.assert_at(&err, ("kernel.toml", 5, 12), "`launcher` is empty", None);
 
     let err = d.error(&format!("{HEAD}[configs]\nA = 1\n"));
     d.assert_at(

@@ -309,6 +309,18 @@ fn defaults() {
     assert!(spec.requests.is_empty() && spec.conditionals.is_empty());
     assert!(spec.patches.is_empty() && spec.modules.is_empty());
     assert!(spec.includes.is_empty());
+    assert!(spec.build.make_flags.is_empty());
+    assert_eq!(
+        (spec.build.jobs, spec.build.launcher.as_deref()),
+        (None, None)
+    );
+
+    let spec = d.spec(&format!(
+        "{HEAD}make_flags = [\"W=1\", \"LOCALVERSION=-lab\"]\njobs = 4\nlauncher = \"ccache\"\n"
+    ));
+    assert_eq!(spec.build.make_flags, ["W=1", "LOCALVERSION=-lab"]);
+    assert_eq!(spec.build.jobs, Some(4));
+    assert_eq!(spec.build.launcher.as_deref(), Some("ccache"));
 
     for (text, base) in [
         ("defconfig", Base::Defconfig),
