@@ -192,7 +192,7 @@ fn key_inputs(
     source: &SourceTree,
     arch: &str,
     cross: &str,
-    config: &str,
+    config_sha256: &str,
     toolchain: &build::Toolchain,
     flags: &[String],
     targets: &[String],
@@ -207,7 +207,7 @@ fn key_inputs(
     k.add("arch", arch);
     k.add("cross_compile", cross);
     k.add("llvm", "");
-    k.add("config", build::sha256_hex(config.as_bytes()));
+    k.add("config", config_sha256);
     for t in &toolchain.tools {
         k.add(
             &format!("tool.{}", t.role),
@@ -303,11 +303,12 @@ fn plan(args: &BuildArgs, store: &Store) -> Result<Result<Plan, i32>, BuildError
     }
     let config = r.res.config.clone();
     let flags = spec.build.make_flags.clone();
+    let config_sha256 = build::sha256_hex(config.as_bytes());
     let key = key_inputs(
         &source,
         &arch,
         &cross,
-        &config,
+        &config_sha256,
         &toolchain,
         &flags,
         &spec.build.targets,
@@ -316,6 +317,21 @@ fn plan(args: &BuildArgs, store: &Store) -> Result<Result<Plan, i32>, BuildError
     );
     let hash = key.hash();
     let name = build::entry_name(&hash, &kernelversion, &arch);
+    if let Some(mk) = memo_key(&spec, &source) {
+        write_memo(
+            store,
+            &mk,
+            &Memo {
+                config_sha256: config_sha256.clone(),
+                kernelversion: kernelversion.clone(),
+                tools: toolchain
+                    .tools
+                    .iter()
+                    .map(|t| (t.role.clone(), t.command.clone()))
+                    .collect(),
+            },
+        );
+    }
     let launcher = spec.build.launcher.clone();
     // The build directory: one per source, architecture and toolchain (the
     // launcher too: kbuild rebuilds everything when the compile command
@@ -379,6 +395,11 @@ fn plan(args: &BuildArgs, store: &Store) -> Result<Result<Plan, i32>, BuildError
 
 fn try_run(args: &BuildArgs) -> Result<i32, BuildError> {
     let store = Store::new(build::default_cache_root());
+    if !args.dry_run {
+        if let Some(code) = memo_hit(args, &store)? {
+            return Ok(code);
+        }
+    }
     let p = match plan(args, &store)? {
         Ok(p) => p,
         Err(code) => return Ok(code),
@@ -410,17 +431,7 @@ fn try_run(args: &BuildArgs) -> Result<i32, BuildError> {
         })
         .map_err(io_err("locking the store key"))?;
     if let Some(entry) = store.existing(&p.name) {
-        store.touch_entry(&entry);
-        let link = store
-            .add_root(&entry, &args.out_link)
-            .map_err(io_err(format!("linking {}", args.out_link.display())))?;
-        eprintln!(
-            "kforge: up to date: {} (store hit; {} -> it)",
-            entry.display(),
-            link.display()
-        );
-        println!("{}", entry.display());
-        return Ok(0);
+        return store_hit(&store, &entry, args);
     }
     let t0 = Instant::now();
     let entry = match build_entry(&store, &lock, &p)? {
@@ -438,6 +449,162 @@ fn try_run(args: &BuildArgs) -> Result<i32, BuildError> {
     );
     println!("{}", entry.display());
     Ok(0)
+}
+
+/// An entry that exists: record the use, point the result link at it.
+fn store_hit(store: &Store, entry: &Path, args: &BuildArgs) -> Result<i32, BuildError> {
+    store.touch_entry(entry);
+    let link = store
+        .add_root(entry, &args.out_link)
+        .map_err(io_err(format!("linking {}", args.out_link.display())))?;
+    eprintln!(
+        "kforge: up to date: {} (store hit; {} -> it)",
+        entry.display(),
+        link.display()
+    );
+    println!("{}", entry.display());
+    Ok(0)
+}
+
+/// What a resolution gave, remembered under the inputs of the resolution
+/// ([`memo_key`]) in `<cache>/kforge/resolved/`, so that a store hit needs
+/// no resolution at all.
+struct Memo {
+    config_sha256: String,
+    kernelversion: String,
+    /// (role, command) of each tool, identified again on every use.
+    tools: Vec<(String, String)>,
+}
+
+/// The inputs of a resolution: the kforge binary (path, size, modification
+/// time), the text of the declaration, of every file it includes and of
+/// its base `.config` file, the source digest, and the caller's variables
+/// that reach the tree's probes (`PATH`, `HOME`, `TMPDIR`, the locale).
+/// The toolchain is not in it: a memo's tools are identified again when it
+/// is used, and go into the store key as always.
+fn memo_key(spec: &spec::Spec, source: &SourceTree) -> Option<String> {
+    let mut k = KeyInputs::new();
+    k.add("kforge-resolve-memo", "1");
+    let exe = std::env::current_exe().ok()?;
+    let m = std::fs::metadata(&exe).ok()?;
+    let mtime = m
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    k.add(
+        "exe",
+        format!("{} {} {}", exe.display(), m.len(), mtime.as_nanos()),
+    );
+    let mut files = vec![spec.path.clone()];
+    files.extend(spec.includes.iter().cloned());
+    if let spec::Base::File(f) = &spec.build.base {
+        files.push(f.clone());
+    }
+    for f in files {
+        k.add(
+            "file",
+            format!("{} {}", f.display(), build::sha256_file(&f).ok()?),
+        );
+    }
+    k.add("source", &source.digest);
+    for v in config_cmd::PASSED_ENV {
+        k.add(v, std::env::var(v).unwrap_or_default());
+    }
+    Some(k.hash())
+}
+
+fn memo_path(store: &Store, key: &str) -> PathBuf {
+    store.root().join("resolved").join(key)
+}
+
+fn write_memo(store: &Store, key: &str, m: &Memo) {
+    let path = memo_path(store, key);
+    let text = json!({
+        "config_sha256": m.config_sha256,
+        "kernelversion": m.kernelversion,
+        "tools": m.tools,
+    })
+    .to_string();
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let _ = config_cmd::write_atomic(&path, text.as_bytes());
+}
+
+fn read_memo(store: &Store, key: &str) -> Option<Memo> {
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(memo_path(store, key)).ok()?).ok()?;
+    Some(Memo {
+        config_sha256: v["config_sha256"].as_str()?.to_string(),
+        kernelversion: v["kernelversion"].as_str()?.to_string(),
+        tools: serde_json::from_value(v["tools"].clone()).ok()?,
+    })
+}
+
+/// The fast path: the declaration, its includes, the source, kforge and
+/// the environment are those of an earlier resolution whose entry exists.
+/// `None`: not known (the full path resolves and reports as usual).
+fn memo_hit(args: &BuildArgs, store: &Store) -> Result<Option<i32>, BuildError> {
+    let Ok(spec) = spec::Spec::load(&args.spec) else {
+        return Ok(None);
+    };
+    if !spec.patches.is_empty() {
+        return Ok(None);
+    }
+    let Ok(source) = source_tree(&spec, args.tree.as_deref()) else {
+        return Ok(None);
+    };
+    let Some(memo) = memo_key(&spec, &source).and_then(|k| read_memo(store, &k)) else {
+        return Ok(None);
+    };
+    let env = build::clean_env(std::env::vars_os());
+    let path_var = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let tools: Vec<(&str, &str)> = memo
+        .tools
+        .iter()
+        .map(|(r, c)| (r.as_str(), c.as_str()))
+        .collect();
+    let toolchain = build::Toolchain::identify(&tools, &path_var);
+    if toolchain.missing().next().is_some() {
+        return Ok(None);
+    }
+    if let Some(l) = &spec.build.launcher {
+        let prog = l.split_whitespace().next().unwrap_or_default();
+        if build::which(prog, &path_var).is_none() {
+            return Ok(None);
+        }
+    }
+    let key = key_inputs(
+        &source,
+        &spec.build.arch,
+        spec.build.cross_compile.as_deref().unwrap_or(""),
+        &memo.config_sha256,
+        &toolchain,
+        &spec.build.make_flags,
+        &spec.build.targets,
+        args.strip_modules,
+        args.vmlinux,
+    );
+    let hash = key.hash();
+    let name = build::entry_name(&hash, &memo.kernelversion, &spec.build.arch);
+    if store.existing(&name).is_none() {
+        return Ok(None);
+    }
+    let _lock = store
+        .lock_key(&hash, &mut || {})
+        .map_err(io_err("locking the store key"))?;
+    match store.existing(&name) {
+        Some(entry) => {
+            eprintln!("kforge: the declaration resolves as before (nothing changed since)");
+            store_hit(store, &entry, args).map(Some)
+        }
+        None => Ok(None),
+    }
 }
 
 /// Shows make's progress: a bar on a terminal, make's lines otherwise.

@@ -90,7 +90,7 @@ pub enum ConfigError {
 
 /// The caller's environment variables `kforge config` passes on to the
 /// tree and its probes; everything else comes from the declaration.
-const PASSED_ENV: &[&str] = &["PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "LC_CTYPE"];
+pub const PASSED_ENV: &[&str] = &["PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "LC_CTYPE"];
 
 /// A loaded tree and how it was configured.
 pub struct Tree {

@@ -163,10 +163,20 @@ fn fake_build_outputs_store_hit_and_gc() {
     assert_eq!(m["kernel_release"], "6.1.0-fake");
     assert_eq!(m["image"], "kernel/bzImage");
 
-    // The same declaration again: a store hit, make is not run.
+    // The same declaration again: a store hit, make is not run, and
+    // nothing is resolved either (the resolution is remembered).
     let o = build_fake(&cache, d.path(), &spec, &tree, "result");
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("up to date"), "{}", text(&o));
+    assert!(text(&o).contains("resolves as before"), "{}", text(&o));
+    assert_eq!(runs(&state), 1);
+    // An edit that changes no setting: resolved again, same entry.
+    let edited = std::fs::read_to_string(&spec).unwrap() + "# a comment\n";
+    std::fs::write(&spec, edited).unwrap();
+    let o = build_fake(&cache, d.path(), &spec, &tree, "result");
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("up to date"), "{}", text(&o));
+    assert!(!text(&o).contains("resolves as before"), "{}", text(&o));
     assert_eq!(runs(&state), 1);
 
     // Another configuration: another entry, linked elsewhere.
@@ -200,6 +210,11 @@ fn fake_build_outputs_store_hit_and_gc() {
     gc(&[]);
     assert!(entry.is_dir() && !entry2.exists());
     assert_eq!(store_listing(&cache).0.len(), 1);
+    // The remembered resolution of a collected entry leads to a build.
+    let o = build_fake(&cache, d.path(), &spec2, &tree, "result-2");
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(runs(&state), 3);
+    assert!(entry2.is_dir());
 }
 
 #[test]
