@@ -242,6 +242,24 @@ fn try_run(args: &ConfigArgs) -> Result<i32, ConfigError> {
         spec.build.cross_compile.as_deref(),
         !args.no_probe_cache,
     )?;
+    let declared = spec.source.version;
+    if (declared.major, declared.minor) != (t.version.major, t.version.minor) {
+        eprint!(
+            "{}",
+            diagnostic::render(
+                Level::Warning,
+                None,
+                &format!(
+                    "the tree is Linux {}.{}.{}, the declaration says {}",
+                    t.version.major, t.version.minor, t.version.patch, spec.source.version_text
+                ),
+                Some(&spec.source.origin),
+                "",
+                &["`since`/`until` are compared with the tree's version".to_string()],
+                None,
+            )
+        );
+    }
     let mut input = resolve::Input::from_spec(&spec, &t.version);
     let module_errors = module_requests(&spec, &tree, &t.kc, &mut input)?;
     let res = resolve::resolve(&mut t.kc, &input)?;
@@ -283,7 +301,7 @@ fn try_run(args: &ConfigArgs) -> Result<i32, ConfigError> {
             out.push_str(&render_outcome(o, level));
         }
         if args.diff {
-            out.push_str(&render_diff(&res));
+            out.push_str(&render_diff(&res, &mut t.kc));
         }
         let warnings = res.failures().count() + module_errors.len() - errors;
         out.push_str(&format!(
@@ -366,7 +384,7 @@ fn parse_config(text: &str, prefix: &str) -> BTreeMap<String, String> {
     m
 }
 
-fn render_diff(res: &Resolution) -> String {
+fn render_diff(res: &Resolution, kc: &mut Kconfig) -> String {
     let base = parse_config(&res.base_config, "CONFIG_");
     let now = parse_config(&res.config, "CONFIG_");
     let why: BTreeMap<&str, String> = res
@@ -383,7 +401,9 @@ fn render_diff(res: &Resolution) -> String {
     let keys: std::collections::BTreeSet<&String> = base.keys().chain(now.keys()).collect();
     for k in keys {
         let (a, b) = (base.get(k), now.get(k));
-        if a == b {
+        // "is not set" and absent mean the same.
+        let off = |v: Option<&String>| v.is_none_or(|v| v == "n");
+        if a == b || (off(a) && off(b)) {
             continue;
         }
         let reason = why
@@ -394,7 +414,21 @@ fn render_diff(res: &Resolution) -> String {
                     .contains(k)
                     .then(|| "auto_modules".to_string())
             })
-            .unwrap_or_else(|| "follows from the requests".to_string());
+            .or_else(|| {
+                let r = resolve::explain_symbol(kc, k)?;
+                let by: Vec<String> = r
+                    .selectors
+                    .iter()
+                    .filter(|s| s.active && s.kind == "select")
+                    .map(|s| s.symbol.clone())
+                    .collect();
+                Some(if by.is_empty() {
+                    "its defaults and dependencies".to_string()
+                } else {
+                    format!("selected by {}", by.join(", "))
+                })
+            })
+            .unwrap_or_else(|| "no longer defined".to_string());
         out.push_str(&format!(
             "  {k}: {} -> {}  ({reason})\n",
             a.map_or("(absent)", String::as_str),

@@ -70,6 +70,27 @@ const PRIORITIES: &[&str] = &["default", "normal", "force"];
 const INCLUDED_HELP: &str =
     "an included file may only hold `[config]`, `[when.SYMBOL]`, `[build] include` and `[test]`";
 
+/// `dir` joined with `rel`, with `.` dropped and `..` taken back over a
+/// preceding normal component, so messages show `profiles/qemu.toml`
+/// rather than `examples/../profiles/qemu.toml`. (Lexical only: `..`
+/// after a symbolic link means the same here as in the shell's `cd`.)
+fn join_lexically(dir: &Path, rel: impl AsRef<Path>) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in dir.join(rel).components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
 /// Parse one file. `main`: the declaration itself (else an included file).
 pub(crate) fn parse(file: &SourceFile, main: bool) -> Result<FileDecl, SpecError> {
     let dir = file.path.parent().unwrap_or(Path::new(""));
@@ -294,7 +315,7 @@ impl Cx<'_> {
 
     /// A path, resolved against this file's directory.
     fn path(&self, value: &Val<'_>, what: &str) -> Result<PathBuf, SpecError> {
-        Ok(self.dir.join(self.nonempty(value, what)?))
+        Ok(join_lexically(self.dir, self.nonempty(value, what)?))
     }
 
     /// Every key of `table` must be one of `known`; `place` says where
@@ -410,7 +431,7 @@ impl Cx<'_> {
                     return Err(self.at(offset, "the path is empty".into()));
                 }
                 decl.includes.push(Include {
-                    path: self.dir.join(path),
+                    path: join_lexically(self.dir, path),
                     origin: self.origin(offset),
                 });
             }
