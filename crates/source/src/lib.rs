@@ -31,6 +31,7 @@
 // `SourceError` is large (its variants carry every name a message needs);
 // it is returned at most once per operation, far from any hot loop.
 #![allow(clippy::result_large_err)]
+#![warn(missing_docs)]
 
 use std::fs::{self, File};
 use std::io;
