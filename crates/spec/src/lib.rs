@@ -233,6 +233,9 @@ pub struct Build {
     pub prefer_builtin: bool,
     /// Failed required requests are warnings instead of errors.
     pub ignore_config_errors: bool,
+    /// A shell snippet run with `/bin/sh -c` in the unpacked, patched
+    /// source tree (`[build] post_patch`), as written.
+    pub post_patch: Option<String>,
 }
 
 /// `[[patches]]`: a patch to apply, and the settings it needs.

@@ -61,6 +61,7 @@ const BUILD_KEYS: &[&str] = &[
     "prefer_builtin",
     "ignore_config_errors",
     "include",
+    "post_patch",
 ];
 const SETTING_KEYS: &[&str] = &["value", "optional", "since", "until", "priority", "unset"];
 const PATCH_KEYS: &[&str] = &["name", "file", "url", "hash", "strip", "config"];
@@ -481,6 +482,10 @@ impl Cx<'_> {
             auto_modules: flag("auto_modules")?,
             prefer_builtin: flag("prefer_builtin")?,
             ignore_config_errors: flag("ignore_config_errors")?,
+            post_patch: t
+                .get("post_patch")
+                .map(|v| self.string(v).map(str::to_owned))
+                .transpose()?,
         });
         Ok(())
     }

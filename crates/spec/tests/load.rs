@@ -303,6 +303,7 @@ fn defaults() {
     assert!(!spec.build.auto_modules && !spec.build.prefer_builtin);
     assert!(!spec.build.ignore_config_errors);
     assert_eq!(spec.build.cross_compile, None);
+    assert_eq!(spec.build.post_patch, None);
     assert_eq!(spec.source.tarball, None);
     assert_eq!(spec.source.url, None);
     assert_eq!(spec.source.hash, None);
@@ -328,6 +329,20 @@ fn defaults() {
         spec.source.url.as_deref(),
         Some("https://example.org/l.tar.gz")
     );
+}
+
+#[test]
+fn post_patch() {
+    let d = Dir::new();
+    let spec = d.spec(&format!(
+        "{HEAD}post_patch = \"\"\"\nsed -i 's/^EXTRAVERSION =.*/EXTRAVERSION = -lab/' Makefile\ntouch .scmversion\n\"\"\"\n"
+    ));
+    assert_eq!(
+        spec.build.post_patch.as_deref(),
+        Some("sed -i 's/^EXTRAVERSION =.*/EXTRAVERSION = -lab/' Makefile\ntouch .scmversion\n")
+    );
+    let spec = d.spec(&format!("{HEAD}post_patch = 'echo hi'\n"));
+    assert_eq!(spec.build.post_patch.as_deref(), Some("echo hi"));
 }
 
 #[test]
