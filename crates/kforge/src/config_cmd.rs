@@ -72,7 +72,7 @@ pub enum ConfigError {
     #[error(transparent)]
     Resolve(#[from] resolve::ResolveError),
     #[error(transparent)]
-    Source(#[from] crate::source::SourceError),
+    Source(#[from] source::SourceError),
     #[error(transparent)]
     Kbuild(#[from] kbuild::KbuildError),
     #[error("the Kconfig tree could not be parsed:\n{0}")]
@@ -234,7 +234,7 @@ fn try_run(args: &ConfigArgs) -> Result<i32, ConfigError> {
     let spec = spec::Spec::load(&args.spec)?;
     let tree = match &args.tree {
         Some(t) => t.clone(),
-        None => crate::source::unpacked_tree(&spec.source)?,
+        None => crate::source::unpacked_tree(&spec)?,
     };
     let mut t = load_tree(
         &tree,
@@ -572,7 +572,7 @@ fn try_explain(args: &ExplainArgs) -> Result<String, ConfigError> {
         let spec = spec::Spec::load(spec_path)?;
         let tree = match &args.tree {
             Some(t) => t.clone(),
-            None => crate::source::unpacked_tree(&spec.source)?,
+            None => crate::source::unpacked_tree(&spec)?,
         };
         let mut t = load_tree(
             &tree,
