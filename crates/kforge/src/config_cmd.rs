@@ -72,7 +72,7 @@ pub enum ConfigError {
     #[error(transparent)]
     Resolve(#[from] resolve::ResolveError),
     #[error(transparent)]
-    Source(#[from] source::SourceError),
+    Source(Box<source::SourceError>),
     #[error(transparent)]
     Kbuild(#[from] kbuild::KbuildError),
     #[error("the Kconfig tree could not be parsed:\n{0}")]
@@ -91,6 +91,12 @@ pub enum ConfigError {
 /// The caller's environment variables `kforge config` passes on to the
 /// tree and its probes; everything else comes from the declaration.
 const PASSED_ENV: &[&str] = &["PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "LC_CTYPE"];
+
+impl From<Box<source::SourceError>> for ConfigError {
+    fn from(e: Box<source::SourceError>) -> Self {
+        ConfigError::Source(e)
+    }
+}
 
 /// A loaded tree and how it was configured.
 pub struct Tree {

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 /// The prepared tree of `spec` (prepared on first use, then reused).
-pub fn unpacked_tree(spec: &spec::Spec) -> Result<PathBuf, source::SourceError> {
+pub fn unpacked_tree(spec: &spec::Spec) -> Result<PathBuf, Box<source::SourceError>> {
     let progress = std::io::stderr().is_terminal();
     Ok(source::prepare(&source::Cache::default(), spec, progress)?.tree)
 }

@@ -357,7 +357,7 @@ fn declared_tarball_is_verified_and_unpacked_once() {
     let out = run();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("does not match the declared hash"), "{err}");
+    assert!(err.contains("does not match its declared hash"), "{err}");
     assert!(
         err.contains(&sri_of(&tarball)),
         "names the actual hash: {err}"
