@@ -497,7 +497,7 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
 /// and the directory guards on the way there (`y` for a bool, `m` for a
 /// tristate), at `default` priority so the declaration's own settings win.
 /// Returns the modules no Makefile of this architecture builds.
-fn module_requests(
+pub(crate) fn module_requests(
     spec: &spec::Spec,
     tree: &Path,
     kc: &Kconfig,

@@ -6,6 +6,7 @@ mod diagnostic;
 mod kconfig_cmd;
 mod kernel_env;
 mod source;
+mod update_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -25,6 +26,9 @@ enum Cmd {
     Explain(Box<config_cmd::ExplainArgs>),
     /// Configure a kernel tree like `make ARCH=... <target>`, without make
     Kconfig(Box<kconfig_cmd::KconfigArgs>),
+    /// Follow kernel.org's releases in a lock file, and check declarations
+    /// against the new versions
+    Update(Box<update_cmd::UpdateArgs>),
     /// Drop-in for the kernel's scripts/kconfig/conf: same options, run with
     /// the environment the kernel's Makefile exports (see `kforge conf --help`)
     #[command(disable_help_flag = true)]
@@ -55,6 +59,7 @@ fn main() {
         Cmd::Config(a) => config_cmd::run(*a),
         Cmd::Explain(a) => config_cmd::run_explain(*a),
         Cmd::Conf { args } => run_conf(&argv0, &args),
+        Cmd::Update(a) => update_cmd::run(*a),
     };
     std::process::exit(code);
 }

@@ -222,25 +222,77 @@ fn download(
         return Ok(done);
     }
     let part_path = dir.join(format!("{name}.part"));
-    download_locked(what, url, expected, progress, &part_path, &done).inspect_err(|_| {
-        // An empty partial download is no use for resuming.
-        if fs::metadata(&part_path).is_ok_and(|m| m.len() == 0) {
-            let _ = fs::remove_file(&part_path);
-        }
-    })?;
+    download_part(what, url, Some(expected), progress, &part_path)?;
+    fs::rename(&part_path, &done)
+        .map_err(SourceError::io(&done, "move the download into place"))?;
     Ok(done)
 }
 
-/// The download itself, the lock held: into `part_path`, then renamed to
-/// `done` once verified.
+/// A download whose hash is not known yet: what is downloaded is what is
+/// locked. `what.hash` must be `None` for a URL (with a hash, use [`fetch`]).
+///
+/// A URL is downloaded into `downloads/url-<sha256 of the URL>.part`
+/// (hashing while it downloads, with the same progress bar and the same
+/// resuming of an interrupted download as [`fetch`], under the lock
+/// `locks/download-url-<hex>.lock`) and then moved to
+/// `downloads/<sha256-hex>` like a verified download, so that a later
+/// [`fetch`] with the digest now known finds it there. It is always
+/// downloaded: nothing in the cache can be trusted for a URL whose content
+/// is unknown. A local path is only hashed, as [`fetch`] does without a
+/// hash.
+pub fn fetch_unverified(
+    cache: &Cache,
+    what: &Fetchable,
+    progress: bool,
+) -> Result<Fetched, SourceError> {
+    let url = match (&what.location, &what.hash) {
+        (Location::Url(url), None) => url,
+        _ => return fetch(cache, what, progress),
+    };
+    let dir = cache.downloads_dir();
+    fs::create_dir_all(&dir).map_err(SourceError::io(&dir, "create the directory"))?;
+    let key = format!("url-{}", hex(&Sha256::digest(url.as_bytes()).into()));
+    let _lock = crate::lock(&cache.locks_dir().join(format!("download-{key}.lock")))?;
+    let part_path = dir.join(format!("{key}.part"));
+    let sha256 = download_part(what, url, None, progress, &part_path)?;
+    let done = dir.join(hex(&sha256));
+    if done.is_file() {
+        // The same content, downloaded (and verified) before.
+        let _ = fs::remove_file(&part_path);
+    } else {
+        fs::rename(&part_path, &done)
+            .map_err(SourceError::io(&done, "move the download into place"))?;
+    }
+    Ok(Fetched { path: done, sha256 })
+}
+
+/// Download `url` into `part_path` (resuming what is there), the lock
+/// held, and return the content's SHA-256. With `expected`, content with
+/// another hash is deleted and refused. An empty partial download is
+/// removed on failure (no use for resuming).
+fn download_part(
+    what: &Fetchable,
+    url: &str,
+    expected: Option<&[u8; 32]>,
+    progress: bool,
+    part_path: &Path,
+) -> Result<[u8; 32], SourceError> {
+    download_locked(what, url, expected, progress, part_path).inspect_err(|_| {
+        if fs::metadata(part_path).is_ok_and(|m| m.len() == 0) {
+            let _ = fs::remove_file(part_path);
+        }
+    })
+}
+
+/// The download itself, the lock held: into `part_path`, checked against
+/// `expected` when given; returns the content's SHA-256.
 fn download_locked(
     what: &Fetchable,
     url: &str,
-    expected: &[u8; 32],
+    expected: Option<&[u8; 32]>,
     progress: bool,
     part_path: &Path,
-    done: &Path,
-) -> Result<(), SourceError> {
+) -> Result<[u8; 32], SourceError> {
     let mut part = OpenOptions::new()
         .read(true)
         .write(true)
@@ -303,8 +355,9 @@ fn download_locked(
                 }
             }
             416 if have > 0 => {
-                // Nothing left to send: the partial file may be complete.
-                if h.clone().finalize().as_slice() == expected {
+                // Nothing left to send: the partial file may be complete
+                // (without an expected hash there is no telling: start over).
+                if expected.is_some_and(|e| h.clone().finalize().as_slice() == e) {
                     break None;
                 }
                 true
@@ -367,12 +420,11 @@ fn download_locked(
     }
     drop(part);
     let actual: [u8; 32] = h.finalize().into();
-    if &actual != expected {
+    if expected.is_some_and(|e| &actual != e) {
         let _ = fs::remove_file(part_path);
         return Err(what.mismatch(what.hash.as_deref().unwrap_or_default(), &actual));
     }
-    fs::rename(part_path, done).map_err(SourceError::io(done, "move the download into place"))?;
-    Ok(())
+    Ok(actual)
 }
 
 /// The first byte position of a `Content-Range: bytes START-END/TOTAL`.

@@ -7,7 +7,9 @@
 //! 1. [`fetch`] the source tarball and each patch: a local file is hashed
 //!    in place, a URL is downloaded into the cache's `downloads/` (resumably,
 //!    hashing while it downloads); each is checked against its declared
-//!    hash before it is used. A download needs a hash.
+//!    hash before it is used. A download needs a hash, except through
+//!    [`fetch_unverified`], for the one case where the hash is what is
+//!    wanted (`kforge update` locking a new release).
 //! 2. [`unpack`] the tarball, refusing entries that would write outside the
 //!    tree and anything but files, directories and links.
 //! 3. [`apply_patches`] with GNU `patch`, each one dry-run first.
@@ -49,7 +51,7 @@ mod post_patch;
 mod unpack;
 
 pub use error::SourceError;
-pub use fetch::{fetch, sha256_file, Fetchable, Fetched, Location};
+pub use fetch::{fetch, fetch_unverified, sha256_file, Fetchable, Fetched, Location};
 pub use patch::{apply_patches, PatchFile};
 pub use post_patch::{run_post_patch, POST_PATCH_PATH};
 pub use unpack::unpack;

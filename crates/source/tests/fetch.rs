@@ -313,3 +313,50 @@ fn a_complete_partial_file_is_finished() {
     assert_eq!(std::fs::read(&got.path).unwrap(), data);
     assert_eq!(server.requests()[0].range.as_deref(), Some("bytes=10000-"));
 }
+
+#[test]
+fn an_unverified_download_returns_its_digest() {
+    let data = payload(150_000);
+    let server = Server::start(
+        HashMap::from([("/l.tar".into(), data.clone())]),
+        Mode::CutFirstAfter(60_000),
+    );
+    let d = tempfile::tempdir().unwrap();
+    let cache = Cache::new(d.path());
+    let item = url_item(server.url("/l.tar"), None);
+    // Truncated: an error, nothing complete in downloads/, the part kept.
+    let err = source::fetch_unverified(&cache, &item, false).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(err, SourceError::Download { kept: 60_000, .. }),
+        "{msg}"
+    );
+    let left = names(&cache.downloads_dir());
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(left[0].starts_with("url-") && left[0].ends_with(".part"));
+
+    // Resumed, hashed, and filed under its digest like a verified download.
+    let got = source::fetch_unverified(&cache, &item, false).unwrap();
+    assert_eq!(got.sha256, sha256(&data));
+    assert_eq!(got.path, cache.downloads_dir().join(hex(&sha256(&data))));
+    assert_eq!(std::fs::read(&got.path).unwrap(), data);
+    assert_eq!(names(&cache.downloads_dir()), [hex(&sha256(&data))]);
+    assert_eq!(server.requests()[1].range.as_deref(), Some("bytes=60000-"));
+
+    // Now that the digest is known, fetch finds it without a request.
+    let n = server.requests().len();
+    let again = fetch(
+        &cache,
+        &url_item(server.url("/l.tar"), Some(sri(&data))),
+        false,
+    )
+    .unwrap();
+    assert_eq!(again.path, got.path);
+    assert_eq!(server.requests().len(), n);
+
+    // Unverified means downloaded again, each time.
+    let third = source::fetch_unverified(&cache, &item, false).unwrap();
+    assert_eq!(third.sha256, sha256(&data));
+    assert_eq!(server.requests().len(), n + 1);
+    assert_eq!(names(&cache.downloads_dir()), [hex(&sha256(&data))]);
+}
