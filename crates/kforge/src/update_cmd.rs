@@ -71,6 +71,10 @@ pub struct UpdateArgs {
     /// cached) and check it against its locked hash
     #[arg(long)]
     pub verify: bool,
+    /// Check each new tarball's kernel.org signature (`pgp` on the list:
+    /// a .tar.sign over the uncompressed tar) with these OpenPGP public keys
+    #[arg(long, value_name = "FILE")]
+    pub keyring: Option<PathBuf>,
     /// With --check: run every $(shell,...) probe instead of using the
     /// probe cache
     #[arg(long)]
@@ -207,6 +211,12 @@ fn try_run(args: &UpdateArgs) -> Result<i32, UpdateError> {
         })
         .collect::<Result<_, SpecError>>()?;
 
+    let keyring = args
+        .keyring
+        .as_deref()
+        .map(releases::Keyring::load)
+        .transpose()?;
+
     let list = releases::fetch_list(&args.releases_url)?;
     for s in &list.skipped {
         eprintln!("note: {}: left out {s}", args.releases_url);
@@ -242,6 +252,9 @@ fn try_run(args: &UpdateArgs) -> Result<i32, UpdateError> {
             _ => {
                 let item = fetchable(change.url(), None, change, &old_lock);
                 let got = source::fetch_unverified(&cache, &item, progress)?;
+                if let Some(keyring) = &keyring {
+                    verify_signature(keyring, change, &item.what, &got.path)?;
+                }
                 Some(change.locked(spec::sri(&got.sha256)))
             }
         };
@@ -367,6 +380,50 @@ fn try_run(args: &UpdateArgs) -> Result<i32, UpdateError> {
         );
     }
     Ok(if newly_failing > 0 { 1 } else { 0 })
+}
+
+/// Check the downloaded tarball of `change` against its signature (over
+/// the uncompressed tar). A tarball whose signature is not good is removed
+/// from the cache. A release without a signature on the list is let
+/// through with a warning (kernel.org does not sign mainline's release
+/// candidates).
+fn verify_signature(
+    keyring: &releases::Keyring,
+    change: &Change,
+    what: &str,
+    tarball: &Path,
+) -> Result<(), UpdateError> {
+    let Some(url) = change.new.latest.pgp.as_deref() else {
+        eprintln!("warning: {what} has no signature on the release list: not verified");
+        return Ok(());
+    };
+    let result = releases::fetch_bytes(url).and_then(|sig| {
+        let file =
+            std::fs::File::open(tarball).map_err(|e| releases::ReleasesError::Signature {
+                what: what.to_owned(),
+                reason: format!("{}: {e}", tarball.display()),
+            })?;
+        let tar = source::decompressed(std::io::BufReader::with_capacity(256 * 1024, file))
+            .map_err(|e| releases::ReleasesError::Signature {
+                what: what.to_owned(),
+                reason: format!("{}: {e}", tarball.display()),
+            })?;
+        keyring.verify(&sig, tar, what)
+    });
+    match result {
+        Ok(fingerprint) => {
+            eprintln!("{what}: good signature by {fingerprint}");
+            Ok(())
+        }
+        Err(e) => {
+            // Not what its signer released: not kept (a signature that could
+            // not be fetched says nothing about the tarball).
+            if matches!(e, releases::ReleasesError::Signature { .. }) {
+                let _ = std::fs::remove_file(tarball);
+            }
+            Err(e.into())
+        }
+    }
 }
 
 /// The tarball of `change` as the source crate fetches it.

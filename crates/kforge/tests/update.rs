@@ -192,10 +192,10 @@ fn serve(conn: TcpStream, routes: &Routes, seen: &Mutex<Vec<String>>) {
 
 // --- releases and tarballs ---------------------------------------------------
 
-/// A small `linux-<version>.tar.gz`, made with tar(1) and gzip(1) from a
-/// tree with a Makefile and some filler, so it is a real archive of some
-/// size; reproducible.
-fn tarball(version: &str) -> Vec<u8> {
+/// A small `linux-<version>.tar`, made with tar(1) from a tree with a
+/// Makefile and some filler, so it is a real archive of some size;
+/// reproducible (the same bytes for the same version, whenever made).
+fn tar(version: &str) -> Vec<u8> {
     let d = tempfile::tempdir().unwrap();
     let top = d.path().join(format!("linux-{version}"));
     std::fs::create_dir_all(top.join("init")).unwrap();
@@ -208,18 +208,38 @@ fn tarball(version: &str) -> Vec<u8> {
         .map(|i| format!("line {i} of {version}\n"))
         .collect();
     std::fs::write(top.join("init/main.c"), filler).unwrap();
-    // The same bytes for the same version, whenever it is made.
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(
-            "tar -C \"$1\" --sort=name --mtime=@1700000000 --owner=0 --group=0 \
-             --numeric-owner -cf - \"$2\" | gzip -n",
-        )
-        .arg("sh")
+    let out = Command::new("tar")
+        .arg("-C")
         .arg(d.path())
-        .arg(format!("linux-{version}"))
+        .args([
+            "--sort=name",
+            "--mtime=@1700000000",
+            "--owner=0",
+            "--group=0",
+            "--numeric-owner",
+            "-cf",
+            "-",
+            &format!("linux-{version}"),
+        ])
         .output()
         .unwrap();
+    assert!(out.status.success());
+    out.stdout
+}
+
+/// [`tar`] compressed with gzip(1) (`-n`: reproducible).
+fn tarball(version: &str) -> Vec<u8> {
+    let mut child = Command::new("gzip")
+        .args(["-n", "-c"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let data = tar(version);
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(&data).unwrap());
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
     assert!(out.status.success());
     out.stdout
 }
@@ -234,13 +254,30 @@ struct Rel(&'static str, &'static str, bool);
 /// A kernel.org-like release list whose tarballs are served by `server`
 /// (and registered there).
 fn publish(server: &Server, releases: &[Rel]) {
+    publish_signed(server, releases, None)
+}
+
+/// Makes a `.tar.sign` given the version and the uncompressed tar.
+type Signer<'a> = dyn Fn(&str, &[u8]) -> Vec<u8> + 'a;
+
+/// [`publish`], each tarball with a `.tar.sign` made by `sign` (given the
+/// version and the uncompressed tar) when there is one.
+fn publish_signed(server: &Server, releases: &[Rel], sign: Option<&Signer>) {
     let mut entries = Vec::new();
     for Rel(moniker, version, eol) in releases {
         let path = format!("/pub/linux-{version}.tar.gz");
         server.set(&path, Reply::ok(tarball(version)));
+        let pgp = match sign {
+            Some(sign) if *moniker != "mainline" => {
+                let sig = format!("/pub/linux-{version}.tar.sign");
+                server.set(&sig, Reply::ok(sign(version, &tar(version))));
+                format!("\"{}\"", server.url(&sig))
+            }
+            _ => "null".to_string(),
+        };
         entries.push(format!(
             r#"    {{ "iseol": {eol}, "version": "{version}", "moniker": "{moniker}",
-      "source": "{}", "pgp": null,
+      "source": "{}", "pgp": {pgp},
       "released": {{ "timestamp": 1765800000, "isodate": "2025-12-15" }},
       "gitweb": "https://git.kernel.org/x", "changelog": null,
       "diffview": "x", "patch": {{ "full": "x", "incremental": null }} }}"#,
@@ -854,4 +891,170 @@ fn a_broken_lock_is_reported_where_it_is_broken() {
         "{text}"
     );
     assert!(env.server.seen().is_empty(), "stopped before fetching");
+}
+
+// --- signatures ----------------------------------------------------------------
+
+mod keys {
+    use pgp::composed::{
+        ArmorOptions, DetachedSignature, EncryptionCaps, KeyType, SecretKeyParamsBuilder,
+        SignedSecretKey,
+    };
+    use pgp::crypto::hash::HashAlgorithm;
+    use pgp::types::{KeyDetails, Password};
+
+    /// A signing key, made now.
+    pub fn generate(uid: &str) -> SignedSecretKey {
+        let mut p = SecretKeyParamsBuilder::default();
+        p.key_type(KeyType::Ed25519Legacy)
+            .can_certify(true)
+            .can_sign(true)
+            .can_encrypt(EncryptionCaps::None)
+            .primary_user_id(uid.into());
+        p.build().unwrap().generate(rand::thread_rng()).unwrap()
+    }
+
+    /// The public key, armored (a keyring of one).
+    pub fn public(key: &SignedSecretKey) -> Vec<u8> {
+        key.to_public_key()
+            .to_armored_bytes(ArmorOptions::default())
+            .unwrap()
+    }
+
+    pub fn fingerprint(key: &SignedSecretKey) -> String {
+        format!("{:X}", key.primary_key.fingerprint())
+    }
+
+    /// A detached, armored signature of `data`, as kernel.org's .tar.sign.
+    pub fn sign(key: &SignedSecretKey, data: &[u8]) -> Vec<u8> {
+        DetachedSignature::sign_binary_data(
+            rand::thread_rng(),
+            &key.primary_key,
+            &Password::empty(),
+            HashAlgorithm::Sha256,
+            data,
+        )
+        .unwrap()
+        .to_armored_bytes(ArmorOptions::default())
+        .unwrap()
+    }
+}
+
+#[test]
+fn signatures_are_checked_against_the_keyring() {
+    let env = Env::new();
+    let release_key = keys::generate("Release Signer <signer@example.org>");
+    let other_key = keys::generate("Someone Else <else@example.org>");
+    let keyring = env.write("keyring.asc", "");
+    std::fs::write(&keyring, keys::public(&release_key)).unwrap();
+    let kr = keyring.to_str().unwrap();
+
+    // Signed by the release key, over the uncompressed tar: good.
+    let good = |_: &str, tar: &[u8]| keys::sign(&release_key, tar);
+    publish_signed(
+        &env.server,
+        &[
+            Rel("longterm", "6.6.118", false),
+            Rel("mainline", "6.19-rc1", false),
+        ],
+        Some(&good),
+    );
+    let text = env.ok(&["--keyring", kr]);
+    assert!(
+        text.contains(&format!(
+            "linux 6.6.118 (branch 6.6): good signature by {}",
+            keys::fingerprint(&release_key)
+        )),
+        "{text}"
+    );
+    // kernel.org does not sign release candidates: said, and let through.
+    assert!(
+        text.contains("warning: linux 6.19-rc1 (branch mainline) has no signature on the release list: not verified"),
+        "{text}"
+    );
+    let finished = cached(&env);
+
+    // A signature over something else.
+    let wrong = |v: &str, _: &[u8]| keys::sign(&release_key, &tar(&format!("{v}-other")));
+    publish_signed(
+        &env.server,
+        &[Rel("longterm", "6.6.119", false)],
+        Some(&wrong),
+    );
+    fails_cleanly(
+        &env,
+        &["--keyring", kr, "--branch", "6.6"],
+        &[
+            "the signature of linux 6.6.119 (branch 6.6) is not good: the signature by key",
+            "does not match",
+        ],
+    );
+    assert_eq!(cached(&env), finished, "the tarball is not kept");
+
+    // A signature by a key not in the keyring.
+    let stranger = |_: &str, tar: &[u8]| keys::sign(&other_key, tar);
+    publish_signed(
+        &env.server,
+        &[Rel("longterm", "6.6.119", false)],
+        Some(&stranger),
+    );
+    fails_cleanly(
+        &env,
+        &["--keyring", kr, "--branch", "6.6"],
+        &[
+            &format!("it was made by key {}", keys::fingerprint(&other_key)),
+            "which is not in the keyring",
+        ],
+    );
+
+    // Not a signature at all.
+    let junk = |_: &str, _: &[u8]| b"-----BEGIN PGP SIGNATURE-----\n\nnonsense\n".to_vec();
+    publish_signed(
+        &env.server,
+        &[Rel("longterm", "6.6.119", false)],
+        Some(&junk),
+    );
+    fails_cleanly(
+        &env,
+        &["--keyring", kr, "--branch", "6.6"],
+        &["the signature cannot be read"],
+    );
+
+    // The signature is missing from the server.
+    publish_signed(
+        &env.server,
+        &[Rel("longterm", "6.6.119", false)],
+        Some(&good),
+    );
+    env.server.set(
+        "/pub/linux-6.6.119.tar.sign",
+        Reply {
+            status: 404,
+            body: Vec::new(),
+            cut: None,
+        },
+    );
+    fails_cleanly(
+        &env,
+        &["--keyring", kr, "--branch", "6.6"],
+        &["linux-6.6.119.tar.sign: the server answered HTTP 404"],
+    );
+
+    // A keyring that is not one.
+    let bad = env.write("bad.asc", "not a key\n");
+    fails_cleanly(
+        &env,
+        &["--keyring", bad.to_str().unwrap()],
+        &["cannot read the keyring"],
+    );
+
+    // And good again.
+    publish_signed(
+        &env.server,
+        &[Rel("longterm", "6.6.119", false)],
+        Some(&good),
+    );
+    let text = env.ok(&["--keyring", kr, "--branch", "6.6"]);
+    assert!(text.contains("6.6: 6.6.118 -> 6.6.119"), "{text}");
+    assert!(text.contains("good signature by"), "{text}");
 }

@@ -9,6 +9,9 @@
 //! `iseol`. Versions compare as [`spec::KernelVersion`]s (a release
 //! candidate before its release).
 //!
+//! [`Keyring`] checks kernel.org's detached signatures (`.tar.sign`, over
+//! the uncompressed tar) with the `pgp` crate.
+//!
 //! [`plan`] compares a lock file ([`spec::Lock`], format in
 //! `docs/lock-file.md`) with the list and says which branches change and
 //! how; [`write_lock`] writes a lock atomically. Downloading and hashing the
@@ -22,18 +25,21 @@ use std::path::{Path, PathBuf};
 
 mod list;
 mod plan;
+mod signature;
 
 pub use list::{
-    fetch_list, fetch_text, Branch, Moniker, Release, ReleaseList, DEFAULT_RELEASES_URL,
+    fetch_bytes, fetch_list, fetch_text, Branch, Moniker, Release, ReleaseList,
+    DEFAULT_RELEASES_URL,
 };
 pub use plan::{plan, Change, ChangeKind, Plan};
+pub use signature::Keyring;
 
 /// Why the release list could not be read or the lock not written.
 #[derive(Debug, thiserror::Error)]
 pub enum ReleasesError {
-    /// The list could not be fetched (connection, TLS, a file that cannot
-    /// be read).
-    #[error("cannot fetch the release list from {url}: {reason}\n  help: check the URL (--releases-url) and the network, then run again")]
+    /// The list (or a signature) could not be fetched (connection, TLS, a
+    /// file that cannot be read).
+    #[error("cannot fetch {url}: {reason}\n  help: check the URL and the network, then run again")]
     Fetch {
         /// The URL or path.
         url: String,
@@ -41,7 +47,7 @@ pub enum ReleasesError {
         reason: String,
     },
     /// The server answered with an error status.
-    #[error("cannot fetch the release list from {url}: the server answered HTTP {status}\n  help: try again later, or give another list with --releases-url")]
+    #[error("cannot fetch {url}: the server answered HTTP {status}\n  help: try again later, or check the URL")]
     Status {
         /// The URL.
         url: String,
@@ -67,6 +73,23 @@ pub enum ReleasesError {
         name: spec::BranchName,
         /// The branches on the list.
         listed: Vec<String>,
+    },
+    /// The keyring cannot be read.
+    #[error("{}: cannot read the keyring: {reason}\n  help: give a file of OpenPGP public keys, e.g. from `gpg --export --armor torvalds@kernel.org gregkh@kernel.org`", path.display())]
+    Keyring {
+        /// The keyring file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A tarball's signature is missing, unreadable, by an unknown key, or
+    /// does not match.
+    #[error("the signature of {what} is not good: {reason}\n  help: the tarball is not what its signer released; do not use it (it was not locked)")]
+    Signature {
+        /// The signed thing ("linux 6.6.119 (branch 6.6)").
+        what: String,
+        /// Why.
+        reason: String,
     },
     /// The lock file could not be written.
     #[error("{}: cannot {action}: {source}", path.display())]

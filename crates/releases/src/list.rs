@@ -223,16 +223,17 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
-/// The text at `url` (`http://`, `https://`), or of a local file
-/// (`file://PATH` or a plain path).
-pub fn fetch_text(url: &str) -> Result<String, ReleasesError> {
+/// The bytes at `url` (`http://`, `https://`), or of a local file
+/// (`file://PATH` or a plain path). For small files (the list, a
+/// signature): held in memory.
+pub fn fetch_bytes(url: &str) -> Result<Vec<u8>, ReleasesError> {
     let fail = |reason: String| ReleasesError::Fetch {
         url: url.to_owned(),
         reason,
     };
     if !url.starts_with("http://") && !url.starts_with("https://") {
         let path = url.strip_prefix("file://").unwrap_or(url);
-        return std::fs::read_to_string(path).map_err(|e| fail(e.to_string()));
+        return std::fs::read(path).map_err(|e| fail(e.to_string()));
     }
     let response = agent().get(url).call().map_err(|e| fail(e.to_string()))?;
     let status = response.status().as_u16();
@@ -244,8 +245,17 @@ pub fn fetch_text(url: &str) -> Result<String, ReleasesError> {
     }
     response
         .into_body()
-        .read_to_string()
+        .read_to_vec()
         .map_err(|e| fail(e.to_string()))
+}
+
+/// The text at `url` (see [`fetch_bytes`]).
+pub fn fetch_text(url: &str) -> Result<String, ReleasesError> {
+    let bytes = fetch_bytes(url)?;
+    String::from_utf8(bytes).map_err(|e| ReleasesError::Fetch {
+        url: url.to_owned(),
+        reason: format!("not UTF-8 text: {e}"),
+    })
 }
 
 /// Fetch and read the release list at `url` (see [`fetch_text`]).

@@ -30,8 +30,10 @@ impl Compression {
 }
 
 /// `r` decompressed according to its first bytes (as it is, when they are
-/// no known compression magic). Concatenated streams are read through.
-pub(crate) fn decompressed<'a>(mut r: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> {
+/// no known compression magic): gzip, xz, zstd or bzip2. Concatenated
+/// streams are read through. (Public for checking kernel.org's signatures,
+/// which are made over the uncompressed tar.)
+pub fn decompressed<'a>(mut r: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> {
     let mut head = [0u8; 6];
     let mut n = 0;
     while n < head.len() {

@@ -50,6 +50,7 @@ mod patch;
 mod post_patch;
 mod unpack;
 
+pub use compress::decompressed;
 pub use error::SourceError;
 pub use fetch::{fetch, fetch_unverified, sha256_file, Fetchable, Fetched, Location};
 pub use patch::{apply_patches, PatchFile};
