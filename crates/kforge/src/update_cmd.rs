@@ -180,8 +180,9 @@ fn try_run(args: &UpdateArgs) -> Result<i32, UpdateError> {
         Ok(lock) => lock,
         Err(SpecError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
             eprintln!(
-                "note: {} does not exist yet: it is created",
-                lock_path.display()
+                "note: {} does not exist yet: it {} created",
+                lock_path.display(),
+                if args.dry_run { "would be" } else { "is" }
             );
             Lock::default()
         }
