@@ -76,7 +76,12 @@ pub fn run(a: DepmodArgs) -> i32 {
         println!("kforge depmod (kmod version 30 compatible)");
         return 0;
     }
-    for (set, name) in [(a.unresolved_error, 'u'), (a.quiet, 'q'), (a.root, 'r'), (a.map, 'm')] {
+    for (set, name) in [
+        (a.unresolved_error, 'u'),
+        (a.quiet, 'q'),
+        (a.root, 'r'),
+        (a.map, 'm'),
+    ] {
         if set {
             eprintln!("depmod: WARNING: Ignored deprecated option -{name}");
         }

@@ -6,7 +6,12 @@ use std::path::{Path, PathBuf};
 use crate::depmod::{Level, Log};
 
 /// Directories depmod reads configuration from when no `-C` is given.
-pub const DEFAULT_CONFIG_DIRS: &[&str] = &["/etc/depmod.d", "/run/depmod.d", "/usr/local/lib/depmod.d", "/lib/depmod.d"];
+pub const DEFAULT_CONFIG_DIRS: &[&str] = &[
+    "/etc/depmod.d",
+    "/run/depmod.d",
+    "/usr/local/lib/depmod.d",
+    "/lib/depmod.d",
+];
 
 /// One `search` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,7 +184,14 @@ impl Config {
         let data = match std::fs::read(path) {
             Ok(d) => d,
             Err(e) => {
-                log.log(Level::Error, &format!("file parse {}: {}\n", path.display(), crate::file::errno::strerror(e.raw_os_error().unwrap_or(0))));
+                log.log(
+                    Level::Error,
+                    &format!(
+                        "file parse {}: {}\n",
+                        path.display(),
+                        crate::file::errno::strerror(e.raw_os_error().unwrap_or(0))
+                    ),
+                );
                 return;
             }
         };
@@ -188,10 +200,18 @@ impl Config {
             if line.is_empty() || line[0] == b'#' {
                 continue;
             }
-            let mut toks = line.split(|&c| c == b' ' || c == b'\t').filter(|t| !t.is_empty());
+            let mut toks = line
+                .split(|&c| c == b' ' || c == b'\t')
+                .filter(|t| !t.is_empty());
             let Some(cmd) = toks.next() else { continue };
             let bad = |log: &mut dyn Log| {
-                log.log(Level::Error, &format!("{fname}:{num}: ignoring bad line starting with '{}'\n", String::from_utf8_lossy(cmd)));
+                log.log(
+                    Level::Error,
+                    &format!(
+                        "{fname}:{num}: ignoring bad line starting with '{}'\n",
+                        String::from_utf8_lossy(cmd)
+                    ),
+                );
             };
             match cmd {
                 b"search" => {
@@ -205,12 +225,19 @@ impl Config {
                     }
                 }
                 b"override" => {
-                    let (Some(m), Some(v), Some(d)) = (toks.next(), toks.next(), toks.next()) else {
+                    let (Some(m), Some(v), Some(d)) = (toks.next(), toks.next(), toks.next())
+                    else {
                         bad(log);
                         continue;
                     };
                     if !kernel_matches(v, kversion) {
-                        log.log(Level::Info, &format!("{fname}:{num}: override kernel did not match {}\n", String::from_utf8_lossy(v)));
+                        log.log(
+                            Level::Info,
+                            &format!(
+                                "{fname}:{num}: override kernel did not match {}\n",
+                                String::from_utf8_lossy(v)
+                            ),
+                        );
                         continue;
                     }
                     let mut p = d.to_vec();
@@ -224,7 +251,13 @@ impl Config {
                         continue;
                     };
                     if !kernel_matches(v, kversion) {
-                        log.log(Level::Info, &format!("{fname}:{num}: external directory did not match {}\n", String::from_utf8_lossy(v)));
+                        log.log(
+                            Level::Info,
+                            &format!(
+                                "{fname}:{num}: external directory did not match {}\n",
+                                String::from_utf8_lossy(v)
+                            ),
+                        );
                         continue;
                     }
                     self.externals.insert(0, d.to_vec());
@@ -235,7 +268,13 @@ impl Config {
                     }
                 }
                 b"include" | b"make_map_files" => {
-                    log.log(Level::Info, &format!("{fname}:{num}: command {} not implemented yet\n", String::from_utf8_lossy(cmd)));
+                    log.log(
+                        Level::Info,
+                        &format!(
+                            "{fname}:{num}: command {} not implemented yet\n",
+                            String::from_utf8_lossy(cmd)
+                        ),
+                    );
                 }
                 _ => bad(log),
             }
@@ -255,21 +294,29 @@ impl Config {
         } else {
             paths
         };
-        let mut add = |name: Vec<u8>, path: PathBuf| {
-            match files.binary_search_by(|(n, _)| n.as_slice().cmp(&name)) {
-                Ok(_) => {}
-                Err(i) => files.insert(i, (name, path)),
-            }
+        let mut add = |name: Vec<u8>, path: PathBuf| match files
+            .binary_search_by(|(n, _)| n.as_slice().cmp(&name))
+        {
+            Ok(_) => {}
+            Err(i) => files.insert(i, (name, path)),
         };
         for p in paths {
-            let Ok(md) = std::fs::metadata(p) else { continue };
+            let Ok(md) = std::fs::metadata(p) else {
+                continue;
+            };
             if !md.is_dir() {
-                let name = p.file_name().map(|n| n.as_bytes().to_vec()).unwrap_or_default();
+                let name = p
+                    .file_name()
+                    .map(|n| n.as_bytes().to_vec())
+                    .unwrap_or_default();
                 add(name, p.clone());
                 continue;
             }
             let Ok(rd) = std::fs::read_dir(p) else {
-                log.log(Level::Error, &format!("files list {}: cannot open\n", p.display()));
+                log.log(
+                    Level::Error,
+                    &format!("files list {}: cannot open\n", p.display()),
+                );
                 continue;
             };
             for e in rd.flatten() {
@@ -278,11 +325,25 @@ impl Config {
                     continue;
                 }
                 if name.len() < 6 || !name.ends_with(b".conf") {
-                    log.log(Level::Info, &format!("All cfg files need .conf: {}/{}\n", p.display(), String::from_utf8_lossy(&name)));
+                    log.log(
+                        Level::Info,
+                        &format!(
+                            "All cfg files need .conf: {}/{}\n",
+                            p.display(),
+                            String::from_utf8_lossy(&name)
+                        ),
+                    );
                     continue;
                 }
                 if e.path().is_dir() {
-                    log.log(Level::Error, &format!("Directories inside directories are not supported: {}/{}\n", p.display(), String::from_utf8_lossy(&name)));
+                    log.log(
+                        Level::Error,
+                        &format!(
+                            "Directories inside directories are not supported: {}/{}\n",
+                            p.display(),
+                            String::from_utf8_lossy(&name)
+                        ),
+                    );
                     continue;
                 }
                 add(name, e.path());

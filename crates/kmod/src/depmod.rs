@@ -89,14 +89,24 @@ impl StdLog {
             2 => Level::Info,
             _ => Level::Debug,
         };
-        StdLog { program: "depmod".into(), max, verbose: verbose > 0 }
+        StdLog {
+            program: "depmod".into(),
+            max,
+            verbose: verbose > 0,
+        }
     }
 }
 
 impl Log for StdLog {
     fn log(&mut self, level: Level, msg: &str) {
         if level <= self.max {
-            let _ = write!(std::io::stderr().lock(), "{}: {}: {}", self.program, level.name(), msg);
+            let _ = write!(
+                std::io::stderr().lock(),
+                "{}: {}: {}",
+                self.program,
+                level.name(),
+                msg
+            );
         }
     }
     fn show(&mut self, msg: &str) {
@@ -127,7 +137,10 @@ pub struct MemLog {
 impl MemLog {
     /// Messages formatted as kmod prints them (`depmod: LEVEL: msg`).
     pub fn stderr(&self) -> String {
-        self.messages.iter().map(|(l, m)| format!("depmod: {}: {}", l.name(), m)).collect()
+        self.messages
+            .iter()
+            .map(|(l, m)| format!("depmod: {}: {}", l.name(), m))
+            .collect()
     }
 }
 
@@ -224,10 +237,14 @@ struct Mod {
 impl Mod {
     fn new(path: Vec<u8>, dirname: &[u8]) -> Option<Mod> {
         let name = path_to_name(&path)?;
-        let rel = (path.starts_with(dirname) && path.get(dirname.len()) == Some(&b'/')).then_some(dirname.len() + 1);
+        let rel = (path.starts_with(dirname) && path.get(dirname.len()) == Some(&b'/'))
+            .then_some(dirname.len() + 1);
         let uncrelpath = rel.map(|r| {
             let relpath = &path[r..];
-            let slash = relpath.iter().rposition(|&c| c == b'/').map_or(0, |i| i + 1);
+            let slash = relpath
+                .iter()
+                .rposition(|&c| c == b'/')
+                .map_or(0, |i| i + 1);
             let len = (slash + name.len() + 3).min(relpath.len());
             relpath[..len].to_vec()
         });
@@ -277,21 +294,33 @@ fn load_module(path: &Path, path_text: &str) -> Loaded {
         Ok((image, _)) => (Some(Elf::parse(image)), None),
         Err(e) => (None, Some(e)),
     };
-    let mut out = Loaded { messages: Vec::new(), exports: Vec::new(), info: Vec::new(), dep_syms: Vec::new(), machine: None };
+    let mut out = Loaded {
+        messages: Vec::new(),
+        exports: Vec::new(),
+        info: Vec::new(),
+        dep_syms: Vec::new(),
+        machine: None,
+    };
     match (&elf, &open_err) {
         (_, Some(e)) => {
-            // three calls, three opens, each failing the same way
-            for call in 0..3 {
-                for m in &e.messages {
-                    messages.push((Level::Error, format!("{m}\n")));
-                }
-                if call == 0 {
-                    messages.push((Level::Error, format!("failed to load symbols from {path_text}: {}\n", strerror(e.errno))));
-                }
-            }
+            // libkmod's own decompression messages (e.message) are logged
+            // before the file has a context, so depmod never prints them.
+            messages.push((
+                Level::Error,
+                format!(
+                    "failed to load symbols from {path_text}: {}\n",
+                    strerror(e.errno)
+                ),
+            ));
         }
         (Some(Err(e)), None) => {
-            messages.push((Level::Error, format!("failed to load symbols from {path_text}: {}\n", strerror(e.errno))));
+            messages.push((
+                Level::Error,
+                format!(
+                    "failed to load symbols from {path_text}: {}\n",
+                    strerror(e.errno)
+                ),
+            ));
         }
         (Some(Ok(elf)), None) => {
             elf.prefetch(&[".symtab", ".strtab", ".modinfo", "__versions", "__kcrctab*"]);
@@ -299,7 +328,10 @@ fn load_module(path: &Path, path_text: &str) -> Loaded {
             match elf.exports() {
                 Ok(s) => out.exports = s,
                 Err(ENOENT) => {}
-                Err(e) => messages.push((Level::Error, format!("failed to load symbols from {path_text}: {}\n", strerror(e)))),
+                Err(e) => messages.push((
+                    Level::Error,
+                    format!("failed to load symbols from {path_text}: {}\n", strerror(e)),
+                )),
             }
             if let Ok(strings) = elf.strings(".modinfo") {
                 out.info = crate::modinfo::Modinfo::from_strings(&strings).entries;
@@ -341,7 +373,10 @@ fn scan_u(s: &[u8]) -> Option<(u32, &[u8])> {
     let mut v: u64 = 0;
     let mut overflow = false;
     while i < s.len() && s[i].is_ascii_digit() {
-        match v.checked_mul(10).and_then(|x| x.checked_add(u64::from(s[i] - b'0'))) {
+        match v
+            .checked_mul(10)
+            .and_then(|x| x.checked_add(u64::from(s[i] - b'0')))
+        {
             Some(x) => v = x,
             None => overflow = true,
         }
@@ -379,7 +414,10 @@ fn fgets_chunks(data: &[u8]) -> Vec<&[u8]> {
     let mut i = 0;
     while i < data.len() {
         let max = (data.len() - i).min(4095);
-        let end = data[i..i + max].iter().position(|&c| c == b'\n').map_or(max, |p| p + 1);
+        let end = data[i..i + max]
+            .iter()
+            .position(|&c| c == b'\n')
+            .map_or(max, |p| p + 1);
         out.push(&data[i..i + end]);
         i += end;
     }
@@ -425,15 +463,26 @@ fn osstr(b: &[u8]) -> &Path {
 fn read_in_dir(dirname: &[u8], name: &str) -> Result<Vec<u8>, String> {
     let dir = osstr(dirname);
     if let Err(e) = std::fs::metadata(dir) {
-        return Err(format!("could not open directory {}: {}\n", lossy(dirname), strerror(e.raw_os_error().unwrap_or(0))));
+        return Err(format!(
+            "could not open directory {}: {}\n",
+            lossy(dirname),
+            strerror(e.raw_os_error().unwrap_or(0))
+        ));
     }
-    std::fs::read(dir.join(name))
-        .map_err(|e| format!("could not open {name} at {}: {}\n", lossy(dirname), strerror(e.raw_os_error().unwrap_or(0))))
+    std::fs::read(dir.join(name)).map_err(|e| {
+        format!(
+            "could not open {name} at {}: {}\n",
+            lossy(dirname),
+            strerror(e.raw_os_error().unwrap_or(0))
+        )
+    })
 }
 
 /// The running kernel's release (`uname -r`).
 pub fn running_release() -> Option<String> {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease").ok().map(|s| s.trim_end().to_string())
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .ok()
+        .map(|s| s.trim_end().to_string())
 }
 
 /// Run depmod. Messages go to `log`; on failure the error has been logged
@@ -459,7 +508,10 @@ pub fn run(opts: &Options, log: &mut dyn Log) -> Result<Summary, Failed> {
     };
     dirname.extend_from_slice(b"/lib/modules/");
     dirname.extend_from_slice(version.as_bytes());
-    let mut summary = Summary { dirname: osstr(&dirname).to_path_buf(), ..Default::default() };
+    let mut summary = Summary {
+        dirname: osstr(&dirname).to_path_buf(),
+        ..Default::default()
+    };
 
     if opts.quick {
         if opts.dry_run {
@@ -470,7 +522,13 @@ pub fn run(opts: &Options, log: &mut dyn Log) -> Result<Summary, Failed> {
         }
     }
 
-    let mut d = Depmod { opts, cfg: Config::default(), dirname: dirname.clone(), mods: Vec::new(), symbols: HashMap::new() };
+    let mut d = Depmod {
+        opts,
+        cfg: Config::default(),
+        dirname: dirname.clone(),
+        mods: Vec::new(),
+        symbols: HashMap::new(),
+    };
     let mut print_unknown = opts.errsyms;
     if let Some(f) = &opts.symvers {
         d.load_symvers(f, log)?;
@@ -493,12 +551,20 @@ pub fn run(opts: &Options, log: &mut dyn Log) -> Result<Summary, Failed> {
                 return Err(Failed(m.trim_end().into()));
             }
             if let Err(e) = std::fs::metadata(f) {
-                let m = format!("could not create module {}: {}\n", f.display(), strerror(e.raw_os_error().unwrap_or(0)));
+                let m = format!(
+                    "could not create module {}: {}\n",
+                    f.display(),
+                    strerror(e.raw_os_error().unwrap_or(0))
+                );
                 log.log(Level::Fatal, &m);
                 return Err(Failed(m.trim_end().into()));
             }
             let Some(m) = Mod::new(p.to_vec(), &dirname) else {
-                let m = format!("could not create module {}: {}\n", f.display(), strerror(ENOENT));
+                let m = format!(
+                    "could not create module {}: {}\n",
+                    f.display(),
+                    strerror(ENOENT)
+                );
                 log.log(Level::Fatal, &m);
                 return Err(Failed(m.trim_end().into()));
             };
@@ -515,12 +581,17 @@ pub fn run(opts: &Options, log: &mut dyn Log) -> Result<Summary, Failed> {
     let t0 = std::time::Instant::now();
     let lap = |what: &str| {
         if times {
-            eprintln!("depmod: time: {what}: {:.1} ms", t0.elapsed().as_secs_f64() * 1e3);
+            eprintln!(
+                "depmod: time: {what}: {:.1} ms",
+                t0.elapsed().as_secs_f64() * 1e3
+            );
         }
     };
     lap("search");
     // hash-table order, then modules.order
-    d.mods.sort_by(|a, b| order_key(&a.name, MODULE_BUCKETS).cmp(&order_key(&b.name, MODULE_BUCKETS)));
+    d.mods.sort_by(|a, b| {
+        order_key(&a.name, MODULE_BUCKETS).cmp(&order_key(&b.name, MODULE_BUCKETS))
+    });
     d.sort_by_order(log);
     d.load(print_unknown, log);
     lap("load");
@@ -552,7 +623,11 @@ pub fn run(opts: &Options, log: &mut dyn Log) -> Result<Summary, Failed> {
 pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = dir.join(format!(".{name}.{}.kforge-tmp", std::process::id()));
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o644).open(&tmp)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(&tmp)?;
     let r = f.write_all(bytes).and_then(|_| f.flush());
     drop(f);
     if let Err(e) = r {
@@ -570,7 +645,14 @@ fn up_to_date(dirname: &[u8], log: &mut dyn Log) -> bool {
     let dep = match std::fs::metadata(dir.join("modules.dep")) {
         Ok(m) => m,
         Err(e) => {
-            log.log(Level::Error, &format!("could not fstatat({}, modules.dep): {}\n", lossy(dirname), strerror(e.raw_os_error().unwrap_or(0))));
+            log.log(
+                Level::Error,
+                &format!(
+                    "could not fstatat({}, modules.dep): {}\n",
+                    lossy(dirname),
+                    strerror(e.raw_os_error().unwrap_or(0))
+                ),
+            );
             return false;
         }
     };
@@ -580,13 +662,17 @@ fn up_to_date(dirname: &[u8], log: &mut dyn Log) -> bool {
     };
     let limit = mtime(&dep);
     fn walk(dir: &Path, limit: i64, mtime: &dyn Fn(&std::fs::Metadata) -> i64) -> bool {
-        let Ok(rd) = std::fs::read_dir(dir) else { return true };
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return true;
+        };
         for e in rd.flatten() {
             let name = e.file_name();
             if name == "build" || name == "source" {
                 continue;
             }
-            let Ok(md) = std::fs::metadata(e.path()) else { continue };
+            let Ok(md) = std::fs::metadata(e.path()) else {
+                continue;
+            };
             if md.is_dir() {
                 if !walk(&e.path(), limit, mtime) {
                     return false;
@@ -609,7 +695,11 @@ impl Depmod<'_> {
     }
 
     fn add_symbol(&mut self, name: &[u8], prefix_skipped: bool, crc: u64, owner: Option<usize>) {
-        let name = if prefix_skipped { name } else { self.strip_prefix(name) };
+        let name = if prefix_skipped {
+            name
+        } else {
+            self.strip_prefix(name)
+        };
         self.symbols.insert(name.into(), SymEntry { owner, crc });
     }
 
@@ -629,19 +719,35 @@ impl Depmod<'_> {
 
     fn load_symvers(&mut self, f: &Path, log: &mut dyn Log) -> Result<(), Failed> {
         let data = std::fs::read(f).map_err(|e| {
-            let m = format!("could not load {}: {}\n", f.display(), strerror(e.raw_os_error().unwrap_or(0)));
+            let m = format!(
+                "could not load {}: {}\n",
+                f.display(),
+                strerror(e.raw_os_error().unwrap_or(0))
+            );
             log.log(Level::Fatal, &m);
             Failed(m.trim_end().into())
         })?;
         for (n, line) in fgets_chunks_n(&data, 10239).into_iter().enumerate() {
             let line = &line[..cstrlen(line)];
-            let mut toks = line.split(|&c| c == b' ' || c == b'\t').filter(|t| !t.is_empty());
-            let (Some(ver), Some(sym), Some(whr)) = (toks.next(), toks.next(), toks.next()) else { continue };
+            let mut toks = line
+                .split(|&c| c == b' ' || c == b'\t')
+                .filter(|t| !t.is_empty());
+            let (Some(ver), Some(sym), Some(whr)) = (toks.next(), toks.next(), toks.next()) else {
+                continue;
+            };
             if whr != b"vmlinux" {
                 continue;
             }
             let Some(crc) = parse_hex_u64(ver) else {
-                log.log(Level::Error, &format!("{}:{} Invalid symbol version {}: Success\n", f.display(), n + 1, lossy(ver)));
+                log.log(
+                    Level::Error,
+                    &format!(
+                        "{}:{} Invalid symbol version {}: Success\n",
+                        f.display(),
+                        n + 1,
+                        lossy(ver)
+                    ),
+                );
                 continue;
             };
             self.add_symbol(sym, false, crc, None);
@@ -652,18 +758,27 @@ impl Depmod<'_> {
 
     fn load_system_map(&mut self, f: &Path, log: &mut dyn Log) -> Result<(), Failed> {
         let data = std::fs::read(f).map_err(|e| {
-            let m = format!("could not load {}: {}\n", f.display(), strerror(e.raw_os_error().unwrap_or(0)));
+            let m = format!(
+                "could not load {}: {}\n",
+                f.display(),
+                strerror(e.raw_os_error().unwrap_or(0))
+            );
             log.log(Level::Fatal, &m);
             Failed(m.trim_end().into())
         })?;
         for (n, line) in fgets_chunks_n(&data, 10239).into_iter().enumerate() {
             let line = &line[..cstrlen(line)];
-            let third = line
-                .iter()
-                .position(|&c| c == b' ')
-                .and_then(|a| line[a + 1..].iter().position(|&c| c == b' ').map(|b| a + 1 + b + 1));
+            let third = line.iter().position(|&c| c == b' ').and_then(|a| {
+                line[a + 1..]
+                    .iter()
+                    .position(|&c| c == b' ')
+                    .map(|b| a + 1 + b + 1)
+            });
             let Some(at) = third else {
-                log.log(Level::Error, &format!("{}:{}: invalid line: {}\n", f.display(), n + 1, lossy(line)));
+                log.log(
+                    Level::Error,
+                    &format!("{}:{}: invalid line: {}\n", f.display(), n + 1, lossy(line)),
+                );
                 continue;
             };
             let mut p = &line[at..];
@@ -672,7 +787,9 @@ impl Depmod<'_> {
                     p = &p[1..];
                 }
             }
-            let Some(sym) = p.strip_prefix(b"__ksymtab_") else { continue };
+            let Some(sym) = p.strip_prefix(b"__ksymtab_") else {
+                continue;
+            };
             let sym = match sym.iter().position(|&c| c == b'\n') {
                 Some(i) => &sym[..i],
                 None => sym,
@@ -684,7 +801,11 @@ impl Depmod<'_> {
     }
 
     fn exclude(&self, name: &[u8]) -> bool {
-        name == b"." || name == b".." || name == b"build" || name == b"source" || self.cfg.excludes.iter().any(|e| e == name)
+        name == b"."
+            || name == b".."
+            || name == b"build"
+            || name == b"source"
+            || self.cfg.excludes.iter().any(|e| e == name)
     }
 
     fn search(&mut self, log: &mut dyn Log) -> Result<(), Failed> {
@@ -692,7 +813,10 @@ impl Depmod<'_> {
         let dirname = self.dirname.clone();
         if let Err(e) = std::fs::read_dir(osstr(&dirname)) {
             let s = strerror(e.raw_os_error().unwrap_or(0));
-            log.log(Level::Error, &format!("could not open directory {}: {s}\n", lossy(&dirname)));
+            log.log(
+                Level::Error,
+                &format!("could not open directory {}: {s}\n", lossy(&dirname)),
+            );
             let m = format!("could not search modules: {s}\n");
             log.log(Level::Fatal, &m);
             return Err(Failed(m.trim_end().into()));
@@ -700,7 +824,14 @@ impl Depmod<'_> {
         self.search_dir(&dirname, &mut by_name, log);
         for ext in self.cfg.externals.clone() {
             if let Err(e) = std::fs::read_dir(osstr(&ext)) {
-                log.log(Level::Error, &format!("could not open directory {}: {}\n", lossy(&ext), strerror(e.raw_os_error().unwrap_or(0))));
+                log.log(
+                    Level::Error,
+                    &format!(
+                        "could not open directory {}: {}\n",
+                        lossy(&ext),
+                        strerror(e.raw_os_error().unwrap_or(0))
+                    ),
+                );
                 continue;
             }
             self.search_dir(&ext, &mut by_name, log);
@@ -712,7 +843,10 @@ impl Depmod<'_> {
 
     fn search_dir(&mut self, dir: &[u8], by_name: &mut HashMap<Vec<u8>, usize>, log: &mut dyn Log) {
         let Ok(rd) = std::fs::read_dir(osstr(dir)) else {
-            log.log(Level::Error, &format!("could not open directory {}\n", lossy(dir)));
+            log.log(
+                Level::Error,
+                &format!("could not open directory {}\n", lossy(dir)),
+            );
             return;
         };
         for e in rd {
@@ -733,11 +867,25 @@ impl Depmod<'_> {
                     Ok(m) if m.is_dir() => true,
                     Ok(m) => {
                         use std::os::unix::fs::MetadataExt;
-                        log.log(Level::Error, &format!("unsupported file type {}: {:o}\n", lossy(&path), m.mode() & 0o170000));
+                        log.log(
+                            Level::Error,
+                            &format!(
+                                "unsupported file type {}: {:o}\n",
+                                lossy(&path),
+                                m.mode() & 0o170000
+                            ),
+                        );
                         continue;
                     }
                     Err(err) => {
-                        log.log(Level::Error, &format!("fstatat({}): {}\n", lossy(name), strerror(err.raw_os_error().unwrap_or(0))));
+                        log.log(
+                            Level::Error,
+                            &format!(
+                                "fstatat({}): {}\n",
+                                lossy(name),
+                                strerror(err.raw_os_error().unwrap_or(0))
+                            ),
+                        );
                         continue;
                     }
                 },
@@ -750,7 +898,12 @@ impl Depmod<'_> {
         }
     }
 
-    fn search_file(&mut self, path: Vec<u8>, by_name: &mut HashMap<Vec<u8>, usize>, log: &mut dyn Log) {
+    fn search_file(
+        &mut self,
+        path: Vec<u8>,
+        by_name: &mut HashMap<Vec<u8>, usize>,
+        log: &mut dyn Log,
+    ) {
         if !has_module_extension(crate::name::basename(&path)) {
             return;
         }
@@ -787,7 +940,9 @@ impl Depmod<'_> {
                 return true;
             }
         }
-        let starts = |p: &[u8], len: usize, prefix: &[u8]| len > prefix.len() && p.get(prefix.len()) == Some(&b'/') && p.starts_with(prefix);
+        let starts = |p: &[u8], len: usize, prefix: &[u8]| {
+            len > prefix.len() && p.get(prefix.len()) == Some(&b'/') && p.starts_with(prefix)
+        };
         let (mut bprio, mut oldprio, mut newprio) = (-1i64, -1i64, -1i64);
         let mut i = 0i64;
         for s in &self.cfg.searches {
@@ -805,9 +960,13 @@ impl Depmod<'_> {
                     }
                 }
                 Search::Path(p) => {
-                    if relnew.as_ref().is_some_and(|r| r.len() > p.len() && r[p.len()] == b'/' && r.starts_with(p)) {
+                    if relnew.as_ref().is_some_and(|r| {
+                        r.len() > p.len() && r[p.len()] == b'/' && r.starts_with(p)
+                    }) {
                         newprio = i;
-                    } else if relold.as_ref().is_some_and(|r| r.len() > p.len() && r[p.len()] == b'/' && r.starts_with(p)) {
+                    } else if relold.as_ref().is_some_and(|r| {
+                        r.len() > p.len() && r[p.len()] == b'/' && r.starts_with(p)
+                    }) {
                         oldprio = i;
                     }
                 }
@@ -838,13 +997,24 @@ impl Depmod<'_> {
                 continue;
             }
             if c[len - 1] != b'\n' {
-                log.log(Level::Error, &format!("{}/modules.order:{} corrupted line misses '\\n'\n", lossy(&self.dirname), i + 1));
+                log.log(
+                    Level::Error,
+                    &format!(
+                        "{}/modules.order:{} corrupted line misses '\\n'\n",
+                        lossy(&self.dirname),
+                        i + 1
+                    ),
+                );
                 return;
             }
         }
         let total = chunks.len() as i64 + 1;
-        let by_unc: HashMap<&[u8], usize> =
-            self.mods.iter().enumerate().filter_map(|(i, m)| m.uncrelpath.as_deref().map(|u| (u, i))).collect();
+        let by_unc: HashMap<&[u8], usize> = self
+            .mods
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| m.uncrelpath.as_deref().map(|u| (u, i)))
+            .collect();
         let mut sort_idx: Vec<(usize, i64)> = Vec::new();
         for (i, c) in chunks.iter().enumerate() {
             let len = cstrlen(c);
@@ -868,7 +1038,11 @@ impl Depmod<'_> {
             j => j,
         }
         .clamp(1, n.max(1));
-        let paths: Vec<(PathBuf, String)> = self.mods.iter().map(|m| (osstr(&m.path).to_path_buf(), m.path_str())).collect();
+        let paths: Vec<(PathBuf, String)> = self
+            .mods
+            .iter()
+            .map(|m| (osstr(&m.path).to_path_buf(), m.path_str()))
+            .collect();
         let next = std::sync::atomic::AtomicUsize::new(0);
         let mut results: Vec<Option<Loaded>> = (0..n).map(|_| None).collect();
         std::thread::scope(|s| {
@@ -911,7 +1085,10 @@ impl Depmod<'_> {
             }
         }
         // kmod reads modules of any e_machine; say when one is not like the rest
-        if let Some((&common, _)) = machines.iter().max_by_key(|(&m, &c)| (c, std::cmp::Reverse(m))) {
+        if let Some((&common, _)) = machines
+            .iter()
+            .max_by_key(|(&m, &c)| (c, std::cmp::Reverse(m)))
+        {
             for (i, m) in machine_of.iter().enumerate() {
                 if let Some(m) = *m {
                     if m != common {
@@ -937,12 +1114,26 @@ impl Depmod<'_> {
                 let weak = s.bind == Bind::Weak;
                 let Some(sym) = self.find_symbol(&s.name) else {
                     if print_unknown && !weak {
-                        log.log(Level::Warning, &format!("{} needs unknown symbol {}\n", self.mods[i].path_str(), lossy(&s.name)));
+                        log.log(
+                            Level::Warning,
+                            &format!(
+                                "{} needs unknown symbol {}\n",
+                                self.mods[i].path_str(),
+                                lossy(&s.name)
+                            ),
+                        );
                     }
                     continue;
                 };
                 if self.opts.symvers.is_some() && sym.crc != s.crc && !weak && print_unknown {
-                    log.log(Level::Warning, &format!("{} disagrees about version of symbol {}\n", self.mods[i].path_str(), lossy(&s.name)));
+                    log.log(
+                        Level::Warning,
+                        &format!(
+                            "{} disagrees about version of symbol {}\n",
+                            self.mods[i].path_str(),
+                            lossy(&s.name)
+                        ),
+                    );
                 }
                 let Some(owner) = sym.owner else { continue };
                 if self.mods[i].deps.contains(&owner) {
@@ -951,7 +1142,12 @@ impl Depmod<'_> {
                 self.mods[i].deps.push(owner);
                 self.mods[owner].users += 1;
                 if self.opts.verbose > 0 {
-                    log.show(&format!("{} needs \"{}\": {}\n", self.mods[i].path_str(), lossy(self.strip_prefix(s.name.strip_prefix(b".").unwrap_or(&s.name))), self.mods[owner].path_str()));
+                    log.show(&format!(
+                        "{} needs \"{}\": {}\n",
+                        self.mods[i].path_str(),
+                        lossy(self.strip_prefix(s.name.strip_prefix(b".").unwrap_or(&s.name))),
+                        self.mods[owner].path_str()
+                    ));
                 }
             }
             self.mods[i].dep_syms = syms;
@@ -989,7 +1185,8 @@ impl Depmod<'_> {
     /// by the sort, printing each way back to the start.
     fn report_cycles(&self, users: &[u32], log: &mut dyn Log) {
         let n = self.mods.len();
-        let mut roots: std::collections::VecDeque<usize> = (0..n).filter(|&i| users[i] > 0).collect();
+        let mut roots: std::collections::VecDeque<usize> =
+            (0..n).filter(|&i| users[i] > 0).collect();
         let n_r = roots.len();
         let mut visited = vec![false; n];
         let mut loop_set: std::collections::HashSet<&[u8]> = std::collections::HashSet::new();
@@ -1037,7 +1234,10 @@ impl Depmod<'_> {
                 }
             }
         }
-        log.log(Level::Error, &format!("Found {} modules in dependency cycles!\n", loop_set.len()));
+        log.log(
+            Level::Error,
+            &format!("Found {} modules in dependency cycles!\n", loop_set.len()),
+        );
     }
 
     fn closure(&self, i: usize, seen: &mut [bool], out: &mut Vec<usize>) {
@@ -1060,10 +1260,22 @@ impl Depmod<'_> {
     fn outputs(&self, log: &mut dyn Log) -> Result<Vec<(&'static str, Vec<u8>)>, Failed> {
         let dry = self.opts.dry_run;
         let warn_dups = self.opts.warn_dups;
-        let builtin = if dry { None } else { Some(read_in_dir(&self.dirname, "modules.builtin")) };
-        let builtin_modinfo = if dry { None } else { Some(read_in_dir(&self.dirname, "modules.builtin.modinfo")) };
+        let builtin = if dry {
+            None
+        } else {
+            Some(read_in_dir(&self.dirname, "modules.builtin"))
+        };
+        let builtin_modinfo = if dry {
+            None
+        } else {
+            Some(read_in_dir(&self.dirname, "modules.builtin.modinfo"))
+        };
 
-        type Part = (Vec<(&'static str, Vec<u8>)>, Vec<(Level, String)>, Option<BadCharacter>);
+        type Part = (
+            Vec<(&'static str, Vec<u8>)>,
+            Vec<(Level, String)>,
+            Option<BadCharacter>,
+        );
         let dep_part = || -> Part {
             let mut msgs = Vec::new();
             let mut text = Vec::with_capacity(1 << 20);
@@ -1082,7 +1294,10 @@ impl Depmod<'_> {
                 }
                 if !dry {
                     match idx.insert(&m.name, &text[start..], i as u32) {
-                        Ok(true) if warn_dups => msgs.push((Level::Warning, format!("duplicate module deps:\n{}\n", lossy(&text[start..])))),
+                        Ok(true) if warn_dups => msgs.push((
+                            Level::Warning,
+                            format!("duplicate module deps:\n{}\n", lossy(&text[start..])),
+                        )),
                         Ok(_) => {}
                         Err(e) => {
                             bad.get_or_insert(e);
@@ -1113,14 +1328,27 @@ impl Depmod<'_> {
                         continue;
                     }
                     let Ok(alias) = normalize_alias(&e.value) else {
-                        msgs.push((Level::Warning, format!("Unmatched bracket in {}\n", lossy(&e.value))));
+                        msgs.push((
+                            Level::Warning,
+                            format!("Unmatched bracket in {}\n", lossy(&e.value)),
+                        ));
                         continue;
                     };
                     match idx.insert(&alias, &m.name, i as u32) {
-                        Ok(true) if warn_dups => msgs.push((Level::Warning, format!("duplicate module alias:\n{} {}\n", lossy(&alias), lossy(&m.name)))),
+                        Ok(true) if warn_dups => msgs.push((
+                            Level::Warning,
+                            format!(
+                                "duplicate module alias:\n{} {}\n",
+                                lossy(&alias),
+                                lossy(&m.name)
+                            ),
+                        )),
                         Ok(_) => {}
                         Err(e) => {
-                            bad.get_or_insert(BadCharacter { byte: e.byte, string: [m.path.as_slice(), b": ", &e.string].concat() });
+                            bad.get_or_insert(BadCharacter {
+                                byte: e.byte,
+                                string: [m.path.as_slice(), b": ", &e.string].concat(),
+                            });
                         }
                     }
                 }
@@ -1133,8 +1361,14 @@ impl Depmod<'_> {
         };
         let symbols_part = || -> Part {
             let mut msgs = Vec::new();
-            let mut syms: Vec<(&[u8], usize)> = self.symbols.iter().filter_map(|(k, v)| v.owner.map(|o| (&**k, o))).collect();
-            syms.sort_by(|a, b| order_key(a.0, SYMBOL_BUCKETS).cmp(&order_key(b.0, SYMBOL_BUCKETS)));
+            let mut syms: Vec<(&[u8], usize)> = self
+                .symbols
+                .iter()
+                .filter_map(|(k, v)| v.owner.map(|o| (&**k, o)))
+                .collect();
+            syms.sort_by(|a, b| {
+                order_key(a.0, SYMBOL_BUCKETS).cmp(&order_key(b.0, SYMBOL_BUCKETS))
+            });
             let mut text = b"# Aliases for symbols, used by symbol_request().\n".to_vec();
             let mut idx = IndexBuilder::new();
             let mut bad = None;
@@ -1153,7 +1387,14 @@ impl Depmod<'_> {
                 key.extend_from_slice(b"symbol:");
                 key.extend_from_slice(name);
                 match idx.insert(&key, &m.name, owner as u32) {
-                    Ok(true) if warn_dups => msgs.push((Level::Warning, format!("duplicate module syms:\n{} {}\n", lossy(&key), lossy(&m.name)))),
+                    Ok(true) if warn_dups => msgs.push((
+                        Level::Warning,
+                        format!(
+                            "duplicate module syms:\n{} {}\n",
+                            lossy(&key),
+                            lossy(&m.name)
+                        ),
+                    )),
                     Ok(_) => {}
                     Err(e) => {
                         bad.get_or_insert(e);
@@ -1199,7 +1440,12 @@ impl Depmod<'_> {
             let b = s.spawn(symbols_part);
             let d = dep_part();
             let r = rest_part();
-            vec![d, a.join().expect("alias writer"), b.join().expect("symbol writer"), r]
+            vec![
+                d,
+                a.join().expect("alias writer"),
+                b.join().expect("symbol writer"),
+                r,
+            ]
         });
         let mut all: Vec<(&'static str, Vec<u8>)> = Vec::new();
         for (files, msgs, bad) in parts {
@@ -1276,7 +1522,10 @@ fn fgets_chunks_n(data: &[u8], max: usize) -> Vec<&[u8]> {
     let mut i = 0;
     while i < data.len() {
         let m = (data.len() - i).min(max);
-        let end = data[i..i + m].iter().position(|&c| c == b'\n').map_or(m, |p| p + 1);
+        let end = data[i..i + m]
+            .iter()
+            .position(|&c| c == b'\n')
+            .map_or(m, |p| p + 1);
         out.push(&data[i..i + end]);
         i += end;
     }
@@ -1300,7 +1549,10 @@ fn parse_hex_u64(s: &[u8]) -> Option<u64> {
         }
         _ => false,
     };
-    if s[i..].len() > 2 && (s[i..].starts_with(b"0x") || s[i..].starts_with(b"0X")) && s[i + 2].is_ascii_hexdigit() {
+    if s[i..].len() > 2
+        && (s[i..].starts_with(b"0x") || s[i..].starts_with(b"0X"))
+        && s[i + 2].is_ascii_hexdigit()
+    {
         i += 2;
     }
     let start = i;
@@ -1334,17 +1586,24 @@ type BinOut = (Vec<u8>, Vec<(Level, String)>, Option<BadCharacter>);
 
 /// modules.builtin.bin from modules.builtin (empty when there is none).
 fn builtin_bin(data: Option<&[u8]>) -> BinOut {
-    let Some(data) = data else { return (Vec::new(), Vec::new(), None) };
+    let Some(data) = data else {
+        return (Vec::new(), Vec::new(), None);
+    };
     let mut msgs = Vec::new();
     let mut idx = IndexBuilder::new();
     let mut bad = None;
     for line in fgets_chunks(data) {
         let line = &line[..cstrlen(line)];
         if !line.first().is_some_and(|c| c.is_ascii_alphabetic()) {
-            msgs.push((Level::Error, format!("Invalid modules.builtin line: {}\n", lossy(line))));
+            msgs.push((
+                Level::Error,
+                format!("Invalid modules.builtin line: {}\n", lossy(line)),
+            ));
             continue;
         }
-        let Some(name) = path_to_name(line) else { continue };
+        let Some(name) = path_to_name(line) else {
+            continue;
+        };
         if let Err(e) = idx.insert(&name, b"", 0) {
             bad.get_or_insert(e);
         }
@@ -1387,7 +1646,13 @@ impl Stream<'_> {
         }
         let mut len = dst.len();
         if len == MAX {
-            msgs.push((Level::Warning, format!("Could not flush stream: 28. Partial content: {}\n", lossy(dst))));
+            msgs.push((
+                Level::Warning,
+                format!(
+                    "Could not flush stream: 28. Partial content: {}\n",
+                    lossy(dst)
+                ),
+            ));
             len -= 1;
             dst.truncate(len);
         }
@@ -1409,11 +1674,17 @@ impl Stream<'_> {
 
 /// modules.builtin.alias.bin from modules.builtin.modinfo.
 fn builtin_alias_bin(data: Option<&[u8]>) -> BinOut {
-    let Some(data) = data else { return (Vec::new(), Vec::new(), None) };
+    let Some(data) = data else {
+        return (Vec::new(), Vec::new(), None);
+    };
     let mut msgs = Vec::new();
     let mut idx = IndexBuilder::new();
     let mut bad = None;
-    let mut s = Stream { data, pos: 0, eof: false };
+    let mut s = Stream {
+        data,
+        pos: 0,
+        eof: false,
+    };
     let (mut modname, mut value) = (Vec::new(), Vec::new());
     while !s.eof {
         let len = s.flush_to(b'.', &mut modname, &mut msgs);
@@ -1433,7 +1704,10 @@ fn builtin_alias_bin(data: Option<&[u8]>) -> BinOut {
             continue;
         }
         let Ok(alias) = normalize_alias(&value) else {
-            msgs.push((Level::Warning, format!("Unmatched bracket in {}\n", lossy(&value))));
+            msgs.push((
+                Level::Warning,
+                format!("Unmatched bracket in {}\n", lossy(&value)),
+            ));
             continue;
         };
         if let Err(e) = idx.insert(&alias, &modname, 0) {
@@ -1449,9 +1723,15 @@ mod tests {
 
     #[test]
     fn scanf() {
-        assert_eq!(scan_pair(b"char-major-10-229", b"char-major-", b'-'), Some((10, 229)));
+        assert_eq!(
+            scan_pair(b"char-major-10-229", b"char-major-", b'-'),
+            Some((10, 229))
+        );
         assert_eq!(scan_pair(b"char-major-10-*", b"char-major-", b'-'), None);
-        assert_eq!(scan_pair(b"char-major- 4-+5", b"char-major-", b'-'), Some((4, 5)));
+        assert_eq!(
+            scan_pair(b"char-major- 4-+5", b"char-major-", b'-'),
+            Some((4, 5))
+        );
         assert!(is_version_number("6.1.0-47-amd64"));
         assert!(!is_version_number("x6.1"));
         assert!(!is_version_number("6"));
@@ -1466,7 +1746,9 @@ mod tests {
 
     #[test]
     fn builtin_modinfo_stream() {
-        let (bytes, msgs, bad) = builtin_alias_bin(Some(b"ext4.alias=fs-ext4\0ext4.license=GPL\0crc32c.alias=crypto-crc32c\0"));
+        let (bytes, msgs, bad) = builtin_alias_bin(Some(
+            b"ext4.alias=fs-ext4\0ext4.license=GPL\0crc32c.alias=crypto-crc32c\0",
+        ));
         assert!(msgs.is_empty() && bad.is_none());
         let idx = crate::index::Index::new(&bytes).unwrap();
         assert_eq!(idx.lookup(b"fs_ext4").unwrap()[0].1, b"ext4");

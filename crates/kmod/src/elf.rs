@@ -21,7 +21,9 @@
 
 use std::borrow::Cow;
 
-use object::elf::{FileHeader32, FileHeader64, SHN_ABS, SHN_UNDEF, STB_GLOBAL, STB_LOCAL, STB_WEAK};
+use object::elf::{
+    FileHeader32, FileHeader64, SHN_ABS, SHN_UNDEF, STB_GLOBAL, STB_LOCAL, STB_WEAK,
+};
 use object::read::elf::{FileHeader, SectionHeader, Sym};
 use object::Endianness;
 
@@ -100,7 +102,10 @@ pub struct ElfError {
 
 impl ElfError {
     fn inval(reason: impl Into<String>) -> Self {
-        ElfError { errno: EINVAL, reason: reason.into() }
+        ElfError {
+            errno: EINVAL,
+            reason: reason.into(),
+        }
     }
 }
 
@@ -143,7 +148,10 @@ fn io_err(e: std::io::Error) -> ElfError {
     ElfError::inval(format!("read error: {e}"))
 }
 
-fn decode_header<H: FileHeader<Endian = Endianness>>(bytes: &[u8], endian: Endianness) -> (u64, u16, u16, u16, u16) {
+fn decode_header<H: FileHeader<Endian = Endianness>>(
+    bytes: &[u8],
+    endian: Endianness,
+) -> (u64, u16, u16, u16, u16) {
     let (h, _) = object::pod::from_bytes::<H>(bytes).expect("header size checked");
     (
         h.e_shoff(endian).into(),
@@ -154,24 +162,43 @@ fn decode_header<H: FileHeader<Endian = Endianness>>(bytes: &[u8], endian: Endia
     )
 }
 
-fn decode_sections<H: FileHeader<Endian = Endianness>>(bytes: &[u8], count: usize, endian: Endianness, file_len: u64) -> Vec<SectionInfo> {
-    let (shdrs, _) = object::pod::slice_from_bytes::<H::SectionHeader>(bytes, count).expect("size checked");
+fn decode_sections<H: FileHeader<Endian = Endianness>>(
+    bytes: &[u8],
+    count: usize,
+    endian: Endianness,
+    file_len: u64,
+) -> Vec<SectionInfo> {
+    let (shdrs, _) =
+        object::pod::slice_from_bytes::<H::SectionHeader>(bytes, count).expect("size checked");
     shdrs
         .iter()
         .map(|s| {
             let offset: u64 = s.sh_offset(endian).into();
             let size: u64 = s.sh_size(endian).into();
             let valid = offset.checked_add(size).is_some_and(|e| e <= file_len);
-            SectionInfo { offset, size, name: s.sh_name(endian), valid }
+            SectionInfo {
+                offset,
+                size,
+                name: s.sh_name(endian),
+                valid,
+            }
         })
         .collect()
 }
 
-fn decode_syms<H: FileHeader<Endian = Endianness>>(bytes: &[u8], endian: Endianness) -> Vec<RawSym> {
+fn decode_syms<H: FileHeader<Endian = Endianness>>(
+    bytes: &[u8],
+    endian: Endianness,
+) -> Vec<RawSym> {
     let count = bytes.len() / std::mem::size_of::<H::Sym>();
     let (syms, _) = object::pod::slice_from_bytes::<H::Sym>(bytes, count).expect("size checked");
     syms.iter()
-        .map(|s| RawSym { name: s.st_name(endian), info: s.st_info(), shndx: s.st_shndx(endian), value: s.st_value(endian).into() })
+        .map(|s| RawSym {
+            name: s.st_name(endian),
+            info: s.st_info(),
+            shndx: s.st_shndx(endian),
+            value: s.st_value(endian).into(),
+        })
         .collect()
 }
 
@@ -181,7 +208,10 @@ impl Elf {
         let len = image.len();
         let ident = image.read(0, len.min(64)).map_err(io_err)?.into_owned();
         if len <= 16 || !ident.starts_with(b"\x7fELF") {
-            return Err(ElfError { errno: ENOEXEC, reason: "not an ELF file".into() });
+            return Err(ElfError {
+                errno: ENOEXEC,
+                reason: "not an ELF file".into(),
+            });
         }
         let class = match ident[4] {
             1 if len > 52 => Class::Elf32,
@@ -203,11 +233,15 @@ impl Elf {
             Class::Elf64 => 64,
         };
         if shentsize != shdr_size {
-            return Err(ElfError::inval(format!("unexpected section header size {shentsize}")));
+            return Err(ElfError::inval(format!(
+                "unexpected section header size {shentsize}"
+            )));
         }
         let table = u64::from(shdr_size) * u64::from(shnum);
         if shoff.checked_add(table).is_none_or(|e| e > len) {
-            return Err(ElfError::inval("file too short to hold its section headers (truncated?)"));
+            return Err(ElfError::inval(
+                "file too short to hold its section headers (truncated?)",
+            ));
         }
         // From a file, read a little before the table too: the section
         // name table usually sits right there.
@@ -218,8 +252,12 @@ impl Elf {
         let bytes = image.read(shoff - pre, table + pre).map_err(io_err)?;
         let shdrs = &bytes[pre as usize..];
         let sections = match class {
-            Class::Elf32 => decode_sections::<FileHeader32<Endianness>>(shdrs, shnum.into(), endian, len),
-            Class::Elf64 => decode_sections::<FileHeader64<Endianness>>(shdrs, shnum.into(), endian, len),
+            Class::Elf32 => {
+                decode_sections::<FileHeader32<Endianness>>(shdrs, shnum.into(), endian, len)
+            }
+            Class::Elf64 => {
+                decode_sections::<FileHeader64<Endianness>>(shdrs, shnum.into(), endian, len)
+            }
         };
         let strs = match sections.get(usize::from(shstrndx)) {
             Some(s) if shstrndx != 0 && s.valid => *s,
@@ -229,13 +267,24 @@ impl Elf {
             let a = (strs.offset - (shoff - pre)) as usize;
             bytes[a..a + strs.size as usize].to_vec()
         } else {
-            image.read(strs.offset, strs.size).map_err(io_err)?.into_owned()
+            image
+                .read(strs.offset, strs.size)
+                .map_err(io_err)?
+                .into_owned()
         };
         drop(bytes);
         if names.last() != Some(&0) {
             return Err(ElfError::inval("section name table does not end with NUL"));
         }
-        Ok(Elf { image, cache: Default::default(), class, endian, machine, sections, names })
+        Ok(Elf {
+            image,
+            cache: Default::default(),
+            class,
+            endian,
+            machine,
+            sections,
+            names,
+        })
     }
 
     /// ELF class.
@@ -260,7 +309,10 @@ impl Elf {
 
     fn find(&self, name: &[u8]) -> Option<usize> {
         self.sections.iter().enumerate().skip(1).find_map(|(i, s)| {
-            (s.valid && (s.name as usize) < self.names.len() && cstr(&self.names, s.name as usize) == name).then_some(i)
+            (s.valid
+                && (s.name as usize) < self.names.len()
+                && cstr(&self.names, s.name as usize) == name)
+                .then_some(i)
         })
     }
 
@@ -268,12 +320,19 @@ impl Elf {
     fn section_data(&self, i: usize) -> Result<Data<'_>, i32> {
         let s = self.sections[i];
         if let Image::Memory(v) = &self.image {
-            return Ok(Data::Borrowed(&v[s.offset as usize..(s.offset + s.size) as usize]));
+            return Ok(Data::Borrowed(
+                &v[s.offset as usize..(s.offset + s.size) as usize],
+            ));
         }
         if let Some((_, d)) = self.cache.borrow().iter().find(|(j, _)| *j == i) {
             return Ok(Data::Shared(d.clone()));
         }
-        let d: std::sync::Arc<[u8]> = self.image.read(s.offset, s.size).map_err(|_| EINVAL)?.into_owned().into();
+        let d: std::sync::Arc<[u8]> = self
+            .image
+            .read(s.offset, s.size)
+            .map_err(|_| EINVAL)?
+            .into_owned()
+            .into();
         self.cache.borrow_mut().push((i, d.clone()));
         Ok(Data::Shared(d))
     }
@@ -289,7 +348,10 @@ impl Elf {
         for n in names {
             if let Some(p) = n.strip_suffix('*') {
                 for (i, s) in self.sections.iter().enumerate().skip(1) {
-                    if s.valid && s.size > 0 && cstr(&self.names, s.name as usize).starts_with(p.as_bytes()) {
+                    if s.valid
+                        && s.size > 0
+                        && cstr(&self.names, s.name as usize).starts_with(p.as_bytes())
+                    {
                         want.push(i);
                     }
                 }
@@ -336,7 +398,10 @@ impl Elf {
 
     /// Names of all sections, in order (index 0 included).
     pub fn section_names(&self) -> Vec<Vec<u8>> {
-        self.sections.iter().map(|s| cstr(&self.names, s.name as usize).to_vec()).collect()
+        self.sections
+            .iter()
+            .map(|s| cstr(&self.names, s.name as usize).to_vec())
+            .collect()
     }
 
     /// The NUL-separated strings of a section, empty ones skipped (kmod's
@@ -382,14 +447,20 @@ impl Elf {
                 let mut out = Vec::new();
                 for s in syms.iter().skip(1) {
                     let name = cstr(&strtab, s.name as usize);
-                    let Some(name) = name.strip_prefix(b"__crc_") else { continue };
+                    let Some(name) = name.strip_prefix(b"__crc_") else {
+                        continue;
+                    };
                     let bind = match s.info >> 4 {
                         STB_LOCAL => Bind::Local,
                         STB_GLOBAL => Bind::Global,
                         STB_WEAK => Bind::Weak,
                         _ => Bind::None,
                     };
-                    out.push(Symbol { name: name.into(), crc: self.resolve_crc(s.value, s.shndx), bind });
+                    out.push(Symbol {
+                        name: name.into(),
+                        crc: self.resolve_crc(s.value, s.shndx),
+                        bind,
+                    });
                 }
                 return Ok(out);
             }
@@ -397,7 +468,11 @@ impl Elf {
         let data = self.section("__ksymtab_strings")?;
         Ok(ksymtab_strings(&data)
             .into_iter()
-            .map(|name| Symbol { name, crc: 0, bind: Bind::Global })
+            .map(|name| Symbol {
+                name,
+                crc: 0,
+                bind: Bind::Global,
+            })
             .collect())
     }
 
@@ -411,7 +486,9 @@ impl Elf {
         if value > s.size.wrapping_sub(4) {
             return u64::MAX;
         }
-        let Ok(data) = self.section_data(usize::from(shndx)) else { return u64::MAX };
+        let Ok(data) = self.section_data(usize::from(shndx)) else {
+            return u64::MAX;
+        };
         match data.get(value as usize..).filter(|b| b.len() >= 4) {
             Some(b) => u64::from(self.u32(b)),
             None => u64::MAX,
@@ -467,7 +544,11 @@ impl Elf {
                 if name.first() == Some(&b'.') {
                     name = &name[1..];
                 }
-                Symbol { name: name.into(), crc: self.crc_word(e), bind: Bind::Undefined }
+                Symbol {
+                    name: name.into(),
+                    crc: self.crc_word(e),
+                    bind: Bind::Undefined,
+                }
             })
             .collect())
     }
@@ -477,7 +558,10 @@ impl Elf {
     pub fn dependency_symbols(&self) -> Result<Vec<Symbol>, i32> {
         let versions = self.versions_raw();
         let (syms, strtab) = self.symtab().ok_or(EINVAL)?;
-        let sparc = matches!(self.machine, object::elf::EM_SPARC | object::elf::EM_SPARCV9);
+        let sparc = matches!(
+            self.machine,
+            object::elf::EM_SPARC | object::elf::EM_SPARCV9
+        );
         // first entry of each name in __versions
         let mut first: std::collections::HashMap<&[u8], usize> = std::collections::HashMap::new();
         if let Some((v, crclen)) = &versions {
@@ -508,8 +592,16 @@ impl Elf {
                 }
                 _ => 0,
             };
-            let bind = if s.info >> 4 == STB_WEAK { Bind::Weak } else { Bind::Undefined };
-            out.push(Symbol { name: name.into(), crc, bind });
+            let bind = if s.info >> 4 == STB_WEAK {
+                Bind::Weak
+            } else {
+                Bind::Undefined
+            };
+            out.push(Symbol {
+                name: name.into(),
+                crc,
+                bind,
+            });
         }
         if let Some((v, crclen)) = &versions {
             for (i, seen) in visited.iter().enumerate() {
@@ -530,12 +622,19 @@ impl Elf {
 /// least one byte; one byte left means no strings), then NUL-separated
 /// strings with empty ones skipped; an unterminated last string counts.
 pub fn split_strings(data: &[u8]) -> Vec<Box<[u8]>> {
-    let start = data.iter().position(|&c| c != 0).unwrap_or(data.len()).min(data.len().saturating_sub(1));
+    let start = data
+        .iter()
+        .position(|&c| c != 0)
+        .unwrap_or(data.len())
+        .min(data.len().saturating_sub(1));
     let s = &data[start..];
     if s.len() <= 1 {
         return Vec::new();
     }
-    s.split(|&c| c == 0).filter(|p| !p.is_empty()).map(Into::into).collect()
+    s.split(|&c| c == 0)
+        .filter(|p| !p.is_empty())
+        .map(Into::into)
+        .collect()
 }
 
 fn ksymtab_strings(data: &[u8]) -> Vec<Box<[u8]>> {

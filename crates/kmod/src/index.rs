@@ -55,14 +55,20 @@ impl Default for IndexBuilder {
 
 fn check(s: &[u8]) -> Result<(), BadCharacter> {
     match s.iter().find(|&&c| c >= 128) {
-        Some(&byte) => Err(BadCharacter { byte, string: s.to_vec() }),
+        Some(&byte) => Err(BadCharacter {
+            byte,
+            string: s.to_vec(),
+        }),
         None => Ok(()),
     }
 }
 
 fn add_value(values: &mut Vec<(u32, Box<[u8]>)>, value: &[u8], priority: u32) -> bool {
     let duplicate = values.iter().any(|(_, v)| &**v == value);
-    let pos = values.iter().position(|(p, _)| *p >= priority).unwrap_or(values.len());
+    let pos = values
+        .iter()
+        .position(|(p, _)| *p >= priority)
+        .unwrap_or(values.len());
     values.insert(pos, (priority, value.into()));
     duplicate
 }
@@ -70,12 +76,19 @@ fn add_value(values: &mut Vec<(u32, Box<[u8]>)>, value: &[u8], priority: u32) ->
 impl IndexBuilder {
     /// An empty index (a root node with an empty prefix).
     pub fn new() -> Self {
-        IndexBuilder { nodes: vec![Node::default()] }
+        IndexBuilder {
+            nodes: vec![Node::default()],
+        }
     }
 
     /// Insert `value` under `key` with `priority`. Returns whether the same
     /// value was already there (it is added again all the same, as kmod does).
-    pub fn insert(&mut self, key: &[u8], value: &[u8], priority: u32) -> Result<bool, BadCharacter> {
+    pub fn insert(
+        &mut self,
+        key: &[u8],
+        value: &[u8],
+        priority: u32,
+    ) -> Result<bool, BadCharacter> {
         check(key)?;
         check(value)?;
         let mut node = 0usize;
@@ -161,9 +174,10 @@ impl IndexBuilder {
                         out.push(0);
                         offset |= FLAG_PREFIX;
                     }
-                    if let (Some((&first, _)), Some((&last, _))) =
-                        (node.children.first_key_value(), node.children.last_key_value())
-                    {
+                    if let (Some((&first, _)), Some((&last, _))) = (
+                        node.children.first_key_value(),
+                        node.children.last_key_value(),
+                    ) {
                         out.push(first);
                         out.push(last);
                         for ch in first..=last {
@@ -200,6 +214,9 @@ pub enum IndexError {
     Corrupt(u32),
 }
 
+/// One (key, priority, value) of an index.
+pub type Entry = (Vec<u8>, u32, Vec<u8>);
+
 /// A read-only view of an index file, for lookups and dumps.
 pub struct Index<'a> {
     data: &'a [u8],
@@ -216,7 +233,10 @@ struct RawNode<'a> {
 impl<'a> Index<'a> {
     /// Check the header of `data`.
     pub fn new(data: &'a [u8]) -> Result<Self, IndexError> {
-        let word = |o: usize| data.get(o..o + 4).map(|b| u32::from_be_bytes(b.try_into().unwrap()));
+        let word = |o: usize| {
+            data.get(o..o + 4)
+                .map(|b| u32::from_be_bytes(b.try_into().unwrap()))
+        };
         if word(0) != Some(MAGIC) || word(4) != Some(VERSION) {
             return Err(IndexError::BadHeader);
         }
@@ -226,7 +246,10 @@ impl<'a> Index<'a> {
 
     fn cstr(&self, at: usize, node: u32) -> Result<(&'a [u8], usize), IndexError> {
         let rest = self.data.get(at..).ok_or(IndexError::Corrupt(node))?;
-        let n = rest.iter().position(|&c| c == 0).ok_or(IndexError::Corrupt(node))?;
+        let n = rest
+            .iter()
+            .position(|&c| c == 0)
+            .ok_or(IndexError::Corrupt(node))?;
         Ok((&rest[..n], at + n + 1))
     }
 
@@ -239,7 +262,12 @@ impl<'a> Index<'a> {
 
     fn node(&self, off: u32) -> Result<RawNode<'a>, IndexError> {
         let mut at = (off & OFFSET_MASK) as usize;
-        let mut n = RawNode { prefix: b"", first: 0, children: Vec::new(), values: Vec::new() };
+        let mut n = RawNode {
+            prefix: b"",
+            first: 0,
+            children: Vec::new(),
+            values: Vec::new(),
+        };
         if off & FLAG_PREFIX != 0 {
             let (s, next) = self.cstr(at, off)?;
             n.prefix = s;
@@ -290,7 +318,10 @@ impl<'a> Index<'a> {
                 return Ok(n.values.iter().map(|(p, v)| (*p, v.to_vec())).collect());
             }
             let ch = key[i];
-            let Some(&child) = ch.checked_sub(n.first).and_then(|d| n.children.get(usize::from(d))) else {
+            let Some(&child) = ch
+                .checked_sub(n.first)
+                .and_then(|d| n.children.get(usize::from(d)))
+            else {
                 return Ok(Vec::new());
             };
             if child == 0 || ch < n.first {
@@ -302,7 +333,7 @@ impl<'a> Index<'a> {
     }
 
     /// Every (key, priority, value), keys in ascending byte order.
-    pub fn dump(&self) -> Result<Vec<(Vec<u8>, u32, Vec<u8>)>, IndexError> {
+    pub fn dump(&self) -> Result<Vec<Entry>, IndexError> {
         let mut out = Vec::new();
         // (node offset, key so far)
         let mut stack = vec![(self.root, Vec::new())];
@@ -344,7 +375,10 @@ mod tests {
         let bytes = b.write();
         let idx = Index::new(&bytes).unwrap();
         assert_eq!(idx.lookup(b"abd").unwrap(), vec![(1, b"v1".to_vec())]);
-        assert_eq!(idx.lookup(b"ab").unwrap(), vec![(0, b"v2".to_vec()), (2, b"v2".to_vec())]);
+        assert_eq!(
+            idx.lookup(b"ab").unwrap(),
+            vec![(0, b"v2".to_vec()), (2, b"v2".to_vec())]
+        );
         assert_eq!(idx.lookup(b"a").unwrap(), vec![]);
         assert_eq!(idx.lookup(b"abcd").unwrap(), vec![]);
         assert_eq!(idx.dump().unwrap().len(), keys.len() + 1);

@@ -40,8 +40,14 @@ impl Modinfo {
             .map(|s| {
                 let s = s.as_ref();
                 match s.iter().position(|&c| c == b'=') {
-                    Some(i) => Entry { key: s[..i].into(), value: s[i + 1..].into() },
-                    None => Entry { key: s.into(), value: s.into() },
+                    Some(i) => Entry {
+                        key: s[..i].into(),
+                        value: s[i + 1..].into(),
+                    },
+                    None => Entry {
+                        key: s.into(),
+                        value: s.into(),
+                    },
                 }
             })
             .collect();
@@ -55,7 +61,10 @@ impl Modinfo {
 
     /// Values of `key`, in order, as raw bytes.
     pub fn values_raw<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.entries.iter().filter(move |e| &*e.key == key.as_bytes()).map(|e| &*e.value)
+        self.entries
+            .iter()
+            .filter(move |e| &*e.key == key.as_bytes())
+            .map(|e| &*e.value)
     }
 
     /// Values of `key`, in order (lossy UTF-8).
@@ -65,7 +74,10 @@ impl Modinfo {
 
     /// The first value of `key`.
     pub fn get(&self, key: &str) -> Option<Cow<'_, str>> {
-        self.entries.iter().find(|e| &*e.key == key.as_bytes()).map(|e| text(&e.value))
+        self.entries
+            .iter()
+            .find(|e| &*e.key == key.as_bytes())
+            .map(|e| text(&e.value))
     }
 
     /// `alias=` values.
@@ -97,7 +109,12 @@ impl Modinfo {
     /// (comma-separated; depmod itself derives dependencies from symbols).
     pub fn depends(&self) -> Vec<String> {
         self.values("depends")
-            .flat_map(|v| v.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect::<Vec<_>>())
+            .flat_map(|v| {
+                v.split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
             .collect()
     }
 
@@ -137,7 +154,9 @@ mod tests {
 
     #[test]
     fn parse_entries() {
-        let m = Modinfo::parse(b"\0alias=pci:v1\0depends=a,b\0softdep=pre: x y post: z\0odd\0alias=usb:v2\0");
+        let m = Modinfo::parse(
+            b"\0alias=pci:v1\0depends=a,b\0softdep=pre: x y post: z\0odd\0alias=usb:v2\0",
+        );
         assert_eq!(m.aliases(), vec!["pci:v1", "usb:v2"]);
         assert_eq!(m.depends(), vec!["a", "b"]);
         let sd = &m.softdeps()[0];

@@ -115,7 +115,11 @@ impl Module {
             for m in &e.messages {
                 msg = format!("{m} ({msg})");
             }
-            Error::Open { path: path.to_path_buf(), errno: e.errno, msg }
+            Error::Open {
+                path: path.to_path_buf(),
+                errno: e.errno,
+                msg,
+            }
         })?;
         Module::from_image(path, image, comp)
     }
@@ -124,7 +128,11 @@ impl Module {
     pub fn from_bytes(path: impl AsRef<Path>, data: &[u8]) -> Result<Module, Error> {
         let path = path.as_ref();
         if data.len() < 6 {
-            return Err(Error::Open { path: path.to_path_buf(), errno: errno::EINVAL, msg: "file too short".into() });
+            return Err(Error::Open {
+                path: path.to_path_buf(),
+                errno: errno::EINVAL,
+                msg: "file too short".into(),
+            });
         }
         let comp = crate::file::detect(data);
         let bytes = crate::file::decompress(data, comp).map_err(|e| Error::Open {
@@ -136,8 +144,18 @@ impl Module {
     }
 
     fn from_image(path: &Path, image: Image, compression: Compression) -> Result<Module, Error> {
-        let elf = Elf::parse(image).map_err(|ElfError { errno, reason }| Error::Elf { path: path.to_path_buf(), errno, reason })?;
-        let section = |what: &'static str| move |errno: i32| Error::Section { path: path.to_path_buf(), what, errno };
+        let elf = Elf::parse(image).map_err(|ElfError { errno, reason }| Error::Elf {
+            path: path.to_path_buf(),
+            errno,
+            reason,
+        })?;
+        let section = |what: &'static str| {
+            move |errno: i32| Error::Section {
+                path: path.to_path_buf(),
+                what,
+                errno,
+            }
+        };
         let exports = match elf.exports() {
             Ok(s) => s,
             Err(errno::ENOENT) => Vec::new(),
@@ -148,13 +166,18 @@ impl Module {
             Err(errno::ENOENT) => Modinfo::default(),
             Err(e) => return Err(section(".modinfo")(e)),
         };
-        let undefined = elf.dependency_symbols().map_err(section("symbol table (.symtab/.strtab)"))?;
+        let undefined = elf
+            .dependency_symbols()
+            .map_err(section("symbol table (.symtab/.strtab)"))?;
         let versions = match elf.modversions() {
             Ok(v) => v,
             Err(errno::ENOENT) => Vec::new(),
             Err(e) => return Err(section("__versions")(e)),
         };
-        let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         Ok(Module {
             path: path.to_path_buf(),
             name: String::from_utf8_lossy(&normalize_name(file_name.as_bytes())).into_owned(),
@@ -173,7 +196,11 @@ impl Module {
         if self.machine == expected {
             Ok(())
         } else {
-            Err(Error::WrongMachine { path: self.path.clone(), found: self.machine, expected })
+            Err(Error::WrongMachine {
+                path: self.path.clone(),
+                found: self.machine,
+                expected,
+            })
         }
     }
 }
