@@ -1039,3 +1039,108 @@ fn module_api() {
     assert!(e.contains("missing.ko: No such file or directory"), "{e}");
     let _ = OsStrExt::as_bytes(p.as_os_str());
 }
+
+#[test]
+fn small_tree_config_and_files() {
+    // duplicates in updates/ and extra/, resolved by search and override
+    let t = scratch();
+    let conf = t.path().join("depmod.d");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(conf.join("a.conf"), "# test\nsearch updates extra built-in\noverride fuse * extra\nexclude ignored\nbogus line\n").unwrap();
+    std::fs::write(
+        conf.join("b.conf"),
+        "override usbcore 5\\.* updates\ninclude x\n",
+    )
+    .unwrap();
+    std::fs::write(conf.join("notconf"), "search nothing\n").unwrap();
+    let c = conf.to_str().unwrap();
+    let dup = |b: &Path| {
+        let d = small_tree(b);
+        for (sub, m) in [
+            ("updates", "kernel/drivers/usb/storage/uas.ko"),
+            ("extra", "kernel/drivers/usb/storage/uas.ko"),
+            ("extra", "kernel/fs/fuse/fuse.ko"),
+            ("updates", "kernel/fs/fuse/fuse.ko"),
+            ("updates/x", "kernel/drivers/usb/core/usbcore.ko"),
+            ("ignored", "kernel/lib/crc16.ko"),
+        ] {
+            let p = d.join(sub).join(Path::new(m).file_name().unwrap());
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            link_or_copy(&debian_tree().join(m), &p);
+        }
+    };
+    let (k, _) = compare("-C", dup, &["-C", c]);
+    let dep = String::from_utf8_lossy(&k.files["modules.dep"]).into_owned();
+    assert!(
+        dep.contains("extra/fuse.ko:") && dep.contains("updates/uas.ko:"),
+        "{dep}"
+    );
+    compare("default config", dup, &[]);
+    // explicit module files instead of the whole tree
+    let (a, b) = (scratch(), scratch());
+    let (da, db) = (small_tree(a.path()), small_tree(b.path()));
+    let files = |d: &Path| -> Vec<String> {
+        [
+            "kernel/drivers/usb/storage/uas.ko",
+            "kernel/drivers/usb/storage/usb-storage.ko",
+            "kernel/drivers/usb/core/usbcore.ko",
+        ]
+        .iter()
+        .map(|m| d.join(m).to_str().unwrap().to_string())
+        .collect()
+    };
+    let (fa, fb) = (files(&da), files(&db));
+    let mut ka = Command::new(KMOD_DEPMOD);
+    ka.arg("-b").arg(a.path()).arg(KVER).args(&fa);
+    let mut kb = Command::new(env!("CARGO_BIN_EXE_kforge"));
+    kb.arg("depmod").arg("-b").arg(b.path()).arg(KVER).args(&fb);
+    let (oa, ob) = (ka.output().unwrap(), kb.output().unwrap());
+    assert_eq!(oa.status.code(), ob.status.code());
+    for f in kmod::depmod::OUTPUT_FILES {
+        same_bytes(
+            f,
+            &std::fs::read(da.join(f)).unwrap(),
+            &std::fs::read(db.join(f)).unwrap(),
+        )
+        .unwrap();
+    }
+    // a relative module path is refused, as by kmod
+    let st = Command::new(env!("CARGO_BIN_EXE_kforge"))
+        .args(["depmod", "-b"])
+        .arg(b.path())
+        .args([KVER, "uas.ko"])
+        .output()
+        .unwrap();
+    assert_eq!(st.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&st.stderr).contains("depmod: FATAL: uas.ko: not absolute path.")
+    );
+    // a bad version string
+    let k = Command::new(KMOD_DEPMOD)
+        .args(["-b", "/nonexistent", "notaversion"])
+        .output()
+        .unwrap();
+    let f = Command::new(env!("CARGO_BIN_EXE_kforge"))
+        .args(["depmod", "-b", "/nonexistent", "notaversion"])
+        .output()
+        .unwrap();
+    assert_eq!(k.status.code(), f.status.code());
+    assert_eq!(
+        String::from_utf8_lossy(&k.stderr),
+        String::from_utf8_lossy(&f.stderr)
+    );
+    // a missing module directory
+    let k = Command::new(KMOD_DEPMOD)
+        .args(["-b", "/nonexistent", KVER])
+        .output()
+        .unwrap();
+    let f = Command::new(env!("CARGO_BIN_EXE_kforge"))
+        .args(["depmod", "-b", "/nonexistent", KVER])
+        .output()
+        .unwrap();
+    assert_eq!(k.status.code(), f.status.code());
+    assert_eq!(
+        String::from_utf8_lossy(&k.stderr),
+        String::from_utf8_lossy(&f.stderr)
+    );
+}

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use crate::config::{Config, Search};
 use crate::elf::{Bind, Elf, Symbol};
 use crate::file::errno::{strerror, ENOENT};
-use crate::hash::{order_key, MODULE_BUCKETS, SYMBOL_BUCKETS};
+use crate::hash::{order_key, FnvHashMap, MODULE_BUCKETS, SYMBOL_BUCKETS};
 use crate::index::{BadCharacter, IndexBuilder};
 use crate::modinfo::Entry;
 use crate::name::{has_module_extension, normalize_alias, path_to_name};
@@ -437,7 +437,7 @@ struct Depmod<'a> {
     cfg: Config,
     dirname: Vec<u8>,
     mods: Vec<Mod>,
-    symbols: HashMap<Box<[u8]>, SymEntry>,
+    symbols: FnvHashMap<Box<[u8]>, SymEntry>,
 }
 
 /// Make a path absolute against the current directory without resolving
@@ -485,9 +485,39 @@ pub fn running_release() -> Option<String> {
         .map(|s| s.trim_end().to_string())
 }
 
+/// The index files of a run, named, in kmod's order.
+pub type Outputs = Vec<(&'static str, Vec<u8>)>;
+
 /// Run depmod. Messages go to `log`; on failure the error has been logged
 /// as kmod would and `Failed` carries a summary.
 pub fn run(opts: &Options, log: &mut dyn Log) -> Result<Summary, Failed> {
+    let (mut summary, outputs) = generate(opts, log)?;
+    let Some(outputs) = outputs else {
+        return Ok(summary);
+    };
+    let dirname = summary.dirname.clone();
+    if opts.dry_run {
+        for (name, bytes) in &outputs {
+            if !name.ends_with(".bin") {
+                log.output(bytes);
+            }
+        }
+        return Ok(summary);
+    }
+    for (name, bytes) in &outputs {
+        write_atomic(&dirname, name, bytes).map_err(|e| {
+            let m = format!("could not write {}/{name}: {e}\n", dirname.display());
+            log.log(Level::Fatal, &m);
+            Failed(m.trim_end().into())
+        })?;
+        summary.written.push(name.to_string());
+    }
+    Ok(summary)
+}
+
+/// Everything [`run`] does but writing: the index files' contents (`None`
+/// when `-A` found nothing to do).
+pub fn generate(opts: &Options, log: &mut dyn Log) -> Result<(Summary, Option<Outputs>), Failed> {
     let version = match &opts.version {
         Some(v) => {
             if !is_version_number(v) {
@@ -513,13 +543,8 @@ pub fn run(opts: &Options, log: &mut dyn Log) -> Result<Summary, Failed> {
         ..Default::default()
     };
 
-    if opts.quick {
-        if opts.dry_run {
-            return Ok(summary);
-        }
-        if up_to_date(&dirname, log) {
-            return Ok(summary);
-        }
+    if opts.quick && (opts.dry_run || up_to_date(&dirname, log)) {
+        return Ok((summary, None));
     }
 
     let mut d = Depmod {
@@ -527,7 +552,7 @@ pub fn run(opts: &Options, log: &mut dyn Log) -> Result<Summary, Failed> {
         cfg: Config::default(),
         dirname: dirname.clone(),
         mods: Vec::new(),
-        symbols: HashMap::new(),
+        symbols: FnvHashMap::default(),
     };
     let mut print_unknown = opts.errsyms;
     if let Some(f) = &opts.symvers {
@@ -599,24 +624,7 @@ pub fn run(opts: &Options, log: &mut dyn Log) -> Result<Summary, Failed> {
     let outputs = d.outputs(log)?;
     lap("outputs");
     summary.modules = d.mods.len();
-    if opts.dry_run {
-        for (name, bytes) in &outputs {
-            if !name.ends_with(".bin") {
-                log.output(bytes);
-            }
-        }
-        return Ok(summary);
-    }
-    for (name, bytes) in &outputs {
-        write_atomic(osstr(&dirname), name, bytes).map_err(|e| {
-            let m = format!("could not write {}/{name}: {e}\n", lossy(&dirname));
-            log.log(Level::Fatal, &m);
-            Failed(m.trim_end().into())
-        })?;
-        summary.written.push(name.to_string());
-    }
-    lap("written");
-    Ok(summary)
+    Ok((summary, Some(outputs)))
 }
 
 /// Write `dir/name` through a temporary file and a rename.
@@ -1257,7 +1265,7 @@ impl Depmod<'_> {
         out.sort_by_key(|&d| self.mods[d].dep_sort_idx);
     }
 
-    fn outputs(&self, log: &mut dyn Log) -> Result<Vec<(&'static str, Vec<u8>)>, Failed> {
+    fn outputs(&self, log: &mut dyn Log) -> Result<Outputs, Failed> {
         let dry = self.opts.dry_run;
         let warn_dups = self.opts.warn_dups;
         let builtin = if dry {

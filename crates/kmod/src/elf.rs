@@ -563,7 +563,7 @@ impl Elf {
             object::elf::EM_SPARC | object::elf::EM_SPARCV9
         );
         // first entry of each name in __versions
-        let mut first: std::collections::HashMap<&[u8], usize> = std::collections::HashMap::new();
+        let mut first: crate::hash::FnvHashMap<&[u8], usize> = Default::default();
         if let Some((v, crclen)) = &versions {
             for i in 0..v.len() / 64 {
                 first.entry(cstr(v, i * 64 + crclen)).or_insert(i);

@@ -68,6 +68,34 @@ pub fn order_key(key: &[u8], n_buckets: u32) -> (u32, &[u8]) {
     (bucket(key, n_buckets), key)
 }
 
+/// FNV-1a, a fast hasher for the in-memory tables (names are short and
+/// not adversarial here; the output order never depends on it).
+#[derive(Default, Clone, Copy)]
+pub struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+/// `BuildHasher` for [`Fnv`].
+pub type FnvBuild = std::hash::BuildHasherDefault<Fnv>;
+/// A `HashMap` keyed with [`Fnv`].
+pub type FnvHashMap<K, V> = std::collections::HashMap<K, V, FnvBuild>;
+
 #[cfg(test)]
 mod tests {
     use super::*;

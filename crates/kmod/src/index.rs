@@ -26,7 +26,7 @@ const OFFSET_MASK: u32 = 0x0FFF_FFFF;
 
 /// A key or value byte outside 7-bit ASCII (kmod refuses them).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("Module index: bad character '{}'=0x{byte:x} - only 7-bit ASCII is supported:\n{}", char::from(*byte), String::from_utf8_lossy(string))]
+#[error("Module index: bad character '{}'=0x{byte:x} - only 7-bit ASCII is supported:\n{}", byte.escape_ascii(), String::from_utf8_lossy(string))]
 pub struct BadCharacter {
     /// The offending byte.
     pub byte: u8,
