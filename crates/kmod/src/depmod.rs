@@ -22,7 +22,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::config::{Config, Search};
-use crate::elf::{Bind, Elf, Symbol};
+use crate::elf::{Bind, Elf};
 use crate::file::errno::{strerror, ENOENT};
 use crate::hash::{order_key, FnvHashMap, MODULE_BUCKETS, SYMBOL_BUCKETS};
 use crate::index::{BadCharacter, IndexBuilder};
@@ -228,7 +228,7 @@ struct Mod {
     name: Vec<u8>,
     sort_idx: i64,
     info: Vec<Entry>,
-    dep_syms: Vec<Symbol>,
+    dep_syms: SymList,
     deps: Vec<usize>,
     users: u32,
     dep_sort_idx: usize,
@@ -255,7 +255,7 @@ impl Mod {
             name,
             sort_idx: 1,
             info: Vec::new(),
-            dep_syms: Vec::new(),
+            dep_syms: SymList::default(),
             deps: Vec::new(),
             users: 0,
             dep_sort_idx: usize::MAX,
@@ -275,12 +275,36 @@ impl Mod {
     }
 }
 
+/// Symbols of one module in one allocation: names back to back.
+#[derive(Default)]
+struct SymList {
+    blob: Vec<u8>,
+    items: Vec<(u32, u32, u64, bool)>,
+}
+
+impl SymList {
+    fn push(&mut self, name: &[u8], crc: u64, bind: Bind) {
+        let start = self.blob.len() as u32;
+        self.blob.extend_from_slice(name);
+        self.items
+            .push((start, name.len() as u32, crc, bind == Bind::Weak));
+    }
+
+    /// (name, crc, weak)
+    fn iter(&self) -> impl Iterator<Item = (&[u8], u64, bool)> + '_ {
+        self.items
+            .iter()
+            .map(|&(s, l, crc, weak)| (&self.blob[s as usize..(s + l) as usize], crc, weak))
+    }
+}
+
 /// What reading one module gave, with libkmod's messages in call order.
 struct Loaded {
     messages: Vec<(Level, String)>,
-    exports: Vec<Symbol>,
+    exports: SymList,
+    /// The `.modinfo` entries depmod uses (`alias`, `softdep`).
     info: Vec<Entry>,
-    dep_syms: Vec<Symbol>,
+    dep_syms: SymList,
     machine: Option<u16>,
 }
 
@@ -296,9 +320,9 @@ fn load_module(path: &Path, path_text: &str) -> Loaded {
     };
     let mut out = Loaded {
         messages: Vec::new(),
-        exports: Vec::new(),
+        exports: SymList::default(),
         info: Vec::new(),
-        dep_syms: Vec::new(),
+        dep_syms: SymList::default(),
         machine: None,
     };
     match (&elf, &open_err) {
@@ -325,19 +349,29 @@ fn load_module(path: &Path, path_text: &str) -> Loaded {
         (Some(Ok(elf)), None) => {
             elf.prefetch(&[".symtab", ".strtab", ".modinfo", "__versions", "__kcrctab*"]);
             out.machine = Some(elf.machine());
-            match elf.exports() {
-                Ok(s) => out.exports = s,
+            let mut exports = SymList::default();
+            match elf.for_each_export(&mut |n, crc, b| exports.push(n, crc, b)) {
+                Ok(()) => out.exports = exports,
                 Err(ENOENT) => {}
                 Err(e) => messages.push((
                     Level::Error,
                     format!("failed to load symbols from {path_text}: {}\n", strerror(e)),
                 )),
             }
-            if let Ok(strings) = elf.strings(".modinfo") {
-                out.info = crate::modinfo::Modinfo::from_strings(&strings).entries;
+            if let Ok(data) = elf.section(".modinfo") {
+                crate::elf::for_each_string(&data, &mut |s| {
+                    if s.starts_with(b"alias") || s.starts_with(b"softdep") {
+                        out.info
+                            .extend(crate::modinfo::Modinfo::from_strings(&[s]).entries);
+                    }
+                });
             }
-            if let Ok(d) = elf.dependency_symbols() {
-                out.dep_syms = d;
+            let mut deps = SymList::default();
+            if elf
+                .for_each_dependency_symbol(&mut |n, crc, b| deps.push(n, crc, b))
+                .is_ok()
+            {
+                out.dep_syms = deps;
             }
         }
         (None, None) => unreachable!(),
@@ -1082,8 +1116,8 @@ impl Depmod<'_> {
             for (lvl, m) in &l.messages {
                 log.log(*lvl, m);
             }
-            for s in &l.exports {
-                self.add_symbol(&s.name, false, s.crc, Some(i));
+            for (name, crc, _) in l.exports.iter() {
+                self.add_symbol(name, false, crc, Some(i));
             }
             self.mods[i].info = l.info;
             self.mods[i].dep_syms = l.dep_syms;
@@ -1118,28 +1152,27 @@ impl Depmod<'_> {
         // dependencies
         for i in 0..n {
             let syms = std::mem::take(&mut self.mods[i].dep_syms);
-            for s in &syms {
-                let weak = s.bind == Bind::Weak;
-                let Some(sym) = self.find_symbol(&s.name) else {
+            for (name, crc, weak) in syms.iter() {
+                let Some(sym) = self.find_symbol(name) else {
                     if print_unknown && !weak {
                         log.log(
                             Level::Warning,
                             &format!(
                                 "{} needs unknown symbol {}\n",
                                 self.mods[i].path_str(),
-                                lossy(&s.name)
+                                lossy(name)
                             ),
                         );
                     }
                     continue;
                 };
-                if self.opts.symvers.is_some() && sym.crc != s.crc && !weak && print_unknown {
+                if self.opts.symvers.is_some() && sym.crc != crc && !weak && print_unknown {
                     log.log(
                         Level::Warning,
                         &format!(
                             "{} disagrees about version of symbol {}\n",
                             self.mods[i].path_str(),
-                            lossy(&s.name)
+                            lossy(name)
                         ),
                     );
                 }
@@ -1153,7 +1186,7 @@ impl Depmod<'_> {
                     log.show(&format!(
                         "{} needs \"{}\": {}\n",
                         self.mods[i].path_str(),
-                        lossy(self.strip_prefix(s.name.strip_prefix(b".").unwrap_or(&s.name))),
+                        lossy(self.strip_prefix(name.strip_prefix(b".").unwrap_or(name))),
                         self.mods[owner].path_str()
                     ));
                 }

@@ -77,8 +77,8 @@ impl Symbol {
 pub enum Data<'a> {
     /// A slice of the decompressed image.
     Borrowed(&'a [u8]),
-    /// Read from a plain file.
-    Shared(std::sync::Arc<[u8]>),
+    /// Read from a plain file: a range of a shared buffer.
+    Shared(std::sync::Arc<[u8]>, usize, usize),
 }
 
 impl std::ops::Deref for Data<'_> {
@@ -86,7 +86,7 @@ impl std::ops::Deref for Data<'_> {
     fn deref(&self) -> &[u8] {
         match self {
             Data::Borrowed(b) => b,
-            Data::Shared(a) => a,
+            Data::Shared(a, start, len) => &a[*start..*start + *len],
         }
     }
 }
@@ -128,7 +128,9 @@ struct RawSym {
 pub struct Elf {
     image: Image,
     /// Section data already read from a file image, by section index.
-    cache: std::cell::RefCell<Vec<(usize, std::sync::Arc<[u8]>)>>,
+    cache: std::cell::RefCell<Vec<(usize, std::sync::Arc<[u8]>, usize)>>,
+    /// `.symtab`, decoded once (`None`: missing or malformed).
+    syms: std::cell::OnceCell<Option<Vec<RawSym>>>,
     class: Class,
     endian: Endianness,
     machine: u16,
@@ -279,6 +281,7 @@ impl Elf {
         Ok(Elf {
             image,
             cache: Default::default(),
+            syms: Default::default(),
             class,
             endian,
             machine,
@@ -324,8 +327,8 @@ impl Elf {
                 &v[s.offset as usize..(s.offset + s.size) as usize],
             ));
         }
-        if let Some((_, d)) = self.cache.borrow().iter().find(|(j, _)| *j == i) {
-            return Ok(Data::Shared(d.clone()));
+        if let Some((_, d, start)) = self.cache.borrow().iter().find(|(j, _, _)| *j == i) {
+            return Ok(Data::Shared(d.clone(), *start, s.size as usize));
         }
         let d: std::sync::Arc<[u8]> = self
             .image
@@ -333,8 +336,8 @@ impl Elf {
             .map_err(|_| EINVAL)?
             .into_owned()
             .into();
-        self.cache.borrow_mut().push((i, d.clone()));
-        Ok(Data::Shared(d))
+        self.cache.borrow_mut().push((i, d.clone(), 0));
+        Ok(Data::Shared(d, 0, s.size as usize))
     }
 
     /// Read the named sections (and those whose names start with a name
@@ -377,11 +380,10 @@ impl Elf {
                 j += 1;
             }
             if let Ok(buf) = self.image.read(start, end - start) {
+                let buf: std::sync::Arc<[u8]> = buf.into_owned().into();
                 let mut cache = self.cache.borrow_mut();
                 for &i in &want[k..j] {
-                    let s = self.sections[i];
-                    let a = (s.offset - start) as usize;
-                    cache.push((i, buf[a..a + s.size as usize].into()));
+                    cache.push((i, buf.clone(), (self.sections[i].offset - start) as usize));
                 }
             }
             k = j;
@@ -411,26 +413,45 @@ impl Elf {
         Ok(split_strings(&data))
     }
 
-    fn symtab(&self) -> Option<(Vec<RawSym>, Data<'_>)> {
+    fn symtab(&self) -> Option<(&[RawSym], Data<'_>)> {
         let strtab = self.section(".strtab").ok()?;
-        let symtab = self.section(".symtab").ok()?;
-        let symlen = match self.class {
-            Class::Elf32 => 16,
-            Class::Elf64 => 24,
-        };
-        if symtab.len() % symlen != 0 {
-            return None;
-        }
-        let syms = match self.class {
-            Class::Elf32 => decode_syms::<FileHeader32<Endianness>>(&symtab, self.endian),
-            Class::Elf64 => decode_syms::<FileHeader64<Endianness>>(&symtab, self.endian),
-        };
+        let syms = self
+            .syms
+            .get_or_init(|| {
+                let symtab = self.section(".symtab").ok()?;
+                let symlen = match self.class {
+                    Class::Elf32 => 16,
+                    Class::Elf64 => 24,
+                };
+                if symtab.len() % symlen != 0 {
+                    return None;
+                }
+                Some(match self.class {
+                    Class::Elf32 => decode_syms::<FileHeader32<Endianness>>(&symtab, self.endian),
+                    Class::Elf64 => decode_syms::<FileHeader64<Endianness>>(&symtab, self.endian),
+                })
+            })
+            .as_deref()?;
         Some((syms, strtab))
     }
 
     /// Exported symbols (kmod's `kmod_elf_get_symbols`); `ENOENT` when the
     /// module has neither `__crc_` symbols nor `__ksymtab_strings`.
     pub fn exports(&self) -> Result<Vec<Symbol>, i32> {
+        let mut out = Vec::new();
+        self.for_each_export(&mut |name, crc, bind| {
+            out.push(Symbol {
+                name: name.into(),
+                crc,
+                bind,
+            })
+        })?;
+        Ok(out)
+    }
+
+    /// [`Elf::exports`] without building the list: `f(name, crc, bind)`
+    /// for each, in order.
+    pub fn for_each_export(&self, f: &mut dyn FnMut(&[u8], u64, Bind)) -> Result<(), i32> {
         if let Some((syms, strtab)) = self.symtab() {
             let mut ok = true;
             let mut any = false;
@@ -439,41 +460,31 @@ impl Elf {
                     ok = false;
                     break;
                 }
-                if cstr(&strtab, s.name as usize).starts_with(b"__crc_") {
+                // (a name is NUL-terminated, so a prefix test needs no strlen)
+                if strtab[s.name as usize..].starts_with(b"__crc_") {
                     any = true;
                 }
             }
             if ok && any {
-                let mut out = Vec::new();
                 for s in syms.iter().skip(1) {
-                    let name = cstr(&strtab, s.name as usize);
-                    let Some(name) = name.strip_prefix(b"__crc_") else {
+                    if !strtab[s.name as usize..].starts_with(b"__crc_") {
                         continue;
-                    };
+                    }
+                    let name = &cstr(&strtab, s.name as usize)[6..];
                     let bind = match s.info >> 4 {
                         STB_LOCAL => Bind::Local,
                         STB_GLOBAL => Bind::Global,
                         STB_WEAK => Bind::Weak,
                         _ => Bind::None,
                     };
-                    out.push(Symbol {
-                        name: name.into(),
-                        crc: self.resolve_crc(s.value, s.shndx),
-                        bind,
-                    });
+                    f(name, self.resolve_crc(s.value, s.shndx), bind);
                 }
-                return Ok(out);
+                return Ok(());
             }
         }
         let data = self.section("__ksymtab_strings")?;
-        Ok(ksymtab_strings(&data)
-            .into_iter()
-            .map(|name| Symbol {
-                name,
-                crc: 0,
-                bind: Bind::Global,
-            })
-            .collect())
+        for_each_string(&data, &mut |name| f(name, 0, Bind::Global));
+        Ok(())
     }
 
     fn resolve_crc(&self, value: u64, shndx: u16) -> u64 {
@@ -556,30 +567,49 @@ impl Elf {
     /// Symbols the module needs (kmod's `kmod_elf_get_dependency_symbols`):
     /// undefined `.symtab` entries, then unused `__versions` entries.
     pub fn dependency_symbols(&self) -> Result<Vec<Symbol>, i32> {
+        let mut out = Vec::new();
+        self.for_each_dependency_symbol(&mut |name, crc, bind| {
+            out.push(Symbol {
+                name: name.into(),
+                crc,
+                bind,
+            })
+        })?;
+        Ok(out)
+    }
+
+    /// [`Elf::dependency_symbols`] without building the list; `f` is not
+    /// called at all when the table is bad.
+    pub fn for_each_dependency_symbol(
+        &self,
+        f: &mut dyn FnMut(&[u8], u64, Bind),
+    ) -> Result<(), i32> {
         let versions = self.versions_raw();
         let (syms, strtab) = self.symtab().ok_or(EINVAL)?;
         let sparc = matches!(
             self.machine,
             object::elf::EM_SPARC | object::elf::EM_SPARCV9
         );
+        let wanted = |s: &RawSym| s.shndx == SHN_UNDEF && !(sparc && (s.info & 0xf) == 13);
+        if syms
+            .iter()
+            .skip(1)
+            .any(|s| wanted(s) && s.name as usize >= strtab.len())
+        {
+            return Err(EINVAL);
+        }
         // first entry of each name in __versions
         let mut first: crate::hash::FnvHashMap<&[u8], usize> = Default::default();
         if let Some((v, crclen)) = &versions {
+            first.reserve(v.len() / 64);
             for i in 0..v.len() / 64 {
                 first.entry(cstr(v, i * 64 + crclen)).or_insert(i);
             }
         }
         let mut visited = vec![false; versions.as_ref().map_or(0, |(v, _)| v.len() / 64)];
-        let mut out = Vec::new();
         for s in syms.iter().skip(1) {
-            if s.shndx != SHN_UNDEF {
+            if !wanted(s) {
                 continue;
-            }
-            if sparc && (s.info & 0xf) == 13 {
-                continue; // STT_REGISTER
-            }
-            if s.name as usize >= strtab.len() {
-                return Err(EINVAL);
             }
             let name = cstr(&strtab, s.name as usize);
             if name.is_empty() {
@@ -597,24 +627,20 @@ impl Elf {
             } else {
                 Bind::Undefined
             };
-            out.push(Symbol {
-                name: name.into(),
-                crc,
-                bind,
-            });
+            f(name, crc, bind);
         }
         if let Some((v, crclen)) = &versions {
             for (i, seen) in visited.iter().enumerate() {
                 if !seen {
-                    out.push(Symbol {
-                        name: cstr(v, i * 64 + crclen).into(),
-                        crc: self.crc_word(&v[i * 64..]),
-                        bind: Bind::Undefined,
-                    });
+                    f(
+                        cstr(v, i * 64 + crclen),
+                        self.crc_word(&v[i * 64..]),
+                        Bind::Undefined,
+                    );
                 }
             }
         }
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -637,8 +663,20 @@ pub fn split_strings(data: &[u8]) -> Vec<Box<[u8]>> {
         .collect()
 }
 
-fn ksymtab_strings(data: &[u8]) -> Vec<Box<[u8]>> {
-    split_strings(data)
+/// [`split_strings`] without building the list.
+pub fn for_each_string(data: &[u8], f: &mut dyn FnMut(&[u8])) {
+    let start = data
+        .iter()
+        .position(|&c| c != 0)
+        .unwrap_or(data.len())
+        .min(data.len().saturating_sub(1));
+    let s = &data[start..];
+    if s.len() <= 1 {
+        return;
+    }
+    for p in s.split(|&c| c == 0).filter(|p| !p.is_empty()) {
+        f(p);
+    }
 }
 
 #[cfg(test)]
