@@ -124,11 +124,14 @@ struct RawSym {
     value: u64,
 }
 
+/// A section read from a file: (section index, buffer, start in buffer).
+type Cached = (usize, std::sync::Arc<[u8]>, usize);
+
 /// A parsed module ELF image.
 pub struct Elf {
     image: Image,
     /// Section data already read from a file image, by section index.
-    cache: std::cell::RefCell<Vec<(usize, std::sync::Arc<[u8]>, usize)>>,
+    cache: std::cell::RefCell<Vec<Cached>>,
     /// `.symtab`, decoded once (`None`: missing or malformed).
     syms: std::cell::OnceCell<Option<Vec<RawSym>>>,
     class: Class,
