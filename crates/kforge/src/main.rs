@@ -2,6 +2,7 @@
 
 mod conf_cmd;
 mod config_cmd;
+mod depmod_cmd;
 mod diagnostic;
 mod kconfig_cmd;
 mod kernel_env;
@@ -29,6 +30,9 @@ enum Cmd {
     /// Follow kernel.org's releases in a lock file, and check declarations
     /// against the new versions
     Update(Box<update_cmd::UpdateArgs>),
+    /// Generate modules.dep and the module index files, byte-identical to kmod's depmod
+    #[command(disable_help_flag = false)]
+    Depmod(Box<depmod_cmd::DepmodArgs>),
     /// Drop-in for the kernel's scripts/kconfig/conf: same options, run with
     /// the environment the kernel's Makefile exports (see `kforge conf --help`)
     #[command(disable_help_flag = true)]
@@ -58,6 +62,7 @@ fn main() {
         Cmd::Kconfig(a) => kconfig_cmd::run(*a),
         Cmd::Config(a) => config_cmd::run(*a),
         Cmd::Explain(a) => config_cmd::run_explain(*a),
+        Cmd::Depmod(a) => depmod_cmd::run(*a),
         Cmd::Conf { args } => run_conf(&argv0, &args),
         Cmd::Update(a) => update_cmd::run(*a),
     };
