@@ -6,6 +6,7 @@ mod depmod_cmd;
 mod diagnostic;
 mod kconfig_cmd;
 mod kernel_env;
+mod modules_cmd;
 mod source;
 mod update_cmd;
 
@@ -33,6 +34,8 @@ enum Cmd {
     /// Generate modules.dep and the module index files, byte-identical to kmod's depmod
     #[command(disable_help_flag = false)]
     Depmod(Box<depmod_cmd::DepmodArgs>),
+    /// Module closures of a requirement, and loaders that ship only them
+    Modules(Box<modules_cmd::ModulesArgs>),
     /// Drop-in for the kernel's scripts/kconfig/conf: same options, run with
     /// the environment the kernel's Makefile exports (see `kforge conf --help`)
     #[command(disable_help_flag = true)]
@@ -63,6 +66,7 @@ fn main() {
         Cmd::Config(a) => config_cmd::run(*a),
         Cmd::Explain(a) => config_cmd::run_explain(*a),
         Cmd::Depmod(a) => depmod_cmd::run(*a),
+        Cmd::Modules(a) => modules_cmd::run(*a),
         Cmd::Conf { args } => run_conf(&argv0, &args),
         Cmd::Update(a) => update_cmd::run(*a),
     };

@@ -9,9 +9,12 @@
 //!   `.devname` and the binary tries (`*.bin`) byte-identical to kmod 30's
 //!   depmod, in parallel.
 //! - [`index`] builds and reads kmod's trie index files.
+//! - [`closure::Tree::closure`] computes what a requirement needs: modules
+//!   in load order (dependencies, soft dependencies), firmware.
 //!
 //! The behaviour was learnt from kmod's sources; the code is this crate's.
 
+pub mod closure;
 pub mod config;
 pub mod depmod;
 pub mod elf;
