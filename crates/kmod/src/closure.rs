@@ -395,8 +395,8 @@ impl Tree {
 
     /// Resolve a target as modprobe does; `None` when nothing matches.
     pub fn lookup(&self, target: &str) -> Result<Option<Resolved>, Error> {
-        let norm = normalize_alias(target.as_bytes())
-            .map_err(|_| Error::BadTarget(target.to_string()))?;
+        let norm =
+            normalize_alias(target.as_bytes()).map_err(|_| Error::BadTarget(target.to_string()))?;
         let norm = String::from_utf8_lossy(&norm).into_owned();
         if self.modules.contains_key(&norm) {
             return Ok(Some(Resolved::Modules(vec![norm])));
@@ -635,7 +635,10 @@ mod tests {
         );
         assert_eq!(t.lookup("zzz").unwrap(), None);
         assert_eq!(t.modules["a"].deps, vec!["c", "b"]);
-        assert_eq!(t.softdeps.as_ref().unwrap()["a"].pre, vec!["s-x", "builtin_one", "nothing"]);
+        assert_eq!(
+            t.softdeps.as_ref().unwrap()["a"].pre,
+            vec!["s-x", "builtin_one", "nothing"]
+        );
     }
 
     #[test]
