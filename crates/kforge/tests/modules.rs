@@ -139,7 +139,7 @@ fn check_against_modprobe(target: &str) {
             let sd = kmod::modinfo::parse_softdep(l.split_once(&e.name).unwrap().1);
             for (names, before) in [(&sd.pre, true), (&sd.post, false)] {
                 for n in names {
-                    if let Some(Some(kmod::closure::Resolved::Modules(ms))) = tree.lookup(n).ok() {
+                    if let Ok(Some(kmod::closure::Resolved::Modules(ms))) = tree.lookup(n) {
                         for m in ms {
                             if let Some(&j) = pos.get(m.as_str()) {
                                 assert_eq!(j < i, before, "{target}: softdep {m} of {}", e.name);

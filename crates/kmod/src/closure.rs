@@ -451,11 +451,11 @@ impl Tree {
                         .map(|ext| d.join(format!("{f}{ext}")))
                         .find(|p| p.is_file())
                 });
-                if opts.firmware_dir.is_some() && found.is_none() {
+                if let (Some(d), None) = (&opts.firmware_dir, &found) {
                     w.out.warnings.push(format!(
                         "module {} needs firmware {f}, which is not in {}",
                         e.name,
-                        opts.firmware_dir.as_ref().unwrap().display()
+                        d.display()
                     ));
                 }
                 w.out.firmware.push(Firmware {
