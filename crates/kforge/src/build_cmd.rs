@@ -5,9 +5,10 @@
 //! The steps of `kforge build`, cheapest first, so that an entry that
 //! exists is found without building anything:
 //!
-//! 1. load the declaration; `[[patches]]` are refused for now;
+//! 1. load the declaration;
 //! 2. the source tree ([`source_tree`], the one place that knows where
-//!    trees come from) and its digest;
+//!    trees come from: `--tree`, or the source crate's prepared tree with
+//!    the patches applied) and its digest;
 //! 3. resolve (the code of `kforge config`): a required request that fails
 //!    stops here, before anything is built;
 //! 4. the toolchain identity and the store key ([`key_inputs`]); an entry
@@ -77,7 +78,7 @@ pub struct GcArgs {
 enum BuildError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("{0}: [[patches]] are not yet supported by `kforge build` (patching comes with the source crate)")]
+    #[error("{0}: --tree DIR is built as it is, without the declared [[patches]]; drop --tree to have them applied")]
     Patches(spec::Origin),
     #[error("{what}: {source}")]
     Io {
@@ -96,22 +97,35 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BuildError 
 /// Where the source tree comes from, and its digest for the store key.
 struct SourceTree {
     tree: PathBuf,
-    /// `tarball:<sha256>` or `tree:<sha256>`.
+    /// `prepared:<key>` or `tree:<sha256>`.
     digest: String,
+    /// SHA-256 of each patch file, in order (none with `--tree`).
+    patches: Vec<String>,
 }
 
-/// The source tree of a declaration: `--tree DIR`, or the declared tarball
-/// unpacked once into the cache. Until the source crate lands this is the
-/// one place trees come from (and `[[patches]]` are refused in `run`).
+/// The source tree of a declaration: `--tree DIR`, or the declared source
+/// prepared by the source crate (fetched, verified, unpacked, patched,
+/// `post_patch` run, cached). The one place trees come from.
 ///
-/// Digest: for a tarball, its SHA-256 (checked against the declared hash
-/// when there is one). For `--tree`, the SHA-256 of the tree's canonical
+/// Digest: for a prepared tree, the source crate's cache key, the SHA-256
+/// of the tarball's digest, each patch's digest and strip level and the
+/// `post_patch` text. For `--tree`, the SHA-256 of the tree's canonical
 /// path, its top `Makefile` and that file's modification time: kforge does
 /// not read the whole tree, so an edit elsewhere in a `--tree` does not
-/// change the key (touch the Makefile, or declare a tarball).
+/// change the key (touch the Makefile, or declare a tarball). A `--tree`
+/// is used as it is, so a declaration with `[[patches]]` or `post_patch`
+/// is refused with it.
 fn source_tree(spec: &spec::Spec, tree: Option<&Path>) -> Result<SourceTree, BuildError> {
     match tree {
         Some(t) => {
+            if let Some(p) = spec.patches.first() {
+                return Err(BuildError::Patches(p.origin.clone()));
+            }
+            if spec.build.post_patch.is_some() {
+                return Err(BuildError::Other(
+                    "--tree DIR is built as it is, but the declaration has a [build] post_patch; drop --tree to have it run".into(),
+                ));
+            }
             let tree = std::fs::canonicalize(t).map_err(io_err(t.display().to_string()))?;
             let mk = tree.join("Makefile");
             let text = std::fs::read(&mk).map_err(io_err(mk.display().to_string()))?;
@@ -128,14 +142,15 @@ fn source_tree(spec: &spec::Spec, tree: Option<&Path>) -> Result<SourceTree, Bui
             Ok(SourceTree {
                 tree,
                 digest: format!("tree:{}", build::sha256_hex(&d)),
+                patches: Vec::new(),
             })
         }
         None => {
-            let (tree, digest) = crate::source::unpacked_tree_with_digest(&spec.source)
-                .map_err(ConfigError::from)?;
+            let p = crate::source::prepared_tree(spec).map_err(ConfigError::from)?;
             Ok(SourceTree {
-                tree,
-                digest: format!("tarball:{}", build::hex(&digest)),
+                tree: p.tree,
+                digest: format!("prepared:{}", p.key),
+                patches: p.patch_sha256.iter().map(|d| build::hex(d)).collect(),
             })
         }
     }
@@ -203,7 +218,7 @@ fn key_inputs(
     // Bumped when kforge changes what it puts into an entry.
     k.add("kforge-build", "1");
     k.add("source", &source.digest);
-    k.add("patches", "");
+    k.add("patches", source.patches.join(","));
     k.add("arch", arch);
     k.add("cross_compile", cross);
     k.add("llvm", "");
@@ -242,14 +257,12 @@ fn key_inputs(
 fn plan(args: &BuildArgs, store: &Store) -> Result<Result<Plan, i32>, BuildError> {
     let t0 = Instant::now();
     let spec = spec::Spec::load(&args.spec).map_err(ConfigError::from)?;
-    if let Some(p) = spec.patches.first() {
-        return Err(BuildError::Patches(p.origin.clone()));
-    }
     let source = source_tree(&spec, args.tree.as_deref())?;
-    let r = config_cmd::resolve_spec(&spec, &source.tree, !args.no_probe_cache)?;
+    let mut r = config_cmd::resolve_spec(&spec, &source.tree, !args.no_probe_cache)?;
+    eprint!("{}", config_cmd::version_warning(&spec, &r.tree.version));
     let ignore = spec.build.ignore_config_errors;
     let errors = r.error_count(ignore);
-    let report = config_cmd::render_report(&r, ignore, false);
+    let report = config_cmd::render_report(&mut r, ignore, false);
     eprint!("{report}");
     let requests = r.res.outcomes.len();
     let held = requests - r.res.failures().count();
@@ -549,9 +562,6 @@ fn memo_hit(args: &BuildArgs, store: &Store) -> Result<Option<i32>, BuildError> 
     let Ok(spec) = spec::Spec::load(&args.spec) else {
         return Ok(None);
     };
-    if !spec.patches.is_empty() {
-        return Ok(None);
-    }
     let Ok(source) = source_tree(&spec, args.tree.as_deref()) else {
         return Ok(None);
     };
@@ -961,6 +971,7 @@ fn manifest_json(
         "source": {
             "tree": p.source.tree.display().to_string(),
             "digest": p.source.digest,
+            "patches_sha256": p.source.patches,
             "kernel_version": p.kernelversion,
         },
         "config_sha256": build::sha256_hex(p.config.as_bytes()),

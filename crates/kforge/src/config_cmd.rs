@@ -72,7 +72,7 @@ pub enum ConfigError {
     #[error(transparent)]
     Resolve(#[from] resolve::ResolveError),
     #[error(transparent)]
-    Source(#[from] crate::source::SourceError),
+    Source(Box<source::SourceError>),
     #[error(transparent)]
     Kbuild(#[from] kbuild::KbuildError),
     #[error("the Kconfig tree could not be parsed:\n{0}")]
@@ -91,6 +91,12 @@ pub enum ConfigError {
 /// The caller's environment variables `kforge config` passes on to the
 /// tree and its probes; everything else comes from the declaration.
 pub const PASSED_ENV: &[&str] = &["PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "LC_CTYPE"];
+
+impl From<Box<source::SourceError>> for ConfigError {
+    fn from(e: Box<source::SourceError>) -> Self {
+        ConfigError::Source(e)
+    }
+}
 
 /// A loaded tree and how it was configured.
 pub struct Tree {
@@ -229,7 +235,7 @@ pub fn resolve_spec(
 
 /// The report of every request that did not hold (and of unknown
 /// modules), rustc style, and with `diff` the changes against the base.
-pub fn render_report(r: &Resolved, ignore: bool, diff: bool) -> String {
+pub fn render_report(r: &mut Resolved, ignore: bool, diff: bool) -> String {
     let mut out = render_module_errors(r, ignore);
     for o in r.res.failures() {
         let level = if o.request.optional || ignore {
@@ -240,7 +246,7 @@ pub fn render_report(r: &Resolved, ignore: bool, diff: bool) -> String {
         out.push_str(&render_outcome(o, level));
     }
     if diff {
-        out.push_str(&render_diff(&r.res));
+        out.push_str(&render_diff(&r.res, &mut r.tree.kc));
     }
     out
 }
@@ -260,6 +266,27 @@ fn render_module_errors(r: &Resolved, ignore: bool) -> String {
         ));
     }
     out
+}
+
+/// A warning when the tree's version is not the declared one (empty when
+/// they agree on major.minor).
+pub fn version_warning(spec: &spec::Spec, tree: &spec::KernelVersion) -> String {
+    let declared = spec.source.version;
+    if (declared.major, declared.minor) == (tree.major, tree.minor) {
+        return String::new();
+    }
+    diagnostic::render(
+        Level::Warning,
+        None,
+        &format!(
+            "the tree is Linux {}.{}.{}, the declaration says {}",
+            tree.major, tree.minor, tree.patch, spec.source.version_text
+        ),
+        Some(&spec.source.origin),
+        "",
+        &["`since`/`until` are compared with the tree's version".to_string()],
+        None,
+    )
 }
 
 /// `kforge config`.
@@ -324,11 +351,11 @@ fn try_run(args: &ConfigArgs) -> Result<i32, ConfigError> {
     let spec = spec::Spec::load(&args.spec)?;
     let tree = match &args.tree {
         Some(t) => t.clone(),
-        None => crate::source::unpacked_tree(&spec.source)?,
+        None => crate::source::unpacked_tree(&spec)?,
     };
-    let r = resolve_spec(&spec, &tree, !args.no_probe_cache)?;
-    let res = &r.res;
-    write_atomic(&args.output, res.config.as_bytes()).map_err(|source| ConfigError::Write {
+    let mut r = resolve_spec(&spec, &tree, !args.no_probe_cache)?;
+    eprint!("{}", version_warning(&spec, &r.tree.version));
+    write_atomic(&args.output, r.res.config.as_bytes()).map_err(|source| ConfigError::Write {
         path: args.output.clone(),
         source,
     })?;
@@ -336,10 +363,11 @@ fn try_run(args: &ConfigArgs) -> Result<i32, ConfigError> {
     let errors = r.error_count(ignore);
     if args.json {
         eprint!("{}", render_module_errors(&r, ignore));
-        println!("{}", report_json(res, &args.output, ignore));
+        println!("{}", report_json(&r.res, &args.output, ignore));
     } else {
-        let mut out = render_report(&r, ignore, args.diff);
+        let mut out = render_report(&mut r, ignore, args.diff);
         let warnings = r.warning_count(ignore);
+        let res = &r.res;
         out.push_str(&format!(
             "{}: {} requests, {} held, {} errors, {} warnings; wrote {}\n",
             if errors > 0 { "error" } else { "done" },
@@ -420,7 +448,7 @@ fn parse_config(text: &str, prefix: &str) -> BTreeMap<String, String> {
     m
 }
 
-fn render_diff(res: &Resolution) -> String {
+fn render_diff(res: &Resolution, kc: &mut Kconfig) -> String {
     let base = parse_config(&res.base_config, "CONFIG_");
     let now = parse_config(&res.config, "CONFIG_");
     let why: BTreeMap<&str, String> = res
@@ -437,7 +465,9 @@ fn render_diff(res: &Resolution) -> String {
     let keys: std::collections::BTreeSet<&String> = base.keys().chain(now.keys()).collect();
     for k in keys {
         let (a, b) = (base.get(k), now.get(k));
-        if a == b {
+        // "is not set" and absent mean the same.
+        let off = |v: Option<&String>| v.is_none_or(|v| v == "n");
+        if a == b || (off(a) && off(b)) {
             continue;
         }
         let reason = why
@@ -448,7 +478,21 @@ fn render_diff(res: &Resolution) -> String {
                     .contains(k)
                     .then(|| "auto_modules".to_string())
             })
-            .unwrap_or_else(|| "follows from the requests".to_string());
+            .or_else(|| {
+                let r = resolve::explain_symbol(kc, k)?;
+                let by: Vec<String> = r
+                    .selectors
+                    .iter()
+                    .filter(|s| s.active && s.kind == "select")
+                    .map(|s| s.symbol.clone())
+                    .collect();
+                Some(if by.is_empty() {
+                    "its defaults and dependencies".to_string()
+                } else {
+                    format!("selected by {}", by.join(", "))
+                })
+            })
+            .unwrap_or_else(|| "no longer defined".to_string());
         out.push_str(&format!(
             "  {k}: {} -> {}  ({reason})\n",
             a.map_or("(absent)", String::as_str),
@@ -511,7 +555,7 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
 /// and the directory guards on the way there (`y` for a bool, `m` for a
 /// tristate), at `default` priority so the declaration's own settings win.
 /// Returns the modules no Makefile of this architecture builds.
-fn module_requests(
+pub(crate) fn module_requests(
     spec: &spec::Spec,
     tree: &Path,
     kc: &Kconfig,
@@ -592,7 +636,7 @@ fn try_explain(args: &ExplainArgs) -> Result<String, ConfigError> {
         let spec = spec::Spec::load(spec_path)?;
         let tree = match &args.tree {
             Some(t) => t.clone(),
-            None => crate::source::unpacked_tree(&spec.source)?,
+            None => crate::source::unpacked_tree(&spec)?,
         };
         let mut t = load_tree(
             &tree,

@@ -3,10 +3,13 @@
 mod build_cmd;
 mod conf_cmd;
 mod config_cmd;
+mod depmod_cmd;
 mod diagnostic;
 mod kconfig_cmd;
 mod kernel_env;
+mod modules_cmd;
 mod source;
+mod update_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -30,6 +33,14 @@ enum Cmd {
     Gc(Box<build_cmd::GcArgs>),
     /// Configure a kernel tree like `make ARCH=... <target>`, without make
     Kconfig(Box<kconfig_cmd::KconfigArgs>),
+    /// Follow kernel.org's releases in a lock file, and check declarations
+    /// against the new versions
+    Update(Box<update_cmd::UpdateArgs>),
+    /// Generate modules.dep and the module index files, byte-identical to kmod's depmod
+    #[command(disable_help_flag = false)]
+    Depmod(Box<depmod_cmd::DepmodArgs>),
+    /// Module closures of a requirement, and loaders that ship only them
+    Modules(Box<modules_cmd::ModulesArgs>),
     /// Drop-in for the kernel's scripts/kconfig/conf: same options, run with
     /// the environment the kernel's Makefile exports (see `kforge conf --help`)
     #[command(disable_help_flag = true)]
@@ -61,7 +72,10 @@ fn main() {
         Cmd::Explain(a) => config_cmd::run_explain(*a),
         Cmd::Build(a) => build_cmd::run(*a),
         Cmd::Gc(a) => build_cmd::run_gc(*a),
+        Cmd::Depmod(a) => depmod_cmd::run(*a),
+        Cmd::Modules(a) => modules_cmd::run(*a),
         Cmd::Conf { args } => run_conf(&argv0, &args),
+        Cmd::Update(a) => update_cmd::run(*a),
     };
     std::process::exit(code);
 }

@@ -392,21 +392,70 @@ fn fake_make_flags_launcher_jobs_and_dry_run() {
 }
 
 #[test]
-fn patches_are_refused_for_now() {
+fn fake_tarball_with_a_patch_through_the_source_crate() {
     let d = tempfile::tempdir().unwrap();
     let (tree, state) = fake_tree(d.path());
-    std::fs::write(d.path().join("x.patch"), "").unwrap();
+    let cache = d.path().join("cache");
+    // The tarball of the fake tree, and a patch that changes what it builds.
+    let st = Command::new("tar")
+        .current_dir(d.path())
+        .args(["-czf", "linux.tar.gz", "linux"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let patched = d.path().join("patched");
+    std::fs::create_dir_all(&patched).unwrap();
+    let mk = std::fs::read_to_string(tree.join("Makefile")).unwrap();
+    std::fs::write(
+        patched.join("Makefile"),
+        mk.replace("@echo kernel >", "@echo patched-kernel >"),
+    )
+    .unwrap();
+    let diff = Command::new("diff")
+        .current_dir(d.path())
+        .args(["-u", "linux/Makefile", "patched/Makefile"])
+        .output()
+        .unwrap();
+    assert!(!diff.stdout.is_empty());
+    std::fs::write(d.path().join("fix.patch"), &diff.stdout).unwrap();
     let spec = d.path().join("kernel.toml");
     std::fs::write(
         &spec,
-        "[source]\nversion = \"6.1\"\n\n[build]\narch = \"x86_64\"\nbase = \"allnoconfig\"\n\n\
-         [[patches]]\nname = \"x\"\nfile = \"x.patch\"\n",
+        "[source]\nversion = \"6.1\"\ntarball = \"linux.tar.gz\"\n\n\
+         [build]\narch = \"x86_64\"\nbase = \"allnoconfig\"\n\n\
+         [[patches]]\nname = \"fix\"\nfile = \"fix.patch\"\n",
     )
     .unwrap();
-    let o = build_fake(&d.path().join("cache"), d.path(), &spec, &tree, "result");
+    let o = kforge(&cache, d.path())
+        .arg("build")
+        .arg(&spec)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let entry = std::fs::read_link(d.path().join("result")).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(entry.join("kernel/bzImage")).unwrap(),
+        "patched-kernel\n"
+    );
+    let m = manifest(&entry);
+    assert_eq!(m["source"]["patches_sha256"].as_array().unwrap().len(), 1);
+    assert!(m["source"]["digest"]
+        .as_str()
+        .unwrap()
+        .starts_with("prepared:"));
+    // Built once; the second time is a store hit.
+    let o = kforge(&cache, d.path())
+        .arg("build")
+        .arg(&spec)
+        .output()
+        .unwrap();
+    assert!(text(&o).contains("up to date"), "{}", text(&o));
+    assert_eq!(runs(&state), 1);
+    // --tree is built as it is: with [[patches]] it is refused.
+    let o = build_fake(&cache, d.path(), &spec, &tree, "result-tree");
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o).contains("not yet supported"), "{}", text(&o));
-    assert_eq!(runs(&state), 0);
+    assert!(text(&o).contains("without the declared [[patches]]"), "{}", text(&o));
+    assert_eq!(runs(&state), 1);
 }
 
 // ---------------------------------------------------------------- real 6.1

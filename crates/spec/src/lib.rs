@@ -53,6 +53,7 @@ use std::rc::Rc;
 
 mod hash;
 mod load;
+mod lock;
 mod merge;
 mod parse;
 mod suggest;
@@ -60,6 +61,10 @@ mod text;
 mod version;
 
 pub use hash::{sha256_digest, sri};
+pub use lock::{
+    is_date, BranchName, Follows, Lock, LockedRelease, ParseBranchError, DEFAULT_LOCK_NAME,
+    LOCK_FORMAT,
+};
 pub use version::ParseVersionError;
 
 /// A place in a declaration file (1-based line and column).
@@ -216,6 +221,10 @@ pub struct Source {
     /// `sha256-<base64>` (SRI) or `sha256:<nix-base32>`, as written.
     pub hash: Option<String>,
     pub origin: Origin,
+    /// Set when `version = { branch = ..., lock = ... }`: then `version`,
+    /// `version_text`, `url` and `hash` are the branch's release in the
+    /// lock file.
+    pub follows: Option<Follows>,
 }
 
 /// `[build]`: architecture, base and global switches.
@@ -239,6 +248,9 @@ pub struct Build {
     pub jobs: Option<u32>,
     /// A compiler launcher put before the compiler (`ccache`, `sccache`).
     pub launcher: Option<String>,
+    /// A shell snippet run with `/bin/sh -c` in the unpacked, patched
+    /// source tree (`[build] post_patch`), as written.
+    pub post_patch: Option<String>,
 }
 
 /// `[[patches]]`: a patch to apply, and the settings it needs.

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use toml::de::{DeArray, DeString, DeTable, DeValue};
 use toml::Spanned;
 
+use crate::lock::{BranchName, Follows, Lock, DEFAULT_LOCK_NAME};
 use crate::merge::Setting;
 use crate::text::SourceFile;
 use crate::{
@@ -52,6 +53,7 @@ const TABLES: &[&str] = &[
     "source", "build", "config", "when", "patches", "modules", "test",
 ];
 const SOURCE_KEYS: &[&str] = &["version", "tarball", "url", "hash"];
+const FOLLOW_KEYS: &[&str] = &["branch", "lock"];
 const BUILD_KEYS: &[&str] = &[
     "arch",
     "cross_compile",
@@ -64,6 +66,7 @@ const BUILD_KEYS: &[&str] = &[
     "make_flags",
     "jobs",
     "launcher",
+    "post_patch",
 ];
 const SETTING_KEYS: &[&str] = &["value", "optional", "since", "until", "priority", "unset"];
 const PATCH_KEYS: &[&str] = &["name", "file", "url", "hash", "strip", "config"];
@@ -73,10 +76,30 @@ const PRIORITIES: &[&str] = &["default", "normal", "force"];
 const INCLUDED_HELP: &str =
     "an included file may only hold `[config]`, `[when.SYMBOL]`, `[build] include` and `[test]`";
 
+/// `dir` joined with `rel`, with `.` dropped and `..` taken back over a
+/// preceding normal component, so messages show `profiles/qemu.toml`
+/// rather than `examples/../profiles/qemu.toml`. (Lexical only: `..`
+/// after a symbolic link means the same here as in the shell's `cd`.)
+fn join_lexically(dir: &Path, rel: impl AsRef<Path>) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in dir.join(rel).components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
 /// Parse one file. `main`: the declaration itself (else an included file).
 pub(crate) fn parse(file: &SourceFile, main: bool) -> Result<FileDecl, SpecError> {
-    let dir = file.path.parent().unwrap_or(Path::new(""));
-    let cx = Cx { file, dir, main };
+    let cx = Cx::new(file, main);
     let root = DeTable::parse(&file.text).map_err(|e| {
         cx.at(
             e.span().map_or(0, |s| s.start),
@@ -131,7 +154,7 @@ pub(crate) fn parse(file: &SourceFile, main: bool) -> Result<FileDecl, SpecError
 }
 
 /// The entries of a table in the order they were written.
-fn entries<'t, 'i>(table: &'t DeTable<'i>) -> Vec<(&'t Key<'i>, &'t Val<'i>)> {
+pub(crate) fn entries<'t, 'i>(table: &'t DeTable<'i>) -> Vec<(&'t Key<'i>, &'t Val<'i>)> {
     let mut entries: Vec<_> = table.iter().collect();
     entries.sort_by_key(|(k, _)| k.span().start);
     entries
@@ -162,18 +185,28 @@ fn valid_module(name: &str) -> bool {
 }
 
 /// The file being parsed.
-struct Cx<'f> {
+pub(crate) struct Cx<'f> {
     file: &'f SourceFile,
     dir: &'f Path,
     main: bool,
 }
 
-impl Cx<'_> {
-    fn origin(&self, offset: usize) -> Origin {
+impl<'f> Cx<'f> {
+    /// Parsing `file`; `main`: the declaration itself (else an included
+    /// file, or another kind of file such as a lock file).
+    pub(crate) fn new(file: &'f SourceFile, main: bool) -> Self {
+        Cx {
+            file,
+            dir: file.path.parent().unwrap_or(Path::new("")),
+            main,
+        }
+    }
+
+    pub(crate) fn origin(&self, offset: usize) -> Origin {
         self.file.origin(offset)
     }
 
-    fn at(&self, offset: usize, message: String) -> SpecError {
+    pub(crate) fn at(&self, offset: usize, message: String) -> SpecError {
         SpecError::At {
             origin: self.origin(offset),
             message,
@@ -181,7 +214,12 @@ impl Cx<'_> {
         }
     }
 
-    fn at_help(&self, offset: usize, message: String, help: impl Into<String>) -> SpecError {
+    pub(crate) fn at_help(
+        &self,
+        offset: usize,
+        message: String,
+        help: impl Into<String>,
+    ) -> SpecError {
         SpecError::At {
             origin: self.origin(offset),
             message,
@@ -204,7 +242,7 @@ impl Cx<'_> {
         )
     }
 
-    fn table<'a, 'i>(&self, value: &'a Val<'i>) -> Result<&'a DeTable<'i>, SpecError> {
+    pub(crate) fn table<'a, 'i>(&self, value: &'a Val<'i>) -> Result<&'a DeTable<'i>, SpecError> {
         match value.get_ref() {
             DeValue::Table(t) => Ok(t),
             _ => Err(self.expected(value, "a table")),
@@ -218,7 +256,7 @@ impl Cx<'_> {
         }
     }
 
-    fn string<'a>(&self, value: &'a Val<'_>) -> Result<&'a str, SpecError> {
+    pub(crate) fn string<'a>(&self, value: &'a Val<'_>) -> Result<&'a str, SpecError> {
         match value.get_ref() {
             DeValue::String(s) => Ok(s),
             _ => Err(self.expected(value, "a string")),
@@ -234,7 +272,7 @@ impl Cx<'_> {
         Ok(s)
     }
 
-    fn boolean(&self, value: &Val<'_>) -> Result<bool, SpecError> {
+    pub(crate) fn boolean(&self, value: &Val<'_>) -> Result<bool, SpecError> {
         match value.get_ref() {
             DeValue::Boolean(b) => Ok(*b),
             _ => Err(self.expected(value, "a boolean")),
@@ -249,7 +287,7 @@ impl Cx<'_> {
             .collect()
     }
 
-    fn integer(&self, value: &Val<'_>) -> Result<i64, SpecError> {
+    pub(crate) fn integer(&self, value: &Val<'_>) -> Result<i64, SpecError> {
         match value.get_ref() {
             DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix()).map_err(|_| {
                 self.at(
@@ -261,13 +299,13 @@ impl Cx<'_> {
         }
     }
 
-    fn version(&self, value: &Val<'_>) -> Result<KernelVersion, SpecError> {
+    pub(crate) fn version(&self, value: &Val<'_>) -> Result<KernelVersion, SpecError> {
         self.string(value)?
             .parse()
             .map_err(|e: crate::ParseVersionError| self.at(value.span().start, e.to_string()))
     }
 
-    fn hash(&self, value: &Val<'_>) -> Result<String, SpecError> {
+    pub(crate) fn hash(&self, value: &Val<'_>) -> Result<String, SpecError> {
         let text = self.string(value)?;
         hash::check(text).map_err(|(message, help)| SpecError::At {
             origin: self.origin(value.span().start),
@@ -277,7 +315,7 @@ impl Cx<'_> {
         Ok(text.to_owned())
     }
 
-    fn url(&self, value: &Val<'_>) -> Result<String, SpecError> {
+    pub(crate) fn url(&self, value: &Val<'_>) -> Result<String, SpecError> {
         let text = self.string(value)?;
         match text.split_once("://") {
             Some((scheme, rest))
@@ -297,12 +335,12 @@ impl Cx<'_> {
 
     /// A path, resolved against this file's directory.
     fn path(&self, value: &Val<'_>, what: &str) -> Result<PathBuf, SpecError> {
-        Ok(self.dir.join(self.nonempty(value, what)?))
+        Ok(join_lexically(self.dir, self.nonempty(value, what)?))
     }
 
     /// Every key of `table` must be one of `known`; `place` says where
     /// in the message ("in [source]").
-    fn known_keys(
+    pub(crate) fn known_keys(
         &self,
         table: &DeTable<'_>,
         known: &[&str],
@@ -374,6 +412,9 @@ impl Cx<'_> {
                 "e.g. version = \"6.1.192\"",
             )
         })?;
+        if let DeValue::Table(follows) = version_value.get_ref() {
+            return self.following(value, t, version_value, follows);
+        }
         let version = self.version(version_value)?;
         Ok(Source {
             version,
@@ -385,6 +426,86 @@ impl Cx<'_> {
             url: t.get("url").map(|v| self.url(v)).transpose()?,
             hash: t.get("hash").map(|v| self.hash(v)).transpose()?,
             origin: self.origin(value.span().start),
+            follows: None,
+        })
+    }
+
+    /// `version = { branch = "6.12", lock = "kernels.lock.toml" }`: the
+    /// version, URL and hash of the branch's release in the lock file.
+    fn following(
+        &self,
+        value: &Val<'_>,
+        t: &DeTable<'_>,
+        version_value: &Val<'_>,
+        follows: &DeTable<'_>,
+    ) -> Result<Source, SpecError> {
+        self.known_keys(follows, FOLLOW_KEYS, "in `version = { ... }`")?;
+        for key in ["tarball", "url", "hash"] {
+            if let Some((k, _)) = t.get_key_value(key) {
+                return Err(self.at_help(
+                    k.span().start,
+                    format!("`{key}` cannot be given when `version` follows a branch"),
+                    "the lock file gives the version, url and hash; remove this key, \
+                     or write a version instead of `{ branch = ... }`",
+                ));
+            }
+        }
+        let branch_value = follows.get("branch").ok_or_else(|| {
+            self.at_help(
+                version_value.span().start,
+                "`version = { ... }` has no `branch`".into(),
+                "e.g. version = { branch = \"6.12\", lock = \"kernels.lock.toml\" }",
+            )
+        })?;
+        let branch: BranchName =
+            self.string(branch_value)?
+                .parse()
+                .map_err(|e: crate::lock::ParseBranchError| {
+                    self.at(branch_value.span().start, e.to_string())
+                })?;
+        let (lock_path, lock_at) = match follows.get("lock") {
+            Some(v) => (self.path(v, "the lock file's path")?, v.span().start),
+            None => (
+                join_lexically(self.dir, DEFAULT_LOCK_NAME),
+                version_value.span().start,
+            ),
+        };
+        let shown = lock_path.display();
+        let lock = Lock::load(&lock_path).map_err(|e| match e {
+            SpecError::Io { source, .. } => self.at_help(
+                lock_at,
+                format!("cannot read the lock file {shown}: {source}"),
+                format!("`kforge update --lock {shown} --branch {branch}` writes it"),
+            ),
+            other => other,
+        })?;
+        let Some(locked) = lock.branches.get(&branch) else {
+            let have: Vec<String> = lock.branches.keys().map(ToString::to_string).collect();
+            return Err(self.at_help(
+                branch_value.span().start,
+                format!(
+                    "branch {branch} is not in the lock file {shown} ({})",
+                    if have.is_empty() {
+                        "it has no branches".to_string()
+                    } else {
+                        format!("it has {}", have.join(", "))
+                    }
+                ),
+                format!("`kforge update --lock {shown} --branch {branch}` adds it"),
+            ));
+        };
+        Ok(Source {
+            version: locked.version,
+            version_text: locked.version.to_string(),
+            tarball: None,
+            url: Some(locked.url.clone()),
+            hash: Some(locked.hash.clone()),
+            origin: self.origin(value.span().start),
+            follows: Some(Follows {
+                branch,
+                lock: lock_path,
+                origin: self.origin(version_value.span().start),
+            }),
         })
     }
 
@@ -413,7 +534,7 @@ impl Cx<'_> {
                     return Err(self.at(offset, "the path is empty".into()));
                 }
                 decl.includes.push(Include {
-                    path: self.dir.join(path),
+                    path: join_lexically(self.dir, path),
                     origin: self.origin(offset),
                 });
             }
@@ -498,6 +619,10 @@ impl Cx<'_> {
             make_flags,
             jobs,
             launcher,
+            post_patch: t
+                .get("post_patch")
+                .map(|v| self.string(v).map(str::to_owned))
+                .transpose()?,
         });
         Ok(())
     }

@@ -77,7 +77,7 @@ fn unknown_keys() {
         "unknown key `parallelism` in [build]",
         Some(
             "expected one of `arch`, `cross_compile`, `base`, `targets`, `auto_modules`, \
-             `prefer_builtin`, `ignore_config_errors`, `include`, `make_flags`, `jobs` or `launcher`",
+             `prefer_builtin`, `ignore_config_errors`, `include`, `make_flags`, `jobs`, `launcher` or `post_patch`",
         ),
     );
 
@@ -178,6 +178,13 @@ fn wrong_types() {
         &err,
         ("kernel.toml", 5, 16),
         "expected a boolean, found a string",
+        None,
+    );
+    let err = d.error(&format!("{HEAD}post_patch = [\"make prepare\"]\n"));
+    d.assert_at(
+        &err,
+        ("kernel.toml", 5, 14),
+        "expected a string, found an array",
         None,
     );
     let err = d.error(&format!("{HEAD}targets = \"bzImage\"\n"));
@@ -628,6 +635,15 @@ fn bad_includes() {
         &err,
         ("a.toml", 3, 1),
         "`arch` is not allowed in an included file",
+        Some(INCLUDED_HELP),
+    );
+
+    d.write("a.toml", "[build]\npost_patch = \"true\"\n");
+    let err = d.error(&format!("{HEAD}include = [\"a.toml\"]\n"));
+    d.assert_at(
+        &err,
+        ("a.toml", 2, 1),
+        "`post_patch` is not allowed in an included file",
         Some(INCLUDED_HELP),
     );
 

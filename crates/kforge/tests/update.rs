@@ -1,0 +1,1060 @@
+//! `kforge update` against a fake kernel.org on 127.0.0.1: a release list
+//! and tarballs made at test time. Bumps, new branches, end of life,
+//! release candidates, --dry-run, --commit, and the faults (each leaving
+//! the lock as it was). `--check` between the real 6.1 and 6.12 trees is
+//! in `update_check.rs`.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use sha2::{Digest, Sha256};
+
+// --- the fake kernel.org ---------------------------------------------------
+
+/// What the server answers for one path.
+#[derive(Clone)]
+struct Reply {
+    status: u16,
+    body: Vec<u8>,
+    /// Announce the whole length but stop after this many bytes (once).
+    cut: Option<usize>,
+}
+
+impl Reply {
+    fn ok(body: impl Into<Vec<u8>>) -> Reply {
+        Reply {
+            status: 200,
+            body: body.into(),
+            cut: None,
+        }
+    }
+}
+
+type Routes = Arc<Mutex<HashMap<String, Reply>>>;
+
+/// An HTTP/1.1 server on 127.0.0.1, one connection at a time, answering
+/// from `routes` (which tests change between runs), honouring `Range`.
+struct Server {
+    port: u16,
+    routes: Routes,
+    seen: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    fn start() -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let routes: Routes = Arc::default();
+        let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (r, s, st) = (routes.clone(), seen.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if st.load(Ordering::SeqCst) {
+                    break;
+                }
+                if let Ok(conn) = conn {
+                    serve(conn, &r, &s);
+                }
+            }
+        });
+        Server {
+            port,
+            routes,
+            seen,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn set(&self, path: &str, reply: Reply) {
+        self.routes.lock().unwrap().insert(path.into(), reply);
+    }
+
+    /// The paths requested so far.
+    fn seen(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn serve(conn: TcpStream, routes: &Routes, seen: &Mutex<Vec<String>>) {
+    let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    let mut first = String::new();
+    if reader.read_line(&mut first).unwrap_or(0) == 0 {
+        return;
+    }
+    let path = first.split_whitespace().nth(1).unwrap_or("/").to_owned();
+    let mut range = None;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            if k.trim().eq_ignore_ascii_case("range") {
+                range = v
+                    .trim()
+                    .strip_prefix("bytes=")
+                    .and_then(|r| r.strip_suffix('-'))
+                    .and_then(|n| n.parse::<usize>().ok());
+            }
+        }
+    }
+    seen.lock().unwrap().push(path.clone());
+    let reply = {
+        let mut routes = routes.lock().unwrap();
+        let reply = routes.get(&path).cloned();
+        // A cut happens once: the next request gets everything.
+        if let Some(r) = routes.get_mut(&path) {
+            r.cut = None;
+        }
+        reply
+    };
+    let mut conn = conn;
+    let (head, data, cut) = match reply {
+        None => (
+            "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string(),
+            Vec::new(),
+            None,
+        ),
+        Some(r) if r.status != 200 => (
+            format!(
+                "HTTP/1.1 {} Oops\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                r.status,
+                r.body.len()
+            ),
+            r.body,
+            None,
+        ),
+        Some(r) => match range {
+            Some(s) if s < r.body.len() => (
+                format!(
+                    "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {s}-{}/{}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    r.body.len() - 1,
+                    r.body.len(),
+                    r.body.len() - s
+                ),
+                r.body[s..].to_vec(),
+                r.cut,
+            ),
+            Some(_) => (
+                format!(
+                    "HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    r.body.len()
+                ),
+                Vec::new(),
+                None,
+            ),
+            None => (
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nAccept-Ranges: bytes\r\nConnection: close\r\n\r\n",
+                    r.body.len()
+                ),
+                r.body,
+                r.cut,
+            ),
+        },
+    };
+    let _ = conn.write_all(head.as_bytes());
+    let data = match cut {
+        Some(n) => &data[..n.min(data.len())],
+        None => &data[..],
+    };
+    let _ = conn.write_all(data);
+    let _ = conn.flush();
+    let _ = conn.shutdown(std::net::Shutdown::Both);
+    let mut rest = Vec::new();
+    let _ = reader.read_to_end(&mut rest);
+}
+
+// --- releases and tarballs ---------------------------------------------------
+
+/// A small `linux-<version>.tar`, made with tar(1) from a tree with a
+/// Makefile and some filler, so it is a real archive of some size;
+/// reproducible (the same bytes for the same version, whenever made).
+fn tar(version: &str) -> Vec<u8> {
+    let d = tempfile::tempdir().unwrap();
+    let top = d.path().join(format!("linux-{version}"));
+    std::fs::create_dir_all(top.join("init")).unwrap();
+    std::fs::write(
+        top.join("Makefile"),
+        format!("# linux {version}\nVERSION = 6\n"),
+    )
+    .unwrap();
+    let filler: String = (0..4000)
+        .map(|i| format!("line {i} of {version}\n"))
+        .collect();
+    std::fs::write(top.join("init/main.c"), filler).unwrap();
+    let out = Command::new("tar")
+        .arg("-C")
+        .arg(d.path())
+        .args([
+            "--sort=name",
+            "--mtime=@1700000000",
+            "--owner=0",
+            "--group=0",
+            "--numeric-owner",
+            "-cf",
+            "-",
+            &format!("linux-{version}"),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    out.stdout
+}
+
+/// [`tar`] compressed with gzip(1) (`-n`: reproducible).
+fn tarball(version: &str) -> Vec<u8> {
+    let mut child = Command::new("gzip")
+        .args(["-n", "-c"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let data = tar(version);
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(&data).unwrap());
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(out.status.success());
+    out.stdout
+}
+
+fn sri(data: &[u8]) -> String {
+    spec::sri(&Sha256::digest(data).into())
+}
+
+/// One entry of the list: (moniker, version, iseol).
+struct Rel(&'static str, &'static str, bool);
+
+/// A kernel.org-like release list whose tarballs are served by `server`
+/// (and registered there).
+fn publish(server: &Server, releases: &[Rel]) {
+    publish_signed(server, releases, None)
+}
+
+/// Makes a `.tar.sign` given the version and the uncompressed tar.
+type Signer<'a> = dyn Fn(&str, &[u8]) -> Vec<u8> + 'a;
+
+/// [`publish`], each tarball with a `.tar.sign` made by `sign` (given the
+/// version and the uncompressed tar) when there is one.
+fn publish_signed(server: &Server, releases: &[Rel], sign: Option<&Signer>) {
+    let mut entries = Vec::new();
+    for Rel(moniker, version, eol) in releases {
+        let path = format!("/pub/linux-{version}.tar.gz");
+        server.set(&path, Reply::ok(tarball(version)));
+        let pgp = match sign {
+            Some(sign) if *moniker != "mainline" => {
+                let sig = format!("/pub/linux-{version}.tar.sign");
+                server.set(&sig, Reply::ok(sign(version, &tar(version))));
+                format!("\"{}\"", server.url(&sig))
+            }
+            _ => "null".to_string(),
+        };
+        entries.push(format!(
+            r#"    {{ "iseol": {eol}, "version": "{version}", "moniker": "{moniker}",
+      "source": "{}", "pgp": {pgp},
+      "released": {{ "timestamp": 1765800000, "isodate": "2025-12-15" }},
+      "gitweb": "https://git.kernel.org/x", "changelog": null,
+      "diffview": "x", "patch": {{ "full": "x", "incremental": null }} }}"#,
+            server.url(&path)
+        ));
+    }
+    server.set(
+        "/releases.json",
+        Reply::ok(format!(
+            "{{\n  \"latest_stable\": {{ \"version\": \"6.18.1\" }},\n  \"releases\": [\n{}\n  ]\n}}\n",
+            entries.join(",\n")
+        )),
+    );
+}
+
+// --- running kforge ------------------------------------------------------------
+
+struct Env {
+    dir: tempfile::TempDir,
+    server: Server,
+}
+
+impl Env {
+    fn new() -> Env {
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+            server: Server::start(),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn lock(&self) -> PathBuf {
+        self.path("repo/kernels.lock.toml")
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.path(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn read_lock(&self) -> String {
+        std::fs::read_to_string(self.lock()).unwrap()
+    }
+
+    /// `kforge update --lock <lock> --releases-url <server> ARGS`, with a
+    /// cache of its own.
+    fn update(&self, extra: &[&str]) -> (Output, String) {
+        std::fs::create_dir_all(self.path("repo")).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_kforge"))
+            .env("XDG_CACHE_HOME", self.path("cache"))
+            .arg("update")
+            .arg("--lock")
+            .arg(self.lock())
+            .arg("--releases-url")
+            .arg(self.server.url("/releases.json"))
+            .args(extra)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out, text)
+    }
+
+    /// Run update and expect success.
+    fn ok(&self, extra: &[&str]) -> String {
+        let (out, text) = self.update(extra);
+        assert!(out.status.success(), "{text}");
+        text
+    }
+
+    /// The names in the lock's directory.
+    fn repo_files(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.path("repo"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+fn lock_of(env: &Env) -> spec::Lock {
+    spec::Lock::load(&env.lock()).unwrap()
+}
+
+fn b(s: &str) -> spec::BranchName {
+    s.parse().unwrap()
+}
+
+// --- the tests ---------------------------------------------------------------
+
+#[test]
+fn a_stable_bump() {
+    let env = Env::new();
+    publish(&env.server, &[Rel("longterm", "6.6.118", false)]);
+    let text = env.ok(&[]);
+    assert!(
+        text.contains("6.6: new branch at 6.6.118 (longterm)"),
+        "{text}"
+    );
+    let lock = lock_of(&env);
+    let e = &lock.branches[&b("6.6")];
+    assert_eq!(e.version.to_string(), "6.6.118");
+    assert_eq!(e.hash, sri(&tarball("6.6.118")));
+    assert!(e.longterm && !e.eol);
+    assert_eq!(e.released.as_deref(), Some("2025-12-15"));
+
+    // A declaration that follows the branch.
+    let decl = env.write(
+        "repo/kernel.toml",
+        "[source]\nversion = { branch = \"6.6\" }\n[build]\narch = \"x86_64\"\n",
+    );
+    let spec = spec::Spec::load(&decl).unwrap();
+    assert_eq!(spec.source.version_text, "6.6.118");
+
+    publish(&env.server, &[Rel("longterm", "6.6.119", false)]);
+    let before = env.read_lock();
+    let text = env.ok(&[]);
+    assert!(text.contains("6.6: 6.6.118 -> 6.6.119"), "{text}");
+    assert!(text.contains(&sri(&tarball("6.6.119"))), "{text}");
+    let after = env.read_lock();
+    // A small diff: the version, url, hash lines.
+    let changed: Vec<(&str, &str)> = before
+        .lines()
+        .zip(after.lines())
+        .filter(|(a, b)| a != b)
+        .collect();
+    assert_eq!(changed.len(), 3, "{changed:?}");
+    assert_eq!(before.lines().count(), after.lines().count());
+    let spec = spec::Spec::load(&decl).unwrap();
+    assert_eq!(spec.source.version_text, "6.6.119");
+    assert_eq!(spec.source.hash.unwrap(), sri(&tarball("6.6.119")));
+    assert_eq!(env.repo_files(), ["kernel.toml", "kernels.lock.toml"]);
+
+    // Nothing new: nothing downloaded, nothing written.
+    let n = env.server.seen().len();
+    let text = env.ok(&[]);
+    assert!(text.contains("up to date (1 branches)"), "{text}");
+    assert_eq!(env.server.seen().len(), n + 1, "only the list");
+    assert_eq!(env.read_lock(), after);
+}
+
+#[test]
+fn a_new_major_is_discovered() {
+    let env = Env::new();
+    publish(
+        &env.server,
+        &[
+            Rel("stable", "6.17.5", false),
+            Rel("longterm", "6.12.60", false),
+        ],
+    );
+    env.ok(&[]);
+    publish(
+        &env.server,
+        &[
+            Rel("stable", "6.18.1", false),
+            Rel("stable", "6.17.5", false),
+            Rel("longterm", "6.12.60", false),
+        ],
+    );
+    // Limited to 6.12: the new branch is not added.
+    let text = env.ok(&["--branch", "6.12"]);
+    assert!(text.contains("up to date"), "{text}");
+    assert!(!lock_of(&env).branches.contains_key(&b("6.18")));
+    // Not limited: it is.
+    let text = env.ok(&[]);
+    assert!(text.contains("6.18: new branch at 6.18.1"), "{text}");
+    let lock = lock_of(&env);
+    let names: Vec<String> = lock.branches.keys().map(ToString::to_string).collect();
+    assert_eq!(names, ["6.12", "6.17", "6.18"]);
+    assert_eq!(lock.branches[&b("6.18")].hash, sri(&tarball("6.18.1")));
+    // In the file, in version order.
+    let text = env.read_lock();
+    let at = |s: &str| text.find(s).unwrap();
+    assert!(at("[branches.\"6.12\"]") < at("[branches.\"6.17\"]"));
+    assert!(at("[branches.\"6.17\"]") < at("[branches.\"6.18\"]"));
+    // Asking for a branch nobody knows.
+    let (out, text) = env.update(&["--branch", "5.3"]);
+    assert!(!out.status.success());
+    assert!(
+        text.contains("branch 5.3 is neither on the release list nor in the lock file"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_branch_going_end_of_life_names_its_users() {
+    let env = Env::new();
+    publish(
+        &env.server,
+        &[
+            Rel("stable", "6.18.1", false),
+            Rel("stable", "6.17.12", false),
+        ],
+    );
+    env.ok(&[]);
+    env.write(
+        "repo/router.toml",
+        "[source]\nversion = { branch = \"6.17\", lock = \"kernels.lock.toml\" }\n[build]\narch = \"mips\"\n",
+    );
+    env.write(
+        "repo/pinned.toml",
+        "[source]\nversion = \"6.17.3\"\n[build]\narch = \"x86_64\"\n",
+    );
+    env.write(
+        "repo/current.toml",
+        "[source]\nversion = { branch = \"6.18\" }\n[build]\narch = \"x86_64\"\n",
+    );
+    // Not a declaration: skipped.
+    env.write("repo/profile.toml", "[config]\nA = \"y\"\n");
+
+    publish(
+        &env.server,
+        &[
+            Rel("stable", "6.18.2", false),
+            Rel("stable", "6.17.13", true),
+        ],
+    );
+    let text = env.ok(&[]);
+    assert!(
+        text.contains("6.17: 6.17.12 -> 6.17.13 (end of life)"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "warning[end-of-life]: linux 6.17 is end of life: 6.17.13 is its last release"
+        ),
+        "{text}"
+    );
+    let router = env.path("repo/router.toml");
+    assert!(
+        text.contains(&format!(
+            "still used by {} (follows 6.17, at {}:2:11)",
+            router.display(),
+            router.display()
+        )),
+        "{text}"
+    );
+    assert!(text.contains("pinned.toml (pins 6.17.3"), "{text}");
+    assert!(!text.contains("current.toml"), "{text}");
+    assert!(
+        text.contains("help: move them to a maintained branch: 6.18 (stable)"),
+        "{text}"
+    );
+    let e = &lock_of(&env).branches[&b("6.17")];
+    assert!(e.eol);
+    assert_eq!(e.version.to_string(), "6.17.13");
+
+    // --spec names the declarations instead of the scan.
+    let text = env.ok(&["--spec", env.path("repo/pinned.toml").to_str().unwrap()]);
+    assert!(text.contains("pinned.toml (pins 6.17.3"), "{text}");
+    assert!(!text.contains("router.toml"), "{text}");
+}
+
+#[test]
+fn a_release_candidate_on_mainline() {
+    let env = Env::new();
+    publish(
+        &env.server,
+        &[
+            Rel("mainline", "6.19-rc3", false),
+            Rel("stable", "6.18.2", false),
+        ],
+    );
+    let text = env.ok(&[]);
+    assert!(text.contains("mainline: new branch at 6.19-rc3"), "{text}");
+    let lock = lock_of(&env);
+    assert_eq!(
+        lock.branches[&spec::BranchName::Mainline].version,
+        "6.19-rc3".parse().unwrap()
+    );
+    assert!(env
+        .read_lock()
+        .contains("[branches.\"mainline\"]\nversion = \"6.19-rc3\""));
+
+    publish(
+        &env.server,
+        &[
+            Rel("mainline", "6.19-rc4", false),
+            Rel("stable", "6.18.2", false),
+        ],
+    );
+    let text = env.ok(&["--branch", "mainline"]);
+    assert!(text.contains("mainline: 6.19-rc3 -> 6.19-rc4"), "{text}");
+    let decl = env.write(
+        "repo/next.toml",
+        "[source]\nversion = { branch = \"mainline\" }\n[build]\narch = \"x86_64\"\n",
+    );
+    let spec = spec::Spec::load(&decl).unwrap();
+    assert_eq!(spec.source.version, "6.19-rc4".parse().unwrap());
+    assert!(spec.source.version < "6.19".parse().unwrap());
+}
+
+#[test]
+fn dry_run_writes_nothing() {
+    let env = Env::new();
+    publish(&env.server, &[Rel("longterm", "6.6.118", false)]);
+    env.ok(&[]);
+    let before = env.read_lock();
+    let files = env.repo_files();
+    publish(
+        &env.server,
+        &[
+            Rel("longterm", "6.6.119", false),
+            Rel("stable", "6.18.1", false),
+        ],
+    );
+    let n = env.server.seen().len();
+    let text = env.ok(&["--dry-run"]);
+    assert!(text.contains("6.6: 6.6.118 -> 6.6.119"), "{text}");
+    assert!(text.contains("6.18: new branch at 6.18.1"), "{text}");
+    assert!(
+        text.contains("dry run: 2 branch(es) would change"),
+        "{text}"
+    );
+    assert_eq!(env.read_lock(), before);
+    assert_eq!(env.repo_files(), files);
+    // Only the list was fetched.
+    assert_eq!(env.server.seen()[n..], ["/releases.json"]);
+
+    // --dry-run with no lock at all: still nothing written.
+    std::fs::remove_file(env.lock()).unwrap();
+    env.ok(&["--dry-run"]);
+    assert!(!env.lock().exists());
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn commit_makes_one_commit_per_branch() {
+    let env = Env::new();
+    let repo = env.path("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    git(&repo, &["init", "--quiet"]);
+    git(&repo, &["config", "user.name", "Test"]);
+    git(&repo, &["config", "user.email", "test@example.org"]);
+    git(&repo, &["config", "commit.gpgsign", "false"]);
+    env.write("repo/README", "a repository\n");
+    git(&repo, &["add", "README"]);
+    git(&repo, &["commit", "--quiet", "-m", "start"]);
+
+    // The first run creates the lock: one commit per new branch.
+    publish(
+        &env.server,
+        &[
+            Rel("stable", "6.18.1", false),
+            Rel("longterm", "6.6.118", false),
+        ],
+    );
+    let text = env.ok(&["--commit"]);
+    assert!(
+        text.contains("committed: linux 6.6: init at 6.6.118"),
+        "{text}"
+    );
+    let log = git(&repo, &["log", "--format=%s"]);
+    assert_eq!(
+        log,
+        "linux 6.18: init at 6.18.1\nlinux 6.6: init at 6.6.118\nstart\n"
+    );
+
+    // Something else staged and something modified: left alone.
+    env.write("repo/README", "changed\n");
+    env.write("repo/other", "staged\n");
+    git(&repo, &["add", "other"]);
+
+    publish(
+        &env.server,
+        &[
+            Rel("mainline", "6.19-rc1", false),
+            Rel("stable", "6.18.2", false),
+            Rel("longterm", "6.6.119", false),
+        ],
+    );
+    env.ok(&["--commit"]);
+    let log = git(&repo, &["log", "--format=%s", "-3"]);
+    assert_eq!(
+        log,
+        "linux mainline: init at 6.19-rc1\nlinux 6.18: 6.18.1 -> 6.18.2\nlinux 6.6: 6.6.118 -> 6.6.119\n"
+    );
+    // Each commit holds only the lock, and only its branch's lines.
+    for rev in ["HEAD", "HEAD~1", "HEAD~2"] {
+        let files = git(&repo, &["show", "--name-only", "--format=", rev]);
+        assert_eq!(files, "kernels.lock.toml\n", "{rev}");
+    }
+    let diff = git(&repo, &["show", "--format=", "-U0", "HEAD~2"]);
+    assert!(diff.contains("+version = \"6.6.119\""), "{diff}");
+    assert!(!diff.contains("6.18"), "{diff}");
+    let body = git(&repo, &["log", "--format=%b", "-1", "HEAD~2"]);
+    assert!(body.contains("url: http://127.0.0.1:"), "{body}");
+    // The working tree's lock is the last commit's; the rest untouched.
+    let status = git(&repo, &["status", "--porcelain"]);
+    assert_eq!(status, " M README\nA  other\n");
+
+    // A lock with changes of its own is refused before anything is done.
+    let lock = env.read_lock();
+    env.write("repo/kernels.lock.toml", &format!("{lock}# mine\n"));
+    publish(&env.server, &[Rel("stable", "6.18.3", false)]);
+    let (out, text) = env.update(&["--commit", "--branch", "6.18"]);
+    assert!(!out.status.success());
+    assert!(text.contains("has changes git does not have"), "{text}");
+    assert_eq!(env.read_lock(), format!("{lock}# mine\n"));
+}
+
+/// Run an update that must fail: the message, and the lock (and its
+/// directory) exactly as before.
+#[track_caller]
+fn fails_cleanly(env: &Env, extra: &[&str], wanted: &[&str]) -> String {
+    let before = env.read_lock();
+    let files = env.repo_files();
+    let (out, text) = env.update(extra);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    for w in wanted {
+        assert!(text.contains(w), "wanted {w:?} in:\n{text}");
+    }
+    assert!(text.contains("kernels.lock.toml: not changed"), "{text}");
+    assert_eq!(env.read_lock(), before);
+    assert_eq!(env.repo_files(), files, "nothing left beside the lock");
+    text
+}
+
+/// The finished files of the download cache (not `.part`).
+fn cached(env: &Env) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(env.path("cache/kforge/downloads"))
+        .map(|r| {
+            r.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.ends_with(".part"))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[test]
+fn faults_leave_the_lock_as_it_was() {
+    let env = Env::new();
+    publish(&env.server, &[Rel("longterm", "6.6.118", false)]);
+    env.ok(&[]);
+    let good_list = env.server.routes.lock().unwrap()["/releases.json"].clone();
+
+    // Malformed JSON: where, and what.
+    env.server.set(
+        "/releases.json",
+        Reply::ok("{\"releases\": [\n  {\"moniker\": \"stable\",\n   \"version\": 6.6}\n]}"),
+    );
+    fails_cleanly(
+        &env,
+        &[],
+        &[
+            "/releases.json:3:17: the release list is not valid: invalid type: floating point `6.6`, expected a string",
+        ],
+    );
+
+    // The list answers HTTP 500.
+    env.server.set(
+        "/releases.json",
+        Reply {
+            status: 500,
+            body: b"oops".to_vec(),
+            cut: None,
+        },
+    );
+    fails_cleanly(&env, &[], &["the server answered HTTP 500"]);
+
+    // A tarball answers HTTP 500.
+    env.server.set("/releases.json", good_list);
+    publish(&env.server, &[Rel("longterm", "6.6.119", false)]);
+    env.server.set(
+        "/pub/linux-6.6.119.tar.gz",
+        Reply {
+            status: 500,
+            body: Vec::new(),
+            cut: None,
+        },
+    );
+    fails_cleanly(
+        &env,
+        &[],
+        &[
+            "downloading linux 6.6.119 (branch 6.6) from http://127.0.0.1:",
+            "HTTP 500",
+        ],
+    );
+
+    // A truncated download: nothing finished in the cache, nothing in the
+    // lock; the next run resumes it and locks the right hash.
+    let data = tarball("6.6.119");
+    env.server.set(
+        "/pub/linux-6.6.119.tar.gz",
+        Reply {
+            status: 200,
+            body: data.clone(),
+            cut: Some(data.len() / 2),
+        },
+    );
+    let finished = cached(&env);
+    let text = fails_cleanly(
+        &env,
+        &[],
+        &["downloading linux 6.6.119 (branch 6.6)", "failed"],
+    );
+    assert!(text.contains("resumes from there next time"), "{text}");
+    assert_eq!(cached(&env), finished, "{text}");
+    let text = env.ok(&[]);
+    assert!(text.contains("6.6: 6.6.118 -> 6.6.119"), "{text}");
+    assert_eq!(lock_of(&env).branches[&b("6.6")].hash, sri(&data));
+    assert_eq!(
+        env.server.seen().last().unwrap(),
+        "/pub/linux-6.6.119.tar.gz"
+    );
+}
+
+#[test]
+fn a_tarball_that_does_not_match_its_locked_hash() {
+    let env = Env::new();
+    publish(&env.server, &[Rel("longterm", "6.6.118", false)]);
+    env.ok(&[]);
+    let locked = lock_of(&env).branches[&b("6.6")].hash.clone();
+
+    // The same release, now served with other content: --verify catches it.
+    env.server.set(
+        "/pub/linux-6.6.118.tar.gz",
+        Reply::ok(tarball("6.6.118-evil")),
+    );
+    // The cache has the good one: take it away so it is downloaded again.
+    std::fs::remove_dir_all(env.path("cache")).unwrap();
+    let text = fails_cleanly(
+        &env,
+        &["--verify"],
+        &[
+            "linux 6.6.118 (branch 6.6)",
+            "does not match its declared hash",
+            &format!("declared: {locked}"),
+            &format!("actual:   {}", sri(&tarball("6.6.118-evil"))),
+        ],
+    );
+    assert!(
+        text.contains("kernels.lock.toml:"),
+        "names the lock entry: {text}"
+    );
+    assert!(cached(&env).is_empty());
+
+    // The same release moved to a new URL: checked against the locked hash.
+    let moved = env.server.url("/mirror/linux-6.6.118.tar.gz");
+    env.server
+        .set("/mirror/linux-6.6.118.tar.gz", Reply::ok(tarball("other")));
+    env.server.set(
+        "/releases.json",
+        Reply::ok(format!(
+            r#"{{"latest_stable": null, "releases": [{{"moniker": "longterm", "version": "6.6.118", "iseol": false, "source": "{moved}", "pgp": null, "released": null}}]}}"#
+        )),
+    );
+    fails_cleanly(&env, &[], &["does not match its declared hash"]);
+    // With the right file there, the move is recorded, the hash kept.
+    env.server.set(
+        "/mirror/linux-6.6.118.tar.gz",
+        Reply::ok(tarball("6.6.118")),
+    );
+    let text = env.ok(&[]);
+    assert!(
+        text.contains(&format!("6.6: 6.6.118 (moved to {moved})")),
+        "{text}"
+    );
+    let e = &lock_of(&env).branches[&b("6.6")];
+    assert_eq!(
+        (e.url.as_str(), e.hash.as_str()),
+        (moved.as_str(), locked.as_str())
+    );
+    // --verify on a cached, matching file: fine, no download.
+    let n = env.server.seen().len();
+    let text = env.ok(&["--verify"]);
+    assert!(text.contains("6.6: 6.6.118 verified"), "{text}");
+    assert_eq!(env.server.seen().len(), n + 1);
+}
+
+#[test]
+fn a_broken_lock_is_reported_where_it_is_broken() {
+    let env = Env::new();
+    publish(&env.server, &[Rel("longterm", "6.6.118", false)]);
+    env.write(
+        "repo/kernels.lock.toml",
+        "format = 1\n[branches.\"6.6\"]\nversion = 6\n",
+    );
+    let text = fails_cleanly(&env, &[], &["expected a string, found an integer"]);
+    assert!(
+        text.contains(&format!("{}:3:11: ", env.lock().display())),
+        "{text}"
+    );
+    assert!(env.server.seen().is_empty(), "stopped before fetching");
+}
+
+// --- signatures ----------------------------------------------------------------
+
+mod keys {
+    use pgp::composed::{
+        ArmorOptions, DetachedSignature, EncryptionCaps, KeyType, SecretKeyParamsBuilder,
+        SignedSecretKey,
+    };
+    use pgp::crypto::hash::HashAlgorithm;
+    use pgp::types::{KeyDetails, Password};
+
+    /// A signing key, made now.
+    pub fn generate(uid: &str) -> SignedSecretKey {
+        let mut p = SecretKeyParamsBuilder::default();
+        p.key_type(KeyType::Ed25519Legacy)
+            .can_certify(true)
+            .can_sign(true)
+            .can_encrypt(EncryptionCaps::None)
+            .primary_user_id(uid.into());
+        p.build().unwrap().generate(rand::thread_rng()).unwrap()
+    }
+
+    /// The public key, armored (a keyring of one).
+    pub fn public(key: &SignedSecretKey) -> Vec<u8> {
+        key.to_public_key()
+            .to_armored_bytes(ArmorOptions::default())
+            .unwrap()
+    }
+
+    pub fn fingerprint(key: &SignedSecretKey) -> String {
+        format!("{:X}", key.primary_key.fingerprint())
+    }
+
+    /// A detached, armored signature of `data`, as kernel.org's .tar.sign.
+    pub fn sign(key: &SignedSecretKey, data: &[u8]) -> Vec<u8> {
+        DetachedSignature::sign_binary_data(
+            rand::thread_rng(),
+            &key.primary_key,
+            &Password::empty(),
+            HashAlgorithm::Sha256,
+            data,
+        )
+        .unwrap()
+        .to_armored_bytes(ArmorOptions::default())
+        .unwrap()
+    }
+}
+
+#[test]
+fn signatures_are_checked_against_the_keyring() {
+    let env = Env::new();
+    let release_key = keys::generate("Release Signer <signer@example.org>");
+    let other_key = keys::generate("Someone Else <else@example.org>");
+    let keyring = env.write("keyring.asc", "");
+    std::fs::write(&keyring, keys::public(&release_key)).unwrap();
+    let kr = keyring.to_str().unwrap();
+
+    // Signed by the release key, over the uncompressed tar: good.
+    let good = |_: &str, tar: &[u8]| keys::sign(&release_key, tar);
+    publish_signed(
+        &env.server,
+        &[
+            Rel("longterm", "6.6.118", false),
+            Rel("mainline", "6.19-rc1", false),
+        ],
+        Some(&good),
+    );
+    let text = env.ok(&["--keyring", kr]);
+    assert!(
+        text.contains(&format!(
+            "linux 6.6.118 (branch 6.6): good signature by {}",
+            keys::fingerprint(&release_key)
+        )),
+        "{text}"
+    );
+    // kernel.org does not sign release candidates: said, and let through.
+    assert!(
+        text.contains("warning: linux 6.19-rc1 (branch mainline) has no signature on the release list: not verified"),
+        "{text}"
+    );
+    let finished = cached(&env);
+
+    // A signature over something else.
+    let wrong = |v: &str, _: &[u8]| keys::sign(&release_key, &tar(&format!("{v}-other")));
+    publish_signed(
+        &env.server,
+        &[Rel("longterm", "6.6.119", false)],
+        Some(&wrong),
+    );
+    fails_cleanly(
+        &env,
+        &["--keyring", kr, "--branch", "6.6"],
+        &[
+            "the signature of linux 6.6.119 (branch 6.6) is not good: the signature by key",
+            "does not match",
+        ],
+    );
+    assert_eq!(cached(&env), finished, "the tarball is not kept");
+
+    // A signature by a key not in the keyring.
+    let stranger = |_: &str, tar: &[u8]| keys::sign(&other_key, tar);
+    publish_signed(
+        &env.server,
+        &[Rel("longterm", "6.6.119", false)],
+        Some(&stranger),
+    );
+    fails_cleanly(
+        &env,
+        &["--keyring", kr, "--branch", "6.6"],
+        &[
+            &format!("it was made by key {}", keys::fingerprint(&other_key)),
+            "which is not in the keyring",
+        ],
+    );
+
+    // Not a signature at all.
+    let junk = |_: &str, _: &[u8]| b"-----BEGIN PGP SIGNATURE-----\n\nnonsense\n".to_vec();
+    publish_signed(
+        &env.server,
+        &[Rel("longterm", "6.6.119", false)],
+        Some(&junk),
+    );
+    fails_cleanly(
+        &env,
+        &["--keyring", kr, "--branch", "6.6"],
+        &["the signature cannot be read"],
+    );
+
+    // The signature is missing from the server.
+    publish_signed(
+        &env.server,
+        &[Rel("longterm", "6.6.119", false)],
+        Some(&good),
+    );
+    env.server.set(
+        "/pub/linux-6.6.119.tar.sign",
+        Reply {
+            status: 404,
+            body: Vec::new(),
+            cut: None,
+        },
+    );
+    fails_cleanly(
+        &env,
+        &["--keyring", kr, "--branch", "6.6"],
+        &["linux-6.6.119.tar.sign: the server answered HTTP 404"],
+    );
+
+    // A keyring that is not one.
+    let bad = env.write("bad.asc", "not a key\n");
+    fails_cleanly(
+        &env,
+        &["--keyring", bad.to_str().unwrap()],
+        &["cannot read the keyring"],
+    );
+
+    // And good again.
+    publish_signed(
+        &env.server,
+        &[Rel("longterm", "6.6.119", false)],
+        Some(&good),
+    );
+    let text = env.ok(&["--keyring", kr, "--branch", "6.6"]);
+    assert!(text.contains("6.6: 6.6.118 -> 6.6.119"), "{text}");
+    assert!(text.contains("good signature by"), "{text}");
+}
