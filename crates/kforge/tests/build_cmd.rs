@@ -454,7 +454,11 @@ fn fake_tarball_with_a_patch_through_the_source_crate() {
     // --tree is built as it is: with [[patches]] it is refused.
     let o = build_fake(&cache, d.path(), &spec, &tree, "result-tree");
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o).contains("without the declared [[patches]]"), "{}", text(&o));
+    assert!(
+        text(&o).contains("without the declared [[patches]]"),
+        "{}",
+        text(&o)
+    );
     assert_eq!(runs(&state), 1);
 }
 
