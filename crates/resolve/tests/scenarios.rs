@@ -359,38 +359,6 @@ fn conditions_apply_and_disagreements_are_errors() {
 }
 
 #[test]
-#[ignore]
-fn show() {
-    let res = run(
-        "6.12",
-        &input(
-            Base::Tinyconfig,
-            vec![
-                req(1, "E1000E", "y"),
-                req(2, "PRINTKK", "y"),
-                req(3, "VIRTIO_PCI", "y"),
-                req(4, "VIRTIO", "m"),
-            ],
-        ),
-    );
-    let mut kc = load("6.12", "x86_64");
-    println!(
-        "{}",
-        resolve::explain_symbol(&mut kc, "NETDEVICES").unwrap()
-    );
-    for o in &res.outcomes {
-        println!(
-            "{} = {:?} -> {:?}",
-            o.request.symbol, o.request.value, o.actual
-        );
-        if let Some(p) = &o.problem {
-            println!("  {p}");
-        }
-        println!("  fix: {:?}", o.fix);
-    }
-}
-
-#[test]
 fn auto_modules_and_prefer_builtin() {
     for ver in VERSIONS {
         let reqs = vec![
