@@ -11,6 +11,8 @@
 //! - [`index`] builds and reads kmod's trie index files.
 //! - [`closure::Tree::closure`] computes what a requirement needs: modules
 //!   in load order (dependencies, soft dependencies), firmware.
+//! - [`loader::write`] writes a directory that loads exactly a closure:
+//!   its modules, their indexes and firmware, `load.sh`/`unload.sh`.
 //!
 //! The behaviour was learnt from kmod's sources; the code is this crate's.
 
@@ -21,6 +23,7 @@ pub mod elf;
 pub mod file;
 pub mod hash;
 pub mod index;
+pub mod loader;
 pub mod modinfo;
 pub mod module;
 pub mod name;
