@@ -189,6 +189,8 @@ struct Plan {
     repro: Vec<(String, String)>,
     strip_modules: bool,
     vmlinux: bool,
+    /// `[modules.NAME]` sets: a loader each.
+    module_sets: Vec<spec::ModuleSet>,
 }
 
 /// The reproducibility settings as they enter the key: the tree and build
@@ -202,26 +204,22 @@ fn repro_key_text(repro: &build::ReproSettings) -> String {
 }
 
 /// The store key's inputs: every input that affects what is built.
-#[allow(clippy::too_many_arguments)]
 fn key_inputs(
+    spec: &spec::Spec,
     source: &SourceTree,
-    arch: &str,
-    cross: &str,
     config_sha256: &str,
     toolchain: &build::Toolchain,
-    flags: &[String],
-    targets: &[String],
-    strip_modules: bool,
-    vmlinux: bool,
+    args: &BuildArgs,
 ) -> KeyInputs {
+    let b = &spec.build;
     let mut k = KeyInputs::new();
     // Bumped when kforge changes what it puts into an entry.
-    k.add("kforge-build", "1");
+    k.add("kforge-build", "2");
     k.add("source", &source.digest);
     k.add("patches", source.patches.join(","));
-    k.add("arch", arch);
-    k.add("cross_compile", cross);
-    k.add("llvm", "");
+    k.add("arch", &b.arch);
+    k.add("cross_compile", b.cross_compile.as_deref().unwrap_or(""));
+    k.add("llvm", b.llvm.as_deref().unwrap_or(""));
     k.add("config", config_sha256);
     for t in &toolchain.tools {
         k.add(
@@ -238,18 +236,28 @@ fn key_inputs(
     }
     k.add(
         "make_flags",
-        serde_json::to_string(flags).unwrap_or_default(),
+        serde_json::to_string(&b.make_flags).unwrap_or_default(),
     );
     k.add(
         "targets",
-        if targets.is_empty() {
+        if b.targets.is_empty() {
             "(default)".to_string()
         } else {
-            serde_json::to_string(targets).unwrap_or_default()
+            serde_json::to_string(&b.targets).unwrap_or_default()
         },
     );
-    k.add("strip_modules", strip_modules.to_string());
-    k.add("vmlinux", vmlinux.to_string());
+    k.add("strip_modules", args.strip_modules.to_string());
+    k.add("vmlinux", args.vmlinux.to_string());
+    // The loaders written into the entry.
+    let sets: BTreeMap<&str, &[String]> = spec
+        .modules
+        .values()
+        .map(|m| (m.name.as_str(), m.load.as_slice()))
+        .collect();
+    k.add(
+        "module_sets",
+        serde_json::to_string(&sets).unwrap_or_default(),
+    );
     k.add("env", repro_key_text(&build::ReproSettings::default()));
     k
 }
@@ -317,17 +325,7 @@ fn plan(args: &BuildArgs, store: &Store) -> Result<Result<Plan, i32>, BuildError
     let config = r.res.config.clone();
     let flags = spec.build.make_flags.clone();
     let config_sha256 = build::sha256_hex(config.as_bytes());
-    let key = key_inputs(
-        &source,
-        &arch,
-        &cross,
-        &config_sha256,
-        &toolchain,
-        &flags,
-        &spec.build.targets,
-        args.strip_modules,
-        args.vmlinux,
-    );
+    let key = key_inputs(&spec, &source, &config_sha256, &toolchain, args);
     let hash = key.hash();
     let name = build::entry_name(&hash, &kernelversion, &arch);
     if let Some(mk) = memo_key(&spec, &source) {
@@ -374,7 +372,7 @@ fn plan(args: &BuildArgs, store: &Store) -> Result<Result<Plan, i32>, BuildError
         objdir,
         arch: arch.clone(),
         cross_compile: spec.build.cross_compile.clone(),
-        llvm: None,
+        llvm: spec.build.llvm.clone(),
         cc: launcher.map(|l| format!("{l} {cc}")),
         jobs,
         keep_going: args.keep_going,
@@ -403,6 +401,7 @@ fn plan(args: &BuildArgs, store: &Store) -> Result<Result<Plan, i32>, BuildError
         repro,
         strip_modules: args.strip_modules,
         vmlinux: args.vmlinux,
+        module_sets: spec.modules.values().cloned().collect(),
     }))
 }
 
@@ -589,17 +588,7 @@ fn memo_hit(args: &BuildArgs, store: &Store) -> Result<Option<i32>, BuildError> 
             return Ok(None);
         }
     }
-    let key = key_inputs(
-        &source,
-        &spec.build.arch,
-        spec.build.cross_compile.as_deref().unwrap_or(""),
-        &memo.config_sha256,
-        &toolchain,
-        &spec.build.make_flags,
-        &spec.build.targets,
-        args.strip_modules,
-        args.vmlinux,
-    );
+    let key = key_inputs(&spec, &source, &memo.config_sha256, &toolchain, args);
     let hash = key.hash();
     let name = build::entry_name(&hash, &memo.kernelversion, &spec.build.arch);
     if store.existing(&name).is_none() {
@@ -846,9 +835,12 @@ fn build_entry(
     let t = Instant::now();
     let out = tmp.path().to_path_buf();
     if features.modules {
+        // kforge's own depmod runs below, so the entry's indexes do not
+        // depend on the host's kmod (or its depmod.d).
         let mut install = vec![
             "modules_install".to_string(),
             format!("INSTALL_MOD_PATH={}", out.join("modules").display()),
+            "DEPMOD=true".to_string(),
         ];
         if p.strip_modules {
             install.push("INSTALL_MOD_STRIP=1".into());
@@ -911,6 +903,15 @@ fn build_entry(
             }
         }
     }
+    if features.modules {
+        if let Err(e) = modules_indexes_and_loaders(p, objdir, &out, &release, &mut log) {
+            let _ = log.flush();
+            eprintln!("error: {e}");
+            eprintln!("  full log: {}", log_path.display());
+            eprintln!("  no store entry was made");
+            return Ok(Err(1));
+        }
+    }
     durations.push(("install", t.elapsed().as_secs_f64()));
     log.flush()
         .map_err(io_err(log_path.display().to_string()))?;
@@ -941,6 +942,102 @@ fn build_entry(
     drop(dirlock);
     Ok(Ok(entry))
 }
+
+/// depmod the entry's modules as the kernel's `modules_install` would
+/// (`depmod -ae -F System.map`, no depmod.d), then write the loader of
+/// each `[modules.NAME]` set into `loaders/NAME`. A listed module that is
+/// neither built as a module nor built in is an error naming its set.
+fn modules_indexes_and_loaders(
+    p: &Plan,
+    objdir: &Path,
+    out: &Path,
+    release: &str,
+    log: &mut dyn Write,
+) -> Result<(), String> {
+    let opts = kmod::depmod::Options {
+        basedir: Some(out.join("modules")),
+        version: Some(release.to_string()),
+        system_map: Some(objdir.join("System.map")),
+        errsyms: true,
+        config: vec![PathBuf::from("/dev/null")],
+        ..Default::default()
+    };
+    let mut dlog = kmod::depmod::MemLog::default();
+    let r = kmod::depmod::run(&opts, &mut dlog);
+    let _ = writeln!(log, "kforge: depmod -ae -F System.map {release}");
+    let _ = log.write_all(dlog.stderr().as_bytes());
+    r.map_err(|e| format!("depmod of the built modules failed: {e}\n{}", dlog.stderr()))?;
+    if p.module_sets.is_empty() {
+        return Ok(());
+    }
+    let moddir = out.join("modules/lib/modules").join(release);
+    let tree = kmod::closure::Tree::open(&moddir).map_err(|e| e.to_string())?;
+    for set in &p.module_sets {
+        let c = tree
+            .closure(&set.load, &kmod::closure::Options::default())
+            .map_err(|e| {
+                let why = match &e {
+                    kmod::closure::Error::Unknown(m) => not_produced(&p.source.tree, m, &p.config),
+                    _ => String::new(),
+                };
+                format!("[modules.{}] ({}): {e}{why}", set.name, set.origin)
+            })?;
+        let dir = out.join("loaders").join(&set.name);
+        let lopts = kmod::loader::Options {
+            name: set.name.clone(),
+            version: release.to_string(),
+            decompress: false,
+            prefix: Some(PathBuf::from(LOADER_PREFIX).join(&set.name)),
+            firmware_dir: None,
+        };
+        let s = kmod::loader::write(&tree, &c, &dir, &lopts).map_err(|e| e.to_string())?;
+        let builtin = if s.builtin.is_empty() {
+            String::new()
+        } else {
+            format!("; built in: {}", s.builtin.join(" "))
+        };
+        eprintln!(
+            "kforge: loader {}: {} modules ({}){builtin}",
+            set.name,
+            s.modules.len(),
+            s.modules.join(" ")
+        );
+    }
+    Ok(())
+}
+
+/// Why module `m` is not in the built tree: the Kconfig symbols behind it
+/// and their values in the resolved configuration.
+fn not_produced(tree: &Path, m: &str, config: &str) -> String {
+    let Ok(map) = kbuild::ModuleMap::scan(tree) else {
+        return String::new();
+    };
+    let symbols: Vec<String> = map
+        .lookup(m)
+        .into_iter()
+        .flat_map(|s| s.symbols)
+        .map(|sym| {
+            let set = format!("CONFIG_{sym}=");
+            let value = config
+                .lines()
+                .find_map(|l| l.strip_prefix(&set))
+                .unwrap_or("n");
+            format!("CONFIG_{sym}={value}")
+        })
+        .collect();
+    if symbols.is_empty() {
+        "; no Makefile of the tree builds a module of that name".to_string()
+    } else {
+        format!(
+            "; the build produced no such module although the resolved configuration has {}",
+            symbols.join(", ")
+        )
+    }
+}
+
+/// Where the service files of an entry's loaders expect them on the
+/// target: `<LOADER_PREFIX>/<NAME>` (the scripts themselves run anywhere).
+pub const LOADER_PREFIX: &str = "/lib/kforge/loaders";
 
 #[allow(clippy::too_many_arguments)]
 fn manifest_json(

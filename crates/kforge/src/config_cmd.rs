@@ -107,11 +107,29 @@ pub struct Tree {
     pub vars: Vars,
 }
 
+/// Derive the environment make would give conf for a declaration's
+/// toolchain (`[build]` arch, cross_compile, llvm) and parse the tree.
+pub fn load_spec_tree(
+    spec: &spec::Spec,
+    tree: &Path,
+    probe_cache: bool,
+) -> Result<Tree, ConfigError> {
+    let b = &spec.build;
+    load_tree(
+        tree,
+        &b.arch,
+        b.cross_compile.as_deref(),
+        b.llvm.as_deref(),
+        probe_cache,
+    )
+}
+
 /// Derive the environment make would give conf and parse the tree.
 pub fn load_tree(
     tree: &Path,
     arch: &str,
     cross_compile: Option<&str>,
+    llvm: Option<&str>,
     probe_cache: bool,
 ) -> Result<Tree, ConfigError> {
     // A declaration resolves the same whatever the shell around it: only
@@ -133,6 +151,7 @@ pub fn load_tree(
         objdir: objdir.clone(),
         arch: Some(arch.to_string()),
         cross_compile: cross_compile.map(str::to_string),
+        llvm: llvm.map(str::to_string),
         ..Default::default()
     };
     let kenv = kernel_env::derive(&req, &base)?;
@@ -217,12 +236,7 @@ pub fn resolve_spec(
     tree: &Path,
     probe_cache: bool,
 ) -> Result<Resolved, ConfigError> {
-    let mut t = load_tree(
-        tree,
-        &spec.build.arch,
-        spec.build.cross_compile.as_deref(),
-        probe_cache,
-    )?;
+    let mut t = load_spec_tree(spec, tree, probe_cache)?;
     let mut input = resolve::Input::from_spec(spec, &t.version);
     let module_errors = module_requests(spec, tree, &t.kc, &mut input)?;
     let res = resolve::resolve(&mut t.kc, &input)?;
@@ -638,20 +652,12 @@ fn try_explain(args: &ExplainArgs) -> Result<String, ConfigError> {
             Some(t) => t.clone(),
             None => crate::source::unpacked_tree(&spec)?,
         };
-        let mut t = load_tree(
-            &tree,
-            &spec.build.arch,
-            spec.build.cross_compile.as_deref(),
-            true,
-        )?;
-        let input = resolve::Input::from_spec(&spec, &t.version);
-        resolve::resolve(&mut t.kc, &input)?;
-        t
+        resolve_spec(&spec, &tree, true)?.tree
     } else {
         let (Some(tree), Some(arch)) = (&args.tree, &args.arch) else {
             return Err(ConfigError::NeedTree);
         };
-        let mut t = load_tree(tree, arch, None, true)?;
+        let mut t = load_tree(tree, arch, None, None, true)?;
         let text = match &args.config {
             Some(f) => resolve::read_config_file(f).map_err(|source| ConfigError::Write {
                 path: f.clone(),

@@ -605,12 +605,7 @@ struct Resolved {
 }
 
 fn resolve_on(spec: &Spec, tree: &Path, probe_cache: bool) -> Result<Resolved, ConfigError> {
-    let mut t = config_cmd::load_tree(
-        tree,
-        &spec.build.arch,
-        spec.build.cross_compile.as_deref(),
-        probe_cache,
-    )?;
+    let mut t = config_cmd::load_spec_tree(spec, tree, probe_cache)?;
     let mut input = resolve::Input::from_spec(spec, &t.version);
     let missing_modules = config_cmd::module_requests(spec, tree, &t.kc, &mut input)?;
     let res = resolve::resolve(&mut t.kc, &input)?;

@@ -248,6 +248,9 @@ pub struct Build {
     pub jobs: Option<u32>,
     /// A compiler launcher put before the compiler (`ccache`, `sccache`).
     pub launcher: Option<String>,
+    /// The kernel's `LLVM=`: `"1"` (`llvm = true`), a version suffix
+    /// (`"-17"`) or a directory prefix (`"/opt/llvm/bin/"`); `None`: gcc.
+    pub llvm: Option<String>,
     /// A shell snippet run with `/bin/sh -c` in the unpacked, patched
     /// source tree (`[build] post_patch`), as written.
     pub post_patch: Option<String>,

@@ -66,6 +66,7 @@ const BUILD_KEYS: &[&str] = &[
     "make_flags",
     "jobs",
     "launcher",
+    "llvm",
     "post_patch",
 ];
 const SETTING_KEYS: &[&str] = &["value", "optional", "since", "until", "priority", "unset"];
@@ -599,6 +600,7 @@ impl<'f> Cx<'f> {
                     })?,
             ),
         };
+        let llvm = t.get("llvm").map(|v| self.llvm(v)).transpose()?.flatten();
         let launcher = t
             .get("launcher")
             .map(|v| self.nonempty(v, "`launcher`").map(str::to_owned))
@@ -619,12 +621,35 @@ impl<'f> Cx<'f> {
             make_flags,
             jobs,
             launcher,
+            llvm,
             post_patch: t
                 .get("post_patch")
                 .map(|v| self.string(v).map(str::to_owned))
                 .transpose()?,
         });
         Ok(())
+    }
+
+    /// `llvm`: `true` is `LLVM=1`, `false` none; a string is a version
+    /// suffix (`"-17"`) or a directory prefix ending in `/`.
+    fn llvm(&self, value: &Val<'_>) -> Result<Option<String>, SpecError> {
+        if let DeValue::Boolean(b) = value.get_ref() {
+            return Ok(b.then(|| "1".to_string()));
+        }
+        let s = self.string(value).map_err(|_| {
+            self.expected(
+                value,
+                "true, false, a version suffix (\"-17\") or a directory ending in /",
+            )
+        })?;
+        if s == "1" || (s.starts_with('-') && s.len() > 1) || (s.len() > 1 && s.ends_with('/')) {
+            Ok(Some(s.to_string()))
+        } else {
+            Err(self.at(
+                value.span().start,
+                format!("`llvm = \"{s}\"` is neither a version suffix (\"-17\") nor a directory ending in / (use `llvm = true` for LLVM=1)"),
+            ))
+        }
     }
 
     fn base(&self, value: &Val<'_>) -> Result<Base, SpecError> {
