@@ -278,6 +278,39 @@ pub struct ModuleSet {
     pub origin: Origin,
 }
 
+/// `[test]`: how `kforge test` boots the built kernel in QEMU and what it
+/// runs there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Test {
+    /// The script run as root in the guest after the loaders; `None`: none
+    /// (the boot and the loaders are the test).
+    pub script: Option<TestScript>,
+    /// Guest memory (`memory`, MiB; default 256).
+    pub memory_mib: u32,
+    /// Seconds from QEMU's start to the end of the test (`timeout`;
+    /// default 120).
+    pub timeout_s: u32,
+    /// Extra kernel command line (`append`).
+    pub append: String,
+    /// Extra files: (absolute guest path, host path resolved against the
+    /// declaring file's directory), in file order.
+    pub files: Vec<(String, PathBuf)>,
+    /// The `[modules.NAME]` loaders to run, in order, each with where it was
+    /// named; `None`: every set, in name order.
+    pub loaders: Option<Vec<(String, Origin)>>,
+    /// Where `[test]` is.
+    pub origin: Origin,
+}
+
+/// `[test] script`: inline text, or a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TestScript {
+    /// The script itself.
+    Inline(String),
+    /// A file holding it (resolved against the declaring file's directory).
+    File(PathBuf),
+}
+
 /// A whole declaration, its includes and patches merged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Spec {
@@ -291,6 +324,8 @@ pub struct Spec {
     pub conditionals: Vec<Conditional>,
     pub patches: Vec<Patch>,
     pub modules: BTreeMap<String, ModuleSet>,
+    /// `[test]`, when declared.
+    pub test: Option<Test>,
     /// Every included file that was read (paths resolved against the
     /// including file's directory), in layer order; the declaration itself
     /// is [`Spec::path`]. Together they are every file the result depends on.

@@ -135,6 +135,7 @@ impl Spec {
             conditionals,
             patches,
             modules: main.modules,
+            test: main.test,
             includes: loader.includes,
         })
     }

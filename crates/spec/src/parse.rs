@@ -15,7 +15,7 @@ use crate::merge::Setting;
 use crate::text::SourceFile;
 use crate::{
     hash, suggest, Base, Build, KernelVersion, Layer, ModuleSet, Origin, Patch, Priority, Request,
-    RequestValue, Source, SpecError,
+    RequestValue, Source, SpecError, Test, TestScript,
 };
 
 type Key<'i> = Spanned<DeString<'i>>;
@@ -31,6 +31,10 @@ pub(crate) struct FileDecl {
     pub whens: Vec<When>,
     pub patches: Vec<(Patch, Vec<Setting>)>,
     pub modules: BTreeMap<String, ModuleSet>,
+    pub test: Option<Test>,
+    /// `[test] loaders` entries with their offsets, checked against
+    /// `[modules]` once the whole file is read.
+    pub loader_refs: Vec<(String, usize)>,
 }
 
 /// One entry of `[build] include`.
@@ -53,6 +57,7 @@ const TABLES: &[&str] = &[
     "source", "build", "config", "when", "patches", "modules", "test",
 ];
 const SOURCE_KEYS: &[&str] = &["version", "tarball", "url", "hash"];
+const TEST_KEYS: &[&str] = &["script", "memory", "timeout", "append", "files", "loaders"];
 const FOLLOW_KEYS: &[&str] = &["branch", "lock"];
 const BUILD_KEYS: &[&str] = &[
     "arch",
@@ -75,7 +80,7 @@ const MODULE_KEYS: &[&str] = &["load"];
 const BASES: &[&str] = &["defconfig", "tinyconfig", "allnoconfig", "alldefconfig"];
 const PRIORITIES: &[&str] = &["default", "normal", "force"];
 const INCLUDED_HELP: &str =
-    "an included file may only hold `[config]`, `[when.SYMBOL]`, `[build] include` and `[test]`";
+    "an included file may only hold `[config]`, `[when.SYMBOL]` and `[build] include`";
 
 /// `dir` joined with `rel`, with `.` dropped and `..` taken back over a
 /// preceding normal component, so messages show `profiles/qemu.toml`
@@ -112,7 +117,7 @@ pub(crate) fn parse(file: &SourceFile, main: bool) -> Result<FileDecl, SpecError
         let name = key.get_ref().as_ref();
         if TABLES.contains(&name) {
             match name {
-                "source" | "patches" | "modules" if !main => {
+                "source" | "patches" | "modules" | "test" if !main => {
                     return Err(cx.at_help(
                         key.span().start,
                         format!("`[{name}]` is not allowed in an included file"),
@@ -128,8 +133,12 @@ pub(crate) fn parse(file: &SourceFile, main: bool) -> Result<FileDecl, SpecError
                 "when" => decl.whens = cx.whens(cx.table(value)?)?,
                 "patches" => decl.patches = cx.patches(value)?,
                 "modules" => decl.modules = cx.modules(cx.table(value)?)?,
-                // Reserved for a later version of the format: any table goes.
-                _ => _ = cx.table(value)?,
+                "test" => {
+                    let (test, refs) = cx.test(value, cx.table(value)?)?;
+                    decl.test = Some(test);
+                    decl.loader_refs = refs;
+                }
+                _ => unreachable!("every name of TABLES is handled"),
             }
         } else {
             return Err(cx.unknown_top_level(key, value));
@@ -149,6 +158,22 @@ pub(crate) fn parse(file: &SourceFile, main: bool) -> Result<FileDecl, SpecError
                 "missing `[build]` table".into(),
                 "a declaration needs [build] with at least `arch`, e.g. arch = \"x86_64\"",
             ));
+        }
+        for (name, offset) in &decl.loader_refs {
+            if !decl.modules.contains_key(name) {
+                let known: Vec<&str> = decl.modules.keys().map(String::as_str).collect();
+                return Err(cx.at_help(
+                    *offset,
+                    format!(
+                        "`[test] loaders` names `{name}`, which no `[modules.{name}]` declares"
+                    ),
+                    if known.is_empty() {
+                        "declare the set, e.g. [modules.net] load = [\"dummy\"]".to_string()
+                    } else {
+                        format!("the declared sets: {}", known.join(", "))
+                    },
+                ));
+            }
         }
     }
     Ok(decl)
@@ -913,6 +938,100 @@ impl<'f> Cx<'f> {
             ));
         }
         Ok(patches)
+    }
+
+    /// `[test]`: how `kforge test` boots the kernel and what it runs.
+    /// Also returns each `loaders` entry with its offset.
+    fn test(
+        &self,
+        value: &Val<'_>,
+        t: &DeTable<'_>,
+    ) -> Result<(Test, Vec<(String, usize)>), SpecError> {
+        self.known_keys(t, TEST_KEYS, "in [test]")?;
+        let script = match t.get("script") {
+            None => None,
+            Some(v) => Some(match v.get_ref() {
+                DeValue::String(s) => TestScript::Inline(s.to_string()),
+                DeValue::Table(st) => {
+                    self.known_keys(st, &["file"], "in `script`")?;
+                    let file = st.get("file").ok_or_else(|| {
+                        self.at_help(
+                            v.span().start,
+                            "`script` has no `file`".into(),
+                            "e.g. script = { file = \"boot-test.sh\" }",
+                        )
+                    })?;
+                    TestScript::File(self.path(file, "the path")?)
+                }
+                _ => {
+                    return Err(
+                        self.expected(v, "a string (the script) or a table { file = \"...\" }")
+                    )
+                }
+            }),
+        };
+        let number =
+            |key: &str, default: u32, min: u32, max: u32, unit: &str| -> Result<u32, SpecError> {
+                match t.get(key) {
+                    None => Ok(default),
+                    Some(v) => u32::try_from(self.integer(v)?)
+                        .ok()
+                        .filter(|n| (min..=max).contains(n))
+                        .ok_or_else(|| {
+                            self.at(
+                                v.span().start,
+                                format!("`{key}` must be between {min} and {max} {unit}"),
+                            )
+                        }),
+                }
+            };
+        let memory_mib = number("memory", 256, 16, 65536, "MiB")?;
+        let timeout_s = number("timeout", 120, 1, 86400, "seconds")?;
+        let append = t
+            .get("append")
+            .map(|v| self.string(v).map(str::to_owned))
+            .transpose()?
+            .unwrap_or_default();
+        let mut files = Vec::new();
+        if let Some(v) = t.get("files") {
+            for (key, host) in entries(self.table(v)?) {
+                let guest = key.get_ref().as_ref();
+                let ok = guest.starts_with('/')
+                    && guest.len() > 1
+                    && !guest.split('/').any(|c| c == ".." || c == ".");
+                if !ok {
+                    return Err(self.at_help(
+                        key.span().start,
+                        format!("guest path `{guest}` is not a plain absolute path"),
+                        "write it as \"/etc/file\" = \"host/file\", without . or .. components",
+                    ));
+                }
+                files.push((guest.to_owned(), self.path(host, "the host path")?));
+            }
+        }
+        let refs: Vec<(String, usize)> = match t.get("loaders") {
+            None => Vec::new(),
+            Some(v) => self
+                .strings(v)?
+                .into_iter()
+                .map(|(n, offset)| (n.to_owned(), offset))
+                .collect(),
+        };
+        let loaders = t.get("loaders").map(|_| {
+            refs.iter()
+                .map(|(n, offset)| (n.clone(), self.origin(*offset)))
+                .collect()
+        });
+        let test = Test {
+            script,
+            memory_mib,
+            timeout_s,
+            append,
+            files,
+            loaders,
+            origin: self.origin(value.span().start),
+        };
+        Ok((test, refs))
     }
 
     fn modules(&self, table: &DeTable<'_>) -> Result<BTreeMap<String, ModuleSet>, SpecError> {

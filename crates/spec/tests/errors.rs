@@ -6,7 +6,7 @@ use common::{Dir, HEAD};
 use spec::{Spec, SpecError};
 
 const INCLUDED_HELP: &str =
-    "an included file may only hold `[config]`, `[when.SYMBOL]`, `[build] include` and `[test]`";
+    "an included file may only hold `[config]`, `[when.SYMBOL]` and `[build] include`";
 const VERSION_FORMS: &str =
     "(expected MAJOR.MINOR, MAJOR.MINOR.PATCH or MAJOR.MINOR-rcN, e.g. 6.1, 6.1.192, 6.13-rc3)";
 const SHAPES: &str =
@@ -77,7 +77,7 @@ fn unknown_keys() {
         "unknown key `parallelism` in [build]",
         Some(
             "expected one of `arch`, `cross_compile`, `base`, `targets`, `auto_modules`, \
-             `prefer_builtin`, `ignore_config_errors`, `include`, `make_flags`, `jobs`, `launcher` or `post_patch`",
+             `prefer_builtin`, `ignore_config_errors`, `include`, `make_flags`, `jobs`, `launcher`, `llvm` or `post_patch`",
         ),
     );
 
@@ -858,4 +858,90 @@ fn display_and_help() {
     assert_eq!(err.help(), Some("write the name without CONFIG_: `A`"));
     let origin = err.origin().unwrap();
     assert_eq!((origin.line, origin.column), (6, 1));
+}
+
+#[test]
+fn bad_test_table() {
+    let d = Dir::new();
+    let err = d.error(&format!("{HEAD}[test]\nscrpt = \"true\"\n"));
+    d.assert_at(
+        &err,
+        ("kernel.toml", 6, 1),
+        "unknown key `scrpt` in [test]",
+        Some("did you mean `script`?"),
+    );
+    let err = d.error(&format!("{HEAD}[test]\nscript = 1\n"));
+    d.assert_at(
+        &err,
+        ("kernel.toml", 6, 10),
+        "expected a string (the script) or a table { file = \"...\" }, found an integer",
+        None,
+    );
+    let err = d.error(&format!("{HEAD}[test]\ntimeout = 0\n"));
+    d.assert_at(
+        &err,
+        ("kernel.toml", 6, 11),
+        "`timeout` must be between 1 and 86400 seconds",
+        None,
+    );
+    let err = d.error(&format!("{HEAD}[test]\nmemory = 8\n"));
+    d.assert_at(
+        &err,
+        ("kernel.toml", 6, 10),
+        "`memory` must be between 16 and 65536 MiB",
+        None,
+    );
+    let err = d.error(&format!("{HEAD}[test]\nfiles = {{ \"etc/x\" = \"x\" }}\n"));
+    d.assert_at(
+        &err,
+        ("kernel.toml", 6, 11),
+        "guest path `etc/x` is not a plain absolute path",
+        Some("write it as \"/etc/file\" = \"host/file\", without . or .. components"),
+    );
+    let err = d.error(&format!(
+        "{HEAD}[modules.net]\nload = [\"dummy\"]\n[test]\nloaders = [\"net\", \"nett\"]\n"
+    ));
+    d.assert_at(
+        &err,
+        ("kernel.toml", 8, 19),
+        "`[test] loaders` names `nett`, which no `[modules.nett]` declares",
+        Some("the declared sets: net"),
+    );
+    // Only in the declaration.
+    d.write("profile.toml", "[test]\nscript = \"true\"\n");
+    let err = d.error(&format!("{HEAD}include = [\"profile.toml\"]\n"));
+    d.assert_at(
+        &err,
+        ("profile.toml", 1, 2),
+        "`[test]` is not allowed in an included file",
+        Some(INCLUDED_HELP),
+    );
+}
+
+#[test]
+fn bad_llvm() {
+    let d = Dir::new();
+    let err = d.error(&format!("{HEAD}llvm = \"17\"\n"));
+    d.assert_at(
+        &err,
+        ("kernel.toml", 5, 8),
+        "`llvm = \"17\"` is neither a version suffix (\"-17\") nor a directory ending in / (use `llvm = true` for LLVM=1)",
+        None,
+    );
+    let err = d.error(&format!("{HEAD}llvm = 1\n"));
+    d.assert_at(
+        &err,
+        ("kernel.toml", 5, 8),
+        "expected true, false, a version suffix (\"-17\") or a directory ending in /, found an integer",
+        None,
+    );
+    for (text, want) in [
+        ("true", Some("1")),
+        ("false", None),
+        ("\"-17\"", Some("-17")),
+        ("\"/opt/llvm/bin/\"", Some("/opt/llvm/bin/")),
+    ] {
+        let s = d.spec(&format!("{HEAD}llvm = {text}\n"));
+        assert_eq!(s.build.llvm.as_deref(), want, "{text}");
+    }
 }

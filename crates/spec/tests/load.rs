@@ -101,7 +101,12 @@ strip = 0
 load = ["dummy", "nf-tables"]
 
 [test]
-anything = { goes = ["here", 1] }
+script = { file = "tests/boot.sh" }
+loaders = ["netdev"]
+memory = 128
+timeout = 30
+append = "quiet"
+files = { "/etc/motd" = "files/motd" }
 "#,
     );
     let dir = d.path();
@@ -757,4 +762,50 @@ fn profile_symbols_exist_in_kernel_trees() {
         let missing: Vec<&&str> = wanted.iter().filter(|s| !known.contains(**s)).collect();
         assert!(missing.is_empty(), "not in {ver}: {missing:?}");
     }
+}
+
+#[test]
+fn test_table() {
+    let d = Dir::new();
+    let spec = d.spec(&format!(
+        "{HEAD}[modules.b]\nload = [\"dummy\"]\n[modules.a]\nload = [\"veth\"]\n\
+         [test]\nscript = \"\"\"\nip link add d0 type dummy\n\"\"\"\nloaders = [\"b\", \"a\"]\n\
+         timeout = 30\nfiles = {{ \"/etc/x\" = \"x\", \"/a/b\" = \"../y\" }}\n"
+    ));
+    let t = spec.test.expect("[test]");
+    assert_eq!(
+        t.script,
+        Some(spec::TestScript::Inline(
+            "ip link add d0 type dummy\n".into()
+        ))
+    );
+    let loaders: Vec<&str> = t
+        .loaders
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert_eq!(loaders, ["b", "a"]);
+    assert_eq!(t.loaders.as_ref().unwrap()[0].1.line, 13);
+    assert_eq!(
+        (t.memory_mib, t.timeout_s, t.append.as_str()),
+        (256, 30, "")
+    );
+    assert_eq!(
+        t.files,
+        vec![
+            ("/etc/x".to_string(), d.path().join("x")),
+            ("/a/b".to_string(), d.path().parent().unwrap().join("y")),
+        ]
+    );
+    assert_eq!(t.origin.line, 9);
+    // No [test]: none.
+    assert!(d.spec(HEAD).test.is_none());
+    // Defaults: every loader, no script.
+    let t = d.spec(&format!("{HEAD}[test]\n")).test.unwrap();
+    assert_eq!(
+        (t.script, t.loaders, t.memory_mib, t.timeout_s),
+        (None, None, 256, 120)
+    );
 }
