@@ -56,13 +56,16 @@ impl TestCase {
         });
         let secs =
             |d: Option<Duration>| d.map_or("-".to_string(), |d| format!("{:.3}s", d.as_secs_f64()));
-        let out = format!(
+        let mut out = format!(
             "release: {}\nkvm: {}\nboot (QEMU start to /init): {}\nQEMU start to done: {}\n",
             o.release.as_deref().unwrap_or("-"),
             o.kvm,
             secs(o.boot_time),
             secs(o.done_time),
         );
+        if let Some(why) = &o.kvm_fallback {
+            let _ = writeln!(out, "no KVM: {why}");
+        }
         TestCase {
             name: name.to_string(),
             classname: classname.to_string(),
@@ -187,6 +190,7 @@ mod tests {
             total_time: Duration::from_millis(2250),
             console_tail: vec!["a < b && c > d".into(), "\u{1b}[0mcolour\u{7}".into()],
             kvm: true,
+            kvm_fallback: None,
             command: vec!["qemu-system-x86_64".into()],
             qemu_exit: Some(0),
             qemu_stderr: String::new(),

@@ -8,6 +8,7 @@ use std::fmt;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -133,8 +134,13 @@ impl fmt::Display for Arch {
 pub enum KvmMode {
     /// KVM when `/dev/kvm` opens read-write and the guest architecture is
     /// the host's; TCG (emulation) otherwise.
+    ///
+    /// A KVM run whose kernel shows no sign of life within [`KVM_STALL`]
+    /// is started again with TCG (see [`run`]).
     #[default]
     Auto,
+    /// KVM or an error, without falling back to TCG.
+    On,
     /// Always TCG.
     Off,
 }
@@ -225,8 +231,9 @@ impl RunOptions {
             .map(s),
         );
         a.extend(["-serial", "stdio", "-no-reboot"].map(s));
-        a.extend([s("-kernel"), self.kernel.display().to_string()]);
-        a.extend([s("-initrd"), self.initramfs.display().to_string()]);
+        let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        a.extend([s("-kernel"), abs(&self.kernel).display().to_string()]);
+        a.extend([s("-initrd"), abs(&self.initramfs).display().to_string()]);
         a.extend([s("-append"), self.cmdline()]);
         a.extend(self.qemu_args.iter().cloned());
         a
@@ -356,6 +363,9 @@ pub struct Outcome {
     pub console_tail: Vec<String>,
     /// Whether KVM was used.
     pub kvm: bool,
+    /// Why KVM was not used although [`KvmMode::Auto`] would have (it
+    /// stalled or failed in this run or an earlier one).
+    pub kvm_fallback: Option<String>,
     /// The QEMU command line run (binary first).
     pub command: Vec<String>,
     /// QEMU's exit code when it exited by itself (not when killed).
@@ -367,6 +377,13 @@ pub struct Outcome {
 /// Boots `opts.kernel` with `opts.initramfs` in QEMU and reads the markers
 /// carrying `nonce` (the [`crate::GuestPlan::nonce`] the initramfs was made
 /// with) from the console.
+///
+/// With [`KvmMode::Auto`], a KVM run in which the kernel prints nothing
+/// within [`KVM_STALL`] (or QEMU exits first) is taken for a KVM that does
+/// not work (nested virtualisation can be far slower than emulation, or
+/// refuse the host CPU model): QEMU is stopped and the run starts again
+/// with TCG, for this call and the rest of the process
+/// ([`Outcome::kvm_fallback`] says why).
 ///
 /// Errors are for runs that could not start (QEMU missing, bad options,
 /// console log not writable); whatever happens in the guest is an
@@ -388,7 +405,91 @@ pub fn run(opts: &RunOptions, nonce: &str) -> Result<Outcome, Error> {
         return Err(Error::Options("memory must be at least 1 MiB".into()));
     }
     let binary = find_qemu(opts)?;
-    let kvm = opts.kvm == KvmMode::Auto && Arch::host() == Some(opts.arch) && kvm_usable();
+    let native = Arch::host() == Some(opts.arch);
+    let start = Instant::now();
+    let mut fallback = None;
+    let kvm = match opts.kvm {
+        KvmMode::Off => false,
+        KvmMode::On => {
+            if !native {
+                return Err(Error::Options(format!(
+                    "KVM cannot run a {} guest on this {} host",
+                    opts.arch,
+                    std::env::consts::ARCH
+                )));
+            }
+            if !kvm_usable() {
+                return Err(Error::Options(
+                    "KVM asked for, but /dev/kvm cannot be opened read-write".into(),
+                ));
+            }
+            true
+        }
+        KvmMode::Auto => {
+            if KVM_BROKEN.load(Ordering::Relaxed) {
+                fallback = Some("KVM did not work for an earlier run of this process".to_string());
+                false
+            } else {
+                native && kvm_usable()
+            }
+        }
+    };
+    if kvm && opts.kvm == KvmMode::Auto {
+        match attempt(opts, &binary, nonce, true, Some(KVM_STALL))? {
+            Attempt::Finished(mut o) => {
+                o.total_time = start.elapsed();
+                return Ok(*o);
+            }
+            Attempt::Stalled(why) => {
+                KVM_BROKEN.store(true, Ordering::Relaxed);
+                fallback = Some(why);
+            }
+        }
+    }
+    let kvm = kvm && opts.kvm == KvmMode::On;
+    match attempt(opts, &binary, nonce, kvm, None)? {
+        Attempt::Finished(mut o) => {
+            o.total_time = start.elapsed();
+            o.kvm_fallback = fallback;
+            Ok(*o)
+        }
+        Attempt::Stalled(_) => unreachable!("no stall limit"),
+    }
+}
+
+/// How long a KVM run may go without kernel output before [`run`] gives up
+/// on KVM ([`KvmMode::Auto`] only).
+pub const KVM_STALL: Duration = Duration::from_secs(6);
+
+/// Set when a KVM run stalled: later [`KvmMode::Auto`] runs use TCG.
+static KVM_BROKEN: AtomicBool = AtomicBool::new(false);
+
+enum Attempt {
+    Finished(Box<Outcome>),
+    /// No kernel output within the stall limit (or QEMU exited first).
+    Stalled(String),
+}
+
+/// Whether a console line shows the kernel proper running: a printk line
+/// (`[    0.000000] ...`), the version banner, or a marker.
+fn kernel_started(line: &str, prefix: &str) -> bool {
+    let t = line.trim_start();
+    let printk = t.strip_prefix('[').is_some_and(|r| {
+        let r = r.trim_start();
+        r.starts_with(|c: char| c.is_ascii_digit()) && r.contains(']')
+    });
+    printk || line.contains("Linux version") || line.contains(prefix) || line.contains(PANIC_TEXT)
+}
+
+/// One QEMU run. With `stall`, gives up (killing QEMU) when no line shows
+/// the kernel running within that time or QEMU exits before one does.
+fn attempt(
+    opts: &RunOptions,
+    binary: &Path,
+    nonce: &str,
+    kvm: bool,
+    stall: Option<Duration>,
+) -> Result<Attempt, Error> {
     let args = opts.qemu_command_args(kvm);
     let mut command = vec![binary.display().to_string()];
     command.extend(args.iter().cloned());
@@ -409,9 +510,17 @@ pub fn run(opts: &RunOptions, nonce: &str) -> Result<Outcome, Error> {
             }
         }
     };
+    // QEMU runs in the console log's directory, so that a core dump (QEMU
+    // aborts on some KVM set-ups) lands there and not in the caller's tree.
+    let cwd = opts
+        .console_log
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let start = Instant::now();
-    let mut child = Command::new(&binary)
+    let mut child = Command::new(binary)
         .args(&args)
+        .current_dir(cwd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -429,11 +538,21 @@ pub fn run(opts: &RunOptions, nonce: &str) -> Result<Outcome, Error> {
         let _ = stderr.take(64 * 1024).read_to_end(&mut buf);
         String::from_utf8_lossy(&buf).into_owned()
     });
+    let finish_readers = |reader: std::thread::JoinHandle<std::io::Result<()>>,
+                          err_reader: std::thread::JoinHandle<String>|
+     -> Result<String, Error> {
+        let log_result = reader.join().expect("console reader thread");
+        log_result.map_err(io_err("writing", &log_path))?;
+        Ok(err_reader.join().unwrap_or_default())
+    };
 
     let mut p = Parser::new(nonce);
     let deadline = start + opts.timeout;
-    let mut limit = deadline;
+    let mut started = stall.is_none();
+    let stall_at = stall.map(|s| start + s);
+    let mut limit = stall_at.map_or(deadline, |s| s.min(deadline));
     let mut killed = false;
+    let mut eof = false;
     loop {
         let now = Instant::now();
         if now >= limit {
@@ -443,18 +562,25 @@ pub fn run(opts: &RunOptions, nonce: &str) -> Result<Outcome, Error> {
         }
         match rx.recv_timeout(limit - now) {
             Ok((at, line)) => {
+                if !started && kernel_started(&line, &p.prefix) {
+                    started = true;
+                    limit = deadline;
+                }
                 p.feed(&line, at.saturating_duration_since(start));
                 if p.finished() {
                     limit = limit.min(Instant::now() + EXIT_GRACE);
                 }
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                eof = true;
+                break;
+            }
         }
     }
     // QEMU closed its console (it is exiting) or was killed: reap it.
     let mut qemu_exit = None;
-    if !killed {
+    if eof {
         let limit = Instant::now() + EXIT_GRACE;
         loop {
             match child.try_wait() {
@@ -471,15 +597,36 @@ pub fn run(opts: &RunOptions, nonce: &str) -> Result<Outcome, Error> {
             }
         }
     }
-    let timed_out = killed && Instant::now() >= deadline;
     for (at, line) in rx.iter() {
+        if !started && kernel_started(&line, &p.prefix) {
+            started = true;
+        }
         p.feed(&line, at.saturating_duration_since(start));
     }
+    let qemu_stderr = finish_readers(reader, err_reader)?;
+    if !started {
+        let s = stall.unwrap_or_default().as_secs();
+        let why = if killed {
+            format!("with KVM, the kernel printed nothing within {s} s")
+        } else {
+            let first = qemu_stderr
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("");
+            format!("with KVM, QEMU exited before the kernel printed anything: {first}")
+        };
+        return Ok(Attempt::Stalled(why));
+    }
+    let timed_out = killed && Instant::now() >= deadline;
     let total_time = start.elapsed();
-    let log_result = reader.join().expect("console reader thread");
-    log_result.map_err(io_err("writing", log_path))?;
-    let qemu_stderr = err_reader.join().unwrap_or_default();
-    Ok(p.outcome(timed_out, total_time, kvm, command, qemu_exit, qemu_stderr))
+    Ok(Attempt::Finished(Box::new(p.outcome(
+        timed_out,
+        total_time,
+        kvm,
+        command,
+        qemu_exit,
+        qemu_stderr,
+    ))))
 }
 
 /// Whether `/dev/kvm` can be opened read-write.
@@ -503,15 +650,14 @@ fn find_qemu(opts: &RunOptions) -> Result<PathBuf, Error> {
         package: opts.arch.qemu_package(),
     };
     if want.components().count() > 1 {
-        return if want.is_file() {
-            Ok(want.clone())
-        } else {
-            Err(missing())
+        return match std::path::absolute(&want) {
+            Ok(p) if p.is_file() => Ok(p),
+            _ => Err(missing()),
         };
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
-        .map(|d| d.join(&want))
+        .filter_map(|d| std::path::absolute(d.join(&want)).ok())
         .find(|p| is_executable(p))
         .ok_or_else(missing)
 }
@@ -710,6 +856,7 @@ impl Parser {
             total_time,
             console_tail: self.tail.into_iter().collect(),
             kvm,
+            kvm_fallback: None,
             command,
             qemu_exit,
             qemu_stderr,
