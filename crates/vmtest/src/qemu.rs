@@ -1027,6 +1027,122 @@ mod tests {
     }
 
     #[test]
+    fn kernel_start_lines() {
+        let pre = marker(N, "");
+        assert!(kernel_started("[    0.000000] Linux version 6.1.0", &pre));
+        assert!(kernel_started(" [ 1.0] x", &pre));
+        assert!(kernel_started(&m("start"), &pre));
+        assert!(!kernel_started(
+            "Probing EDD (edd=off to disable)... ok",
+            &pre
+        ));
+        assert!(!kernel_started("SeaBIOS (version 1.16)", &pre));
+        assert!(!kernel_started("[Boot] x", &pre));
+    }
+
+    /// A stand-in for QEMU: a shell script printing `body`'s output.
+    fn fake_qemu(dir: &Path, body: &str) -> RunOptions {
+        use std::os::unix::fs::PermissionsExt;
+        let q = dir.join("fake-qemu");
+        std::fs::write(&q, format!("#!/bin/sh\nM={}\n{body}\n", marker(N, ""))).unwrap();
+        std::fs::set_permissions(&q, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let k = dir.join("kernel");
+        std::fs::write(&k, "").unwrap();
+        let mut o = RunOptions::new(Arch::X86_64, &k, &k, dir.join("console.log"));
+        o.qemu = Some(q);
+        o.kvm = KvmMode::Off;
+        o
+    }
+
+    const GOOD: &str = "echo '[    0.000000] Linux version fake'\necho \"${M}start\"\n\
+                        echo \"${M}release:fake\"\necho \"${M}script-exit:0\"\necho \"${M}done\"";
+
+    #[test]
+    fn fake_qemu_pass_timeout_panic_exit() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = fake_qemu(dir.path(), GOOD);
+        let out = run(&o, N).unwrap();
+        assert_eq!(out.status, Status::Passed);
+        assert_eq!(out.release.as_deref(), Some("fake"));
+        assert_eq!(out.qemu_exit, Some(0));
+        assert!(!out.kvm && out.kvm_fallback.is_none());
+        assert!(out.command.contains(&"-no-reboot".to_string()));
+        let log = std::fs::read_to_string(dir.path().join("console.log")).unwrap();
+        assert!(
+            log.starts_with("[    0.000000] Linux version fake\n") && log.ends_with(":done\n"),
+            "{log}"
+        );
+
+        // A guest that hangs: killed at the timeout (exec, so that killing
+        // the process closes the console).
+        let mut o = fake_qemu(
+            dir.path(),
+            "echo \"${M}start\"\necho stuck here\nexec sleep 60",
+        );
+        o.timeout = Duration::from_millis(800);
+        let out = run(&o, N).unwrap();
+        assert_eq!(
+            out.status,
+            Status::Timeout {
+                tail: vec![m("start"), "stuck here".into()]
+            }
+        );
+        assert!(
+            out.total_time < Duration::from_secs(5),
+            "{:?}",
+            out.total_time
+        );
+        assert_eq!(out.qemu_exit, None);
+
+        // A panic, and QEMU that exits with an error and a message.
+        let o = fake_qemu(
+            dir.path(),
+            "echo before\necho '[    1.0] Kernel panic - not syncing: fake'\n\
+             echo '[    1.0] ---[ end Kernel panic - not syncing: fake ]---'\necho oops >&2\nexit 1",
+        );
+        let out = run(&o, N).unwrap();
+        assert_eq!(out.status.kind(), "panic");
+        assert_eq!(out.qemu_exit, Some(1));
+        assert_eq!(out.qemu_stderr, "oops\n");
+
+        // No done marker: QEMU exits early.
+        let o = fake_qemu(dir.path(), "echo \"${M}start\"\nexit 0");
+        let out = run(&o, N).unwrap();
+        assert_eq!(
+            out.status,
+            Status::NoDoneMarker {
+                tail: vec![m("start")]
+            }
+        );
+        assert_eq!(
+            out.boot_time.map(|d| d < Duration::from_secs(5)),
+            Some(true)
+        );
+    }
+
+    /// With `KvmMode::Auto` and a usable /dev/kvm, a KVM run that prints
+    /// nothing is abandoned for TCG.
+    #[test]
+    fn kvm_stall_falls_back_to_tcg() {
+        if Arch::host() != Some(Arch::X86_64) || !kvm_usable() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let body = format!(
+            "case \"$*\" in *-enable-kvm*) echo 'Probing EDD'; exec sleep 60;; esac\n{GOOD}"
+        );
+        let mut o = fake_qemu(dir.path(), &body);
+        o.kvm = KvmMode::Auto;
+        let out = run(&o, N).unwrap();
+        assert_eq!(out.status, Status::Passed);
+        assert!(!out.kvm);
+        let why = out.kvm_fallback.unwrap();
+        assert!(why.contains("printed nothing"), "{why}");
+        assert!(out.total_time >= KVM_STALL);
+        assert!(!out.command.contains(&"-enable-kvm".to_string()));
+    }
+
+    #[test]
     fn missing_qemu_names_the_package() {
         let dir = tempfile::tempdir().unwrap();
         let k = dir.path().join("k");
