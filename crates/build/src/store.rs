@@ -306,6 +306,13 @@ impl Store {
         touch(entry);
     }
 
+    /// Where `kforge test` keeps the boot test of entry `name` (initramfs,
+    /// console log, result): `<root>/tests/<name>`; `gc` removes it with the
+    /// entry.
+    pub fn test_dir(&self, name: &str) -> PathBuf {
+        self.root.join("tests").join(name)
+    }
+
     /// The build directory for `key`: `<root>/build/<key>`.
     pub fn build_dir(&self, key: &str) -> PathBuf {
         self.root.join("build").join(key)
@@ -459,6 +466,10 @@ impl Store {
                 let hash = name.split('-').next().unwrap_or_default();
                 if lock_is_free(&self.key_lock_path(hash)) {
                     remove(p, &mut report)?;
+                    if !opts.dry_run {
+                        // The entry's boot test logs go with it.
+                        let _ = fs::remove_dir_all(self.test_dir(&name));
+                    }
                 }
             }
         }

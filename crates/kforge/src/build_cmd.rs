@@ -75,7 +75,7 @@ pub struct GcArgs {
 }
 
 #[derive(Debug, thiserror::Error)]
-enum BuildError {
+pub enum BuildError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("{0}: --tree DIR is built as it is, without the declared [[patches]]; drop --tree to have them applied")]
@@ -95,8 +95,8 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BuildError 
 }
 
 /// Where the source tree comes from, and its digest for the store key.
-struct SourceTree {
-    tree: PathBuf,
+pub(crate) struct SourceTree {
+    pub tree: PathBuf,
     /// `prepared:<key>` or `tree:<sha256>`.
     digest: String,
     /// SHA-256 of each patch file, in order (none with `--tree`).
@@ -115,7 +115,10 @@ struct SourceTree {
 /// change the key (touch the Makefile, or declare a tarball). A `--tree`
 /// is used as it is, so a declaration with `[[patches]]` or `post_patch`
 /// is refused with it.
-fn source_tree(spec: &spec::Spec, tree: Option<&Path>) -> Result<SourceTree, BuildError> {
+pub(crate) fn source_tree(
+    spec: &spec::Spec,
+    tree: Option<&Path>,
+) -> Result<SourceTree, BuildError> {
     match tree {
         Some(t) => {
             if let Some(p) = spec.patches.first() {
@@ -158,16 +161,37 @@ fn source_tree(spec: &spec::Spec, tree: Option<&Path>) -> Result<SourceTree, Bui
 
 /// `kforge build`.
 pub fn run(args: BuildArgs) -> i32 {
-    match try_run(&args) {
-        Ok(code) => code,
-        Err(BuildError::Config(e)) => {
-            eprint!("{}", config_cmd::render_error(&e));
-            1
+    match build_spec(&args) {
+        Ok(Built::Entry(entry)) => {
+            println!("{}", entry.display());
+            0
         }
+        Ok(Built::DryRun) => 0,
+        Ok(Built::Failed(code)) => code,
         Err(e) => {
-            eprintln!("error: {e}");
+            report_error(&e);
             1
         }
+    }
+}
+
+/// What [`build_spec`] did.
+pub enum Built {
+    /// The store entry (built now, or found).
+    Entry(PathBuf),
+    /// `--dry-run`: printed what would be built.
+    DryRun,
+    /// The build failed and was reported: the exit code.
+    Failed(i32),
+}
+
+/// Print a build error as `kforge build` does.
+pub fn report_error(e: &BuildError) {
+    match e {
+        BuildError::Config(e) => {
+            eprint!("{}", config_cmd::render_error(e));
+        }
+        e => eprintln!("error: {e}"),
     }
 }
 
@@ -405,16 +429,18 @@ fn plan(args: &BuildArgs, store: &Store) -> Result<Result<Plan, i32>, BuildError
     }))
 }
 
-fn try_run(args: &BuildArgs) -> Result<i32, BuildError> {
+/// Build the declaration of `args` into the store (or find its entry);
+/// reports progress and failures on stderr.
+pub fn build_spec(args: &BuildArgs) -> Result<Built, BuildError> {
     let store = Store::new(build::default_cache_root());
     if !args.dry_run {
-        if let Some(code) = memo_hit(args, &store)? {
-            return Ok(code);
+        if let Some(entry) = memo_hit(args, &store)? {
+            return Ok(Built::Entry(entry));
         }
     }
     let p = match plan(args, &store)? {
         Ok(p) => p,
-        Err(code) => return Ok(code),
+        Err(code) => return Ok(Built::Failed(code)),
     };
     if args.dry_run {
         let exists = store.existing(&p.name).is_some();
@@ -435,7 +461,7 @@ fn try_run(args: &BuildArgs) -> Result<i32, BuildError> {
         for (k, v) in p.key.items() {
             println!("  {k}={v}");
         }
-        return Ok(0);
+        return Ok(Built::DryRun);
     }
     let lock = store
         .lock_key(&p.hash, &mut || {
@@ -443,12 +469,12 @@ fn try_run(args: &BuildArgs) -> Result<i32, BuildError> {
         })
         .map_err(io_err("locking the store key"))?;
     if let Some(entry) = store.existing(&p.name) {
-        return store_hit(&store, &entry, args);
+        return store_hit(&store, &entry, args).map(Built::Entry);
     }
     let t0 = Instant::now();
     let entry = match build_entry(&store, &lock, &p)? {
         Ok(e) => e,
-        Err(code) => return Ok(code),
+        Err(code) => return Ok(Built::Failed(code)),
     };
     let link = store
         .add_root(&entry, &args.out_link)
@@ -459,12 +485,11 @@ fn try_run(args: &BuildArgs) -> Result<i32, BuildError> {
         t0.elapsed().as_secs_f64(),
         link.display()
     );
-    println!("{}", entry.display());
-    Ok(0)
+    Ok(Built::Entry(entry))
 }
 
 /// An entry that exists: record the use, point the result link at it.
-fn store_hit(store: &Store, entry: &Path, args: &BuildArgs) -> Result<i32, BuildError> {
+fn store_hit(store: &Store, entry: &Path, args: &BuildArgs) -> Result<PathBuf, BuildError> {
     store.touch_entry(entry);
     let link = store
         .add_root(entry, &args.out_link)
@@ -474,8 +499,7 @@ fn store_hit(store: &Store, entry: &Path, args: &BuildArgs) -> Result<i32, Build
         entry.display(),
         link.display()
     );
-    println!("{}", entry.display());
-    Ok(0)
+    Ok(entry.to_path_buf())
 }
 
 /// What a resolution gave, remembered under the inputs of the resolution
@@ -557,7 +581,7 @@ fn read_memo(store: &Store, key: &str) -> Option<Memo> {
 /// The fast path: the declaration, its includes, the source, kforge and
 /// the environment are those of an earlier resolution whose entry exists.
 /// `None`: not known (the full path resolves and reports as usual).
-fn memo_hit(args: &BuildArgs, store: &Store) -> Result<Option<i32>, BuildError> {
+fn memo_hit(args: &BuildArgs, store: &Store) -> Result<Option<PathBuf>, BuildError> {
     let Ok(spec) = spec::Spec::load(&args.spec) else {
         return Ok(None);
     };

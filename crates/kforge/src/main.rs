@@ -9,6 +9,7 @@ mod kconfig_cmd;
 mod kernel_env;
 mod modules_cmd;
 mod source;
+mod test_cmd;
 mod update_cmd;
 
 use clap::{Parser, Subcommand};
@@ -31,6 +32,9 @@ enum Cmd {
     Build(Box<build_cmd::BuildArgs>),
     /// Remove the store entries no result link points at
     Gc(Box<build_cmd::GcArgs>),
+    /// Build (through the store) and boot kernels in QEMU, run their module
+    /// loaders and [test] scripts, and report
+    Test(Box<test_cmd::TestArgs>),
     /// Configure a kernel tree like `make ARCH=... <target>`, without make
     Kconfig(Box<kconfig_cmd::KconfigArgs>),
     /// Follow kernel.org's releases in a lock file, and check declarations
@@ -74,6 +78,7 @@ fn main() {
         Cmd::Gc(a) => build_cmd::run_gc(*a),
         Cmd::Depmod(a) => depmod_cmd::run(*a),
         Cmd::Modules(a) => modules_cmd::run(*a),
+        Cmd::Test(a) => test_cmd::run(*a),
         Cmd::Conf { args } => run_conf(&argv0, &args),
         Cmd::Update(a) => update_cmd::run(*a),
     };

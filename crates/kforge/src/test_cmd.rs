@@ -1,0 +1,530 @@
+//! `kforge test`: boot each declaration's kernel in QEMU and check it.
+//!
+//! For each declaration, cheapest checks first so a missing tool costs no
+//! build:
+//!
+//! 1. the QEMU binary of its architecture and a static busybox for the
+//!    guest (errors name the Debian package);
+//! 2. readiness: the resolved configuration has what a boot test needs
+//!    ([`boot_needs`]); a miss is a warning with the engine's explanation;
+//! 3. the build, through the store (`kforge build`: a hit when built);
+//! 4. an initramfs (crates/vmtest): busybox, `/init`, the `[test]` script
+//!    and files, and the entry's loaders (`loaders/NAME`, at
+//!    `/lib/kforge/loaders/NAME` in the guest), compressed as the kernel's
+//!    configuration allows;
+//! 5. the boot: the guest runs the loaders, the script and the unloaders
+//!    and reports on the serial console; the release it runs must be the
+//!    build's.
+//!
+//! The initramfs, the console log and `result.json` stay in the store's
+//! test directory of the entry (`<cache>/kforge/tests/<entry>/`, removed by
+//! `kforge gc` with the entry). A table sums up; `--junit` writes JUnit XML.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::json;
+use vmtest::{Arch, Compression, GuestPlan, KvmMode, Loader, Outcome, RunOptions, Status};
+
+use crate::build_cmd::{self, BuildArgs, Built};
+use crate::config_cmd;
+
+/// Boot the kernels that kernel.toml files declare, in QEMU, and check them.
+#[derive(Debug, clap::Args)]
+pub struct TestArgs {
+    /// The declarations (each built first when its store entry is missing)
+    #[arg(value_name = "KERNEL_TOML", required = true)]
+    pub specs: Vec<PathBuf>,
+    /// An unpacked kernel tree to use instead of the declared source
+    #[arg(long, value_name = "DIR")]
+    pub tree: Option<PathBuf>,
+    /// Write the results as JUnit XML
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Stream the guest's console to stderr
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Never use KVM (by default KVM is used when /dev/kvm works)
+    #[arg(long)]
+    pub no_kvm: bool,
+    /// The statically linked busybox for the guest (default: the host's,
+    /// from Debian's busybox-static, when it suits the architecture)
+    #[arg(long, value_name = "PATH")]
+    pub busybox: Option<PathBuf>,
+    /// The QEMU binary (default: qemu-system-<arch> from PATH)
+    #[arg(long, value_name = "PATH")]
+    pub qemu: Option<PathBuf>,
+    /// Check the tools and the configuration, print the build's store key;
+    /// build and boot nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Parallel make jobs for builds
+    #[arg(short = 'j', long, value_name = "N")]
+    pub jobs: Option<usize>,
+}
+
+/// Where an entry's loaders are in the guest (as the service files of
+/// `kforge build` expect them on a target).
+const GUEST_LOADERS: &str = build_cmd::LOADER_PREFIX;
+
+/// One declaration's result.
+struct Row {
+    spec: String,
+    release: String,
+    boot: Option<Duration>,
+    loaders: String,
+    script: String,
+    verdict: String,
+    passed: bool,
+    case: vmtest::junit::TestCase,
+}
+
+/// Run the command; returns the exit code.
+pub fn run(args: TestArgs) -> i32 {
+    let mut rows = Vec::new();
+    for spec in &args.specs {
+        let label = spec.display().to_string();
+        let row = match test_one(&args, spec) {
+            Ok(r) => r,
+            Err(msg) => {
+                if !msg.is_empty() {
+                    eprintln!("error: {msg}");
+                }
+                Row {
+                    spec: label.clone(),
+                    release: "-".into(),
+                    boot: None,
+                    loaders: "-".into(),
+                    script: "-".into(),
+                    verdict: "error".into(),
+                    passed: false,
+                    case: vmtest::junit::TestCase {
+                        name: label.clone(),
+                        classname: "kforge.test".into(),
+                        time: Duration::ZERO,
+                        failure: Some(vmtest::junit::Failure {
+                            kind: "error".into(),
+                            message: if msg.is_empty() {
+                                "the build failed".into()
+                            } else {
+                                msg
+                            },
+                            text: String::new(),
+                        }),
+                        system_out: None,
+                    },
+                }
+            }
+        };
+        rows.push(row);
+    }
+    print!("{}", table(&rows));
+    if let Some(path) = &args.junit {
+        let cases: Vec<_> = rows.iter().map(|r| r.case.clone()).collect();
+        if let Err(e) = vmtest::junit::write_file(path, "kforge test", &cases) {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    }
+    if rows.iter().all(|r| r.passed) {
+        0
+    } else {
+        1
+    }
+}
+
+fn table(rows: &[Row]) -> String {
+    let head = ["spec", "release", "boot", "loaders", "script", "result"];
+    let cells: Vec<[String; 6]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.spec.clone(),
+                r.release.clone(),
+                r.boot
+                    .map_or("-".into(), |d| format!("{:.2}s", d.as_secs_f64())),
+                r.loaders.clone(),
+                r.script.clone(),
+                r.verdict.clone(),
+            ]
+        })
+        .collect();
+    let mut width = head.map(str::len);
+    for c in &cells {
+        for (w, s) in width.iter_mut().zip(c) {
+            *w = (*w).max(s.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |out: &mut String, c: &[&str]| {
+        let mut l = String::new();
+        for (i, (s, w)) in c.iter().zip(width).enumerate() {
+            if i + 1 == c.len() {
+                l.push_str(s);
+            } else {
+                let _ = write!(l, "{s:<w$}  ");
+            }
+        }
+        out.push_str(l.trim_end());
+        out.push('\n');
+    };
+    line(&mut out, &head);
+    for c in &cells {
+        line(&mut out, &c.each_ref().map(String::as_str));
+    }
+    out
+}
+
+/// What a boot test needs from the configuration: (symbol, what for).
+/// Checked before building; each miss is a warning with the engine's
+/// explanation.
+fn boot_needs(arch: Arch, loaders: bool) -> Vec<(&'static str, &'static str)> {
+    let mut needs = vec![
+        ("BLK_DEV_INITRD", "the initramfs that holds the test"),
+        ("PRINTK", "kernel messages on the console"),
+        ("TTY", "a console"),
+        ("PROC_FS", "/proc (the loaders read /proc/modules)"),
+        ("SYSFS", "/sys"),
+        ("DEVTMPFS", "/dev in the guest"),
+        ("BINFMT_ELF", "running busybox"),
+        ("BINFMT_SCRIPT", "running /init, a shell script"),
+    ];
+    match arch {
+        Arch::X86_64 | Arch::Mips => {
+            needs.push(("SERIAL_8250", "the serial port of QEMU's machine"));
+            needs.push(("SERIAL_8250_CONSOLE", "the console on ttyS0"));
+        }
+        Arch::Arm64 => {
+            needs.push((
+                "SERIAL_AMBA_PL011",
+                "the serial port of QEMU's virt machine",
+            ));
+            needs.push(("SERIAL_AMBA_PL011_CONSOLE", "the console on ttyAMA0"));
+        }
+    }
+    if loaders {
+        needs.push(("MODULES", "loading the declared modules"));
+        needs.push(("MODULE_UNLOAD", "unloading them again (unload.sh)"));
+    }
+    needs
+}
+
+/// `CONFIG_<name>`'s value in a .config text (`n` when unset).
+fn config_value<'a>(config: &'a str, name: &str) -> &'a str {
+    let key = format!("CONFIG_{name}=");
+    config
+        .lines()
+        .find_map(|l| l.strip_prefix(&key))
+        .unwrap_or("n")
+}
+
+/// The readiness warnings of a resolved declaration.
+fn readiness(r: &mut config_cmd::Resolved, arch: Arch, loaders: bool) -> Vec<String> {
+    let config = r.res.config.clone();
+    let mut warnings = Vec::new();
+    for (name, why) in boot_needs(arch, loaders) {
+        if config_value(&config, name) != "n" {
+            continue;
+        }
+        let mut w = format!(
+            "CONFIG_{name} is not set, but a boot test needs it for {why}; add {name} = \"y\" to [config]"
+        );
+        if let Some(report) = resolve::explain_symbol(&mut r.tree.kc, name) {
+            let _ = write!(w, "\n  because: {}", report.reason);
+            if !report.depends.is_empty() && report.depends != "y" {
+                let _ = write!(w, "\n  it depends on: {}", report.depends);
+            }
+        }
+        warnings.push(w);
+    }
+    warnings
+}
+
+/// The initramfs compression the kernel can unpack, cheapest first.
+fn compression(config: &str) -> Compression {
+    for (sym, c) in [
+        ("RD_GZIP", Compression::Gzip),
+        ("RD_ZSTD", Compression::Zstd),
+        ("RD_XZ", Compression::Xz),
+    ] {
+        if config_value(config, sym) == "y" {
+            return c;
+        }
+    }
+    Compression::None
+}
+
+fn test_one(args: &TestArgs, spec_path: &Path) -> Result<Row, String> {
+    let label = spec_path.display().to_string();
+    let spec = match spec::Spec::load(spec_path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprint!(
+                "{}",
+                config_cmd::render_error(&config_cmd::ConfigError::from(e))
+            );
+            return Err(String::new());
+        }
+    };
+    let arch = Arch::parse(&spec.build.arch).ok_or_else(|| {
+        format!(
+            "{label}: kforge test boots x86_64, arm64 and mips kernels, not {}",
+            spec.build.arch
+        )
+    })?;
+    let test = spec.test.clone();
+    // ---- tools, before anything is built
+    let qemu = match &args.qemu {
+        Some(q) => q.clone(),
+        None => {
+            let path = std::env::var("PATH").unwrap_or_default();
+            build::which(arch.qemu_binary(), &path).ok_or_else(|| {
+                format!(
+                    "{} is not installed (it boots {arch} kernels): apt-get install {}",
+                    arch.qemu_binary(),
+                    arch.qemu_package()
+                )
+            })?
+        }
+    };
+    let busybox = match &args.busybox {
+        Some(b) => {
+            vmtest::check_busybox(b, arch).map_err(|e| e.to_string())?;
+            b.clone()
+        }
+        None => vmtest::find_busybox(arch).map_err(|e| e.to_string())?,
+    };
+    // The loaders to run, in order.
+    let loader_names: Vec<String> = match test.as_ref().and_then(|t| t.loaders.as_ref()) {
+        Some(l) => l.iter().map(|(n, _)| n.clone()).collect(),
+        None => spec.modules.keys().cloned().collect(),
+    };
+
+    // ---- readiness
+    let tree = build_cmd::source_tree(&spec, args.tree.as_deref()).map_err(|e| {
+        build_cmd::report_error(&e);
+        String::new()
+    })?;
+    match config_cmd::resolve_spec(&spec, &tree.tree, true) {
+        Ok(mut r) => {
+            for w in readiness(&mut r, arch, !loader_names.is_empty()) {
+                eprintln!("warning: {label}: {w}");
+            }
+        }
+        Err(e) => {
+            eprint!("{}", config_cmd::render_error(&e));
+            return Err(String::new());
+        }
+    }
+
+    // ---- the build
+    let many = args.specs.len() > 1;
+    let out_link = if many {
+        PathBuf::from(format!(
+            "result-{}",
+            spec_path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        ))
+    } else {
+        PathBuf::from("result")
+    };
+    let bargs = BuildArgs {
+        spec: spec_path.to_path_buf(),
+        tree: args.tree.clone(),
+        dry_run: args.dry_run,
+        jobs: args.jobs,
+        keep_going: false,
+        out_link,
+        strip_modules: false,
+        vmlinux: false,
+        no_probe_cache: false,
+    };
+    let entry = match build_cmd::build_spec(&bargs) {
+        Ok(Built::Entry(e)) => e,
+        Ok(Built::DryRun) => {
+            return Ok(Row {
+                spec: label.clone(),
+                release: "-".into(),
+                boot: None,
+                loaders: loader_names.join(" "),
+                script: "-".into(),
+                verdict: "dry run".into(),
+                passed: true,
+                case: vmtest::junit::TestCase {
+                    name: label,
+                    classname: "kforge.test".into(),
+                    time: Duration::ZERO,
+                    failure: None,
+                    system_out: Some("dry run: nothing built or booted".into()),
+                },
+            })
+        }
+        Ok(Built::Failed(_)) => return Err(format!("{label}: the build failed")),
+        Err(e) => {
+            build_cmd::report_error(&e);
+            return Err(String::new());
+        }
+    };
+    let manifest: serde_json::Value = std::fs::read_to_string(entry.join("manifest.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .ok_or_else(|| format!("{}: no readable manifest.json", entry.display()))?;
+    let release = manifest["kernel_release"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let image = manifest["image"]
+        .as_str()
+        .map(|i| entry.join(i))
+        .ok_or_else(|| format!("{}: the entry has no kernel image", entry.display()))?;
+    let config = std::fs::read_to_string(entry.join("kernel/config")).unwrap_or_default();
+
+    // ---- the initramfs
+    let entry_name = entry
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let store = build::Store::new(build::default_cache_root());
+    let dir = store.test_dir(&entry_name);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let script = match test.as_ref().and_then(|t| t.script.as_ref()) {
+        None => "exit 0\n".to_string(),
+        Some(spec::TestScript::Inline(s)) => s.clone(),
+        Some(spec::TestScript::File(f)) => std::fs::read_to_string(f)
+            .map_err(|e| format!("{label}: [test] script file {}: {e}", f.display()))?,
+    };
+    let mut plan = GuestPlan::new(script);
+    for name in &loader_names {
+        let host = entry.join("loaders").join(name);
+        if !host.join("load.sh").is_file() {
+            return Err(format!(
+                "{}: no loader {name} (loaders/{name}/load.sh); the kernel has MODULES={}",
+                entry.display(),
+                config_value(&config, "MODULES")
+            ));
+        }
+        plan.loaders.push(Loader {
+            name: name.clone(),
+            guest_dir: format!("{GUEST_LOADERS}/{name}"),
+            host_dir: Some(host),
+        });
+    }
+    let mut img = vmtest::guest::test_initramfs(&busybox, &plan).map_err(|e| e.to_string())?;
+    for (guest, host) in test.as_ref().map_or(&[][..], |t| &t.files[..]) {
+        img.file_from_host(guest, host)
+            .map_err(|e| format!("{label}: [test] files: {e}"))?;
+    }
+    let comp = compression(&config);
+    let initramfs = dir.join("initramfs.cpio");
+    img.write_file(&initramfs, comp)
+        .map_err(|e| e.to_string())?;
+
+    // ---- the boot
+    let console_log = dir.join("console.log");
+    let mut opts = RunOptions::new(arch, &image, &initramfs, &console_log);
+    opts.qemu = Some(qemu);
+    if let Some(t) = &test {
+        opts.memory_mib = t.memory_mib;
+        opts.timeout = Duration::from_secs(t.timeout_s.into());
+        opts.append = t.append.clone();
+    }
+    opts.verbose = args.verbose;
+    opts.kvm = if args.no_kvm {
+        KvmMode::Off
+    } else {
+        KvmMode::Auto
+    };
+    eprintln!(
+        "kforge: booting {} ({arch}, {} MiB, timeout {}s, initramfs {:?})",
+        entry.display(),
+        opts.memory_mib,
+        opts.timeout.as_secs(),
+        comp
+    );
+    let outcome = vmtest::run(&opts, &plan.nonce).map_err(|e| e.to_string())?;
+    Ok(report(&label, &release, &outcome, &console_log, &dir))
+}
+
+/// Sum up one run: print what failed with the console lines that show it,
+/// save `result.json`, and make the table row.
+fn report(label: &str, release: &str, o: &Outcome, console_log: &Path, dir: &Path) -> Row {
+    let mut case = vmtest::junit::TestCase::from_outcome("kforge.test", label, o);
+    let mut passed = o.status.passed();
+    let mut verdict = if passed {
+        "passed".to_string()
+    } else {
+        o.status.to_string()
+    };
+    let guest_release = o.release.clone().unwrap_or_default();
+    if passed && guest_release != release {
+        passed = false;
+        verdict = format!("the guest runs {guest_release:?}, the build made {release:?}");
+        case.failure = Some(vmtest::junit::Failure {
+            kind: "release".into(),
+            message: verdict.clone(),
+            text: o.console_tail.join("\n"),
+        });
+    }
+    if let Some(why) = &o.kvm_fallback {
+        eprintln!("kforge: note: without KVM: {why}");
+    }
+    if !passed {
+        eprintln!("error: {label}: {verdict}");
+        let lines = match &o.status {
+            Status::Panic { lines } => lines,
+            Status::Timeout { tail } | Status::NoDoneMarker { tail } => tail,
+            _ => &o.console_tail,
+        };
+        for l in lines {
+            eprintln!("  | {l}");
+        }
+        if !o.qemu_stderr.trim().is_empty() {
+            eprintln!("  QEMU said: {}", o.qemu_stderr.trim());
+        }
+        eprintln!("  console log: {}", console_log.display());
+    }
+    let loaded = o.loaders.iter().filter(|l| l.load == Some(0)).count();
+    let unloaded = o.loaders.iter().filter(|l| l.unload == Some(0)).count();
+    let loaders = if o.loaders.is_empty() {
+        "-".to_string()
+    } else {
+        format!("{loaded}/{} loaded, {unloaded} unloaded", o.loaders.len())
+    };
+    let script = match o.script_exit {
+        Some(c) => format!("exit {c}"),
+        None => "-".into(),
+    };
+    let result = json!({
+        "spec": label,
+        "passed": passed,
+        "verdict": verdict,
+        "kind": o.status.kind(),
+        "release": o.release,
+        "build_release": release,
+        "loaders": o.loaders.iter().map(|l| json!({"name": l.name, "load": l.load, "unload": l.unload})).collect::<Vec<_>>(),
+        "script_exit": o.script_exit,
+        "boot_s": o.boot_time.map(|d| d.as_secs_f64()),
+        "done_s": o.done_time.map(|d| d.as_secs_f64()),
+        "total_s": o.total_time.as_secs_f64(),
+        "kvm": o.kvm,
+        "command": o.command,
+        "console_log": console_log.display().to_string(),
+    });
+    let _ = std::fs::write(
+        dir.join("result.json"),
+        serde_json::to_string_pretty(&result).unwrap_or_default() + "\n",
+    );
+    Row {
+        spec: label.to_string(),
+        release: o.release.clone().unwrap_or_else(|| "-".into()),
+        boot: o.done_time,
+        loaders,
+        script,
+        verdict,
+        passed,
+        case,
+    }
+}

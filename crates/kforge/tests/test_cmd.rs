@@ -1,0 +1,257 @@
+//! `kforge test`: the QEMU example booted for real (6.1 tree, static
+//! busybox, qemu-system-x86_64), and the ways a boot test fails.
+//!
+//! The kernel is built once into a store under `target/` that outlives a
+//! run (the build itself is tested from scratch in build_cmd.rs); the
+//! variants differ only in `[test]`, which is not part of the store key, so
+//! they boot the same entry.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn tree_6_1() -> PathBuf {
+    let oracle = std::env::var_os("KFORGE_ORACLE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/oracle"));
+    let t = oracle.join("6.1/src");
+    assert!(
+        t.join("Makefile").is_file(),
+        "no 6.1 tree at {}: run scripts/prepare-oracle",
+        t.display()
+    );
+    t
+}
+
+/// The store the boot tests share, kept between runs.
+fn cache() -> PathBuf {
+    repo_root().join("target/kforge-boot-test-cache")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn kforge(cwd: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kforge"));
+    c.current_dir(cwd).env("XDG_CACHE_HOME", cache());
+    c
+}
+
+/// The example with the profile's path made absolute and `[test]`
+/// replaced by `test` (`None`: the example's own).
+fn variant(dir: &Path, name: &str, test: Option<&str>) -> PathBuf {
+    let example = std::fs::read_to_string(repo_root().join("examples/qemu-x86_64.toml")).unwrap();
+    let mut s = example.replace(
+        "include = [\"../profiles/qemu.toml\"]",
+        &format!(
+            "include = [\"{}\"]",
+            repo_root().join("profiles/qemu.toml").display()
+        ),
+    );
+    assert_ne!(s, example);
+    if let Some(t) = test {
+        let at = s.find("\n[test]\n").expect("the example has [test]");
+        s.truncate(at + 1);
+        s.push_str("[test]\n");
+        s.push_str(t);
+    }
+    let p = dir.join(format!("{name}.toml"));
+    std::fs::write(&p, s).unwrap();
+    p
+}
+
+fn test(spec: &Path, extra: &[&str]) -> Output {
+    kforge(spec.parent().unwrap())
+        .arg("test")
+        .arg(spec)
+        .arg("--tree")
+        .arg(tree_6_1())
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+/// Builds (or finds) the example's entry once, and boots it with its own
+/// `[test]`: the JUnit file, the row, the result and the console log.
+fn example_passes() -> &'static (tempfile::TempDir, Output) {
+    static RUN: OnceLock<(tempfile::TempDir, Output)> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let d = tempfile::tempdir().unwrap();
+        let spec = variant(d.path(), "example", None);
+        let junit = d.path().join("junit.xml");
+        let o = test(&spec, &["--junit", junit.to_str().unwrap()]);
+        (d, o)
+    })
+}
+
+#[test]
+fn the_example_boots_loads_dummy_and_unloads_it() {
+    let (d, o) = example_passes();
+    assert!(o.status.success(), "{}", text(o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let row = stdout.lines().nth(1).unwrap_or_default();
+    // The guest's release is the build's (kforge test checks it).
+    let entry = std::fs::read_link(d.path().join("result")).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(entry.join("manifest.json")).unwrap())
+            .unwrap();
+    let release = manifest["kernel_release"].as_str().unwrap();
+    assert!(row.contains(&format!("  {release}  ")), "{stdout}");
+    assert!(row.contains("1/1 loaded, 1 unloaded"), "{stdout}");
+    assert!(
+        row.contains("exit 0") && row.ends_with("passed"),
+        "{stdout}"
+    );
+    // The console log and result.json, next to the entry's name.
+    let name = entry.file_name().unwrap().to_str().unwrap();
+    let dir = cache().join("kforge/tests").join(name);
+    let console = std::fs::read_to_string(dir.join("console.log")).unwrap();
+    assert!(console.contains(":loader:netdev:load:0"), "{console}");
+    assert!(console.contains(": d0: <BROADCAST,NOARP,UP"), "{console}");
+    assert!(console.contains(":loader:netdev:unload:0"), "{console}");
+    let result: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("result.json")).unwrap()).unwrap();
+    assert_eq!(result["passed"], true);
+    assert_eq!(result["release"], release);
+    let done = result["done_s"].as_f64().unwrap();
+    eprintln!("QEMU start to the done marker: {done:.2}s");
+    // JUnit: one passing case.
+    let junit = std::fs::read_to_string(d.path().join("junit.xml")).unwrap();
+    assert!(junit.contains("tests=\"1\" failures=\"0\""), "{junit}");
+}
+
+#[test]
+fn a_script_that_exits_3_fails_with_the_console_tail() {
+    example_passes();
+    let d = tempfile::tempdir().unwrap();
+    let spec = variant(
+        d.path(),
+        "exit3",
+        Some("script = \"echo about to fail; exit 3\"\n"),
+    );
+    let junit = d.path().join("junit.xml");
+    let o = test(&spec, &["--junit", junit.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = text(&o);
+    assert!(out.contains("the test script exited 3"), "{out}");
+    assert!(out.contains("  | about to fail"), "{out}");
+    assert!(out.contains("console log: "), "{out}");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.lines().nth(1).unwrap().contains("exit 3"),
+        "{stdout}"
+    );
+    let junit = std::fs::read_to_string(junit).unwrap();
+    assert!(junit.contains("failures=\"1\""), "{junit}");
+}
+
+#[test]
+fn a_kernel_without_init_panics_and_shows_the_panic() {
+    example_passes();
+    let d = tempfile::tempdir().unwrap();
+    let spec = variant(
+        d.path(),
+        "noinit",
+        Some("append = \"rdinit=/nonexistent init=/nonexistent\"\n"),
+    );
+    let o = test(&spec, &[]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("Kernel panic - not syncing"), "{out}");
+    assert!(out.contains("/nonexistent"), "{out}");
+}
+
+#[test]
+fn a_hanging_guest_is_killed_at_the_timeout() {
+    example_passes();
+    let d = tempfile::tempdir().unwrap();
+    let spec = variant(
+        d.path(),
+        "hang",
+        Some("script = \"echo hanging now; sleep 1000\"\ntimeout = 25\n"),
+    );
+    let t = std::time::Instant::now();
+    let o = test(&spec, &[]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("25"), "{out}");
+    assert!(
+        out.contains("timed out") || out.contains("timeout"),
+        "{out}"
+    );
+    assert!(out.contains("  | hanging now"), "{out}");
+    assert!(t.elapsed().as_secs() < 120);
+}
+
+#[test]
+fn a_missing_qemu_names_the_package_before_building() {
+    let d = tempfile::tempdir().unwrap();
+    let spec = variant(d.path(), "noqemu", None);
+    let o = kforge(d.path())
+        .env("PATH", d.path())
+        .arg("test")
+        .arg(&spec)
+        .arg("--tree")
+        .arg(tree_6_1())
+        .output()
+        .unwrap();
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("qemu-system-x86_64 is not installed")
+            && out.contains("apt-get install qemu-system-x86"),
+        "{out}"
+    );
+    assert!(!d.path().join("result").exists());
+}
+
+#[test]
+fn a_declaration_that_cannot_boot_is_warned_about() {
+    // Without the profile: no serial console, no initramfs. `--dry-run`
+    // checks the tools and the configuration and builds nothing.
+    let d = tempfile::tempdir().unwrap();
+    let spec = d.path().join("bare.toml");
+    std::fs::write(
+        &spec,
+        "[source]\nversion = \"6.1\"\n\n[build]\narch = \"x86_64\"\nbase = \"tinyconfig\"\n\n\
+         [config]\nMODULES = \"y\"\nNET = \"y\"\nNETDEVICES = \"y\"\nNET_CORE = \"y\"\n\n[modules.net]\nload = [\"dummy\"]\n",
+    )
+    .unwrap();
+    let o = test(&spec, &["--dry-run"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    for (symbol, why) in [
+        ("BLK_DEV_INITRD", "the initramfs that holds the test"),
+        ("SERIAL_8250_CONSOLE", "the console on ttyS0"),
+        ("MODULE_UNLOAD", "unloading them again"),
+    ] {
+        assert!(
+            out.contains(&format!(
+                "warning: {}: CONFIG_{symbol} is not set, but a boot test needs it for {why}",
+                spec.display()
+            )),
+            "{symbol}: {out}"
+        );
+    }
+    // The engine's reason follows each warning, and the dependencies
+    // when they are what is missing.
+    assert!(out.contains("\n  because: the base configuration"), "{out}");
+    assert!(out.contains("\n  it depends on: "), "{out}");
+    assert!(!out.contains("CONFIG_MODULES is not set"), "{out}");
+    assert!(out.contains("store key: "), "{out}");
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("dry run"),
+        "{out}"
+    );
+    assert!(!d.path().join("result").exists());
+}
