@@ -591,6 +591,16 @@ impl ModuleMap {
             .unwrap_or_default()
     }
 
+    /// The modules a rule guarded by `symbol` (without `CONFIG_`) builds,
+    /// normalised, in order: what `CONFIG_<symbol>=m` asks kbuild for.
+    pub fn modules_of(&self, symbol: &str) -> Vec<String> {
+        self.modules
+            .iter()
+            .filter(|(_, ways)| ways.iter().any(|w| w.symbols.iter().any(|s| s == symbol)))
+            .map(|(m, _)| m.clone())
+            .collect()
+    }
+
     /// Every module name (normalised), in order.
     pub fn modules(&self) -> impl Iterator<Item = &str> + '_ {
         self.modules.keys().map(String::as_str)

@@ -121,6 +121,11 @@ fn rules_and_directory_chain() {
     for part in ["netdev", "ich8lan", "ptp", "core", "main", "commented"] {
         assert!(m.lookup(part).is_empty(), "{part}");
     }
+    // A symbol's modules: what CONFIG_<symbol>=m builds.
+    assert_eq!(m.modules_of("TUN"), ["tun", "veth"]);
+    assert_eq!(m.modules_of("DUMMY"), ["dummy"]);
+    assert!(m.modules_of("NETDEVICES").is_empty());
+    assert!(m.modules_of("PTP").is_empty());
     // subdir-y does not build modules
     assert!(m.lookup("hidden").is_empty());
     assert!(!m.directories().any(|d| d == Path::new("drivers/hidden")));

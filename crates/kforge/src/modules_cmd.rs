@@ -39,7 +39,13 @@ pub struct TreeArgs {
     /// Include weak dependencies (modules.weakdep / weakdep=)
     #[arg(long = "weak")]
     pub weak: bool,
-    /// Module names (with - or _), aliases, or symbol:NAME
+    /// The kernel source tree the modules were built from: needed for
+    /// CONFIG_NAME targets (its Makefiles say which modules a symbol builds)
+    #[arg(long = "tree", value_name = "DIR")]
+    pub tree: Option<PathBuf>,
+    /// Module names (with - or _), aliases, symbol:NAME (an exported
+    /// symbol), or CONFIG_NAME (the modules a Kconfig symbol builds; with
+    /// --tree)
     #[arg(value_name = "TARGET", required = true)]
     pub targets: Vec<String>,
 }
@@ -102,11 +108,57 @@ fn closure(t: &TreeArgs) -> Result<(Tree, Closure), String> {
         weak: t.weak,
         firmware_dir: t.firmware.clone(),
     };
-    let c = tree.closure(&t.targets, &opts).map_err(|e| e.to_string())?;
+    let targets = expand_symbols(t, &tree)?;
+    let c = tree.closure(&targets, &opts).map_err(|e| e.to_string())?;
     for w in &c.warnings {
         eprintln!("kforge: warning: {w}");
     }
     Ok((tree, c))
+}
+
+/// The targets with each `CONFIG_NAME` replaced by the modules the
+/// symbol builds (from the source tree's Makefiles) that the module tree
+/// has, as modules or built in.
+fn expand_symbols(t: &TreeArgs, tree: &Tree) -> Result<Vec<String>, String> {
+    let mut map = None;
+    let mut out = Vec::new();
+    for target in &t.targets {
+        let Some(symbol) = target.strip_prefix("CONFIG_") else {
+            out.push(target.clone());
+            continue;
+        };
+        let Some(src) = &t.tree else {
+            return Err(format!(
+                "target {target} is a Kconfig symbol: give --tree DIR, the kernel source the modules were built from, whose Makefiles say which modules it builds"
+            ));
+        };
+        if map.is_none() {
+            map = Some(kbuild::ModuleMap::scan(src).map_err(|e| e.to_string())?);
+        }
+        let modules = map
+            .as_ref()
+            .map(|m| m.modules_of(symbol))
+            .unwrap_or_default();
+        if modules.is_empty() {
+            return Err(format!(
+                "target {target}: no Makefile of {} builds a module from CONFIG_{symbol} (obj-$(CONFIG_{symbol}) += name.o)",
+                src.display()
+            ));
+        }
+        let present: Vec<String> = modules
+            .iter()
+            .filter(|m| tree.module_path(m).is_some() || tree.is_builtin(m))
+            .cloned()
+            .collect();
+        if present.is_empty() {
+            return Err(format!(
+                "target {target}: it builds {}, and the module tree has none of them as a module or built in (was CONFIG_{symbol}=m or y in that build?)",
+                modules.join(", ")
+            ));
+        }
+        out.extend(present);
+    }
+    Ok(out)
 }
 
 fn print_closure(c: &Closure) {

@@ -232,6 +232,64 @@ fn closure_firmware() {
         .any(|w| w.contains("r8169") && w.contains("rtl_nic/rtl8125b-2.fw")));
 }
 
+/// `kforge modules closure` with CONFIG_ targets: the modules a symbol
+/// builds, from the 6.1 source tree's Makefiles (the Debian modules were
+/// built from 6.1 too), against modprobe's closure of those modules.
+#[test]
+fn closure_of_kconfig_symbols() {
+    let src = std::env::var_os("KFORGE_ORACLE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/oracle"))
+        .join("6.1/src");
+    let run = |targets: &[&str], with_tree: bool| {
+        let mut c = kforge();
+        c.args(["modules", "closure", "--modules"])
+            .arg(base())
+            .args(["--version", KVER]);
+        if with_tree {
+            c.arg("--tree").arg(&src);
+        }
+        c.args(targets).output().unwrap()
+    };
+    let modules = |o: &Output| -> Vec<String> {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter_map(|l| l.strip_prefix("module "))
+            .map(|l| l.split_whitespace().next().unwrap().to_string())
+            .collect()
+    };
+    for (symbol, module) in [
+        ("CONFIG_NF_TABLES", "nf_tables"),
+        ("CONFIG_BTRFS_FS", "btrfs"),
+        ("CONFIG_DUMMY", "dummy"),
+    ] {
+        let mut ours = modules(&run(&[symbol], true));
+        let mut theirs = modprobe(module);
+        ours.sort();
+        theirs.sort();
+        assert_eq!(ours, theirs, "{symbol}");
+    }
+    // A symbol whose rule builds two modules (obj-$(CONFIG_TUN) += tun.o,
+    // and the like) brings both; checked with what the Makefile says.
+    let o = run(&["CONFIG_MLX5_INFINIBAND"], true);
+    assert!(modules(&o).contains(&"mlx5_ib".to_string()));
+    // Bad input.
+    let o = run(&["CONFIG_DUMMY"], false);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("give --tree DIR"),
+        "{o:?}"
+    );
+    let o = run(&["CONFIG_NO_SUCH_SYMBOL"], true);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no Makefile of")
+            && String::from_utf8_lossy(&o.stderr).contains("CONFIG_NO_SUCH_SYMBOL"),
+        "{o:?}"
+    );
+}
+
 // ---- loaders ----
 
 fn kforge() -> Command {
