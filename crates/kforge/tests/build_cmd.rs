@@ -391,6 +391,108 @@ fn fake_make_flags_launcher_jobs_and_dry_run() {
     assert!(text(&o).contains("launcher `mylauncher`"), "{}", text(&o));
 }
 
+/// A fake tree with modules: `make modules_install` installs real modules
+/// (Debian's `dummy.ko`, and `veth.ko` only when `state/veth` exists) for
+/// kforge's depmod and the `[modules.NAME]` loaders.
+fn fake_modules_tree(dir: &Path) -> (PathBuf, PathBuf) {
+    let (tree, state) = fake_tree(dir);
+    std::fs::write(
+        tree.join("Kconfig"),
+        "mainmenu \"Fake\"\n\nconfig MODULES\n\tbool \"modules\"\n\tmodules\n\n\
+         config DUMMY\n\ttristate \"dummy\"\n\nconfig VETH\n\ttristate \"veth\"\n",
+    )
+    .unwrap();
+    // What kbuild::ModuleMap reads to map module names to symbols.
+    std::fs::write(tree.join("Kbuild"), "obj-y += drivers/\n").unwrap();
+    std::fs::create_dir_all(tree.join("drivers/net")).unwrap();
+    std::fs::write(tree.join("drivers/Makefile"), "obj-y += net/\n").unwrap();
+    std::fs::write(
+        tree.join("drivers/net/Makefile"),
+        "obj-$(CONFIG_DUMMY) += dummy.o\nobj-$(CONFIG_VETH) += veth.o\n",
+    )
+    .unwrap();
+    let debian = repo_root()
+        .join("target/modules-oracle/root/lib/modules/6.1.0-47-amd64/kernel/drivers/net");
+    assert!(
+        debian.join("dummy.ko").is_file(),
+        "no Debian modules at {}: run scripts/prepare-modules",
+        debian.display()
+    );
+    let mut mk = std::fs::read_to_string(tree.join("Makefile")).unwrap();
+    mk = mk.replace(
+        ".PHONY: olddefconfig image_name bzImage",
+        ".PHONY: olddefconfig image_name bzImage modules modules_install",
+    );
+    mk.push_str(&format!(
+        "\nmodules:\n\t@echo \"  CC [M]  drivers/net/dummy.o\"\n\n\
+         modules_install:\n\
+         \t@d=$(INSTALL_MOD_PATH)/lib/modules/6.1.0-fake; mkdir -p $$d/kernel/drivers/net; \\\n\
+         \tcp {debian}/dummy.ko $$d/kernel/drivers/net/; echo kernel/drivers/net/dummy.ko > $$d/modules.order; \\\n\
+         \tif [ -f $(STATE)/veth ]; then cp {debian}/veth.ko $$d/kernel/drivers/net/; echo kernel/drivers/net/veth.ko >> $$d/modules.order; fi; \\\n\
+         \t: > $$d/modules.builtin; : > $$d/modules.builtin.modinfo; $(DEPMOD) -a\n",
+        debian = debian.display()
+    ));
+    std::fs::write(tree.join("Makefile"), mk).unwrap();
+    (tree, state)
+}
+
+/// `[modules.NAME]` in a build: kforge's depmod indexes the installed
+/// modules, the loader lands in `loaders/NAME`; a listed module the build
+/// did not produce fails the build, naming its symbol and value, and
+/// leaves no entry.
+#[test]
+fn fake_module_sets_get_loaders_and_a_missing_module_fails() {
+    let d = tempfile::tempdir().unwrap();
+    let (tree, state) = fake_modules_tree(d.path());
+    let cache = d.path().join("cache");
+    let spec = d.path().join("mods.toml");
+    std::fs::write(
+        &spec,
+        "[source]\nversion = \"6.1\"\n\n[build]\narch = \"x86_64\"\nbase = \"allnoconfig\"\n\n\
+         [config]\nMODULES = \"y\"\n\n[modules.net]\nload = [\"dummy\", \"veth\"]\n",
+    )
+    .unwrap();
+    // veth is asked for (VETH=m) but not installed.
+    let o = build_fake(&cache, d.path(), &spec, &tree, "result");
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("[modules.net]"), "{out}");
+    assert!(out.contains("'veth'"), "{out}");
+    assert!(out.contains("CONFIG_VETH=m"), "{out}");
+    assert!(out.contains("no store entry was made"), "{out}");
+    assert!(!d.path().join("result").exists());
+    let (entries, _) = store_listing(&cache);
+    assert!(entries.is_empty(), "{entries:?}");
+
+    // With veth installed: the entry, its indexes and the loader.
+    std::fs::write(state.join("veth"), "").unwrap();
+    let o = build_fake(&cache, d.path(), &spec, &tree, "result");
+    assert!(o.status.success(), "{}", text(&o));
+    let entry = std::fs::read_link(d.path().join("result")).unwrap();
+    let moddir = entry.join("modules/lib/modules/6.1.0-fake");
+    let dep = std::fs::read_to_string(moddir.join("modules.dep")).unwrap();
+    assert_eq!(
+        dep,
+        "kernel/drivers/net/dummy.ko:\nkernel/drivers/net/veth.ko:\n"
+    );
+    assert!(moddir.join("modules.alias.bin").is_file());
+    let load = std::fs::read_to_string(entry.join("loaders/net/load.sh")).unwrap();
+    let order: Vec<&str> = load.lines().filter(|l| l.starts_with("load ")).collect();
+    assert_eq!(
+        order,
+        [
+            "load dummy 'kernel/drivers/net/dummy.ko'",
+            "load veth 'kernel/drivers/net/veth.ko'"
+        ]
+    );
+    assert!(
+        text(&o).contains("loader net: 2 modules (dummy veth)"),
+        "{}",
+        text(&o)
+    );
+    check_manifest(&entry);
+}
+
 #[test]
 fn fake_tarball_with_a_patch_through_the_source_crate() {
     let d = tempfile::tempdir().unwrap();
