@@ -86,6 +86,14 @@ pub enum ConfigError {
     NeedTree,
     #[error("unknown symbol {0}: not defined in this tree for this architecture")]
     UnknownSymbol(String),
+    #[error("{path}: cannot read it: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A refusal whose message says what to do.
+    #[error("{0}")]
+    Other(String),
 }
 
 /// The caller's environment variables `kforge config` passes on to the

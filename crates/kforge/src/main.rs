@@ -5,6 +5,8 @@ mod conf_cmd;
 mod config_cmd;
 mod depmod_cmd;
 mod diagnostic;
+mod diff_cmd;
+mod import_cmd;
 mod kconfig_cmd;
 mod kernel_env;
 mod modules_cmd;
@@ -32,6 +34,12 @@ enum Cmd {
     Build(Box<build_cmd::BuildArgs>),
     /// Remove the store entries no result link points at
     Gc(Box<build_cmd::GcArgs>),
+    /// Compare two configurations (.config files or declarations), grouped
+    /// by menu, with the reasons of a declaration's values
+    Diff(Box<diff_cmd::DiffArgs>),
+    /// Turn a .config into the smallest kernel.toml that reproduces it from
+    /// a base configuration
+    Import(Box<import_cmd::ImportArgs>),
     /// Build (through the store) and boot kernels in QEMU, run their module
     /// loaders and [test] scripts, and report
     Test(Box<test_cmd::TestArgs>),
@@ -79,6 +87,8 @@ fn main() {
         Cmd::Depmod(a) => depmod_cmd::run(*a),
         Cmd::Modules(a) => modules_cmd::run(*a),
         Cmd::Test(a) => test_cmd::run(*a),
+        Cmd::Import(a) => import_cmd::run(*a),
+        Cmd::Diff(a) => diff_cmd::run(*a),
         Cmd::Conf { args } => run_conf(&argv0, &args),
         Cmd::Update(a) => update_cmd::run(*a),
     };

@@ -110,7 +110,7 @@ fn the_debian_example_finds_a_dependency_that_appeared() {
         "{text}"
     );
     assert!(
-        text.contains(": 26 requests, 0 newly failing, 0 warnings, 0 notes"),
+        text.contains(": 27 requests, 0 newly failing, 0 warnings, 0 notes"),
         "{text}"
     );
     assert_eq!(std::fs::read_to_string(&lock).unwrap(), before);

@@ -1,0 +1,237 @@
+//! `kforge import` on Debian's amd64 configs (6.1 and 6.12, from the
+//! linux-config packages) against a defconfig base: the declaration it
+//! writes, resolved by `kforge config`, gives the configuration the
+//! kernel's own C conf makes of the input with `--olddefconfig`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn oracle() -> PathBuf {
+    let o = std::env::var_os("KFORGE_ORACLE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/oracle"));
+    assert!(
+        o.join("6.12/conf").is_file(),
+        "no oracle at {}: run scripts/prepare-oracle first",
+        o.display()
+    );
+    o
+}
+
+fn kforge() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kforge"));
+    c.env("XDG_CACHE_HOME", repo_root().join("target/test-cache"));
+    c
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The C conf's `--olddefconfig` of `config` (the oracle).
+fn c_olddefconfig(ver: &str, config: &str) -> String {
+    let o = oracle();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".config"), config).unwrap();
+    let env = std::fs::read_to_string(o.join(format!("{ver}/env/x86_64.env"))).unwrap();
+    let mut c = Command::new(o.join(format!("{ver}/conf")));
+    c.env_clear().current_dir(dir.path());
+    for l in env.lines() {
+        if let Some((k, v)) = l.split_once('=') {
+            c.env(k, v);
+        }
+    }
+    let out = c
+        .env("KCONFIG_CONFIG", ".config")
+        .args(["-s", "--olddefconfig", "Kconfig"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "C conf: {}", text(&out));
+    std::fs::read_to_string(dir.path().join(".config")).unwrap()
+}
+
+fn xz_text(path: &Path) -> String {
+    let o = Command::new("xz").arg("-dc").arg(path).output().unwrap();
+    assert!(o.status.success());
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// Symbol → value, `n` left out.
+fn values(config: &str) -> BTreeMap<String, String> {
+    config
+        .lines()
+        .filter_map(|l| l.strip_prefix("CONFIG_")?.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn import_and_check(ver: &str, flavour: &str) {
+    let input = PathBuf::from(format!("/usr/src/linux-config-{ver}/config.{flavour}.xz"));
+    assert!(
+        input.is_file(),
+        "{}: apt-get install linux-config-{ver}",
+        input.display()
+    );
+    let d = tempfile::tempdir().unwrap();
+    let toml = d.path().join("kernel.toml");
+    let tree = oracle().join(format!("{ver}/src"));
+    let o = kforge()
+        .arg("import")
+        .arg(&input)
+        .args(["--base", "defconfig", "--arch", "x86_64", "--tree"])
+        .arg(&tree)
+        .arg("-o")
+        .arg(&toml)
+        .output()
+        .unwrap();
+    let err = text(&o);
+    assert!(o.status.success(), "{err}");
+    let decl = std::fs::read_to_string(&toml).unwrap();
+    let requests = decl
+        .lines()
+        .skip_while(|l| *l != "[config]")
+        .skip(1)
+        .filter(|l| l.contains(" = "))
+        .count();
+    let savedefconfig = err
+        .split("savedefconfig: ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .unwrap_or("?");
+    eprintln!("{ver} {flavour}: {requests} requests (savedefconfig: {savedefconfig} symbols)");
+    assert!(requests > 1000, "{decl}");
+
+    // Resolve the declaration with kforge config, independently.
+    let out = d.path().join("resolved.config");
+    let o = kforge()
+        .arg("config")
+        .arg(&toml)
+        .arg("--tree")
+        .arg(&tree)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let resolved = std::fs::read_to_string(&out).unwrap();
+    let want = c_olddefconfig(ver, &xz_text(&input));
+    assert_eq!(values(&resolved), values(&want), "{ver} {flavour}");
+    if ver == "6.1" {
+        assert!(resolved == want, "{ver} {flavour}: not byte-identical");
+    } else {
+        // 6.12 lists TICK_CPU_ACCOUNTING, an invisible choice member the
+        // defconfig base names, as not set (import reports it).
+        let extra: Vec<&str> = resolved
+            .lines()
+            .filter(|l| !want.lines().any(|w| w == *l))
+            .collect();
+        assert_eq!(
+            extra,
+            ["# CONFIG_TICK_CPU_ACCOUNTING is not set"],
+            "{ver} {flavour}"
+        );
+        assert!(err.contains("TICK_CPU_ACCOUNTING"), "{err}");
+    }
+}
+
+#[test]
+fn debian_6_1_configs() {
+    for f in [
+        "amd64_none_amd64",
+        "amd64_none_cloud-amd64",
+        "amd64_rt_amd64",
+    ] {
+        import_and_check("6.1", f);
+    }
+}
+
+#[test]
+fn debian_6_12_configs() {
+    for f in [
+        "amd64_none_amd64",
+        "amd64_none_cloud-amd64",
+        "amd64_rt_amd64",
+    ] {
+        import_and_check("6.12", f);
+    }
+}
+
+#[test]
+fn a_config_for_another_architecture_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let arm = d.path().join("arm64.config");
+    // The header names the architecture; C conf would read it silently.
+    std::fs::write(
+        &arm,
+        "#\n# Automatically generated file; DO NOT EDIT.\n# Linux/arm64 6.12.0 Kernel Configuration\n#\nCONFIG_ARM64=y\n",
+    )
+    .unwrap();
+    let o = kforge()
+        .arg("import")
+        .arg(&arm)
+        .args(["--arch", "x86_64", "--tree"])
+        .arg(oracle().join("6.12/src"))
+        .output()
+        .unwrap();
+    let err = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("a configuration for arm64"), "{err}");
+    assert!(err.contains("give the matching --arch"), "{err}");
+    // Without a header: most symbols unknown.
+    std::fs::write(
+        &arm,
+        "CONFIG_ARM64=y\nCONFIG_ARCH_BCM2835=y\nCONFIG_ARM_GIC=y\nCONFIG_ARM64_VA_BITS_48=y\n",
+    )
+    .unwrap();
+    let o = kforge()
+        .arg("import")
+        .arg(&arm)
+        .args(["--arch", "x86_64", "--tree"])
+        .arg(oracle().join("6.12/src"))
+        .output()
+        .unwrap();
+    let err = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("are unknown to this tree"), "{err}");
+}
+
+#[test]
+fn an_existing_output_is_kept_without_force() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("kernel.toml");
+    std::fs::write(&out, "# mine\n").unwrap();
+    let o = kforge()
+        .arg("import")
+        .arg("/usr/src/linux-config-6.12/config.amd64_none_cloud-amd64.xz")
+        .args(["--arch", "x86_64", "--tree"])
+        .arg(oracle().join("6.12/src"))
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("give --force"), "{err}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "# mine\n");
+    // A missing input names it.
+    let o = kforge()
+        .arg("import")
+        .arg(d.path().join("absent.config"))
+        .args(["--arch", "x86_64", "--tree"])
+        .arg(oracle().join("6.12/src"))
+        .output()
+        .unwrap();
+    let err = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("absent.config: cannot read it"), "{err}");
+}
