@@ -3,58 +3,12 @@
 //! unchanged (`conf --olddefconfig` is a fixed point), and the command's
 //! exit codes and reports for failed, optional and ignored requests.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn oracle() -> PathBuf {
-    let o = std::env::var_os("KFORGE_ORACLE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target/oracle"));
-    assert!(
-        o.join("6.12/conf").is_file(),
-        "no oracle at {}: run scripts/prepare-oracle first",
-        o.display()
-    );
-    o
-}
-
-fn kforge() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_kforge"));
-    // A probe cache private to the tests, shared between them.
-    c.env("XDG_CACHE_HOME", repo_root().join("target/test-cache"));
-    c
-}
-
-/// Run the oracle's C conf --olddefconfig on `config` with the environment
-/// make gave it for `arch`, and return the .config it writes.
-fn c_olddefconfig(ver: &str, arch: &str, config: &str) -> String {
-    let o = oracle();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join(".config"), config).unwrap();
-    let env = std::fs::read_to_string(o.join(format!("{ver}/env/{arch}.env"))).unwrap();
-    let mut c = Command::new(o.join(format!("{ver}/conf")));
-    c.env_clear().current_dir(dir.path());
-    for l in env.lines() {
-        if let Some((k, v)) = l.split_once('=') {
-            c.env(k, v);
-        }
-    }
-    let out = c
-        .env("KCONFIG_CONFIG", ".config")
-        .args(["-s", "--olddefconfig", "Kconfig"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "C conf: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::read_to_string(dir.path().join(".config")).unwrap()
-}
+use common::{c_olddefconfig, kforge, oracle, repo_root};
 
 fn config(spec: &Path, ver: &str, extra: &[&str]) -> (std::process::Output, String) {
     let dir = tempfile::tempdir().unwrap();

@@ -1,26 +1,15 @@
 //! `kforge diff`: two declarations resolved on the 6.1 tree, two Debian
 //! .config files, identical inputs, and a missing file.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn oracle() -> PathBuf {
-    std::env::var_os("KFORGE_ORACLE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target/oracle"))
-}
+use common::{kforge, oracle, repo_root};
 
 fn diff(args: &[&std::ffi::OsStr]) -> (Option<i32>, String, String) {
-    let o: Output = Command::new(env!("CARGO_BIN_EXE_kforge"))
-        .env("XDG_CACHE_HOME", repo_root().join("target/test-cache"))
-        .arg("diff")
-        .args(args)
-        .output()
-        .unwrap();
+    let o: Output = kforge().arg("diff").args(args).output().unwrap();
     (
         o.status.code(),
         String::from_utf8_lossy(&o.stdout).into_owned(),

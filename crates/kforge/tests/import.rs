@@ -3,62 +3,13 @@
 //! writes, resolved by `kforge config`, gives the configuration the
 //! kernel's own C conf makes of the input with `--olddefconfig`.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn oracle() -> PathBuf {
-    let o = std::env::var_os("KFORGE_ORACLE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target/oracle"));
-    assert!(
-        o.join("6.12/conf").is_file(),
-        "no oracle at {}: run scripts/prepare-oracle first",
-        o.display()
-    );
-    o
-}
-
-fn kforge() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_kforge"));
-    c.env("XDG_CACHE_HOME", repo_root().join("target/test-cache"));
-    c
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// The C conf's `--olddefconfig` of `config` (the oracle).
-fn c_olddefconfig(ver: &str, config: &str) -> String {
-    let o = oracle();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join(".config"), config).unwrap();
-    let env = std::fs::read_to_string(o.join(format!("{ver}/env/x86_64.env"))).unwrap();
-    let mut c = Command::new(o.join(format!("{ver}/conf")));
-    c.env_clear().current_dir(dir.path());
-    for l in env.lines() {
-        if let Some((k, v)) = l.split_once('=') {
-            c.env(k, v);
-        }
-    }
-    let out = c
-        .env("KCONFIG_CONFIG", ".config")
-        .args(["-s", "--olddefconfig", "Kconfig"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "C conf: {}", text(&out));
-    std::fs::read_to_string(dir.path().join(".config")).unwrap()
-}
+use common::{c_olddefconfig, kforge, oracle, text};
 
 fn xz_text(path: &Path) -> String {
     let o = Command::new("xz").arg("-dc").arg(path).output().unwrap();
@@ -124,7 +75,7 @@ fn import_and_check(ver: &str, flavour: &str) {
         .unwrap();
     assert!(o.status.success(), "{}", text(&o));
     let resolved = std::fs::read_to_string(&out).unwrap();
-    let want = c_olddefconfig(ver, &xz_text(&input));
+    let want = c_olddefconfig(ver, "x86_64", &xz_text(&input));
     assert_eq!(values(&resolved), values(&want), "{ver} {flavour}");
     if ver == "6.1" {
         assert!(resolved == want, "{ver} {flavour}: not byte-identical");
@@ -166,6 +117,20 @@ fn debian_6_12_configs() {
     }
 }
 
+/// `kforge import CONFIG` for x86_64 on 6.12, expected to fail: its output.
+fn import_fails(config: &Path) -> String {
+    let o = kforge()
+        .arg("import")
+        .arg(config)
+        .args(["--arch", "x86_64", "--tree"])
+        .arg(oracle().join("6.12/src"))
+        .output()
+        .unwrap();
+    let err = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    err
+}
+
 #[test]
 fn a_config_for_another_architecture_is_refused() {
     let d = tempfile::tempdir().unwrap();
@@ -176,15 +141,7 @@ fn a_config_for_another_architecture_is_refused() {
         "#\n# Automatically generated file; DO NOT EDIT.\n# Linux/arm64 6.12.0 Kernel Configuration\n#\nCONFIG_ARM64=y\n",
     )
     .unwrap();
-    let o = kforge()
-        .arg("import")
-        .arg(&arm)
-        .args(["--arch", "x86_64", "--tree"])
-        .arg(oracle().join("6.12/src"))
-        .output()
-        .unwrap();
-    let err = text(&o);
-    assert_eq!(o.status.code(), Some(1), "{err}");
+    let err = import_fails(&arm);
     assert!(err.contains("a configuration for arm64"), "{err}");
     assert!(err.contains("give the matching --arch"), "{err}");
     // Without a header: most symbols unknown.
@@ -193,15 +150,7 @@ fn a_config_for_another_architecture_is_refused() {
         "CONFIG_ARM64=y\nCONFIG_ARCH_BCM2835=y\nCONFIG_ARM_GIC=y\nCONFIG_ARM64_VA_BITS_48=y\n",
     )
     .unwrap();
-    let o = kforge()
-        .arg("import")
-        .arg(&arm)
-        .args(["--arch", "x86_64", "--tree"])
-        .arg(oracle().join("6.12/src"))
-        .output()
-        .unwrap();
-    let err = text(&o);
-    assert_eq!(o.status.code(), Some(1), "{err}");
+    let err = import_fails(&arm);
     assert!(err.contains("are unknown to this tree"), "{err}");
 }
 
@@ -224,14 +173,6 @@ fn an_existing_output_is_kept_without_force() {
     assert!(err.contains("give --force"), "{err}");
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "# mine\n");
     // A missing input names it.
-    let o = kforge()
-        .arg("import")
-        .arg(d.path().join("absent.config"))
-        .args(["--arch", "x86_64", "--tree"])
-        .arg(oracle().join("6.12/src"))
-        .output()
-        .unwrap();
-    let err = text(&o);
-    assert_eq!(o.status.code(), Some(1), "{err}");
+    let err = import_fails(&d.path().join("absent.config"));
     assert!(err.contains("absent.config: cannot read it"), "{err}");
 }

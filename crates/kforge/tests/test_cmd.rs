@@ -6,39 +6,21 @@
 //! variants differ only in `[test]`, which is not part of the store key, so
 //! they boot the same entry.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use common::{oracle, repo_root, text};
 
 fn tree_6_1() -> PathBuf {
-    let oracle = std::env::var_os("KFORGE_ORACLE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target/oracle"));
-    let t = oracle.join("6.1/src");
-    assert!(
-        t.join("Makefile").is_file(),
-        "no 6.1 tree at {}: run scripts/prepare-oracle",
-        t.display()
-    );
-    t
+    oracle().join("6.1/src")
 }
 
 /// The store the boot tests share, kept between runs.
 fn cache() -> PathBuf {
     repo_root().join("target/kforge-boot-test-cache")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn kforge(cwd: &Path) -> Command {
