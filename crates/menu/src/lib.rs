@@ -576,9 +576,14 @@ impl Model {
                     .as_ref()
                     .map(|p| format!("; did not hold: {p}"))
                     .unwrap_or_default();
+                let at = if d.origin.line == 0 {
+                    format!("saved to {}", d.origin.file.display())
+                } else {
+                    format!("at {}", d.origin)
+                };
                 format!(
-                    "{name} = {value}: requested {} at {}{from}{when}{bad}",
-                    d.value, d.origin
+                    "{name} = {value}: requested {} {at}{from}{when}{bad}",
+                    d.value
                 )
             }
             Source::Selected => {
