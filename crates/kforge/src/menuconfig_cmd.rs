@@ -103,14 +103,28 @@ fn prepare(args: &MenuconfigArgs) -> Result<Model, ConfigError> {
     Ok(model)
 }
 
-fn key_of(code: KeyCode, mods: KeyModifiers, mode: &Mode) -> Option<Key> {
+/// The model's keys for a terminal key: Ctrl-C leaves the current window
+/// (quits at the top), and Alt+key is Esc then key (a terminal sends the
+/// two that way when typed quickly).
+fn keys_of(code: KeyCode, mods: KeyModifiers, mode: &Mode) -> Vec<Key> {
     if mods.contains(KeyModifiers::CONTROL) && code == KeyCode::Char('c') {
-        return Some(if *mode == Mode::Browse {
+        return vec![if *mode == Mode::Browse {
             Key::Char('q')
         } else {
             Key::Esc
-        });
+        }];
     }
+    let Some(k) = key_of(code) else {
+        return Vec::new();
+    };
+    if mods.contains(KeyModifiers::ALT) {
+        vec![Key::Esc, k]
+    } else {
+        vec![k]
+    }
+}
+
+fn key_of(code: KeyCode) -> Option<Key> {
     Some(match code {
         KeyCode::Up => Key::Up,
         KeyCode::Down => Key::Down,
@@ -137,11 +151,10 @@ fn run_tui(model: &mut Model) -> std::io::Result<()> {
             if k.kind != KeyEventKind::Press {
                 continue;
             }
-            let Some(key) = key_of(k.code, k.modifiers, &model.mode) else {
-                continue;
-            };
-            if model.handle(key) == Action::Quit {
-                return Ok(());
+            for key in keys_of(k.code, k.modifiers, &model.mode) {
+                if model.handle(key) == Action::Quit {
+                    return Ok(());
+                }
             }
         }
     })();
