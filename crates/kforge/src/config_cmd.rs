@@ -218,6 +218,9 @@ pub fn load_tree(
 pub struct Resolved {
     pub tree: Tree,
     pub res: Resolution,
+    /// What was resolved: the declaration's requests for this version and
+    /// those of `[modules]`.
+    pub input: resolve::Input,
     /// `[modules]` entries no Makefile of this architecture builds.
     pub module_errors: Vec<(spec::Origin, String)>,
 }
@@ -251,6 +254,7 @@ pub fn resolve_spec(
     Ok(Resolved {
         tree: t,
         res,
+        input,
         module_errors,
     })
 }

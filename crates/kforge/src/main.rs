@@ -9,6 +9,7 @@ mod diff_cmd;
 mod import_cmd;
 mod kconfig_cmd;
 mod kernel_env;
+mod menuconfig_cmd;
 mod modules_cmd;
 mod source;
 mod test_cmd;
@@ -30,6 +31,9 @@ enum Cmd {
     Config(Box<config_cmd::ConfigArgs>),
     /// Explain a symbol: definitions, dependencies, selectors, value and why
     Explain(Box<config_cmd::ExplainArgs>),
+    /// Browse and edit what a kernel.toml resolves to in a terminal UI (the
+    /// keys of make menuconfig); saving writes the changes back as requests
+    Menuconfig(Box<menuconfig_cmd::MenuconfigArgs>),
     /// Build the kernel a kernel.toml declares into the store; link ./result to it
     Build(Box<build_cmd::BuildArgs>),
     /// Remove the store entries no result link points at
@@ -82,6 +86,7 @@ fn main() {
         Cmd::Kconfig(a) => kconfig_cmd::run(*a),
         Cmd::Config(a) => config_cmd::run(*a),
         Cmd::Explain(a) => config_cmd::run_explain(*a),
+        Cmd::Menuconfig(a) => menuconfig_cmd::run(*a),
         Cmd::Build(a) => build_cmd::run(*a),
         Cmd::Gc(a) => build_cmd::run_gc(*a),
         Cmd::Depmod(a) => depmod_cmd::run(*a),

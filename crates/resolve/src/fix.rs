@@ -13,14 +13,19 @@ const MAX_DEPTH: usize = 6;
 /// verified by resolving again; `None` when none is found. A fix never
 /// overrides another request of the declaration: where that would be
 /// needed, the report's explanation says which request is in the way.
+/// The symbols in `free` are exempt: a fix may change their requests.
 pub(crate) fn find_fix(
     kc: &mut Kconfig,
     input: &Input,
     base_config: &str,
     failed: &Outcome,
+    free: &[String],
 ) -> Option<Vec<(String, String)>> {
     let fix = search(kc, input, base_config, failed)?;
     let declared = |name: &str| {
+        if free.iter().any(|f| f == name) {
+            return false;
+        }
         input.requests.iter().any(|r| r.symbol == name)
             || input
                 .conditionals

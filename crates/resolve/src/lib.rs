@@ -144,11 +144,56 @@ pub fn resolve(kc: &mut Kconfig, input: &Input) -> Result<Resolution, ResolveErr
     let mut res = resolve_from_base(kc, input, &base_config, &[])?;
     for i in 0..res.outcomes.len() {
         if res.outcomes[i].problem.is_some() {
-            let fix = fix::find_fix(kc, input, &base_config, &res.outcomes[i]);
+            let fix = fix::find_fix(kc, input, &base_config, &res.outcomes[i], &[]);
             res.outcomes[i].fix = fix;
         }
     }
     // Leave the engine in the resolved state.
+    apply(kc, &res.config);
+    Ok(res)
+}
+
+/// Resolve `input` with `request` added (replacing any request for its
+/// symbol) over an already computed `base_config`, and verify it: the
+/// outcome says why it would not hold and, where one exists, which further
+/// requests make it hold (checked by resolving again); the fix may change
+/// the requests for the symbols in `free` (say, edits not saved yet), never
+/// the others. Leaves the engine in the state of the last resolution;
+/// `None` if the request got lost.
+pub fn check_request(
+    kc: &mut Kconfig,
+    input: &Input,
+    base_config: &str,
+    request: Request,
+    free: &[String],
+) -> Result<Option<Outcome>, ResolveError> {
+    let mut inp = input.clone();
+    inp.requests.retain(|r| r.symbol != request.symbol);
+    let name = request.symbol.clone();
+    inp.requests.push(request);
+    let res = resolve_from_base(kc, &inp, base_config, &[])?;
+    let Some(mut o) = res
+        .outcomes
+        .into_iter()
+        .find(|o| o.request.symbol == name && o.condition.is_none())
+    else {
+        return Ok(None);
+    };
+    if o.problem.is_some() {
+        o.fix = fix::find_fix(kc, &inp, base_config, &o, free);
+    }
+    Ok(Some(o))
+}
+
+/// Resolve `input` over an already computed `base_config` (see
+/// [`resolve`]), without looking for fixes; leaves the engine in the
+/// resolved state.
+pub fn resolve_on_base(
+    kc: &mut Kconfig,
+    input: &Input,
+    base_config: &str,
+) -> Result<Resolution, ResolveError> {
+    let res = resolve_from_base(kc, input, base_config, &[])?;
     apply(kc, &res.config);
     Ok(res)
 }

@@ -51,6 +51,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::rc::Rc;
 
+pub mod edit;
 mod hash;
 mod load;
 mod lock;

@@ -1,0 +1,378 @@
+//! The model on a small Kconfig tree and a real declaration file.
+
+use std::rc::Rc;
+
+use super::*;
+
+const KCONFIG: &str = r#"mainmenu "Test kernel"
+
+config MODULES
+	bool "Enable modules"
+	default y
+	modules
+
+menu "Drivers"
+
+config A
+	tristate "Driver A"
+	help
+	  A's help text.
+
+config B
+	bool "B needs A"
+	depends on A
+
+config C
+	tristate "C selects D"
+	select D
+
+config D
+	tristate "Driver D"
+
+config NUM
+	int "A number"
+	range 1 10
+	default 4
+
+endmenu
+
+choice
+	prompt "Pick one"
+	default P1
+
+config P1
+	bool "first"
+
+config P2
+	bool "second"
+
+endchoice
+
+config HIDDEN
+	bool
+	default y
+"#;
+
+const DECL: &str = r#"[source]
+version = "6.12"
+
+[build]
+arch = "x86_64"
+base = "alldefconfig"
+
+[config]
+# A as a module.
+A = "m"
+"#;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    spec: PathBuf,
+}
+
+fn fixture() -> (Fixture, Model) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Kconfig"), KCONFIG).unwrap();
+    let spec_path = dir.path().join("kernel.toml");
+    std::fs::write(&spec_path, DECL).unwrap();
+    let srctree = dir.path().to_string_lossy().into_owned();
+    let mut kc = Kconfig::load(kconfig::LoadOptions {
+        kconfig: "Kconfig".into(),
+        env: Rc::new(move |k: &str| (k == "srctree").then(|| srctree.clone())),
+        shell: Box::new(kconfig::preprocess::DirectShell),
+        dialect: Some(kconfig::Dialect::V6_12),
+    })
+    .unwrap_or_else(|e| panic!("{:?}", e.messages));
+    let spec = spec::Spec::load(&spec_path).unwrap();
+    let input = Input::from_spec(&spec, &spec.source.version);
+    let res = resolve::resolve(&mut kc, &input).unwrap();
+    let ctx = Context {
+        spec_path: spec_path.clone(),
+        output: None,
+        input: Some(input),
+        base_config: res.base_config.clone(),
+        outcomes: res.outcomes.clone(),
+    };
+    (
+        Fixture {
+            _dir: dir,
+            spec: spec_path,
+        },
+        Model::new(kc, ctx),
+    )
+}
+
+fn texts(m: &mut Model) -> Vec<String> {
+    (0..m.rows.len())
+        .map(|i| {
+            let t = m.row_text(i);
+            format!("{}{} {}", t.marker, t.value, t.text)
+        })
+        .collect()
+}
+
+fn goto(m: &mut Model, needle: &str) {
+    let i = texts(m)
+        .iter()
+        .position(|t| t.contains(needle))
+        .unwrap_or_else(|| panic!("{needle} not in {:?}", texts(m)));
+    m.view_mut().cursor = i;
+}
+
+fn keys(m: &mut Model, ks: &[Key]) {
+    for &k in ks {
+        m.handle(k);
+    }
+}
+
+#[test]
+fn root_menu_and_navigation() {
+    let (_f, mut m) = fixture();
+    assert_eq!(
+        texts(&mut m),
+        [
+            " [*] Enable modules (MODULES)",
+            "  Drivers  --->",
+            "  Pick one (first)  --->",
+        ]
+    );
+    assert_eq!(m.title(), "Test kernel");
+    keys(&mut m, &[Key::Down, Key::Enter]);
+    assert_eq!(m.title(), "Test kernel > Drivers");
+    assert_eq!(
+        texts(&mut m),
+        [
+            "D<M> Driver A (A)",
+            " [ ]   B needs A (B)",
+            " < > C selects D (C)",
+            " < > Driver D (D)",
+            " (4) A number (NUM)",
+        ]
+    );
+    keys(&mut m, &[Key::End]);
+    assert_eq!(m.view().cursor, 4);
+    keys(&mut m, &[Key::Home, Key::Down, Key::PageDown]);
+    assert_eq!(m.view().cursor, 4);
+    keys(&mut m, &[Key::Esc]);
+    assert_eq!(m.stack.len(), 1);
+    assert_eq!(m.view().cursor, 1);
+    assert_eq!(m.handle(Key::Char('q')), Action::Quit);
+}
+
+#[test]
+fn set_values_recomputes_dependents() {
+    let (_f, mut m) = fixture();
+    keys(&mut m, &[Key::Down, Key::Enter]);
+    goto(&mut m, "(C)");
+    keys(&mut m, &[Key::Char('y')]);
+    let t = texts(&mut m);
+    assert!(t.contains(&"*<*> C selects D (C)".to_string()), "{t:?}");
+    // D is forced to y by the select: shown -*- with S.
+    assert!(t.contains(&"S-*- Driver D (D)".to_string()), "{t:?}");
+    assert!(m.dirty());
+    goto(&mut m, "(A)");
+    keys(&mut m, &[Key::Char(' ')]);
+    assert_eq!(m.kc.string_value(m.kc.find("A").unwrap()).as_ref(), "y");
+    assert!(m.status.starts_with("A = y"), "{}", m.status);
+    // Back to m: A's change is then no change at all.
+    keys(&mut m, &[Key::Char('m')]);
+    goto(&mut m, "(C)");
+    keys(&mut m, &[Key::Char('n')]);
+    assert!(!m.dirty());
+}
+
+#[test]
+fn forced_value_explained_with_fix() {
+    let (_f, mut m) = fixture();
+    keys(&mut m, &[Key::Down, Key::Enter]);
+    goto(&mut m, "(C)");
+    keys(&mut m, &[Key::Char('y')]);
+    goto(&mut m, "(D)");
+    keys(&mut m, &[Key::Char('n')]);
+    let Mode::Help(h) = &m.mode else {
+        panic!("{:?}", m.mode)
+    };
+    let text = h.lines.join("\n");
+    assert!(text.contains("forced-by-select"), "{text}");
+    assert!(text.contains("C [=y] (select at"), "{text}");
+    assert_eq!(
+        h.fix.as_deref(),
+        Some(&[("C".to_string(), "n".to_string()), ("D".into(), "n".into())][..])
+    );
+    // The engine is back where it was.
+    assert_eq!(m.kc.string_value(m.kc.find("C").unwrap()).as_ref(), "y");
+    keys(&mut m, &[Key::Enter]);
+    assert_eq!(m.mode, Mode::Browse);
+    assert_eq!(m.kc.string_value(m.kc.find("C").unwrap()).as_ref(), "n");
+    assert_eq!(m.kc.string_value(m.kc.find("D").unwrap()).as_ref(), "n");
+    let edits = m.edits();
+    assert_eq!(
+        edits.iter().map(|e| e.symbol.as_str()).collect::<Vec<_>>(),
+        ["C", "D"]
+    );
+}
+
+#[test]
+fn unmet_dependency_explained() {
+    let (_f, mut m) = fixture();
+    keys(&mut m, &[Key::Down, Key::Enter, Key::Char('n')]);
+    // B disappears with A off; z shows it greyed.
+    assert!(!texts(&mut m).iter().any(|t| t.contains("(B)")));
+    keys(&mut m, &[Key::Char('z')]);
+    goto(&mut m, "(B)");
+    assert!(!m.current().unwrap().visible);
+    keys(&mut m, &[Key::Char('y')]);
+    let Mode::Help(h) = &m.mode else {
+        panic!("{:?}", m.mode)
+    };
+    let text = h.lines.join("\n");
+    assert!(
+        text.contains("unmet dependency: depends on A [=n]"),
+        "{text}"
+    );
+    assert!(m.status.contains("B:"), "{}", m.status);
+    keys(&mut m, &[Key::Esc]);
+    assert_eq!(m.mode, Mode::Browse);
+}
+
+#[test]
+fn edit_int_and_range() {
+    let (_f, mut m) = fixture();
+    keys(&mut m, &[Key::Down, Key::Enter]);
+    goto(&mut m, "(NUM)");
+    keys(
+        &mut m,
+        &[Key::Enter, Key::Backspace, Key::Char('7'), Key::Enter],
+    );
+    assert_eq!(m.kc.string_value(m.kc.find("NUM").unwrap()).as_ref(), "7");
+    keys(
+        &mut m,
+        &[Key::Enter, Key::Backspace, Key::Char('x'), Key::Enter],
+    );
+    assert!(matches!(m.mode, Mode::Edit { .. }));
+    assert!(m.status.contains("not a valid integer"), "{}", m.status);
+    keys(&mut m, &[Key::Esc, Key::Enter, Key::Char('9'), Key::Enter]);
+    // 79 is out of range.
+    let Mode::Help(h) = &m.mode else {
+        panic!("{:?}", m.mode)
+    };
+    assert!(h.lines.join("\n").contains("out of range"), "{:?}", h.lines);
+}
+
+#[test]
+fn choice_opens_and_selects() {
+    let (_f, mut m) = fixture();
+    keys(&mut m, &[Key::End, Key::Enter]);
+    assert_eq!(texts(&mut m), [" (X) first (P1)", " ( ) second (P2)"]);
+    keys(&mut m, &[Key::Down, Key::Enter]);
+    assert_eq!(m.stack.len(), 1);
+    assert!(texts(&mut m).contains(&"  Pick one (second)  --->".to_string()));
+    assert_eq!(m.edits()[0].symbol, "P2");
+}
+
+#[test]
+fn search_and_jump() {
+    let (_f, mut m) = fixture();
+    let hits = m.search("driver");
+    let names: Vec<&str> = hits.iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(names, ["A", "D"]);
+    assert_eq!(m.search("num")[0].name, "NUM");
+    assert_eq!(m.search("CONFIG_P")[0].name, "P1");
+    assert_eq!(m.location(m.kc.find("NUM").unwrap()), "Drivers");
+    keys(
+        &mut m,
+        &[
+            Key::Char('/'),
+            Key::Char('n'),
+            Key::Char('u'),
+            Key::Char('m'),
+        ],
+    );
+    let Mode::Search(s) = &m.mode else { panic!() };
+    assert_eq!(s.hits[0].name, "NUM");
+    keys(&mut m, &[Key::Enter]);
+    assert_eq!(m.title(), "Test kernel > Drivers");
+    assert_eq!(
+        m.current().unwrap().kind,
+        RowKind::Symbol {
+            sym: m.kc.find("NUM").unwrap(),
+            submenu: false
+        }
+    );
+    // A symbol without a prompt gets its explanation.
+    m.jump_to(m.kc.find("HIDDEN").unwrap());
+    assert!(matches!(m.mode, Mode::Help(_)));
+}
+
+#[test]
+fn help_shows_text_and_origin() {
+    let (f, mut m) = fixture();
+    keys(&mut m, &[Key::Down, Key::Enter, Key::Char('?')]);
+    let Mode::Help(h) = &m.mode else { panic!() };
+    let text = h.lines.join("\n");
+    assert!(text.contains("A's help text."), "{text}");
+    assert!(
+        text.contains(&format!(
+            "A = m: requested \"m\" at {}:10:1",
+            f.spec.display()
+        )),
+        "{text}"
+    );
+    assert!(text.contains("A (tristate) = m"), "{text}");
+}
+
+#[test]
+fn save_writes_back_and_quit_asks() {
+    let (f, mut m) = fixture();
+    keys(&mut m, &[Key::Down, Key::Enter, Key::Char('y')]);
+    goto(&mut m, "(NUM)");
+    keys(
+        &mut m,
+        &[Key::Enter, Key::Backspace, Key::Char('8'), Key::Enter],
+    );
+    assert_eq!(m.handle(Key::Char('q')), Action::Continue);
+    assert_eq!(m.mode, Mode::ConfirmQuit);
+    assert_eq!(m.handle(Key::Esc), Action::Continue);
+    keys(&mut m, &[Key::Char('s')]);
+    assert!(m.status.starts_with("saved 2 requests"), "{}", m.status);
+    assert_eq!(
+        std::fs::read_to_string(&f.spec).unwrap(),
+        DECL.replace("A = \"m\"", "A = \"y\"") + "NUM = 8\n"
+    );
+    assert!(!m.dirty());
+    assert_eq!(m.handle(Key::Char('q')), Action::Quit);
+}
+
+#[test]
+fn read_only_declaration_is_not_touched() {
+    let (f, mut m) = fixture();
+    let mut p = std::fs::metadata(&f.spec).unwrap().permissions();
+    p.set_readonly(true);
+    std::fs::set_permissions(&f.spec, p).unwrap();
+    keys(
+        &mut m,
+        &[Key::Down, Key::Enter, Key::Char('y'), Key::Char('s')],
+    );
+    assert!(m.status.contains("read-only"), "{}", m.status);
+    assert!(matches!(m.mode, Mode::Help(_)));
+    assert_eq!(std::fs::read_to_string(&f.spec).unwrap(), DECL);
+    assert!(m.dirty());
+}
+
+#[test]
+fn fragment_output() {
+    let (f, mut m) = fixture();
+    let frag = f.spec.with_file_name("menuconfig.toml");
+    m.ctx.output = Some(frag.clone());
+    keys(
+        &mut m,
+        &[Key::Down, Key::Enter, Key::Char('y'), Key::Char('s')],
+    );
+    // A is declared at normal priority in the declaration: the fragment,
+    // included below it, needs force.
+    assert_eq!(
+        std::fs::read_to_string(&frag).unwrap(),
+        "[config]\nA = { value = \"y\", priority = \"force\" }\n"
+    );
+    assert_eq!(std::fs::read_to_string(&f.spec).unwrap(), DECL);
+}
