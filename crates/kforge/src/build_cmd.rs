@@ -308,6 +308,15 @@ fn plan(args: &BuildArgs, store: &Store) -> Result<Result<Plan, i32>, BuildError
     let var = |k: &str| r.tree.vars.get(k).cloned().unwrap_or_default();
     let arch = spec.build.arch.clone();
     let srcarch = var("SRCARCH");
+    if let Some(e) = needs_cross_compiler(
+        &arch,
+        &srcarch,
+        &host_srcarch(),
+        &var("CROSS_COMPILE"),
+        &var("LLVM"),
+    ) {
+        return Err(BuildError::Other(e));
+    }
     let kernelversion = var("KERNELVERSION");
     let cross = spec.build.cross_compile.clone().unwrap_or_default();
     let env = build::clean_env(std::env::vars_os());
@@ -705,6 +714,53 @@ fn config_changes(before: &str, after: &str) -> Vec<String> {
         .collect()
 }
 
+/// The kernel's SRCARCH of the machine kforge runs on (as
+/// `scripts/subarch.include` maps `uname -m`).
+fn host_srcarch() -> String {
+    let machine = std::process::Command::new("uname")
+        .arg("-m")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    crate::kernel_env::srcarch_of(&crate::kernel_env::subarch_of_machine(&machine)).to_string()
+}
+
+/// An error when a declaration for another architecture than the host's
+/// would be built with the host's gcc, which cannot: make would stop at the
+/// first object with `gcc: error: unrecognized command-line option`. `None`
+/// with a cross prefix (declared, or found by the arch Makefile), with
+/// LLVM (clang targets every architecture), and for `um`.
+fn needs_cross_compiler(
+    arch: &str,
+    srcarch: &str,
+    host_srcarch: &str,
+    cross: &str,
+    llvm: &str,
+) -> Option<String> {
+    if !cross.is_empty() || !llvm.is_empty() || srcarch == host_srcarch || srcarch == "um" {
+        return None;
+    }
+    // Debian's cross compilers for the usual targets.
+    let (prefix, package) = match srcarch {
+        "arm64" => ("aarch64-linux-gnu-", "gcc-aarch64-linux-gnu"),
+        "arm" => ("arm-linux-gnueabihf-", "gcc-arm-linux-gnueabihf"),
+        "mips" => ("mips-linux-gnu-", "gcc-mips-linux-gnu"),
+        "riscv" => ("riscv64-linux-gnu-", "gcc-riscv64-linux-gnu"),
+        "powerpc" => ("powerpc64le-linux-gnu-", "gcc-powerpc64le-linux-gnu"),
+        "s390" => ("s390x-linux-gnu-", "gcc-s390x-linux-gnu"),
+        "x86" => ("x86_64-linux-gnu-", "gcc-x86-64-linux-gnu"),
+        "loongarch" => ("loongarch64-linux-gnu-", "gcc-loongarch64-linux-gnu"),
+        _ => ("<target>-linux-gnu-", "a gcc for the target"),
+    };
+    Some(format!(
+        "[build] arch = \"{arch}\" is not this machine's architecture ({host_srcarch}), and the declaration has no cross compiler: the host's gcc cannot build it\n  \
+         help: add `cross_compile = \"{prefix}\"` to [build] (Debian: apt-get install {package}), or `llvm = true`"
+    ))
+}
+
 /// The image when `make image_name` cannot tell (kernels before it).
 fn default_image(srcarch: &str) -> String {
     let name = match srcarch {
@@ -714,6 +770,35 @@ fn default_image(srcarch: &str) -> String {
         _ => return "vmlinux".into(),
     };
     format!("arch/{srcarch}/boot/{name}")
+}
+
+/// The entry's kernel image, relative to the build directory: the
+/// architecture's image (`make image_name`) when it was built on purpose;
+/// else the first declared target that is a file in `arch/$SRCARCH/boot`
+/// (arm64's `Image`, where `make image_name` says `Image.gz`, which that
+/// target does not build); else the architecture's image if the build
+/// directory has one; else none.
+fn entry_image(
+    image: &str,
+    image_required: bool,
+    declared: &[String],
+    srcarch: &str,
+    is_file: impl Fn(&str) -> bool,
+) -> Option<String> {
+    if image_required {
+        return Some(image.to_string());
+    }
+    declared
+        .iter()
+        .map(|t| {
+            if t.contains('/') {
+                t.clone()
+            } else {
+                format!("arch/{srcarch}/boot/{t}")
+            }
+        })
+        .find(|f| is_file(f))
+        .or_else(|| is_file(image).then(|| image.to_string()))
 }
 
 /// Build the entry. `Ok(Err(code))`: the build failed and was reported.
@@ -895,7 +980,15 @@ fn build_entry(
     let release = std::fs::read_to_string(objdir.join("include/config/kernel.release"))
         .map(|s| s.trim().to_string())
         .unwrap_or_default();
-    let image_built = image_required || objdir.join(&image).is_file();
+    let image = entry_image(
+        &image,
+        image_required,
+        &p.declared_targets,
+        &p.srcarch,
+        |f| objdir.join(f).is_file(),
+    );
+    let image_built = image.is_some();
+    let image = image.unwrap_or_default();
     let kernel_files = build::collect_kernel(
         objdir,
         &p.srcarch,
@@ -1167,5 +1260,106 @@ pub fn run_gc(args: GcArgs) -> i32 {
             eprintln!("error: kforge gc: {e}");
             1
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{entry_image, needs_cross_compiler};
+
+    #[test]
+    fn a_foreign_architecture_needs_a_cross_compiler() {
+        let e = needs_cross_compiler("mips", "mips", "x86", "", "").unwrap();
+        assert!(e.contains("arch = \"mips\""), "{e}");
+        assert!(e.contains("cross_compile = \"mips-linux-gnu-\""), "{e}");
+        assert!(e.contains("gcc-mips-linux-gnu"), "{e}");
+        let e = needs_cross_compiler("arm64", "arm64", "x86", "", "").unwrap();
+        assert!(e.contains("aarch64-linux-gnu-"), "{e}");
+        // A cross prefix, LLVM, the host's own architecture, um: nothing.
+        assert_eq!(
+            needs_cross_compiler("mips", "mips", "x86", "mips-linux-gnu-", ""),
+            None
+        );
+        assert_eq!(needs_cross_compiler("arm64", "arm64", "x86", "", "1"), None);
+        assert_eq!(needs_cross_compiler("i386", "x86", "x86", "", ""), None);
+        assert_eq!(needs_cross_compiler("um", "um", "x86", "", ""), None);
+        assert_eq!(
+            needs_cross_compiler("x86_64", "x86", "arm64", "", "1"),
+            None
+        );
+    }
+
+    fn targets(t: &[&str]) -> Vec<String> {
+        t.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn entry_image_is_the_declared_image_target() {
+        let built = |files: &'static [&'static str]| move |f: &str| files.contains(&f);
+        // arm64: `make image_name` says Image.gz; `targets = ["Image"]` builds
+        // Image only, and that is the image (a stale Image.gz is not taken).
+        let files = &["arch/arm64/boot/Image", "arch/arm64/boot/Image.gz"];
+        assert_eq!(
+            entry_image(
+                "arch/arm64/boot/Image.gz",
+                false,
+                &targets(&["Image", "modules"]),
+                "arm64",
+                built(files)
+            )
+            .as_deref(),
+            Some("arch/arm64/boot/Image")
+        );
+        // The architecture's image, when it is built on purpose.
+        assert_eq!(
+            entry_image("arch/arm64/boot/Image.gz", true, &[], "arm64", built(&[])).as_deref(),
+            Some("arch/arm64/boot/Image.gz")
+        );
+        // mips: `make image_name` says vmlinux, declared with the modules.
+        assert_eq!(
+            entry_image(
+                "vmlinux",
+                true,
+                &targets(&["vmlinux", "modules"]),
+                "mips",
+                built(&["vmlinux"])
+            )
+            .as_deref(),
+            Some("vmlinux")
+        );
+        // A path target under the build directory.
+        assert_eq!(
+            entry_image(
+                "arch/x86/boot/bzImage",
+                false,
+                &targets(&["arch/x86/boot/compressed/vmlinux.bin"]),
+                "x86",
+                built(&["arch/x86/boot/compressed/vmlinux.bin"])
+            )
+            .as_deref(),
+            Some("arch/x86/boot/compressed/vmlinux.bin")
+        );
+        // No image target declared: the architecture's image if it is there.
+        assert_eq!(
+            entry_image(
+                "arch/x86/boot/bzImage",
+                false,
+                &targets(&["modules"]),
+                "x86",
+                built(&["arch/x86/boot/bzImage"])
+            )
+            .as_deref(),
+            Some("arch/x86/boot/bzImage")
+        );
+        assert_eq!(
+            entry_image(
+                "arch/x86/boot/bzImage",
+                false,
+                &targets(&["modules"]),
+                "x86",
+                built(&[])
+            ),
+            None
+        );
     }
 }
