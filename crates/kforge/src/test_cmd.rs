@@ -16,9 +16,10 @@
 //!    and reports on the serial console; the release it runs must be the
 //!    build's.
 //!
-//! The initramfs, the console log and `result.json` stay in the store's
-//! test directory of the entry (`<cache>/kforge/tests/<entry>/`, removed by
-//! `kforge gc` with the entry). A table sums up; `--junit` writes JUnit XML.
+//! Each run's initramfs, console log and `result.json` stay in a directory
+//! of its own in the entry's test directory (`<cache>/kforge/tests/<entry>/
+//! <time>-<pid>/`, `latest` linking the newest; removed by `kforge gc` with
+//! the entry). A table sums up; `--junit` writes JUnit XML.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -388,8 +389,103 @@ fn test_one(args: &TestArgs, spec_path: &Path) -> Result<Row, String> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let store = build::Store::new(build::default_cache_root());
+    // Each run keeps its files in a directory of its own (two tests of one
+    // entry may run at once): `tests/<entry>/<time>-<pid>/`, the newest
+    // linked as `latest`; the oldest beyond KEEP_RUNS are removed.
     let dir = store.test_dir(&entry_name);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let run_name = format!(
+        "{}-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis()),
+        std::process::id()
+    );
+    let run_dir = dir.join(&run_name);
+    std::fs::create_dir_all(&run_dir)
+        .map_err(|e| format!("creating {}: {e}", run_dir.display()))?;
+    let outcome = prepare_and_boot(
+        args,
+        &test,
+        arch,
+        qemu,
+        &busybox,
+        &entry,
+        &run_dir,
+        &loader_names,
+        &config,
+        &image,
+        &label,
+    )?;
+    let row = report(
+        &label,
+        &release,
+        &outcome,
+        &run_dir.join("console.log"),
+        &run_dir,
+    );
+    eprintln!(
+        "kforge: console log: {}",
+        run_dir.join("console.log").display()
+    );
+    keep_latest(&dir, &run_name);
+    Ok(row)
+}
+
+/// Runs of one entry kept in its test directory.
+const KEEP_RUNS: usize = 5;
+
+/// Point `dir/latest` at run `name` and remove the oldest runs beyond
+/// [`KEEP_RUNS`].
+fn keep_latest(dir: &Path, name: &str) {
+    let tmp = dir.join(format!(".latest-{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    if std::os::unix::fs::symlink(name, &tmp).is_ok() {
+        let _ = std::fs::rename(&tmp, dir.join("latest"));
+    }
+    let mut runs: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| e.path().is_dir() && !e.file_name().to_string_lossy().starts_with('.'))
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    // A run started in the last ten minutes may still be going: kept.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let started = |r: &str| {
+        r.split('-')
+            .next()
+            .and_then(|t| t.parse::<u128>().ok())
+            .unwrap_or(0)
+    };
+    runs.sort_by_key(|r| started(r));
+    let excess = runs.len().saturating_sub(KEEP_RUNS);
+    for old in &runs[..excess] {
+        if old != name && now.saturating_sub(started(old)) > 600_000 {
+            let _ = std::fs::remove_dir_all(dir.join(old));
+        }
+    }
+}
+
+/// Write the initramfs into `dir` and boot: the outcome, the console log
+/// in `dir/console.log`.
+#[allow(clippy::too_many_arguments)]
+fn prepare_and_boot(
+    args: &TestArgs,
+    test: &Option<spec::Test>,
+    arch: Arch,
+    qemu: PathBuf,
+    busybox: &Path,
+    entry: &Path,
+    dir: &Path,
+    loader_names: &[String],
+    config: &str,
+    image: &Path,
+    label: &str,
+) -> Result<Outcome, String> {
     let script = match test.as_ref().and_then(|t| t.script.as_ref()) {
         None => "exit 0\n".to_string(),
         Some(spec::TestScript::Inline(s)) => s.clone(),
@@ -397,13 +493,13 @@ fn test_one(args: &TestArgs, spec_path: &Path) -> Result<Row, String> {
             .map_err(|e| format!("{label}: [test] script file {}: {e}", f.display()))?,
     };
     let mut plan = GuestPlan::new(script);
-    for name in &loader_names {
+    for name in loader_names {
         let host = entry.join("loaders").join(name);
         if !host.join("load.sh").is_file() {
             return Err(format!(
                 "{}: no loader {name} (loaders/{name}/load.sh); the kernel has MODULES={}",
                 entry.display(),
-                config_value(&config, "MODULES")
+                config_value(config, "MODULES")
             ));
         }
         plan.loaders.push(Loader {
@@ -412,19 +508,19 @@ fn test_one(args: &TestArgs, spec_path: &Path) -> Result<Row, String> {
             host_dir: Some(host),
         });
     }
-    let mut img = vmtest::guest::test_initramfs(&busybox, &plan).map_err(|e| e.to_string())?;
+    let mut img = vmtest::guest::test_initramfs(busybox, &plan).map_err(|e| e.to_string())?;
     for (guest, host) in test.as_ref().map_or(&[][..], |t| &t.files[..]) {
         img.file_from_host(guest, host)
             .map_err(|e| format!("{label}: [test] files: {e}"))?;
     }
-    let comp = compression(&config);
+    let comp = compression(config);
     let initramfs = dir.join("initramfs.cpio");
     img.write_file(&initramfs, comp)
         .map_err(|e| e.to_string())?;
 
     // ---- the boot
     let console_log = dir.join("console.log");
-    let mut opts = RunOptions::new(arch, &image, &initramfs, &console_log);
+    let mut opts = RunOptions::new(arch, image, &initramfs, &console_log);
     opts.qemu = Some(qemu);
     if let Some(t) = &test {
         opts.memory_mib = t.memory_mib;
@@ -444,8 +540,7 @@ fn test_one(args: &TestArgs, spec_path: &Path) -> Result<Row, String> {
         opts.timeout.as_secs(),
         comp
     );
-    let outcome = vmtest::run(&opts, &plan.nonce).map_err(|e| e.to_string())?;
-    Ok(report(&label, &release, &outcome, &console_log, &dir))
+    vmtest::run(&opts, &plan.nonce).map_err(|e| e.to_string())
 }
 
 /// Sum up one run: print what failed with the console lines that show it,
@@ -513,9 +608,9 @@ fn report(label: &str, release: &str, o: &Outcome, console_log: &Path, dir: &Pat
         "command": o.command,
         "console_log": console_log.display().to_string(),
     });
-    let _ = std::fs::write(
-        dir.join("result.json"),
-        serde_json::to_string_pretty(&result).unwrap_or_default() + "\n",
+    let _ = config_cmd::write_atomic(
+        &dir.join("result.json"),
+        (serde_json::to_string_pretty(&result).unwrap_or_default() + "\n").as_bytes(),
     );
     Row {
         spec: label.to_string(),

@@ -94,10 +94,25 @@ fn the_example_boots_loads_dummy_and_unloads_it() {
         row.contains("exit 0") && row.ends_with("passed"),
         "{stdout}"
     );
-    // The console log and result.json, next to the entry's name.
+    // The run's console log and result.json, under the entry's name.
     let name = entry.file_name().unwrap().to_str().unwrap();
-    let dir = cache().join("kforge/tests").join(name);
-    let console = std::fs::read_to_string(dir.join("console.log")).unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let log = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("kforge: console log: "))
+        .expect("the console log's path");
+    let dir = Path::new(log).parent().unwrap();
+    assert_eq!(
+        dir.parent().unwrap(),
+        cache().join("kforge/tests").join(name),
+        "{stderr}"
+    );
+    assert!(cache()
+        .join("kforge/tests")
+        .join(name)
+        .join("latest")
+        .exists());
+    let console = std::fs::read_to_string(log).unwrap();
     assert!(console.contains(":loader:netdev:load:0"), "{console}");
     assert!(console.contains(": d0: <BROADCAST,NOARP,UP"), "{console}");
     assert!(console.contains(":loader:netdev:unload:0"), "{console}");
