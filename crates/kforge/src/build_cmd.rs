@@ -1133,14 +1133,7 @@ fn not_produced(tree: &Path, m: &str, config: &str) -> String {
         .lookup(m)
         .into_iter()
         .flat_map(|s| s.symbols)
-        .map(|sym| {
-            let set = format!("CONFIG_{sym}=");
-            let value = config
-                .lines()
-                .find_map(|l| l.strip_prefix(&set))
-                .unwrap_or("n");
-            format!("CONFIG_{sym}={value}")
-        })
+        .map(|sym| format!("CONFIG_{sym}={}", config_cmd::config_value(config, &sym)))
         .collect();
     if symbols.is_empty() {
         "; no Makefile of the tree builds a module of that name".to_string()

@@ -561,6 +561,15 @@ fn report_json(res: &Resolution, output: &Path, ignore: bool) -> serde_json::Val
     })
 }
 
+/// `CONFIG_<name>`'s value in a .config text (`n` when unset).
+pub(crate) fn config_value<'a>(config: &'a str, name: &str) -> &'a str {
+    let key = format!("CONFIG_{name}=");
+    config
+        .lines()
+        .find_map(|l| l.strip_prefix(&key))
+        .unwrap_or("n")
+}
+
 /// Write `data` to `path` through a temporary file in the same directory.
 pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
     let dir = path

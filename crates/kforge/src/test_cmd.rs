@@ -29,7 +29,7 @@ use serde_json::json;
 use vmtest::{Arch, Compression, GuestPlan, KvmMode, Loader, Outcome, RunOptions, Status};
 
 use crate::build_cmd::{self, BuildArgs, Built};
-use crate::config_cmd;
+use crate::config_cmd::{self, config_value};
 
 /// Boot the kernels that kernel.toml files declare, in QEMU, and check them.
 #[derive(Debug, clap::Args)]
@@ -209,15 +209,6 @@ fn boot_needs(arch: Arch, loaders: bool) -> Vec<(&'static str, &'static str)> {
         needs.push(("MODULE_UNLOAD", "unloading them again (unload.sh)"));
     }
     needs
-}
-
-/// `CONFIG_<name>`'s value in a .config text (`n` when unset).
-fn config_value<'a>(config: &'a str, name: &str) -> &'a str {
-    let key = format!("CONFIG_{name}=");
-    config
-        .lines()
-        .find_map(|l| l.strip_prefix(&key))
-        .unwrap_or("n")
 }
 
 /// The readiness warnings of a resolved declaration.

@@ -8,6 +8,8 @@
 //! and cached), and small trees of a few real modules for the options and
 //! for broken inputs.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::os::unix::ffi::OsStrExt;
@@ -53,18 +55,7 @@ const SMALL: &[&str] = &[
     "kernel/sound/core/snd-hwdep.ko",
 ];
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-fn oracle_dir() -> PathBuf {
-    std::env::var_os("KFORGE_MODULES_ORACLE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target/modules-oracle"))
-}
+use common::{modules_oracle as oracle_dir, repo_root};
 
 /// The prepared Debian module tree (`.../lib/modules/<KVER>`); runs
 /// scripts/prepare-modules when it is missing.

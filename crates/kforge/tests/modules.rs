@@ -7,6 +7,8 @@
 //! $KFORGE_MODULES_ORACLE), hard-linked once into `closure/` and indexed
 //! there by kmod's depmod.
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -16,18 +18,7 @@ use kmod::closure::{Options, Tree};
 
 const KVER: &str = "6.1.0-47-amd64";
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-fn oracle_dir() -> PathBuf {
-    std::env::var_os("KFORGE_MODULES_ORACLE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target/modules-oracle"))
-}
+use common::{modules_oracle as oracle_dir, repo_root};
 
 /// A depmod'ed copy of the Debian tree: the basedir (holding lib/modules/KVER).
 fn base() -> PathBuf {
@@ -237,10 +228,7 @@ fn closure_firmware() {
 /// built from 6.1 too), against modprobe's closure of those modules.
 #[test]
 fn closure_of_kconfig_symbols() {
-    let src = std::env::var_os("KFORGE_ORACLE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target/oracle"))
-        .join("6.1/src");
+    let src = common::oracle().join("6.1/src");
     let run = |targets: &[&str], with_tree: bool| {
         let mut c = kforge();
         c.args(["modules", "closure", "--modules"])

@@ -386,8 +386,11 @@ struct SymEntry {
     crc: u64,
 }
 
-/// A `%u` of scanf: optional white space, sign, digits.
-fn scan_u(s: &[u8]) -> Option<(u32, &[u8])> {
+/// `strtoull(s, &end, radix)` for radix 10 or 16: optional white space and
+/// sign, a `0x` before hexadecimal digits, then digits; an overflow gives
+/// `u64::MAX`, a minus sign negates modulo 2^64. The value and the index of
+/// the end, or `None` when there are no digits.
+fn strtoull(s: &[u8], radix: u32) -> Option<(u64, usize)> {
     let mut i = 0;
     while i < s.len() && matches!(s[i], b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c) {
         i += 1;
@@ -403,13 +406,20 @@ fn scan_u(s: &[u8]) -> Option<(u32, &[u8])> {
         }
         _ => false,
     };
+    if radix == 16
+        && s[i..].len() > 2
+        && (s[i..].starts_with(b"0x") || s[i..].starts_with(b"0X"))
+        && s[i + 2].is_ascii_hexdigit()
+    {
+        i += 2;
+    }
     let start = i;
     let mut v: u64 = 0;
     let mut overflow = false;
-    while i < s.len() && s[i].is_ascii_digit() {
+    while let Some(d) = s.get(i).and_then(|c| (*c as char).to_digit(radix)) {
         match v
-            .checked_mul(10)
-            .and_then(|x| x.checked_add(u64::from(s[i] - b'0')))
+            .checked_mul(u64::from(radix))
+            .and_then(|x| x.checked_add(u64::from(d)))
         {
             Some(x) => v = x,
             None => overflow = true,
@@ -419,12 +429,20 @@ fn scan_u(s: &[u8]) -> Option<(u32, &[u8])> {
     if i == start {
         return None;
     }
-    if overflow {
-        v = u64::MAX;
+    let v = if overflow {
+        u64::MAX
     } else if neg {
-        v = v.wrapping_neg();
-    }
-    Some((v as u32, &s[i..]))
+        v.wrapping_neg()
+    } else {
+        v
+    };
+    Some((v, i))
+}
+
+/// A `%u` of scanf: optional white space, sign, digits.
+fn scan_u(s: &[u8]) -> Option<(u32, &[u8])> {
+    let (v, end) = strtoull(s, 10)?;
+    Some((v as u32, &s[end..]))
 }
 
 /// `sscanf(s, "<prefix>%u<sep>%u")` == 2.
@@ -1575,52 +1593,12 @@ fn fgets_chunks_n(data: &[u8], max: usize) -> Vec<&[u8]> {
 
 /// strtoull(s, &end, 16) with `*end == '\0'` required.
 fn parse_hex_u64(s: &[u8]) -> Option<u64> {
-    let mut i = 0;
-    while i < s.len() && matches!(s[i], b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c) {
-        i += 1;
-    }
-    let neg = match s.get(i) {
-        Some(b'-') => {
-            i += 1;
-            true
-        }
-        Some(b'+') => {
-            i += 1;
-            false
-        }
-        _ => false,
-    };
-    if s[i..].len() > 2
-        && (s[i..].starts_with(b"0x") || s[i..].starts_with(b"0X"))
-        && s[i + 2].is_ascii_hexdigit()
-    {
-        i += 2;
-    }
-    let start = i;
-    let mut v: u64 = 0;
-    let mut overflow = false;
-    while i < s.len() && s[i].is_ascii_hexdigit() {
-        let d = (s[i] as char).to_digit(16).unwrap() as u64;
-        match v.checked_mul(16).and_then(|x| x.checked_add(d)) {
-            Some(x) => v = x,
-            None => overflow = true,
-        }
-        i += 1;
-    }
-    if i == start {
+    match strtoull(s, 16) {
+        Some((v, end)) if end == s.len() => Some(v),
+        Some(_) => None,
         // no digits: end points at the start of the string
-        return if s.is_empty() { Some(0) } else { None };
+        None => s.is_empty().then_some(0),
     }
-    if i != s.len() {
-        return None;
-    }
-    Some(if overflow {
-        u64::MAX
-    } else if neg {
-        v.wrapping_neg()
-    } else {
-        v
-    })
 }
 
 type BinOut = (Vec<u8>, Vec<(Level, String)>, Option<BadCharacter>);

@@ -62,3 +62,17 @@ pub fn c_olddefconfig(ver: &str, arch: &str, config: &str) -> String {
     assert!(out.status.success(), "C conf: {}", text(&out));
     std::fs::read_to_string(dir.path().join(".config")).unwrap()
 }
+
+/// `target/modules-oracle` (or `$KFORGE_MODULES_ORACLE`): Debian's module
+/// tree that kmod's depmod and modprobe are compared on
+/// (scripts/prepare-modules).
+pub fn modules_oracle() -> PathBuf {
+    std::env::var_os("KFORGE_MODULES_ORACLE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            repo_root()
+                .canonicalize()
+                .unwrap()
+                .join("target/modules-oracle")
+        })
+}
