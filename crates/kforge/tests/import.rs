@@ -176,3 +176,22 @@ fn an_existing_output_is_kept_without_force() {
     let err = import_fails(&d.path().join("absent.config"));
     assert!(err.contains("absent.config: cannot read it"), "{err}");
 }
+
+#[test]
+fn an_unknown_base_is_refused() {
+    let o = kforge()
+        .arg("import")
+        .arg("/usr/src/linux-config-6.12/config.amd64_none_cloud-amd64.xz")
+        .args(["--base", "tinyconfg", "--arch", "x86_64", "--tree"])
+        .arg(oracle().join("6.12/src"))
+        .output()
+        .unwrap();
+    let err = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(
+            "--base tinyconfg: expected defconfig, tinyconfig, allnoconfig or alldefconfig"
+        ),
+        "{err}"
+    );
+}

@@ -252,3 +252,22 @@ fn a_declaration_that_cannot_boot_is_warned_about() {
     );
     assert!(!d.path().join("result").exists());
 }
+
+#[test]
+fn an_architecture_without_a_runner_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let spec = d.path().join("riscv.toml");
+    std::fs::write(
+        &spec,
+        "[source]\nversion = \"6.1\"\n\n[build]\narch = \"riscv\"\nbase = \"tinyconfig\"\n",
+    )
+    .unwrap();
+    let o = test(&spec, &[]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("kforge test boots x86_64, arm64 and mips kernels, not riscv"),
+        "{out}"
+    );
+    assert!(!d.path().join("result").exists());
+}
