@@ -26,7 +26,7 @@ pub use diag::{Messages, Stream};
 pub use expr::{Expr, ExprId, Exprs, Tri};
 pub use menu::{Menu, MenuId, ROOT_MENU};
 pub use preprocess::ShellRunner;
-pub use symbol::{PropId, PropKind, Property, SymType, Symbol, SymbolId};
+pub use symbol::{PropId, PropKind, Property, SymType, Symbol, SymbolId, Value};
 
 /// Which kernel's Kconfig rules apply. The big split is the choice rework of
 /// Linux 6.11; smaller differences (empty int defaults, hash table size,
@@ -134,6 +134,18 @@ pub struct Kconfig {
     /// Configuration files held in memory, consulted before the file system
     /// when a configuration is read (see [`Kconfig::set_config_text`]).
     pub(crate) config_overlay: HashMap<String, Vec<u8>>,
+    /// The values as loading left them, for [`Kconfig::restart`].
+    loaded: Option<Box<LoadedState>>,
+}
+
+/// What evaluation changes in a loaded tree: each symbol's and prompt's
+/// computed state, the choices' member priority and the kernel's globals.
+struct LoadedState {
+    symbols: Vec<(u32, Value, [Value; 2], Tri, Tri, Tri, Tri)>,
+    prompts: Vec<Tri>,
+    choice_members: Vec<Vec<SymbolId>>,
+    modules_val: Tri,
+    changed: bool,
 }
 
 /// Find the version in a kernel Makefile: (VERSION, PATCHLEVEL).
@@ -192,6 +204,7 @@ impl Kconfig {
             files: Vec::new(),
             env_deps: Vec::new(),
             config_overlay: HashMap::new(),
+            loaded: None,
         };
         for (name, t) in [("y", Tri::Yes), ("m", Tri::Mod), ("n", Tri::No)] {
             let id = kc.new_symbol(
@@ -301,7 +314,68 @@ impl Kconfig {
             });
         }
         kc.changed = true;
+        kc.loaded = Some(Box::new(kc.computed_state()));
         Ok(kc)
+    }
+
+    fn computed_state(&self) -> LoadedState {
+        LoadedState {
+            symbols: self
+                .symbols
+                .iter()
+                .map(|s| {
+                    (
+                        s.flags,
+                        s.curr.clone(),
+                        s.def.clone(),
+                        s.visible,
+                        s.dir_dep_tri,
+                        s.rev_dep_tri,
+                        s.implied_tri,
+                    )
+                })
+                .collect(),
+            prompts: self.props.iter().map(|p| p.visible_tri).collect(),
+            choice_members: self
+                .menus
+                .iter()
+                .map(|m| m.choice_members.clone())
+                .collect(),
+            modules_val: self.modules_val,
+            changed: self.changed,
+        }
+    }
+
+    /// Return every value, flag and choice priority to what loading left, as
+    /// a new `conf` process starts. The kernel's evaluation depends on what
+    /// was computed before (a symbol met again while it is being computed
+    /// gives its last value), so reading a second configuration into the
+    /// same tree can differ from reading it alone; restart first to get what
+    /// the kernel's conf writes for it.
+    pub fn restart(&mut self) {
+        let Some(l) = self.loaded.take() else {
+            return;
+        };
+        for (s, (flags, curr, def, visible, dir, rev, imp)) in
+            self.symbols.iter_mut().zip(&l.symbols)
+        {
+            s.flags = *flags;
+            s.curr.clone_from(curr);
+            s.def.clone_from(def);
+            s.visible = *visible;
+            s.dir_dep_tri = *dir;
+            s.rev_dep_tri = *rev;
+            s.implied_tri = *imp;
+        }
+        for (p, v) in self.props.iter_mut().zip(&l.prompts) {
+            p.visible_tri = *v;
+        }
+        for (m, c) in self.menus.iter_mut().zip(&l.choice_members) {
+            m.choice_members.clone_from(c);
+        }
+        self.modules_val = l.modules_val;
+        self.changed = l.changed;
+        self.loaded = Some(l);
     }
 
     fn compute_hash_order(&mut self) {

@@ -287,6 +287,8 @@ fn try_run(args: &ImportArgs) -> Result<i32, ConfigError> {
         .map(|(i, (n, _))| (n.as_str(), i))
         .collect();
     let mut rounds = 0;
+    // One tree serves every round: resolution restarts it each time.
+    let mut t = load()?;
     let (resolved, requests) = loop {
         rounds += 1;
         let mut names: Vec<&String> = wanted.keys().collect();
@@ -295,7 +297,6 @@ fn try_run(args: &ImportArgs) -> Result<i32, ConfigError> {
             .iter()
             .map(|n| request(n, kc, &wanted[*n], &origin))
             .collect();
-        let mut t = load()?;
         let input = resolve::Input {
             requests: requests.clone(),
             ..empty.clone()
@@ -351,22 +352,26 @@ fn try_run(args: &ImportArgs) -> Result<i32, ConfigError> {
         let _ = writeln!(out, "{} = {}", r.symbol, r.value);
     }
 
-    if !same_values(&resolved.config, &target) {
-        let got: BTreeMap<String, String> = parse_config(&resolved.config).into_iter().collect();
+    if resolved.config != target {
+        // Byte for byte, as the kernel's olddefconfig writes the input.
         eprintln!(
-            "error: the imported declaration does not resolve to {} (after {rounds} rounds); these symbols differ:",
+            "error: the imported declaration does not resolve to {} byte for byte (after {rounds} rounds); these lines differ:",
             args.config.display()
         );
-        for (name, value) in target_values
-            .iter()
-            .filter(|(n, v)| got.get(n).map_or("n", String::as_str) != v)
-            .take(20)
-        {
-            eprintln!(
-                "  {name}: wanted {value}, got {}",
-                got.get(name).map_or("n", String::as_str)
-            );
+        let only = |a: &str, b: &str| -> Vec<String> {
+            let theirs: BTreeSet<&str> = b.lines().collect();
+            a.lines()
+                .filter(|l| !theirs.contains(l))
+                .map(str::to_string)
+                .collect()
+        };
+        for l in only(&target, &resolved.config).iter().take(20) {
+            eprintln!("  - {l}");
         }
+        for l in only(&resolved.config, &target).iter().take(20) {
+            eprintln!("  + {l}");
+        }
+        eprintln!("  (- after `make olddefconfig` on the input, + resolved from the requests)");
         return Ok(1);
     }
     match &args.output {
@@ -378,20 +383,8 @@ fn try_run(args: &ImportArgs) -> Result<i32, ConfigError> {
         }
         None => print!("{out}"),
     }
-    let extra: Vec<&str> = resolved
-        .config
-        .lines()
-        .filter(|l| l.starts_with("# CONFIG_") && !target.lines().any(|t| t == *l))
-        .collect();
-    if resolved.config != target {
-        eprintln!(
-            "kforge import: note: every symbol has its value, but the resolved .config also lists {} invisible symbol(s) as not set, because the base configuration named them: {}",
-            extra.len(),
-            extra.join(", ")
-        );
-    }
     eprintln!(
-        "kforge import: {} requests on {} (savedefconfig: {} symbols); resolving them gives every symbol the value it has after `make olddefconfig` on {} ({rounds} rounds, {:.2}s)",
+        "kforge import: {} requests on {} (savedefconfig: {} symbols); resolving them writes, byte for byte, what `make olddefconfig` writes for {} ({rounds} rounds, {:.2}s)",
         requests.len(),
         args.base,
         savedefconfig.len(),

@@ -928,6 +928,7 @@ impl Model {
     }
 
     fn restore(&mut self, config: String) {
+        self.kc.restart();
         self.kc.set_config_text(MEMORY_CONFIG, config.into_bytes());
         self.kc.read(Some(MEMORY_CONFIG));
         self.kc.messages.take();

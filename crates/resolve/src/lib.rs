@@ -431,6 +431,8 @@ fn settle(kc: &mut Kconfig, base: &str, lines: &[(String, String)]) -> String {
 
 /// Evaluate `text` as `.config`, as `conf --olddefconfig` reads it.
 fn apply(kc: &mut Kconfig, text: &str) {
+    // Each pass is a new conf process in the kernel's flow.
+    kc.restart();
     kc.set_config_text(MEMORY_CONFIG, text.as_bytes().to_vec());
     kc.read(Some(MEMORY_CONFIG));
     kc.messages.take();
@@ -438,6 +440,7 @@ fn apply(kc: &mut Kconfig, text: &str) {
 
 /// The base configuration as `.config` text.
 pub fn base_config(kc: &mut Kconfig, base: &Base) -> Result<String, ResolveError> {
+    kc.restart();
     let srctree = kc.srctree().map(Path::to_path_buf);
     let srcarch = kc.getenv("SRCARCH").unwrap_or_default();
     let mut rng = None;

@@ -435,3 +435,53 @@ fn auto_modules_and_prefer_builtin() {
         assert!(lowered < 20, "{ver}: {lowered} symbols lost y");
     }
 }
+
+/// What the kernel's own conf writes for `config` with `--olddefconfig`.
+fn c_olddefconfig(ver: &str, config: &str) -> String {
+    let o = oracle();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".config"), config).unwrap();
+    let env = std::fs::read_to_string(o.join(format!("{ver}/env/x86_64.env"))).unwrap();
+    let mut c = std::process::Command::new(o.join(format!("{ver}/conf")));
+    c.env_clear().current_dir(dir.path());
+    for (k, v) in env.lines().filter_map(|l| l.split_once('=')) {
+        c.env(k, v);
+    }
+    let out = c
+        .env("KCONFIG_CONFIG", ".config")
+        .args(["-s", "--olddefconfig", "Kconfig"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    std::fs::read_to_string(dir.path().join(".config")).unwrap()
+}
+
+/// A tree that has evaluated one configuration keeps traces of it (the
+/// kernel's evaluation reads a symbol's last value when it meets it again
+/// while computing it): on 6.12, Debian's amd64 config read after a config
+/// with TICK_CPU_ACCOUNTING=y lists that invisible choice member as not
+/// set. `restart` gives what a new conf process writes.
+#[test]
+fn restart_reads_as_a_new_conf_process() {
+    let path = Path::new("/usr/src/linux-config-6.12/config.amd64_none_amd64.xz");
+    assert!(path.is_file(), "apt-get install linux-config-6.12");
+    let debian = resolve::read_config_file(path).unwrap();
+    let want = c_olddefconfig("6.12", &debian);
+    let mut kc = load("6.12", "x86_64");
+    let read = |kc: &mut Kconfig, text: &str| {
+        kc.set_config_text("mem", text.as_bytes().to_vec());
+        kc.read(Some("mem"));
+        kc.messages.take();
+        kc.render_config()
+    };
+    read(&mut kc, "CONFIG_TICK_CPU_ACCOUNTING=y\n");
+    let carried = read(&mut kc, &debian);
+    assert_ne!(
+        carried, want,
+        "the history no longer shows: test it another way"
+    );
+    assert!(carried.contains("# CONFIG_TICK_CPU_ACCOUNTING is not set"));
+    read(&mut kc, "CONFIG_TICK_CPU_ACCOUNTING=y\n");
+    kc.restart();
+    assert!(read(&mut kc, &debian) == want, "differs from the C conf");
+}
