@@ -141,11 +141,46 @@ pub struct Kconfig {
 /// What evaluation changes in a loaded tree: each symbol's and prompt's
 /// computed state, the choices' member priority and the kernel's globals.
 struct LoadedState {
-    symbols: Vec<(u32, Value, [Value; 2], Tri, Tri, Tri, Tri)>,
+    symbols: Vec<SymbolState>,
     prompts: Vec<Tri>,
     choice_members: Vec<Vec<SymbolId>>,
     modules_val: Tri,
     changed: bool,
+}
+
+/// The part of a [`Symbol`] that evaluation and reading change.
+struct SymbolState {
+    flags: u32,
+    curr: Value,
+    def: [Value; 2],
+    visible: Tri,
+    dir_dep_tri: Tri,
+    rev_dep_tri: Tri,
+    implied_tri: Tri,
+}
+
+impl SymbolState {
+    fn of(s: &Symbol) -> SymbolState {
+        SymbolState {
+            flags: s.flags,
+            curr: s.curr.clone(),
+            def: s.def.clone(),
+            visible: s.visible,
+            dir_dep_tri: s.dir_dep_tri,
+            rev_dep_tri: s.rev_dep_tri,
+            implied_tri: s.implied_tri,
+        }
+    }
+
+    fn restore(&self, s: &mut Symbol) {
+        s.flags = self.flags;
+        s.curr.clone_from(&self.curr);
+        s.def.clone_from(&self.def);
+        s.visible = self.visible;
+        s.dir_dep_tri = self.dir_dep_tri;
+        s.rev_dep_tri = self.rev_dep_tri;
+        s.implied_tri = self.implied_tri;
+    }
 }
 
 /// Find the version in a kernel Makefile: (VERSION, PATCHLEVEL).
@@ -320,21 +355,7 @@ impl Kconfig {
 
     fn computed_state(&self) -> LoadedState {
         LoadedState {
-            symbols: self
-                .symbols
-                .iter()
-                .map(|s| {
-                    (
-                        s.flags,
-                        s.curr.clone(),
-                        s.def.clone(),
-                        s.visible,
-                        s.dir_dep_tri,
-                        s.rev_dep_tri,
-                        s.implied_tri,
-                    )
-                })
-                .collect(),
+            symbols: self.symbols.iter().map(SymbolState::of).collect(),
             prompts: self.props.iter().map(|p| p.visible_tri).collect(),
             choice_members: self
                 .menus
@@ -356,16 +377,8 @@ impl Kconfig {
         let Some(l) = self.loaded.take() else {
             return;
         };
-        for (s, (flags, curr, def, visible, dir, rev, imp)) in
-            self.symbols.iter_mut().zip(&l.symbols)
-        {
-            s.flags = *flags;
-            s.curr.clone_from(curr);
-            s.def.clone_from(def);
-            s.visible = *visible;
-            s.dir_dep_tri = *dir;
-            s.rev_dep_tri = *rev;
-            s.implied_tri = *imp;
+        for (s, state) in self.symbols.iter_mut().zip(&l.symbols) {
+            state.restore(s);
         }
         for (p, v) in self.props.iter_mut().zip(&l.prompts) {
             p.visible_tri = *v;

@@ -95,6 +95,8 @@ fn prepare(args: &MenuconfigArgs) -> Result<Model, ConfigError> {
         input: Some(r.input),
         base_config: r.res.base_config,
         outcomes: r.res.outcomes,
+        active_conditions: r.res.active_conditions,
+        auto_modules: r.res.auto_modules,
     };
     let mut model = Model::new(r.tree.kc, ctx);
     if let Some(w) = warning {

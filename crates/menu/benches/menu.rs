@@ -61,6 +61,8 @@ fn model() -> Model {
             input: Some(input),
             base_config: res.base_config,
             outcomes: res.outcomes,
+            active_conditions: res.active_conditions,
+            auto_modules: res.auto_modules,
         },
     )
 }
@@ -80,23 +82,27 @@ fn benches(c: &mut Criterion) {
         b.iter(|| m.search(std::hint::black_box("net")))
     });
     // DUMMY in Device Drivers > Network device support, then toggle it
+    // (which resolves the declaration again, for [when] and auto_modules)
     // and redraw a 40-row page as the terminal layer does.
     let dummy = m.kc.find("DUMMY").unwrap();
     m.jump_to(dummy);
     m.page = 40;
     let mut on = false;
-    c.bench_function("set DUMMY y/m + rebuild + draw 40 rows", |b| {
-        b.iter(|| {
-            on = !on;
-            m.set_sym(dummy, if on { Tri::Yes } else { Tri::Mod });
-            m.rebuild();
-            let v = *m.view();
-            let end = (v.offset + 40).min(m.rows.len());
-            let rows: Vec<_> = (v.offset..end).map(|i| m.row_text(i)).collect();
-            let o = m.origin_line();
-            (rows, o)
-        })
-    });
+    c.bench_function(
+        "set DUMMY y/m + resolve again + rebuild + draw 40 rows",
+        |b| {
+            b.iter(|| {
+                on = !on;
+                m.set_sym(dummy, if on { Tri::Yes } else { Tri::Mod });
+                m.rebuild();
+                let v = *m.view();
+                let end = (v.offset + 40).min(m.rows.len());
+                let rows: Vec<_> = (v.offset..end).map(|i| m.row_text(i)).collect();
+                let o = m.origin_line();
+                (rows, o)
+            })
+        },
+    );
 }
 
 criterion_group!(benches_group, benches);

@@ -40,6 +40,10 @@ pub struct Context {
     pub base_config: String,
     /// The verdict on every request of the declaration.
     pub outcomes: Vec<Outcome>,
+    /// The `[when.X]` conditions that hold.
+    pub active_conditions: Vec<String>,
+    /// The symbols `auto_modules` made modules.
+    pub auto_modules: Vec<String>,
 }
 
 /// A request of the declaration, as the model shows it.
@@ -304,17 +308,22 @@ impl Model {
     }
 
     /// Are there changes that are not saved?
-    pub fn dirty(&self) -> bool {
-        self.changed
+    pub fn dirty(&mut self) -> bool {
+        let changed: Vec<(String, String)> = self
+            .changed
+            .iter()
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect();
+        changed
             .iter()
             .any(|(n, old)| self.value_of(n).as_deref() != Some(old.as_str()))
             || !self.fixed.is_empty()
     }
 
-    fn value_of(&self, name: &str) -> Option<String> {
-        self.kc
-            .find(name)
-            .map(|s| self.kc.string_value(s).to_string())
+    fn value_of(&mut self, name: &str) -> Option<String> {
+        let s = self.kc.find(name)?;
+        self.kc.calc_value(s);
+        Some(self.kc.string_value(s).to_string())
     }
 
     // ---- the rows of a view ------------------------------------------------
@@ -803,6 +812,17 @@ impl Model {
             self.status = format!("{name} is already {}", t.as_str());
             return;
         }
+        let mut touched = vec![name.clone()];
+        if self.kc.is_choice_value(s) && t == Tri::Yes {
+            if let Some(cm) = self.kc.sym(s).choice_menu.or_else(|| self.parent_choice(s)) {
+                for o in self.choice_members(cm) {
+                    touched.push(self.kc.sym(o).display_name().to_string());
+                }
+            }
+        }
+        if self.refuse_pinned(&touched, t.as_str()) {
+            return;
+        }
         let ok = if self.kc.is_choice_value(s) && t == Tri::Yes && self.kc.is_changeable(s) {
             match self.kc.sym(s).choice_menu.or_else(|| self.parent_choice(s)) {
                 Some(cm) => {
@@ -835,14 +855,82 @@ impl Model {
             return;
         }
         self.changed.entry(name.clone()).or_insert(before);
-        self.kc.calc_value(s);
-        let now = self.kc.string_value(s).to_string();
         if self.view().choice && self.kc.is_choice_value(s) {
             self.stack.pop();
         }
+        self.settle(&name);
+    }
+
+    /// After the user set `name`: resolve again, so that `[when]`
+    /// conditions and `auto_modules` follow the change as `kforge config`
+    /// will after saving, and say what happened on the status line.
+    fn settle(&mut self, name: &str) {
+        let note = match self.reresolve(&[]) {
+            Ok((res, note)) => match res.failures().find(|o| o.request.symbol == name) {
+                Some(o) => format!(
+                    "; resolving again did not keep it: {}",
+                    o.problem
+                        .as_ref()
+                        .map(|p| p.to_string().lines().next().unwrap_or("").to_string())
+                        .unwrap_or_default()
+                ),
+                None => note,
+            },
+            Err(e) => format!("; resolving again failed: {e}"),
+        };
+        let now = self.value_of(name).unwrap_or_default();
         self.rebuild();
-        self.status = format!("{name} = {now}");
-        self.note_profile(&name);
+        self.status = format!("{name} = {now}{note}");
+        self.note_profile(name);
+    }
+
+    /// Resolve the declaration again over its base with the session's
+    /// changes (and `extra`) as requests; leaves the engine in the resolved
+    /// state. The note says which `[when]` conditions and automatic modules
+    /// changed with it.
+    fn reresolve(
+        &mut self,
+        extra: &[(String, String)],
+    ) -> Result<(resolve::Resolution, String), String> {
+        let Some(mut inp) = self.ctx.input.clone() else {
+            return Err("no declaration to resolve".into());
+        };
+        let reqs = self.change_requests(extra);
+        inp.requests
+            .retain(|r| !reqs.iter().any(|q| q.symbol == r.symbol));
+        inp.requests.extend(reqs);
+        let res = resolve::resolve_on_base(&mut self.kc, &inp, &self.ctx.base_config)
+            .map_err(|e| e.to_string())?;
+        let mut notes = Vec::new();
+        let moved = |old: &[String], new: &[String]| -> (Vec<String>, Vec<String>) {
+            let on = new.iter().filter(|n| !old.contains(n)).cloned().collect();
+            let off = old.iter().filter(|o| !new.contains(o)).cloned().collect();
+            (on, off)
+        };
+        let (on, off) = moved(&self.ctx.active_conditions, &res.active_conditions);
+        for c in on {
+            notes.push(format!("[when.{c}] now holds"));
+        }
+        for c in off {
+            notes.push(format!("[when.{c}] no longer holds"));
+        }
+        let (on, off) = moved(&self.ctx.auto_modules, &res.auto_modules);
+        if !on.is_empty() {
+            notes.push(format!("auto_modules: {} more module(s)", on.len()));
+        }
+        if !off.is_empty() {
+            notes.push(format!("auto_modules: {} fewer module(s)", off.len()));
+        }
+        self.ctx
+            .active_conditions
+            .clone_from(&res.active_conditions);
+        self.ctx.auto_modules.clone_from(&res.auto_modules);
+        let note = if notes.is_empty() {
+            String::new()
+        } else {
+            format!("; {}", notes.join(", "))
+        };
+        Ok((res, note))
     }
 
     fn parent_choice(&self, s: SymbolId) -> Option<MenuId> {
@@ -858,6 +946,60 @@ impl Model {
             .filter_map(|m| self.kc.menu(m).sym)
             .filter(|&s| self.kc.is_choice_value(s))
             .collect()
+    }
+
+    /// A request the session cannot override among `names`: one of
+    /// priority `force` from an included profile, a patch or a `[when]`
+    /// table (the declaration's `[config]` can only tie with it, and a tie
+    /// with another value does not load). Shown with the remedy; true if
+    /// there is one.
+    fn refuse_pinned(&mut self, names: &[String], want: &str) -> bool {
+        let Some((name, d)) = names.iter().find_map(|n| {
+            let d = self.declared.get(n)?;
+            let pinned =
+                d.priority == Priority::Force && (d.layer != Layer::Main || d.condition.is_some());
+            pinned.then(|| (n.clone(), d.clone()))
+        }) else {
+            return false;
+        };
+        let place = format!("{}:{}", d.origin.file.display(), d.origin.line);
+        let by = match (&d.layer, &d.condition) {
+            (Layer::Include, _) => format!("the included profile {place}"),
+            (Layer::Patch(p), _) => format!("patch {p} ({place})"),
+            (Layer::Main, Some(c)) => format!("[when.{c}] at {place}"),
+            (Layer::Main, None) => place.clone(),
+        };
+        let remedy = match (&d.layer, &d.condition) {
+            (Layer::Main, Some(c)) => vec![
+                format!("A request in [config] cannot override [when.{c}] at the same priority."),
+                format!("Change or remove it there ({place}), then run kforge menuconfig again."),
+            ],
+            _ => vec![
+                "A request in the declaration ties with it, and a tie between two values does not load."
+                    .to_string(),
+                format!("Change it at {place}, or drop it with `{name} = {{ unset = true }}` in the declaration's [config],"),
+                "then run kforge menuconfig again.".to_string(),
+            ],
+        };
+        let mut lines = vec![
+            format!(
+                "{name} = {:?} is requested with priority \"force\" by {by}.",
+                d.value
+            ),
+            String::new(),
+        ];
+        lines.extend(remedy);
+        self.status = format!(
+            "{name} is forced to {} by {by}: not changed to {want}",
+            d.value
+        );
+        self.mode = Mode::Help(Help {
+            title: format!("{name}: forced by {by}"),
+            lines,
+            scroll: 0,
+            fix: None,
+        });
+        true
     }
 
     /// Mention that a profile's or patch's value is overridden by the declaration.
@@ -884,14 +1026,15 @@ impl Model {
         if before == text {
             return true;
         }
+        if self.refuse_pinned(std::slice::from_ref(&name), text) {
+            return false;
+        }
         if !self.kc.is_changeable(s) || !self.kc.set_string_value(s, text) {
             self.explain_failure(s, text);
             return false;
         }
         self.changed.entry(name.clone()).or_insert(before);
-        self.rebuild();
-        self.status = format!("{name} = {}", self.kc.string_value(s));
-        self.note_profile(&name);
+        self.settle(&name);
         true
     }
 
@@ -935,23 +1078,36 @@ impl Model {
     }
 
     /// The user's changes as requests (with `extra` on top).
-    fn change_requests(&self, extra: &[(String, String)]) -> Vec<spec::Request> {
+    fn change_requests(&mut self, extra: &[(String, String)]) -> Vec<spec::Request> {
         let origin = Origin {
             file: Rc::new(self.ctx.spec_path.clone()),
             line: 0,
             column: 0,
         };
         let mut out: Vec<spec::Request> = Vec::new();
-        let names = self.changed.keys().chain(self.fixed.iter());
+        let names: Vec<String> = self
+            .changed
+            .keys()
+            .chain(self.fixed.iter())
+            .cloned()
+            .collect();
         let values: Vec<(String, String)> = names
-            .filter_map(|n| Some((n.clone(), self.value_of(n)?)))
+            .into_iter()
+            .filter_map(|n| {
+                let v = self.value_of(&n)?;
+                Some((n, v))
+            })
             .chain(extra.iter().cloned())
             .collect();
         for (n, v) in values {
+            let ty = self
+                .kc
+                .find(&n)
+                .map_or(SymType::Unknown, |s| self.kc.sym(s).ty);
             out.retain(|r| r.symbol != n);
             out.push(spec::Request {
                 symbol: n,
-                value: RequestValue::Text(v),
+                value: request_value(ty, &v),
                 optional: false,
                 priority: Priority::Force,
                 since: None,
@@ -1052,19 +1208,12 @@ impl Model {
     /// Accept a fix: resolve again with the user's changes and the fix as
     /// requests, and keep the fix's symbols as changes to save.
     pub fn accept_fix(&mut self, fix: &[(String, String)]) {
-        let Some(mut inp) = self.ctx.input.clone() else {
-            return;
-        };
-        let reqs = self.change_requests(fix);
-        inp.requests
-            .retain(|r| !reqs.iter().any(|q| q.symbol == r.symbol));
-        inp.requests.extend(reqs);
         let before: Vec<(String, Option<String>)> = fix
             .iter()
             .map(|(n, _)| (n.clone(), self.value_of(n)))
             .collect();
-        match resolve::resolve_on_base(&mut self.kc, &inp, &self.ctx.base_config) {
-            Ok(res) => {
+        match self.reresolve(fix) {
+            Ok((res, note)) => {
                 for (n, old) in before {
                     if let Some(old) = old {
                         self.changed.entry(n.clone()).or_insert(old);
@@ -1078,7 +1227,7 @@ impl Model {
                     .collect();
                 self.status = if failed.is_empty() {
                     format!(
-                        "set {}",
+                        "set {}{note}",
                         fix.iter()
                             .map(|(n, v)| format!("{n} = {v}"))
                             .collect::<Vec<_>>()

@@ -34,6 +34,10 @@ config NUM
 	range 1 10
 	default 4
 
+config E
+	tristate "E needs B"
+	depends on B
+
 endmenu
 
 choice
@@ -71,10 +75,19 @@ struct Fixture {
 }
 
 fn fixture() -> (Fixture, Model) {
+    fixture_with(DECL, &[])
+}
+
+/// The model over `KCONFIG` for the declaration `decl`, with `files`
+/// (name, text) written next to it.
+fn fixture_with(decl: &str, files: &[(&str, &str)]) -> (Fixture, Model) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("Kconfig"), KCONFIG).unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
     let spec_path = dir.path().join("kernel.toml");
-    std::fs::write(&spec_path, DECL).unwrap();
+    std::fs::write(&spec_path, decl).unwrap();
     let srctree = dir.path().to_string_lossy().into_owned();
     let mut kc = Kconfig::load(kconfig::LoadOptions {
         kconfig: "Kconfig".into(),
@@ -92,6 +105,8 @@ fn fixture() -> (Fixture, Model) {
         input: Some(input),
         base_config: res.base_config.clone(),
         outcomes: res.outcomes.clone(),
+        active_conditions: res.active_conditions.clone(),
+        auto_modules: res.auto_modules.clone(),
     };
     (
         Fixture {
@@ -266,7 +281,12 @@ fn choice_opens_and_selects() {
     assert_eq!(texts(&mut m), [" (X) first (P1)", " ( ) second (P2)"]);
     keys(&mut m, &[Key::Down, Key::Enter]);
     assert_eq!(m.stack.len(), 1);
-    assert!(texts(&mut m).contains(&"  Pick one (second)  --->".to_string()));
+    assert!(
+        texts(&mut m).contains(&"  Pick one (second)  --->".to_string()),
+        "{:?} {}",
+        texts(&mut m),
+        m.status
+    );
     assert_eq!(m.edits()[0].symbol, "P2");
 }
 
@@ -375,4 +395,86 @@ fn fragment_output() {
         "[config]\nA = { value = \"y\", priority = \"force\" }\n"
     );
     assert_eq!(std::fs::read_to_string(&f.spec).unwrap(), DECL);
+}
+
+#[test]
+fn when_conditions_follow_a_change() {
+    let decl = format!("{DECL}\n[when.B]\nD = \"m\"\n");
+    let (_f, mut m) = fixture_with(&decl, &[]);
+    keys(&mut m, &[Key::Down, Key::Enter]);
+    assert!(texts(&mut m).contains(&" < > Driver D (D)".to_string()));
+    goto(&mut m, "(B)");
+    keys(&mut m, &[Key::Char('y')]);
+    assert!(m.status.contains("[when.B] now holds"), "{}", m.status);
+    assert!(
+        texts(&mut m).contains(&" <M> Driver D (D)".to_string()),
+        "{:?}",
+        texts(&mut m)
+    );
+    goto(&mut m, "(B)");
+    keys(&mut m, &[Key::Char('n')]);
+    assert!(
+        m.status.contains("[when.B] no longer holds"),
+        "{}",
+        m.status
+    );
+    assert!(texts(&mut m).contains(&" < > Driver D (D)".to_string()));
+    // Only B was changed, and it is back: nothing to save.
+    assert!(!m.dirty());
+}
+
+#[test]
+fn auto_modules_follow_a_change() {
+    let decl = DECL.replace(
+        "base = \"alldefconfig\"",
+        "base = \"alldefconfig\"\nauto_modules = true",
+    );
+    let (_f, mut m) = fixture_with(&decl, &[]);
+    keys(&mut m, &[Key::Down, Key::Enter]);
+    goto(&mut m, "(B)");
+    keys(&mut m, &[Key::Char('y')]);
+    assert!(
+        m.status.contains("auto_modules: 1 more module(s)"),
+        "{}",
+        m.status
+    );
+    assert!(
+        texts(&mut m).contains(&" <M> E needs B (E)".to_string()),
+        "{:?}",
+        texts(&mut m)
+    );
+    // What is saved is B alone: E follows from auto_modules.
+    let edits = m.edits();
+    assert_eq!(edits.len(), 1, "{edits:?}");
+    assert_eq!(edits[0].symbol, "B");
+}
+
+#[test]
+fn a_profiles_forced_value_is_not_overridden() {
+    let decl = DECL.replace(
+        "base = \"alldefconfig\"",
+        "base = \"alldefconfig\"\ninclude = [\"profile.toml\"]",
+    );
+    let profile = "[config]\n# Always built in.\nD = { value = \"y\", priority = \"force\" }\n";
+    let (f, mut m) = fixture_with(&decl, &[("profile.toml", profile)]);
+    keys(&mut m, &[Key::Down, Key::Enter]);
+    goto(&mut m, "(D)");
+    keys(&mut m, &[Key::Char('n')]);
+    let Mode::Help(h) = &m.mode else {
+        panic!("{:?} {}", m.mode, m.status)
+    };
+    let text = h.lines.join("\n");
+    assert!(
+        text.contains("priority \"force\" by the included profile"),
+        "{text}"
+    );
+    assert!(text.contains("profile.toml:3"), "{text}");
+    assert!(text.contains("D = { unset = true }"), "{text}");
+    assert_eq!(m.kc.string_value(m.kc.find("D").unwrap()).as_ref(), "y");
+    assert!(!m.dirty());
+    // Saving has nothing to write; the declaration is untouched.
+    let before = std::fs::read_to_string(&f.spec).unwrap();
+    keys(&mut m, &[Key::Esc]);
+    assert!(m.save());
+    assert_eq!(std::fs::read_to_string(&f.spec).unwrap(), before);
 }
