@@ -27,10 +27,19 @@ fn values(config: &str) -> BTreeMap<String, String> {
 }
 
 fn import_and_check(ver: &str, flavour: &str) {
-    let input = PathBuf::from(format!("/usr/src/linux-config-{ver}/config.{flavour}.xz"));
+    import_from(ver, ver, flavour);
+}
+
+/// Import Debian's `config_ver` config `flavour` on the `ver` tree, resolve
+/// the declaration and compare with the C conf's olddefconfig of the input
+/// on that tree; kforge import's messages.
+fn import_from(ver: &str, config_ver: &str, flavour: &str) -> String {
+    let input = PathBuf::from(format!(
+        "/usr/src/linux-config-{config_ver}/config.{flavour}.xz"
+    ));
     assert!(
         input.is_file(),
-        "{}: apt-get install linux-config-{ver}",
+        "{}: apt-get install linux-config-{config_ver}",
         input.display()
     );
     let d = tempfile::tempdir().unwrap();
@@ -78,6 +87,17 @@ fn import_and_check(ver: &str, flavour: &str) {
     let want = c_olddefconfig(ver, "x86_64", &xz_text(&input));
     assert_eq!(values(&resolved), values(&want), "{ver} {flavour}");
     assert!(resolved == want, "{ver} {flavour}: not byte-identical");
+    err
+}
+
+/// A config from an older kernel is migrated as olddefconfig would, with a
+/// warning naming both versions.
+#[test]
+fn a_config_for_another_version_is_migrated_with_a_warning() {
+    let err = import_from("6.12", "6.1", "amd64_none_cloud-amd64");
+    assert!(err.contains("warning: "), "{err}");
+    assert!(err.contains("written for Linux 6.1."), "{err}");
+    assert!(err.contains("the tree is 6.12."), "{err}");
 }
 
 #[test]
