@@ -25,6 +25,7 @@
 //!   `dev/`, `build.log`, `manifest.json`).
 
 mod driver;
+mod fingerprint;
 mod outputs;
 mod store;
 mod toolchain;
@@ -36,6 +37,7 @@ pub use driver::{
     clean_env, first_errors, quiet_line, reproducible_env, Make, MakeError, ReproSettings,
     FIXED_TIMESTAMP,
 };
+pub use fingerprint::tree_fingerprint;
 pub use outputs::{
     collect_dev, collect_kernel, config_features, hash_tree, parse_config, Features, FileHash,
 };

@@ -96,9 +96,12 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BuildError 
 
 /// Where the source tree comes from, and its digest for the store key.
 pub(crate) struct SourceTree {
-    pub tree: PathBuf,
-    /// `prepared:<key>` or `tree:<sha256>`.
+    pub(crate) tree: PathBuf,
+    /// `prepared:<key>` or `tree:<sha256>`: what is in the tree.
     digest: String,
+    /// Which tree this is, whatever it holds now: the build directory is
+    /// kept per place, so an edit in a `--tree` rebuilds incrementally.
+    place: String,
     /// SHA-256 of each patch file, in order (none with `--tree`).
     patches: Vec<String>,
 }
@@ -110,11 +113,11 @@ pub(crate) struct SourceTree {
 /// Digest: for a prepared tree, the source crate's cache key, the SHA-256
 /// of the tarball's digest, each patch's digest and strip level and the
 /// `post_patch` text. For `--tree`, the SHA-256 of the tree's canonical
-/// path, its top `Makefile` and that file's modification time: kforge does
-/// not read the whole tree, so an edit elsewhere in a `--tree` does not
-/// change the key (touch the Makefile, or declare a tarball). A `--tree`
-/// is used as it is, so a declaration with `[[patches]]` or `post_patch`
-/// is refused with it.
+/// path and [`build::tree_fingerprint`] (every file's path, size and
+/// modification time): an edit anywhere in the tree is a new store entry,
+/// built incrementally in the same build directory. A `--tree` is used as
+/// it is, so a declaration with `[[patches]]` or `post_patch` is refused
+/// with it.
 pub(crate) fn source_tree(
     spec: &spec::Spec,
     tree: Option<&Path>,
@@ -131,28 +134,33 @@ pub(crate) fn source_tree(
             }
             let tree = std::fs::canonicalize(t).map_err(io_err(t.display().to_string()))?;
             let mk = tree.join("Makefile");
-            let text = std::fs::read(&mk).map_err(io_err(mk.display().to_string()))?;
-            let mtime = std::fs::metadata(&mk)
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .unwrap_or_default();
-            let mut d = tree.as_os_str().as_encoded_bytes().to_vec();
-            d.push(0);
-            d.extend(build::sha256_hex(&text).as_bytes());
-            d.push(0);
-            d.extend(mtime.as_nanos().to_string().as_bytes());
+            if !mk.is_file() {
+                return Err(BuildError::Other(format!(
+                    "{}: not a kernel tree (it has no Makefile); give --tree the top directory of an unpacked kernel source",
+                    tree.display()
+                )));
+            }
+            let fingerprint = build::tree_fingerprint(&tree).map_err(|e| {
+                BuildError::Other(format!("{}: cannot read the tree: {e}", tree.display()))
+            })?;
+            let place = build::sha256_hex(tree.as_os_str().as_encoded_bytes());
             Ok(SourceTree {
+                digest: format!(
+                    "tree:{}",
+                    build::sha256_hex(format!("{place}\n{fingerprint}").as_bytes())
+                ),
+                place: format!("tree:{place}"),
                 tree,
-                digest: format!("tree:{}", build::sha256_hex(&d)),
                 patches: Vec::new(),
             })
         }
         None => {
             let p = crate::source::prepared_tree(spec).map_err(ConfigError::from)?;
+            let digest = format!("prepared:{}", p.key);
             Ok(SourceTree {
                 tree: p.tree,
-                digest: format!("prepared:{}", p.key),
+                place: digest.clone(),
+                digest,
                 patches: p.patch_sha256.iter().map(|d| build::hex(d)).collect(),
             })
         }
@@ -383,7 +391,7 @@ fn plan(args: &BuildArgs, store: &Store) -> Result<Result<Plan, i32>, BuildError
     let build_key = build::sha256_hex(
         format!(
             "{}\n{arch}\n{cross}\n{}{}",
-            source.digest,
+            source.place,
             toolchain.identity(),
             launcher.as_deref().unwrap_or("")
         )

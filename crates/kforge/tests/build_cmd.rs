@@ -179,11 +179,36 @@ fn fake_build_outputs_store_hit_and_gc() {
     assert!(!text(&o).contains("resolves as before"), "{}", text(&o));
     assert_eq!(runs(&state), 1);
 
+    // An edit to a source file of the --tree: built again (as a patch
+    // under test would be), in the same build directory, into a new entry.
+    std::fs::create_dir_all(tree.join("init")).unwrap();
+    std::fs::write(tree.join("init/main.c"), "int patched;\n").unwrap();
+    let o = build_fake(&cache, d.path(), &spec, &tree, "result");
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!text(&o).contains("up to date"), "{}", text(&o));
+    assert_eq!(runs(&state), 2);
+    let edited_entry = std::fs::read_link(d.path().join("result")).unwrap();
+    assert_ne!(edited_entry, entry);
+    assert_eq!(
+        manifest(&edited_entry)["build_directory"],
+        manifest(&entry)["build_directory"]
+    );
+    // Back to the first entry's source: its entry again (a store hit).
+    std::fs::remove_dir_all(tree.join("init")).unwrap();
+    let o = build_fake(&cache, d.path(), &spec, &tree, "result");
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(runs(&state), 2, "{}", text(&o));
+    assert_eq!(std::fs::read_link(d.path().join("result")).unwrap(), entry);
+    // Nothing links the edited build any more: gc takes it.
+    let o = kforge(&cache, d.path()).arg("gc").output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!edited_entry.exists() && entry.is_dir());
+
     // Another configuration: another entry, linked elsewhere.
     let spec2 = fake_spec(d.path(), "other.toml", "FOO = \"n\"\n");
     let o = build_fake(&cache, d.path(), &spec2, &tree, "result-2");
     assert!(o.status.success(), "{}", text(&o));
-    assert_eq!(runs(&state), 2);
+    assert_eq!(runs(&state), 3);
     let entry2 = std::fs::read_link(d.path().join("result-2")).unwrap();
     assert_ne!(entry, entry2);
     assert_eq!(store_listing(&cache).0.len(), 2);
@@ -213,8 +238,24 @@ fn fake_build_outputs_store_hit_and_gc() {
     // The remembered resolution of a collected entry leads to a build.
     let o = build_fake(&cache, d.path(), &spec2, &tree, "result-2");
     assert!(o.status.success(), "{}", text(&o));
-    assert_eq!(runs(&state), 3);
+    assert_eq!(runs(&state), 4);
     assert!(entry2.is_dir());
+}
+
+#[test]
+fn a_tree_without_a_makefile_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let spec = fake_spec(d.path(), "kernel.toml", "FOO = \"y\"\n");
+    let empty = d.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let o = build_fake(&d.path().join("cache"), d.path(), &spec, &empty, "result");
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("not a kernel tree (it has no Makefile)"),
+        "{}",
+        text(&o)
+    );
+    assert!(!d.path().join("result").exists());
 }
 
 #[test]
