@@ -192,9 +192,17 @@ fn boot_needs(arch: Arch, loaders: bool) -> Vec<(&'static str, &'static str)> {
         ("BINFMT_SCRIPT", "running /init, a shell script"),
     ];
     match arch {
-        Arch::X86_64 | Arch::Mips => {
+        Arch::X86_64 => {
             needs.push(("SERIAL_8250", "the serial port of QEMU's machine"));
             needs.push(("SERIAL_8250_CONSOLE", "the console on ttyS0"));
+        }
+        Arch::Mips | Arch::Mipsel => {
+            needs.push(("SERIAL_8250", "the serial port of QEMU's malta"));
+            needs.push(("SERIAL_8250_CONSOLE", "the console on ttyS0"));
+            needs.push((
+                "POWER_RESET_SYSCON",
+                "malta's reset register, which ends the run at `reboot -f` (else QEMU is stopped after a grace period)",
+            ));
         }
         Arch::Arm64 => {
             needs.push((
@@ -247,6 +255,34 @@ fn compression(config: &str) -> Compression {
     Compression::None
 }
 
+/// The QEMU binary for `arch`: `--qemu`, else the one on PATH; missing,
+/// an error naming its package.
+fn find_qemu(args: &TestArgs, arch: Arch) -> Result<PathBuf, String> {
+    if let Some(q) = &args.qemu {
+        return Ok(q.clone());
+    }
+    let path = std::env::var("PATH").unwrap_or_default();
+    build::which(arch.qemu_binary(), &path).ok_or_else(|| {
+        format!(
+            "{} is not installed (it boots {arch} kernels): apt-get install {}",
+            arch.qemu_binary(),
+            arch.qemu_package()
+        )
+    })
+}
+
+/// The guest's static busybox: `--busybox` (checked), else the host's
+/// when it suits `arch`.
+fn guest_busybox(args: &TestArgs, arch: Arch) -> Result<PathBuf, String> {
+    match &args.busybox {
+        Some(b) => {
+            vmtest::check_busybox(b, arch).map_err(|e| e.to_string())?;
+            Ok(b.clone())
+        }
+        None => vmtest::find_busybox(arch).map_err(|e| e.to_string()),
+    }
+}
+
 fn test_one(args: &TestArgs, spec_path: &Path) -> Result<Row, String> {
     let label = spec_path.display().to_string();
     let spec = match spec::Spec::load(spec_path) {
@@ -259,33 +295,19 @@ fn test_one(args: &TestArgs, spec_path: &Path) -> Result<Row, String> {
             return Err(String::new());
         }
     };
-    let arch = Arch::parse(&spec.build.arch).ok_or_else(|| {
+    let mut arch = Arch::parse(&spec.build.arch).ok_or_else(|| {
         format!(
             "{label}: kforge test boots x86_64, arm64 and mips kernels, not {}",
             spec.build.arch
         )
     })?;
     let test = spec.test.clone();
-    // ---- tools, before anything is built
-    let qemu = match &args.qemu {
-        Some(q) => q.clone(),
-        None => {
-            let path = std::env::var("PATH").unwrap_or_default();
-            build::which(arch.qemu_binary(), &path).ok_or_else(|| {
-                format!(
-                    "{} is not installed (it boots {arch} kernels): apt-get install {}",
-                    arch.qemu_binary(),
-                    arch.qemu_package()
-                )
-            })?
-        }
-    };
-    let busybox = match &args.busybox {
-        Some(b) => {
-            vmtest::check_busybox(b, arch).map_err(|e| e.to_string())?;
-            b.clone()
-        }
-        None => vmtest::find_busybox(arch).map_err(|e| e.to_string())?,
+    // ---- tools, before anything is built (MIPS: the byte order, hence
+    // the QEMU binary and the busybox, is known once the configuration is)
+    let mut qemu = find_qemu(args, arch)?;
+    let mut busybox = match arch {
+        Arch::Mips | Arch::Mipsel => None,
+        _ => Some(guest_busybox(args, arch)?),
     };
     // The loaders to run, in order.
     let loader_names: Vec<String> = match test.as_ref().and_then(|t| t.loaders.as_ref()) {
@@ -300,6 +322,11 @@ fn test_one(args: &TestArgs, spec_path: &Path) -> Result<Row, String> {
     })?;
     match config_cmd::resolve_spec(&spec, &tree.tree, true) {
         Ok(mut r) => {
+            let little = config_value(&r.res.config, "CPU_LITTLE_ENDIAN") == "y";
+            if arch.with_byte_order(little) != arch {
+                arch = arch.with_byte_order(little);
+                qemu = find_qemu(args, arch)?;
+            }
             for w in readiness(&mut r, arch, !loader_names.is_empty()) {
                 eprintln!("warning: {label}: {w}");
             }
@@ -309,6 +336,10 @@ fn test_one(args: &TestArgs, spec_path: &Path) -> Result<Row, String> {
             return Err(String::new());
         }
     }
+    let busybox = match busybox.take() {
+        Some(b) => b,
+        None => guest_busybox(args, arch)?,
+    };
 
     // ---- the build
     let many = args.specs.len() > 1;

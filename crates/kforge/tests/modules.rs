@@ -623,6 +623,33 @@ fn loader_scripts_logic() {
             "{who}"
         );
 
+        // A module the kernel lists as [permanent] (an init function and no
+        // exit function, like 6.12's bsg) is kept, without an error.
+        let r = Root::new(sh.as_deref());
+        let proc: String = nft_mods
+            .iter()
+            .map(|m| {
+                let users = if m == "crc32c_generic" {
+                    "[permanent],"
+                } else {
+                    "-"
+                };
+                format!("{m} 1000 0 {users} Live 0x0\n")
+            })
+            .collect();
+        std::fs::write(r.proc_modules(), &proc).unwrap();
+        let o = r.run(&nft.join("unload.sh"), None);
+        assert!(o.status.success(), "{who}: {o:?}");
+        assert!(
+            !r.log().contains(&"rmmod crc32c_generic".to_string()),
+            "{who}"
+        );
+        assert!(r.log().contains(&"rmmod crc32c_intel".to_string()), "{who}");
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("keeping crc32c_generic: permanent"),
+            "{who}: {o:?}"
+        );
+
         // Two loaders sharing modules: btrfs then nft; nft's unload leaves
         // what btrfs needs, btrfs's unload then removes it.
         let r = Root::new(sh.as_deref());

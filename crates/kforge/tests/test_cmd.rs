@@ -271,3 +271,53 @@ fn an_architecture_without_a_runner_is_refused() {
     );
     assert!(!d.path().join("result").exists());
 }
+
+/// MIPS boots on qemu-system-mips or -mipsel, with a busybox of the same
+/// byte order, as the resolved configuration says: the malta example
+/// (little-endian) asks for a mipsel busybox, and without
+/// CPU_LITTLE_ENDIAN for a big-endian one. `--dry-run` with a stand-in
+/// QEMU; the host's compiler stands in for the cross compiler (only the
+/// configuration is resolved).
+#[test]
+fn a_mips_kernel_gets_the_runner_of_its_byte_order() {
+    let d = tempfile::tempdir().unwrap();
+    let example = std::fs::read_to_string(repo_root().join("examples/qemu-malta.toml")).unwrap();
+    let profiles = repo_root().join("profiles");
+    let s = example
+        .replace("../profiles", &profiles.display().to_string())
+        .replace("cross_compile = \"mips-linux-gnu-\"\n", "");
+    assert!(!s.contains("cross_compile") && s.contains(&*profiles.to_string_lossy()));
+    for (name, decl, guest) in [
+        ("malta-el", s.clone(), "mipsel"),
+        (
+            "malta-eb",
+            s.replace("CPU_LITTLE_ENDIAN = \"y\"\n", ""),
+            "mips",
+        ),
+    ] {
+        let spec = d.path().join(format!("{name}.toml"));
+        std::fs::write(&spec, decl).unwrap();
+        let o = kforge(d.path())
+            .arg("test")
+            .arg(&spec)
+            .arg("--tree")
+            .arg(oracle().join("6.12/src"))
+            .args([
+                "--dry-run",
+                "--qemu",
+                "/bin/true",
+                "--busybox",
+                "/bin/busybox",
+            ])
+            .output()
+            .unwrap();
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{out}");
+        assert!(
+            out.contains(&format!(
+                "/bin/busybox: an ELF executable for machine 62 (little endian), not for the {guest} guest"
+            )),
+            "{name}: {out}"
+        );
+    }
+}

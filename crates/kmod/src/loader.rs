@@ -364,8 +364,8 @@ fi
         s
     }
 
-    /// `unload.sh`: rmmod in reverse order, keeping modules in use or
-    /// needed by another active loader.
+    /// `unload.sh`: rmmod in reverse order, keeping modules in use, needed
+    /// by another active loader, or permanent (no exit function).
     pub fn unload(&self) -> String {
         let mut s = self.header(
             "remove the modules in reverse order,\n# keeping those still used (refcount in /proc/modules) or needed by another\n# active loader (its marker in $KFORGE_RUN_DIR/loaders).",
@@ -386,6 +386,18 @@ needed_by() {
 	return 1
 }
 
+# permanent MODULE: whether the kernel lists it as [permanent] among its
+# users (an init function without an exit function).
+permanent() {
+	while read -r m _ _ u _; do
+		if [ "$m" = "$1" ]; then
+			case $u in *"[permanent]"*) return 0 ;; esac
+			return 1
+		fi
+	done <"$proc"
+	return 1
+}
+
 unload() {
 	r=$(refcount "$1") || return 0
 	if other=$(needed_by "$1"); then
@@ -394,6 +406,10 @@ unload() {
 	fi
 	if [ "$r" != 0 ]; then
 		say "keeping $1: in use (use count $r)"
+		return 0
+	fi
+	if permanent "$1"; then
+		say "keeping $1: permanent (it has no exit function, so the kernel cannot unload it)"
 		return 0
 	fi
 	if ! ${KFORGE_RMMOD:-rmmod} "$1"; then

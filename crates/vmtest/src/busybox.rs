@@ -255,6 +255,7 @@ mod tests {
         ));
         assert!(check(&elf64(183, 1), Arch::Arm64).is_ok());
         assert!(check(&elf32_be(8), Arch::Mips).is_ok());
+        assert!(check(&elf32_be(8), Arch::Mipsel).is_err());
         assert!(matches!(
             check(b"#!/bin/sh\n", Arch::X86_64),
             Err(Error::BusyboxUnusable { .. })

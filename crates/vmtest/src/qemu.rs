@@ -35,15 +35,31 @@ pub enum Arch {
     /// 32-bit big-endian MIPS on `qemu-system-mips -M malta`, console
     /// `ttyS0`; boots a `vmlinux` (ELF).
     Mips,
+    /// 32-bit little-endian MIPS (the kernel's `mips` with
+    /// `CPU_LITTLE_ENDIAN`) on `qemu-system-mipsel -M malta`, console
+    /// `ttyS0`; boots a `vmlinux` (ELF).
+    Mipsel,
 }
 
 impl Arch {
-    /// The kernel's name of the architecture (`x86_64`, `arm64`, `mips`).
+    /// The name of the architecture: the kernel's (`x86_64`, `arm64`,
+    /// `mips`), and `mipsel` for little-endian MIPS.
     pub fn name(self) -> &'static str {
         match self {
             Arch::X86_64 => "x86_64",
             Arch::Arm64 => "arm64",
             Arch::Mips => "mips",
+            Arch::Mipsel => "mipsel",
+        }
+    }
+
+    /// This architecture with the byte order a kernel configuration asks
+    /// for: `mips` with `CPU_LITTLE_ENDIAN` is [`Arch::Mipsel`].
+    pub fn with_byte_order(self, little_endian: bool) -> Arch {
+        match self {
+            Arch::Mips | Arch::Mipsel if little_endian => Arch::Mipsel,
+            Arch::Mips | Arch::Mipsel => Arch::Mips,
+            other => other,
         }
     }
 
@@ -54,6 +70,7 @@ impl Arch {
             "x86_64" | "x86" | "amd64" | "x86-64" => Some(Arch::X86_64),
             "arm64" | "aarch64" => Some(Arch::Arm64),
             "mips" => Some(Arch::Mips),
+            "mipsel" => Some(Arch::Mipsel),
             _ => None,
         }
     }
@@ -63,7 +80,7 @@ impl Arch {
         match std::env::consts::ARCH {
             "x86_64" => Some(Arch::X86_64),
             "aarch64" => Some(Arch::Arm64),
-            "mips" => Some(Arch::Mips),
+            "mips" => Some(Arch::Mips.with_byte_order(cfg!(target_endian = "little"))),
             _ => None,
         }
     }
@@ -74,6 +91,7 @@ impl Arch {
             Arch::X86_64 => "qemu-system-x86_64",
             Arch::Arm64 => "qemu-system-aarch64",
             Arch::Mips => "qemu-system-mips",
+            Arch::Mipsel => "qemu-system-mipsel",
         }
     }
 
@@ -82,14 +100,14 @@ impl Arch {
         match self {
             Arch::X86_64 => "qemu-system-x86",
             Arch::Arm64 => "qemu-system-arm",
-            Arch::Mips => "qemu-system-mips",
+            Arch::Mips | Arch::Mipsel => "qemu-system-mips",
         }
     }
 
     /// The serial console device the kernel writes to (`console=`).
     pub fn console(self) -> &'static str {
         match self {
-            Arch::X86_64 | Arch::Mips => "ttyS0",
+            Arch::X86_64 | Arch::Mips | Arch::Mipsel => "ttyS0",
             Arch::Arm64 => "ttyAMA0",
         }
     }
@@ -100,7 +118,7 @@ impl Arch {
         let mut a = match self {
             Arch::X86_64 => vec!["-M", "q35", "-cpu", cpu],
             Arch::Arm64 => vec!["-M", "virt", "-cpu", cpu],
-            Arch::Mips => vec!["-M", "malta"],
+            Arch::Mips | Arch::Mipsel => vec!["-M", "malta"],
         };
         if kvm {
             a.push("-enable-kvm");
@@ -113,7 +131,7 @@ impl Arch {
         match self {
             Arch::X86_64 => 62,
             Arch::Arm64 => 183,
-            Arch::Mips => 8,
+            Arch::Mips | Arch::Mipsel => 8,
         }
     }
 
@@ -1024,6 +1042,12 @@ mod tests {
         assert_eq!(Arch::parse("amd64"), Some(Arch::X86_64));
         assert_eq!(Arch::parse("aarch64"), Some(Arch::Arm64));
         assert_eq!(Arch::Mips.qemu_package(), "qemu-system-mips");
+        assert_eq!(Arch::Mipsel.qemu_package(), "qemu-system-mips");
+        assert_eq!(Arch::Mipsel.qemu_binary(), "qemu-system-mipsel");
+        assert_eq!(Arch::Mips.with_byte_order(true), Arch::Mipsel);
+        assert_eq!(Arch::Mipsel.with_byte_order(false), Arch::Mips);
+        assert_eq!(Arch::X86_64.with_byte_order(true), Arch::X86_64);
+        assert!(!Arch::Mipsel.big_endian() && Arch::Mips.big_endian());
     }
 
     #[test]
@@ -1151,6 +1175,7 @@ mod tests {
             (Arch::X86_64, "qemu-system-x86"),
             (Arch::Arm64, "qemu-system-arm"),
             (Arch::Mips, "qemu-system-mips"),
+            (Arch::Mipsel, "qemu-system-mips"),
         ] {
             let mut o = RunOptions::new(arch, &k, &k, dir.path().join("log"));
             o.qemu = Some("qemu-system-kforge-nonexistent".into());
