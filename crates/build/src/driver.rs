@@ -49,13 +49,15 @@ impl Default for ReproSettings {
 }
 
 /// The reproducibility variables for a build of `tree` in `objdir`:
-/// `KBUILD_BUILD_TIMESTAMP`, `_USER`, `_HOST`, `_VERSION`, and
-/// `KCFLAGS`/`KAFLAGS` with `-ffile-prefix-map=<tree>/=` (the mapping the
-/// kernel already applies to `__FILE__` with `-fmacro-prefix-map`, in 6.1
-/// and 6.12, extended to debug information) and
-/// `-ffile-prefix-map=<objdir>=.` (the compilation directory of every
-/// object), so the paths of the tree and of the build directory do not end
-/// up in the objects.
+/// `KBUILD_BUILD_TIMESTAMP`, `_USER`, `_HOST`, `_VERSION`, and `KCPPFLAGS`
+/// with `-ffile-prefix-map=<tree>/=` (the mapping the kernel already
+/// applies to `__FILE__` with `-fmacro-prefix-map`, in 6.1 and 6.12,
+/// extended to debug information) and `-ffile-prefix-map=<objdir>=.` (the
+/// compilation directory of every object), so the paths of the tree and of
+/// the build directory do not end up in the objects. `KCPPFLAGS` reaches
+/// every C and assembler compile, the vDSOs too, whose Makefiles rebuild
+/// `KBUILD_CFLAGS` from a filtered list (MIPS's drops `KCFLAGS`), and it
+/// leaves `KCFLAGS` and `KAFLAGS` to the declaration's `make_flags`.
 pub fn reproducible_env(r: &ReproSettings, tree: &Path, objdir: &Path) -> Vec<(String, String)> {
     let maps = format!(
         "-ffile-prefix-map={}/= -ffile-prefix-map={}=.",
@@ -67,8 +69,7 @@ pub fn reproducible_env(r: &ReproSettings, tree: &Path, objdir: &Path) -> Vec<(S
         ("KBUILD_BUILD_USER".into(), r.user.clone()),
         ("KBUILD_BUILD_HOST".into(), r.host.clone()),
         ("KBUILD_BUILD_VERSION".into(), r.version.clone()),
-        ("KCFLAGS".into(), maps.clone()),
-        ("KAFLAGS".into(), maps),
+        ("KCPPFLAGS".into(), maps),
     ]
 }
 

@@ -246,7 +246,7 @@ fn key_inputs(
     let b = &spec.build;
     let mut k = KeyInputs::new();
     // Bumped when kforge changes what it puts into an entry.
-    k.add("kforge-build", "3");
+    k.add("kforge-build", "4");
     k.add("source", &source.digest);
     k.add("patches", source.patches.join(","));
     k.add("arch", &b.arch);
