@@ -866,6 +866,8 @@ impl Model {
     /// will after saving, and say what happened on the status line.
     fn settle(&mut self, name: &str) {
         let note = match self.reresolve(&[]) {
+            // Without the declaration's input there is nothing to resolve.
+            Err(_) if self.ctx.input.is_none() => String::new(),
             Ok((res, note)) => match res.failures().find(|o| o.request.symbol == name) {
                 Some(o) => format!(
                     "; resolving again did not keep it: {}",

@@ -478,3 +478,14 @@ fn a_profiles_forced_value_is_not_overridden() {
     assert!(m.save());
     assert_eq!(std::fs::read_to_string(&f.spec).unwrap(), before);
 }
+
+#[test]
+fn without_the_declarations_input_a_change_is_set_only() {
+    let (_f, mut m) = fixture();
+    m.ctx.input = None;
+    keys(&mut m, &[Key::Down, Key::Enter]);
+    goto(&mut m, "(C)");
+    keys(&mut m, &[Key::Char('y')]);
+    assert_eq!(m.status, "C = y");
+    assert!(texts(&mut m).contains(&"S-*- Driver D (D)".to_string()));
+}
