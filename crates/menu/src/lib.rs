@@ -528,10 +528,16 @@ impl Model {
                     .choice_selection(row.menu)
                     .map(|m| format!(" ({})", self.prompt_of_sym(m)))
                     .unwrap_or_default();
-                let value = if self.kc.dialect == kconfig::Dialect::V6_1
-                    && self.kc.sym(s).ty == SymType::Tristate
-                {
-                    self.value_text(s)
+                // A 6.1 tristate choice shows its mode (nothing selects a
+                // choice: no braces).
+                let value = if self.tristate_choice(s) {
+                    self.kc.calc_value(s);
+                    match self.kc.tristate_value(s) {
+                        Tri::Yes => "<*>",
+                        Tri::Mod => "<M>",
+                        Tri::No => "< >",
+                    }
+                    .to_string()
                 } else {
                     String::new()
                 };
@@ -539,11 +545,22 @@ impl Model {
             }
             RowKind::Member(s) => {
                 self.kc.calc_value(s);
-                let on = self.kc.tristate_value(s) == Tri::Yes;
                 let name = self.kc.sym(s).display_name().to_string();
+                // Members of a 6.1 tristate choice in mode m are modules
+                // each, shown and set as tristates.
+                let cs = self.kc.sym(s).choice_of;
+                let value = match cs {
+                    Some(cs)
+                        if self.tristate_choice(cs) && self.kc.tristate_value(cs) == Tri::Mod =>
+                    {
+                        self.value_text(s)
+                    }
+                    _ if self.kc.tristate_value(s) == Tri::Yes => "(X)".to_string(),
+                    _ => "( )".to_string(),
+                };
                 (
                     self.source(s).marker(),
-                    if on { "(X)" } else { "( )" }.to_string(),
+                    value,
                     format!("{indent}{prompt} ({name})"),
                 )
             }
@@ -762,12 +779,64 @@ impl Model {
     fn set_current(&mut self, t: Tri) {
         match self.current().map(|r| r.kind) {
             Some(RowKind::Symbol { sym, .. }) | Some(RowKind::Member(sym)) => self.set_sym(sym, t),
+            Some(RowKind::Choice(cs)) if self.tristate_choice(cs) => {
+                let changed = self.set_choice_mode(cs, t);
+                if t == Tri::Yes && changed {
+                    let m = self.current().map(|r| r.menu).unwrap_or(ROOT_MENU);
+                    self.open(m, true);
+                }
+            }
             Some(RowKind::Choice(_)) if t == Tri::Yes => {
                 let m = self.current().map(|r| r.menu).unwrap_or(ROOT_MENU);
                 self.open(m, true);
             }
             _ => {}
         }
+    }
+
+    /// A 6.1 tristate choice: `y` picks one member, `m` lets each member be
+    /// a module (6.11 removed them; only 6.1-era trees have them).
+    fn tristate_choice(&self, cs: SymbolId) -> bool {
+        self.kc.dialect == kconfig::Dialect::V6_1 && self.kc.sym(cs).ty == SymType::Tristate
+    }
+
+    /// Put a 6.1 tristate choice in mode `t` (y: one member; m: members
+    /// as modules; n: none, when the choice is optional). The members whose
+    /// values change are the changes saved. True if the mode was set.
+    fn set_choice_mode(&mut self, cs: SymbolId, t: Tri) -> bool {
+        self.kc.calc_value(cs);
+        if self.kc.tristate_value(cs) == t {
+            return true;
+        }
+        let members = self.kc.sym(cs).choice_members.clone();
+        let names: Vec<String> = members
+            .iter()
+            .map(|&m| self.kc.sym(m).display_name().to_string())
+            .collect();
+        if self.refuse_pinned(&names, t.as_str()) {
+            return false;
+        }
+        let before: Vec<Option<String>> = names.iter().map(|n| self.value_of(n)).collect();
+        let prompt = self.prompt_of_sym(cs);
+        if !self.kc.set_tristate_value(cs, t) {
+            self.status = format!("the choice \"{prompt}\" cannot be {} here", t.as_str());
+            return false;
+        }
+        let mut first = None;
+        for (n, old) in names.iter().zip(before) {
+            if let Some(old) = old {
+                if self.value_of(n).as_deref() != Some(old.as_str()) {
+                    self.changed.entry(n.clone()).or_insert(old);
+                    first.get_or_insert_with(|| n.clone());
+                }
+            }
+        }
+        match first {
+            Some(n) => self.settle(&n),
+            None => self.rebuild(),
+        }
+        self.status = format!("the choice \"{prompt}\" is {}; {}", t.as_str(), self.status);
+        true
     }
 
     fn cycle_current(&mut self) {
@@ -855,7 +924,9 @@ impl Model {
             return;
         }
         self.changed.entry(name.clone()).or_insert(before);
-        if self.view().choice && self.kc.is_choice_value(s) {
+        // Picking a member closes the choice; a member of a 6.1 choice in
+        // mode m is set to m or n in place.
+        if self.view().choice && self.kc.is_choice_value(s) && t == Tri::Yes {
             self.stack.pop();
         }
         self.settle(&name);

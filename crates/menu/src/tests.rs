@@ -81,8 +81,18 @@ fn fixture() -> (Fixture, Model) {
 /// The model over `KCONFIG` for the declaration `decl`, with `files`
 /// (name, text) written next to it.
 fn fixture_with(decl: &str, files: &[(&str, &str)]) -> (Fixture, Model) {
+    fixture_in(KCONFIG, kconfig::Dialect::V6_12, decl, files)
+}
+
+/// The model over the tree `kconfig`, read with `dialect`'s rules.
+fn fixture_in(
+    kconfig: &str,
+    dialect: kconfig::Dialect,
+    decl: &str,
+    files: &[(&str, &str)],
+) -> (Fixture, Model) {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("Kconfig"), KCONFIG).unwrap();
+    std::fs::write(dir.path().join("Kconfig"), kconfig).unwrap();
     for (name, text) in files {
         std::fs::write(dir.path().join(name), text).unwrap();
     }
@@ -93,7 +103,7 @@ fn fixture_with(decl: &str, files: &[(&str, &str)]) -> (Fixture, Model) {
         kconfig: "Kconfig".into(),
         env: Rc::new(move |k: &str| (k == "srctree").then(|| srctree.clone())),
         shell: Box::new(kconfig::preprocess::DirectShell),
-        dialect: Some(kconfig::Dialect::V6_12),
+        dialect: Some(dialect),
     })
     .unwrap_or_else(|e| panic!("{:?}", e.messages));
     let spec = spec::Spec::load(&spec_path).unwrap();
@@ -488,4 +498,72 @@ fn without_the_declarations_input_a_change_is_set_only() {
     keys(&mut m, &[Key::Char('y')]);
     assert_eq!(m.status, "C = y");
     assert!(texts(&mut m).contains(&"S-*- Driver D (D)".to_string()));
+}
+
+/// 6.1's tristate choices: `m` on the choice makes each member a module
+/// of its own; saved and resolved again, the declaration gives what the
+/// screen showed.
+#[test]
+fn a_61_tristate_choice_in_module_mode() {
+    let kconfig =
+        "mainmenu \"Old kernel\"\n\nconfig MODULES\n\tbool \"modules\"\n\tdefault y\n\tmodules\n\n\
+choice\n\ttristate \"Codec\"\n\tdefault T1\n\nconfig T1\n\ttristate \"first codec\"\n\n\
+config T2\n\ttristate \"second codec\"\n\nendchoice\n";
+    let decl = DECL
+        .replace("version = \"6.12\"", "version = \"6.1\"")
+        .replace("A = \"m\"\n", "");
+    let resolved = |f: &Fixture, m: &mut Model| {
+        let spec = spec::Spec::load(&f.spec).unwrap();
+        let input = Input::from_spec(&spec, &spec.source.version);
+        resolve::resolve(&mut m.kc, &input).unwrap().config
+    };
+    // Module mode (the default here): each member a module or not.
+    let (f, mut m) = fixture_in(kconfig, kconfig::Dialect::V6_1, &decl, &[]);
+    assert_eq!(
+        texts(&mut m),
+        [" [*] modules (MODULES)", " <M> Codec  --->"]
+    );
+    goto(&mut m, "Codec");
+    keys(&mut m, &[Key::Enter]);
+    assert_eq!(
+        texts(&mut m),
+        [" < > first codec (T1)", " < > second codec (T2)"]
+    );
+    keys(&mut m, &[Key::Down, Key::Char('m')]);
+    assert_eq!(
+        texts(&mut m),
+        [" < > first codec (T1)", "*<M> second codec (T2)"]
+    );
+    assert!(m.save(), "{}", m.status);
+    let saved = std::fs::read_to_string(&f.spec).unwrap();
+    assert!(saved.contains("T2 = \"m\""), "{saved}");
+    let config = resolved(&f, &mut m);
+    assert!(
+        config.contains("# CONFIG_T1 is not set\nCONFIG_T2=m\n"),
+        "{config}"
+    );
+
+    // y on the choice: one member, picked in the choice it opens.
+    let (f, mut m) = fixture_in(kconfig, kconfig::Dialect::V6_1, &decl, &[]);
+    goto(&mut m, "Codec");
+    keys(&mut m, &[Key::Char('y')]);
+    assert!(
+        m.status.contains("the choice \"Codec\" is y"),
+        "{}",
+        m.status
+    );
+    assert_eq!(m.stack.len(), 2, "y opens the choice");
+    assert_eq!(
+        texts(&mut m),
+        ["*(X) first codec (T1)", " ( ) second codec (T2)"]
+    );
+    keys(&mut m, &[Key::Down, Key::Char('y')]);
+    assert_eq!(m.stack.len(), 1);
+    assert_eq!(texts(&mut m)[1], " <*> Codec (second codec)  --->");
+    assert!(m.save(), "{}", m.status);
+    let config = resolved(&f, &mut m);
+    assert!(
+        config.contains("# CONFIG_T1 is not set\nCONFIG_T2=y\n"),
+        "{config}"
+    );
 }
