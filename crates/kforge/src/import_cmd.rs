@@ -52,6 +52,36 @@ pub struct ImportArgs {
     pub force: bool,
 }
 
+/// The error for a declaration that resolves to `resolved` where `make
+/// olddefconfig` on the input `input` writes `target`: the lines only one
+/// of them has (at most 20 each), or that the order differs.
+fn mismatch_report(target: &str, resolved: &str, input: &str, rounds: usize) -> String {
+    let mut out = format!(
+        "error: the imported declaration does not resolve to {input} byte for byte (after {rounds} rounds); "
+    );
+    let only = |a: &str, b: &str| -> Vec<String> {
+        let theirs: BTreeSet<&str> = b.lines().collect();
+        a.lines()
+            .filter(|l| !theirs.contains(l))
+            .map(str::to_string)
+            .collect()
+    };
+    let (missing, extra) = (only(target, resolved), only(resolved, target));
+    if missing.is_empty() && extra.is_empty() {
+        out.push_str("it has the same lines in another order\n");
+        return out;
+    }
+    out.push_str("these lines differ:\n");
+    for l in missing.iter().take(20) {
+        let _ = writeln!(out, "  - {l}");
+    }
+    for l in extra.iter().take(20) {
+        let _ = writeln!(out, "  + {l}");
+    }
+    out.push_str("  (- after `make olddefconfig` on the input, + resolved from the requests)\n");
+    out
+}
+
 /// Whether two .config texts give every symbol the same value (a symbol
 /// one does not list is `n`).
 fn same_values(a: &str, b: &str) -> bool {
@@ -354,24 +384,15 @@ fn try_run(args: &ImportArgs) -> Result<i32, ConfigError> {
 
     if resolved.config != target {
         // Byte for byte, as the kernel's olddefconfig writes the input.
-        eprintln!(
-            "error: the imported declaration does not resolve to {} byte for byte (after {rounds} rounds); these lines differ:",
-            args.config.display()
+        eprint!(
+            "{}",
+            mismatch_report(
+                &target,
+                &resolved.config,
+                &args.config.display().to_string(),
+                rounds
+            )
         );
-        let only = |a: &str, b: &str| -> Vec<String> {
-            let theirs: BTreeSet<&str> = b.lines().collect();
-            a.lines()
-                .filter(|l| !theirs.contains(l))
-                .map(str::to_string)
-                .collect()
-        };
-        for l in only(&target, &resolved.config).iter().take(20) {
-            eprintln!("  - {l}");
-        }
-        for l in only(&resolved.config, &target).iter().take(20) {
-            eprintln!("  + {l}");
-        }
-        eprintln!("  (- after `make olddefconfig` on the input, + resolved from the requests)");
         return Ok(1);
     }
     match &args.output {
@@ -397,6 +418,28 @@ fn try_run(args: &ImportArgs) -> Result<i32, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_declaration_that_does_not_resolve_byte_for_byte_is_reported() {
+        let target = "CONFIG_A=y\n# CONFIG_B is not set\n";
+        let r = mismatch_report(
+            target,
+            "CONFIG_A=y\n# CONFIG_B is not set\n# CONFIG_C is not set\n",
+            "vendor.config",
+            2,
+        );
+        assert!(
+            r.starts_with("error: the imported declaration does not resolve to vendor.config byte for byte (after 2 rounds); these lines differ:\n"),
+            "{r}"
+        );
+        assert!(r.contains("\n  + # CONFIG_C is not set\n"), "{r}");
+        assert!(!r.contains("  - "), "{r}");
+        let r = mismatch_report(target, "# CONFIG_B is not set\nCONFIG_A=y\n", "v", 1);
+        assert!(
+            r.ends_with("it has the same lines in another order\n"),
+            "{r}"
+        );
+    }
 
     #[test]
     fn config_lines_and_header() {
