@@ -957,6 +957,17 @@ impl Model {
         self.note_profile(name);
     }
 
+    /// The declaration's input with the session's changes (and `extra`)
+    /// in place of its own requests for those symbols; `None` without one.
+    fn session_input(&mut self, extra: &[(String, String)]) -> Option<Input> {
+        let mut inp = self.ctx.input.clone()?;
+        let reqs = self.change_requests(extra);
+        inp.requests
+            .retain(|r| !reqs.iter().any(|q| q.symbol == r.symbol));
+        inp.requests.extend(reqs);
+        Some(inp)
+    }
+
     /// Resolve the declaration again over its base with the session's
     /// changes (and `extra`) as requests; leaves the engine in the resolved
     /// state. The note says which `[when]` conditions and automatic modules
@@ -965,13 +976,9 @@ impl Model {
         &mut self,
         extra: &[(String, String)],
     ) -> Result<(resolve::Resolution, String), String> {
-        let Some(mut inp) = self.ctx.input.clone() else {
+        let Some(inp) = self.session_input(extra) else {
             return Err("no declaration to resolve".into());
         };
-        let reqs = self.change_requests(extra);
-        inp.requests
-            .retain(|r| !reqs.iter().any(|q| q.symbol == r.symbol));
-        inp.requests.extend(reqs);
         let res = resolve::resolve_on_base(&mut self.kc, &inp, &self.ctx.base_config)
             .map_err(|e| e.to_string())?;
         let mut notes = Vec::new();
@@ -1202,13 +1209,8 @@ impl Model {
             String::new(),
         ];
         let mut fix = None;
-        if let Some(input) = self.ctx.input.clone() {
+        if let Some(inp) = self.session_input(&[]) {
             let saved = self.snapshot();
-            let mut inp = input;
-            let reqs = self.change_requests(&[]);
-            inp.requests
-                .retain(|r| !reqs.iter().any(|q| q.symbol == r.symbol));
-            inp.requests.extend(reqs);
             let target = self.change_requests(&[(name.clone(), want.to_string())]);
             let target = target
                 .into_iter()

@@ -566,4 +566,28 @@ config T2\n\ttristate \"second codec\"\n\nendchoice\n";
         config.contains("# CONFIG_T1 is not set\nCONFIG_T2=y\n"),
         "{config}"
     );
+    // The choice is not optional: n is refused and nothing changes.
+    goto(&mut m, "Codec");
+    keys(&mut m, &[Key::Char('n')]);
+    assert_eq!(m.status, "the choice \"Codec\" cannot be n here");
+    assert!(!m.dirty());
+}
+
+/// Two `[when]` tables that disagree once both hold: resolving again
+/// fails, and the status line says why.
+#[test]
+fn a_change_that_makes_the_declaration_fail_says_so() {
+    let decl = format!("{DECL}\n[when.B]\nD = \"m\"\n\n[when.C]\nD = \"y\"\n");
+    let (_f, mut m) = fixture_with(&decl, &[]);
+    keys(&mut m, &[Key::Down, Key::Enter]);
+    goto(&mut m, "(C)");
+    keys(&mut m, &[Key::Char('y')]);
+    assert!(m.status.contains("[when.C] now holds"), "{}", m.status);
+    goto(&mut m, "(B)");
+    keys(&mut m, &[Key::Char('y')]);
+    assert!(
+        m.status.starts_with("B = y; resolving again failed: "),
+        "{}",
+        m.status
+    );
 }

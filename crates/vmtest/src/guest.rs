@@ -379,10 +379,7 @@ mod tests {
             "",
         );
         let out = run_stubbed(d, &init_script(&p).unwrap(), "echo in test; exit 3\n");
-        let m: Vec<&str> = out
-            .lines()
-            .filter_map(|l| l.strip_prefix("KFORGE-TEST:0123456789abcdef:"))
-            .collect();
+        let m = markers(&out);
         assert_eq!(
             m,
             [
@@ -413,10 +410,7 @@ mod tests {
             "",
         );
         let out = run_stubbed(d, &init_script(&p).unwrap(), "echo in test\n");
-        let m: Vec<&str> = out
-            .lines()
-            .filter_map(|l| l.strip_prefix("KFORGE-TEST:0123456789abcdef:"))
-            .collect();
+        let m = markers(&out);
         assert_eq!(
             m,
             [
@@ -435,6 +429,13 @@ mod tests {
 
     /// Runs `init` with the host's sh, system commands replaced by stubs and
     /// absolute paths (/test.sh, /bin/busybox) redirected into `d`.
+    /// The markers of the stubbed plan's nonce in `out`, in order.
+    fn markers(out: &str) -> Vec<&str> {
+        out.lines()
+            .filter_map(|l| l.strip_prefix("KFORGE-TEST:0123456789abcdef:"))
+            .collect()
+    }
+
     fn run_stubbed(d: &Path, init: &str, test: &str) -> String {
         let bin = d.join("stub-bin");
         std::fs::create_dir_all(&bin).unwrap();
