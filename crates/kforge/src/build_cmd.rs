@@ -294,12 +294,15 @@ fn key_inputs(
     k
 }
 
-fn plan(args: &BuildArgs, store: &Store) -> Result<Result<Plan, i32>, BuildError> {
+fn plan(
+    args: &BuildArgs,
+    spec: &spec::Spec,
+    source: SourceTree,
+    store: &Store,
+) -> Result<Result<Plan, i32>, BuildError> {
     let t0 = Instant::now();
-    let spec = spec::Spec::load(&args.spec).map_err(ConfigError::from)?;
-    let source = source_tree(&spec, args.tree.as_deref())?;
-    let mut r = config_cmd::resolve_spec(&spec, &source.tree, !args.no_probe_cache)?;
-    eprint!("{}", config_cmd::version_warning(&spec, &r.tree.version));
+    let mut r = config_cmd::resolve_spec(spec, &source.tree, !args.no_probe_cache)?;
+    eprint!("{}", config_cmd::version_warning(spec, &r.tree.version));
     let ignore = spec.build.ignore_config_errors;
     let errors = r.error_count(ignore);
     let report = config_cmd::render_report(&mut r, ignore, false);
@@ -366,10 +369,10 @@ fn plan(args: &BuildArgs, store: &Store) -> Result<Result<Plan, i32>, BuildError
     let config = r.res.config.clone();
     let flags = spec.build.make_flags.clone();
     let config_sha256 = build::sha256_hex(config.as_bytes());
-    let key = key_inputs(&spec, &source, &config_sha256, &toolchain, args);
+    let key = key_inputs(spec, &source, &config_sha256, &toolchain, args);
     let hash = key.hash();
     let name = build::entry_name(&hash, &kernelversion, &arch);
-    if let Some(mk) = memo_key(&spec, &source) {
+    if let Some(mk) = memo_key(spec, &source) {
         write_memo(
             store,
             &mk,
@@ -449,13 +452,26 @@ fn plan(args: &BuildArgs, store: &Store) -> Result<Result<Plan, i32>, BuildError
 /// Build the declaration of `args` into the store (or find its entry);
 /// reports progress and failures on stderr.
 pub fn build_spec(args: &BuildArgs) -> Result<Built, BuildError> {
+    let spec = spec::Spec::load(&args.spec).map_err(ConfigError::from)?;
+    let source = source_tree(&spec, args.tree.as_deref())?;
+    build_spec_from(args, &spec, source)
+}
+
+/// [`build_spec`] for a declaration already loaded, with its source tree
+/// (`kforge test` has both from its readiness check: a `--tree` is
+/// fingerprinted once).
+pub(crate) fn build_spec_from(
+    args: &BuildArgs,
+    spec: &spec::Spec,
+    source: SourceTree,
+) -> Result<Built, BuildError> {
     let store = Store::new(build::default_cache_root());
     if !args.dry_run {
-        if let Some(entry) = memo_hit(args, &store)? {
+        if let Some(entry) = memo_hit(args, spec, &source, &store)? {
             return Ok(Built::Entry(entry));
         }
     }
-    let p = match plan(args, &store)? {
+    let p = match plan(args, spec, source, &store)? {
         Ok(p) => p,
         Err(code) => return Ok(Built::Failed(code)),
     };
@@ -598,14 +614,13 @@ fn read_memo(store: &Store, key: &str) -> Option<Memo> {
 /// The fast path: the declaration, its includes, the source, kforge and
 /// the environment are those of an earlier resolution whose entry exists.
 /// `None`: not known (the full path resolves and reports as usual).
-fn memo_hit(args: &BuildArgs, store: &Store) -> Result<Option<PathBuf>, BuildError> {
-    let Ok(spec) = spec::Spec::load(&args.spec) else {
-        return Ok(None);
-    };
-    let Ok(source) = source_tree(&spec, args.tree.as_deref()) else {
-        return Ok(None);
-    };
-    let Some(memo) = memo_key(&spec, &source).and_then(|k| read_memo(store, &k)) else {
+fn memo_hit(
+    args: &BuildArgs,
+    spec: &spec::Spec,
+    source: &SourceTree,
+    store: &Store,
+) -> Result<Option<PathBuf>, BuildError> {
+    let Some(memo) = memo_key(spec, source).and_then(|k| read_memo(store, &k)) else {
         return Ok(None);
     };
     let env = build::clean_env(std::env::vars_os());
@@ -629,7 +644,7 @@ fn memo_hit(args: &BuildArgs, store: &Store) -> Result<Option<PathBuf>, BuildErr
             return Ok(None);
         }
     }
-    let key = key_inputs(&spec, &source, &memo.config_sha256, &toolchain, args);
+    let key = key_inputs(spec, source, &memo.config_sha256, &toolchain, args);
     let hash = key.hash();
     let name = build::entry_name(&hash, &memo.kernelversion, &spec.build.arch);
     if store.existing(&name).is_none() {

@@ -365,7 +365,7 @@ fn test_one(args: &TestArgs, spec_path: &Path) -> Result<Row, String> {
         vmlinux: false,
         no_probe_cache: false,
     };
-    let entry = match build_cmd::build_spec(&bargs) {
+    let entry = match build_cmd::build_spec_from(&bargs, &spec, tree) {
         Ok(Built::Entry(e)) => e,
         Ok(Built::DryRun) => {
             return Ok(Row {
