@@ -6,13 +6,13 @@
 
 use std::path::Path;
 
-use kmod::depmod::{self, MemLog, Options};
-use kmod::index::{Index, IndexBuilder};
+use depmod::generate::{MemLog, Options};
+use depmod::index::{Index, IndexBuilder};
 
 /// Run one input; `dir` is a scratch directory.
 pub fn run_one(data: &[u8], dir: &Path) {
     // 1. the reader, on bytes
-    if let Ok(m) = kmod::Module::from_bytes("fuzz.ko", data) {
+    if let Ok(m) = depmod::Module::from_bytes("fuzz.ko", data) {
         let _ = m.modinfo.aliases();
         let _ = m.modinfo.depends();
         let _ = m.modinfo.softdeps();
@@ -20,7 +20,7 @@ pub fn run_one(data: &[u8], dir: &Path) {
         // 2. the index writer on what the module holds, read back
         let mut b = IndexBuilder::new();
         for (i, a) in m.modinfo.values_raw("alias").enumerate() {
-            if let Ok(n) = kmod::normalize_alias(a) {
+            if let Ok(n) = depmod::normalize_alias(a) {
                 let _ = b.insert(&n, m.name.as_bytes(), i as u32);
             }
         }
@@ -68,5 +68,5 @@ pub fn run_one(data: &[u8], dir: &Path) {
     };
     let mut log = MemLog::default();
     // everything but writing the files (the trie writer runs in memory)
-    let _ = depmod::generate(&opts, &mut log);
+    let _ = depmod::generate::run(&opts, &mut log);
 }

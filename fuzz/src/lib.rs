@@ -7,8 +7,8 @@ pub mod kmod_read;
 use std::path::Path;
 use std::rc::Rc;
 
-use kconfig::preprocess::{Location, Preprocessor};
-use kconfig::{Kconfig, LoadOptions, Messages, ShellRunner};
+use kconfig_engine::preprocess::{Location, Preprocessor};
+use kconfig_engine::{Kconfig, LoadOptions, Messages, ShellRunner};
 
 /// A `$(shell,...)` runner that never runs anything.
 pub struct NoShell;
@@ -45,7 +45,7 @@ pub fn run_one(data: &[u8], dir: &Path) {
         return;
     }
     let srctree = dir.to_string_lossy().into_owned();
-    let env: kconfig::EnvFn = Rc::new(move |k| {
+    let env: kconfig_engine::EnvFn = Rc::new(move |k| {
         if k == "srctree" {
             Some(srctree.clone())
         } else {

@@ -1,5 +1,5 @@
 //! `kforge build` and `kforge gc`: resolve a declaration as `kforge config`
-//! does, then build it into the store (crates/build), or collect the
+//! does, then build it into the store (crates/kforge-store), or collect the
 //! entries nothing refers to.
 //!
 //! The steps of `kforge build`, cheapest first, so that an entry that
@@ -24,7 +24,7 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use build::{KeyInputs, Make, Store};
+use kforge_store::{KeyInputs, Make, Store};
 use serde_json::json;
 
 use crate::config_cmd::{self, ConfigError};
@@ -79,7 +79,7 @@ pub enum BuildError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("{0}: --tree DIR is built as it is, without the declared [[patches]]; drop --tree to have them applied")]
-    Patches(spec::Origin),
+    Patches(kforge_declaration::Origin),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -113,13 +113,13 @@ pub(crate) struct SourceTree {
 /// Digest: for a prepared tree, the source crate's cache key, the SHA-256
 /// of the tarball's digest, each patch's digest and strip level and the
 /// `post_patch` text. For `--tree`, the SHA-256 of the tree's canonical
-/// path and [`build::tree_fingerprint`] (every file's path, size and
+/// path and [`kforge_store::tree_fingerprint`] (every file's path, size and
 /// modification time): an edit anywhere in the tree is a new store entry,
 /// built incrementally in the same build directory. A `--tree` is used as
 /// it is, so a declaration with `[[patches]]` or `post_patch` is refused
 /// with it.
 pub(crate) fn source_tree(
-    spec: &spec::Spec,
+    spec: &kforge_declaration::Spec,
     tree: Option<&Path>,
 ) -> Result<SourceTree, BuildError> {
     match tree {
@@ -140,14 +140,14 @@ pub(crate) fn source_tree(
                     tree.display()
                 )));
             }
-            let fingerprint = build::tree_fingerprint(&tree).map_err(|e| {
+            let fingerprint = kforge_store::tree_fingerprint(&tree).map_err(|e| {
                 BuildError::Other(format!("{}: cannot read the tree: {e}", tree.display()))
             })?;
-            let place = build::sha256_hex(tree.as_os_str().as_encoded_bytes());
+            let place = kforge_store::sha256_hex(tree.as_os_str().as_encoded_bytes());
             Ok(SourceTree {
                 digest: format!(
                     "tree:{}",
-                    build::sha256_hex(format!("{place}\n{fingerprint}").as_bytes())
+                    kforge_store::sha256_hex(format!("{place}\n{fingerprint}").as_bytes())
                 ),
                 place: format!("tree:{place}"),
                 tree,
@@ -161,7 +161,11 @@ pub(crate) fn source_tree(
                 tree: p.tree,
                 place: digest.clone(),
                 digest,
-                patches: p.patch_sha256.iter().map(|d| build::hex(d)).collect(),
+                patches: p
+                    .patch_sha256
+                    .iter()
+                    .map(|d| kforge_store::hex(d))
+                    .collect(),
             })
         }
     }
@@ -211,7 +215,7 @@ struct Plan {
     srcarch: String,
     kernelversion: String,
     config: String,
-    toolchain: build::Toolchain,
+    toolchain: kforge_store::Toolchain,
     key: KeyInputs,
     hash: String,
     name: String,
@@ -222,13 +226,13 @@ struct Plan {
     strip_modules: bool,
     vmlinux: bool,
     /// `[modules.NAME]` sets: a loader each.
-    module_sets: Vec<spec::ModuleSet>,
+    module_sets: Vec<kforge_declaration::ModuleSet>,
 }
 
 /// The reproducibility settings as they enter the key: the tree and build
 /// directory paths of the prefix maps are left out (they are mapped away).
-fn repro_key_text(repro: &build::ReproSettings) -> String {
-    let env = build::reproducible_env(repro, Path::new("<tree>"), Path::new("<builddir>"));
+fn repro_key_text(repro: &kforge_store::ReproSettings) -> String {
+    let env = kforge_store::reproducible_env(repro, Path::new("<tree>"), Path::new("<builddir>"));
     env.iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
@@ -237,10 +241,10 @@ fn repro_key_text(repro: &build::ReproSettings) -> String {
 
 /// The store key's inputs: every input that affects what is built.
 fn key_inputs(
-    spec: &spec::Spec,
+    spec: &kforge_declaration::Spec,
     source: &SourceTree,
     config_sha256: &str,
-    toolchain: &build::Toolchain,
+    toolchain: &kforge_store::Toolchain,
     args: &BuildArgs,
 ) -> KeyInputs {
     let b = &spec.build;
@@ -290,13 +294,16 @@ fn key_inputs(
         "module_sets",
         serde_json::to_string(&sets).unwrap_or_default(),
     );
-    k.add("env", repro_key_text(&build::ReproSettings::default()));
+    k.add(
+        "env",
+        repro_key_text(&kforge_store::ReproSettings::default()),
+    );
     k
 }
 
 fn plan(
     args: &BuildArgs,
-    spec: &spec::Spec,
+    spec: &kforge_declaration::Spec,
     source: SourceTree,
     store: &Store,
 ) -> Result<Result<Plan, i32>, BuildError> {
@@ -330,14 +337,14 @@ fn plan(
     }
     let kernelversion = var("KERNELVERSION");
     let cross = spec.build.cross_compile.clone().unwrap_or_default();
-    let env = build::clean_env(std::env::vars_os());
+    let env = kforge_store::clean_env(std::env::vars_os());
     let path_var = env
         .iter()
         .find(|(k, _)| k == "PATH")
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
     let cc = var("CC");
-    let toolchain = build::Toolchain::identify(
+    let toolchain = kforge_store::Toolchain::identify(
         &[
             ("CC", cc.as_str()),
             ("LD", var("LD").as_str()),
@@ -360,7 +367,7 @@ fn plan(
     }
     if let Some(l) = &spec.build.launcher {
         let prog = l.split_whitespace().next().unwrap_or_default();
-        if build::which(prog, &path_var).is_none() {
+        if kforge_store::which(prog, &path_var).is_none() {
             return Err(BuildError::Other(format!(
                 "the compiler launcher `{prog}` ([build] launcher) is not in PATH"
             )));
@@ -368,10 +375,10 @@ fn plan(
     }
     let config = r.res.config.clone();
     let flags = spec.build.make_flags.clone();
-    let config_sha256 = build::sha256_hex(config.as_bytes());
+    let config_sha256 = kforge_store::sha256_hex(config.as_bytes());
     let key = key_inputs(spec, &source, &config_sha256, &toolchain, args);
     let hash = key.hash();
-    let name = build::entry_name(&hash, &kernelversion, &arch);
+    let name = kforge_store::entry_name(&hash, &kernelversion, &arch);
     if let Some(mk) = memo_key(spec, &source) {
         write_memo(
             store,
@@ -391,7 +398,7 @@ fn plan(
     // The build directory: one per source, architecture and toolchain (the
     // launcher too: kbuild rebuilds everything when the compile command
     // changes, so a build with ccache and one without each keep their own).
-    let build_key = build::sha256_hex(
+    let build_key = kforge_store::sha256_hex(
         format!(
             "{}\n{arch}\n{cross}\n{}{}",
             source.place,
@@ -402,8 +409,8 @@ fn plan(
     )[..32]
         .to_string();
     let objdir = store.build_dir(&build_key);
-    let repro_settings = build::ReproSettings::default();
-    let repro = build::reproducible_env(&repro_settings, &source.tree, &objdir);
+    let repro_settings = kforge_store::ReproSettings::default();
+    let repro = kforge_store::reproducible_env(&repro_settings, &source.tree, &objdir);
     let mut make_env = env;
     make_env.extend(repro.iter().cloned());
     let jobs = args
@@ -452,7 +459,7 @@ fn plan(
 /// Build the declaration of `args` into the store (or find its entry);
 /// reports progress and failures on stderr.
 pub fn build_spec(args: &BuildArgs) -> Result<Built, BuildError> {
-    let spec = spec::Spec::load(&args.spec).map_err(ConfigError::from)?;
+    let spec = kforge_declaration::Spec::load(&args.spec).map_err(ConfigError::from)?;
     let source = source_tree(&spec, args.tree.as_deref())?;
     build_spec_from(args, &spec, source)
 }
@@ -462,10 +469,10 @@ pub fn build_spec(args: &BuildArgs) -> Result<Built, BuildError> {
 /// fingerprinted once).
 pub(crate) fn build_spec_from(
     args: &BuildArgs,
-    spec: &spec::Spec,
+    spec: &kforge_declaration::Spec,
     source: SourceTree,
 ) -> Result<Built, BuildError> {
-    let store = Store::new(build::default_cache_root());
+    let store = Store::new(kforge_store::default_cache_root());
     if !args.dry_run {
         if let Some(entry) = memo_hit(args, spec, &source, &store)? {
             return Ok(Built::Entry(entry));
@@ -551,7 +558,7 @@ struct Memo {
 /// that reach the tree's probes (`PATH`, `HOME`, `TMPDIR`, the locale).
 /// The toolchain is not in it: a memo's tools are identified again when it
 /// is used, and go into the store key as always.
-fn memo_key(spec: &spec::Spec, source: &SourceTree) -> Option<String> {
+fn memo_key(spec: &kforge_declaration::Spec, source: &SourceTree) -> Option<String> {
     let mut k = KeyInputs::new();
     k.add("kforge-resolve-memo", "1");
     let exe = std::env::current_exe().ok()?;
@@ -567,13 +574,13 @@ fn memo_key(spec: &spec::Spec, source: &SourceTree) -> Option<String> {
     );
     let mut files = vec![spec.path.clone()];
     files.extend(spec.includes.iter().cloned());
-    if let spec::Base::File(f) = &spec.build.base {
+    if let kforge_declaration::Base::File(f) = &spec.build.base {
         files.push(f.clone());
     }
     for f in files {
         k.add(
             "file",
-            format!("{} {}", f.display(), build::sha256_file(&f).ok()?),
+            format!("{} {}", f.display(), kforge_store::sha256_file(&f).ok()?),
         );
     }
     k.add("source", &source.digest);
@@ -616,14 +623,14 @@ fn read_memo(store: &Store, key: &str) -> Option<Memo> {
 /// `None`: not known (the full path resolves and reports as usual).
 fn memo_hit(
     args: &BuildArgs,
-    spec: &spec::Spec,
+    spec: &kforge_declaration::Spec,
     source: &SourceTree,
     store: &Store,
 ) -> Result<Option<PathBuf>, BuildError> {
     let Some(memo) = memo_key(spec, source).and_then(|k| read_memo(store, &k)) else {
         return Ok(None);
     };
-    let env = build::clean_env(std::env::vars_os());
+    let env = kforge_store::clean_env(std::env::vars_os());
     let path_var = env
         .iter()
         .find(|(k, _)| k == "PATH")
@@ -634,19 +641,19 @@ fn memo_hit(
         .iter()
         .map(|(r, c)| (r.as_str(), c.as_str()))
         .collect();
-    let toolchain = build::Toolchain::identify(&tools, &path_var);
+    let toolchain = kforge_store::Toolchain::identify(&tools, &path_var);
     if toolchain.missing().next().is_some() {
         return Ok(None);
     }
     if let Some(l) = &spec.build.launcher {
         let prog = l.split_whitespace().next().unwrap_or_default();
-        if build::which(prog, &path_var).is_none() {
+        if kforge_store::which(prog, &path_var).is_none() {
             return Ok(None);
         }
     }
     let key = key_inputs(spec, source, &memo.config_sha256, &toolchain, args);
     let hash = key.hash();
-    let name = build::entry_name(&hash, &memo.kernelversion, &spec.build.arch);
+    let name = kforge_store::entry_name(&hash, &memo.kernelversion, &spec.build.arch);
     if store.existing(&name).is_none() {
         return Ok(None);
     }
@@ -691,7 +698,7 @@ impl Progress {
     }
 
     fn line(&mut self, line: &str) {
-        let quiet = build::quiet_line(line);
+        let quiet = kforge_store::quiet_line(line);
         if quiet.is_some() {
             self.count += 1;
         }
@@ -722,8 +729,8 @@ impl Progress {
 
 /// The configuration `make olddefconfig` changed: `CONFIG_X (a -> b)`.
 fn config_changes(before: &str, after: &str) -> Vec<String> {
-    let a = build::parse_config(before);
-    let b = build::parse_config(after);
+    let a = kforge_store::parse_config(before);
+    let b = kforge_store::parse_config(after);
     let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
     keys.into_iter()
         .filter(|k| a.get(*k) != b.get(*k))
@@ -827,7 +834,7 @@ fn entry_image(
 /// Build the entry. `Ok(Err(code))`: the build failed and was reported.
 fn build_entry(
     store: &Store,
-    lock: &build::KeyLock,
+    lock: &kforge_store::KeyLock,
     p: &Plan,
 ) -> Result<Result<PathBuf, i32>, BuildError> {
     let objdir = &p.make.objdir;
@@ -852,10 +859,10 @@ fn build_entry(
             .map_err(io_err("passing the build directory lock to make"))
     };
     let mut durations: Vec<(&str, f64)> = Vec::new();
-    let failed = |e: build::MakeError, log: &mut dyn Write| -> i32 {
+    let failed = |e: kforge_store::MakeError, log: &mut dyn Write| -> i32 {
         let _ = log.flush();
         let text = std::fs::read_to_string(&log_path).unwrap_or_default();
-        let (errors, make_lines) = build::first_errors(&text, 10);
+        let (errors, make_lines) = kforge_store::first_errors(&text, 10);
         eprintln!("error: the build failed: {e}");
         for l in errors.iter().chain(make_lines.iter().take(3)) {
             eprintln!("  {l}");
@@ -908,7 +915,7 @@ fn build_entry(
     durations.push(("olddefconfig", t.elapsed().as_secs_f64()));
 
     // ---- what to build
-    let features = build::config_features(&p.config);
+    let features = kforge_store::config_features(&p.config);
     let image = p
         .make
         .capture(&["image_name".to_string()], stdin()?)
@@ -1012,7 +1019,7 @@ fn build_entry(
     );
     let image_built = image.is_some();
     let image = image.unwrap_or_default();
-    let kernel_files = build::collect_kernel(
+    let kernel_files = kforge_store::collect_kernel(
         objdir,
         &p.srcarch,
         image_built.then_some(image.as_str()),
@@ -1023,7 +1030,7 @@ fn build_entry(
     )
     .map_err(io_err("collecting kernel/"))?;
     if features.modules {
-        build::collect_dev(
+        kforge_store::collect_dev(
             &p.source.tree,
             objdir,
             &p.srcarch,
@@ -1059,7 +1066,8 @@ fn build_entry(
     std::fs::copy(&log_path, out.join("build.log")).map_err(io_err("copying the log"))?;
 
     // ---- the manifest
-    let files = build::hash_tree(&out, &["manifest.json"]).map_err(io_err("hashing the entry"))?;
+    let files =
+        kforge_store::hash_tree(&out, &["manifest.json"]).map_err(io_err("hashing the entry"))?;
     let manifest = manifest_json(
         p,
         &release,
@@ -1094,7 +1102,7 @@ fn modules_indexes_and_loaders(
     release: &str,
     log: &mut dyn Write,
 ) -> Result<(), String> {
-    let opts = kmod::depmod::Options {
+    let opts = depmod::generate::Options {
         basedir: Some(out.join("modules")),
         version: Some(release.to_string()),
         system_map: Some(objdir.join("System.map")),
@@ -1102,8 +1110,8 @@ fn modules_indexes_and_loaders(
         config: vec![PathBuf::from("/dev/null")],
         ..Default::default()
     };
-    let mut dlog = kmod::depmod::MemLog::default();
-    let r = kmod::depmod::run(&opts, &mut dlog);
+    let mut dlog = depmod::generate::MemLog::default();
+    let r = depmod::generate::run(&opts, &mut dlog);
     let _ = writeln!(log, "kforge: depmod -ae -F System.map {release}");
     let _ = log.write_all(dlog.stderr().as_bytes());
     r.map_err(|e| format!("depmod of the built modules failed: {e}\n{}", dlog.stderr()))?;
@@ -1111,26 +1119,28 @@ fn modules_indexes_and_loaders(
         return Ok(());
     }
     let moddir = out.join("modules/lib/modules").join(release);
-    let tree = kmod::closure::Tree::open(&moddir).map_err(|e| e.to_string())?;
+    let tree = depmod::closure::Tree::open(&moddir).map_err(|e| e.to_string())?;
     for set in &p.module_sets {
         let c = tree
-            .closure(&set.load, &kmod::closure::Options::default())
+            .closure(&set.load, &depmod::closure::Options::default())
             .map_err(|e| {
                 let why = match &e {
-                    kmod::closure::Error::Unknown(m) => not_produced(&p.source.tree, m, &p.config),
+                    depmod::closure::Error::Unknown(m) => {
+                        not_produced(&p.source.tree, m, &p.config)
+                    }
                     _ => String::new(),
                 };
                 format!("[modules.{}] ({}): {e}{why}", set.name, set.origin)
             })?;
         let dir = out.join("loaders").join(&set.name);
-        let lopts = kmod::loader::Options {
+        let lopts = depmod::loader::Options {
             name: set.name.clone(),
             version: release.to_string(),
             decompress: false,
             prefix: Some(PathBuf::from(LOADER_PREFIX).join(&set.name)),
             firmware_dir: None,
         };
-        let s = kmod::loader::write(&tree, &c, &dir, &lopts).map_err(|e| e.to_string())?;
+        let s = depmod::loader::write(&tree, &c, &dir, &lopts).map_err(|e| e.to_string())?;
         let builtin = if s.builtin.is_empty() {
             String::new()
         } else {
@@ -1149,7 +1159,7 @@ fn modules_indexes_and_loaders(
 /// Why module `m` is not in the built tree: the Kconfig symbols behind it
 /// and their values in the resolved configuration.
 fn not_produced(tree: &Path, m: &str, config: &str) -> String {
-    let Ok(map) = kbuild::ModuleMap::scan(tree) else {
+    let Ok(map) = kforge_tree::ModuleMap::scan(tree) else {
         return String::new();
     };
     let symbols: Vec<String> = map
@@ -1179,11 +1189,11 @@ fn manifest_json(
     image: Option<&str>,
     targets: &[String],
     kernel_files: &[String],
-    f: &build::Features,
+    f: &kforge_store::Features,
     durations: &[(&str, f64)],
-    files: &[build::FileHash],
+    files: &[kforge_store::FileHash],
 ) -> serde_json::Value {
-    let sha = |path: &Path| build::sha256_file(path).unwrap_or_default();
+    let sha = |path: &Path| kforge_store::sha256_file(path).unwrap_or_default();
     let env: BTreeMap<&str, &str> = p
         .repro
         .iter()
@@ -1204,7 +1214,7 @@ fn manifest_json(
             "patches_sha256": p.source.patches,
             "kernel_version": p.kernelversion,
         },
-        "config_sha256": build::sha256_hex(p.config.as_bytes()),
+        "config_sha256": kforge_store::sha256_hex(p.config.as_bytes()),
         "kernel_release": release,
         "arch": p.arch,
         "srcarch": p.srcarch,
@@ -1244,8 +1254,8 @@ fn manifest_json(
 
 /// `kforge gc`.
 pub fn run_gc(args: GcArgs) -> i32 {
-    let store = Store::new(build::default_cache_root());
-    let opts = build::GcOptions {
+    let store = Store::new(kforge_store::default_cache_root());
+    let opts = kforge_store::GcOptions {
         older_than: args
             .older_than
             .filter(|d| d.is_finite() && *d >= 0.0)

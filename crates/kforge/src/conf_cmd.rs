@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use kconfig::conf::{AskMode, Asker, NewSymbols};
-use kconfig::rand::GlibcRand;
-use kconfig::symbol::DefSlot;
-use kconfig::{EnvFn, Kconfig, LoadOptions, Stream, Tri};
+use kconfig_engine::conf::{AskMode, Asker, NewSymbols};
+use kconfig_engine::rand::GlibcRand;
+use kconfig_engine::symbol::DefSlot;
+use kconfig_engine::{EnvFn, Kconfig, LoadOptions, Stream, Tri};
 
 /// The modes of `conf`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,9 +151,9 @@ impl ConfEnv {
 /// Runs `$(shell,...)` directly with an explicit environment.
 pub(crate) struct ExplicitShell(pub(crate) Vec<(String, String)>);
 
-impl kconfig::ShellRunner for ExplicitShell {
+impl kconfig_engine::ShellRunner for ExplicitShell {
     fn run(&self, command: &str) -> Vec<u8> {
-        kconfig::preprocess::run_shell_command(command, Some(&self.0), None)
+        kconfig_engine::preprocess::run_shell_command(command, Some(&self.0), None)
     }
 }
 
@@ -243,7 +243,7 @@ pub fn run_with_env(progname: &str, args: &[String], extras: ConfExtras, cenv: &
                 }
                 Mode::Rand => {
                     let seed = env("KCONFIG_SEED")
-                        .and_then(|s| kconfig::conf::parse_seed(&s))
+                        .and_then(|s| kconfig_engine::conf::parse_seed(&s))
                         .unwrap_or_else(time_seed);
                     o.out(&format!("KCONFIG_SEED=0x{seed:X}\n"));
                     rng = Some(GlibcRand::new(seed));
@@ -270,7 +270,7 @@ pub fn run_with_env(progname: &str, args: &[String], extras: ConfExtras, cenv: &
     };
 
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    let shell: Box<dyn kconfig::ShellRunner> = if extras.probe_cache {
+    let shell: Box<dyn kconfig_engine::ShellRunner> = if extras.probe_cache {
         cached_shell(
             cenv.vars(),
             cwd.clone(),
@@ -280,7 +280,7 @@ pub fn run_with_env(progname: &str, args: &[String], extras: ConfExtras, cenv: &
         )
     } else {
         match cenv {
-            ConfEnv::Inherit => Box::new(kconfig::preprocess::DirectShell),
+            ConfEnv::Inherit => Box::new(kconfig_engine::preprocess::DirectShell),
             ConfEnv::Explicit(_) => Box::new(ExplicitShell(cenv.vars())),
         }
     };
@@ -368,7 +368,7 @@ pub fn run_with_env(progname: &str, args: &[String], extras: ConfExtras, cenv: &
     }
 
     let prob = if mode == Mode::Rand {
-        match kconfig::conf::parse_probability(env("KCONFIG_PROBABILITY").as_deref()) {
+        match kconfig_engine::conf::parse_probability(env("KCONFIG_PROBABILITY").as_deref()) {
             Ok(p) => p,
             Err(e) => {
                 o.err(&format!("{e}\n"));
@@ -435,8 +435,10 @@ pub fn run_with_env(progname: &str, args: &[String], extras: ConfExtras, cenv: &
             o.flush_messages(&mut kc);
             if let Err(e) = r {
                 match e {
-                    kconfig::confdata::WriteError::EmptyName
-                    | kconfig::confdata::WriteError::IsDirectory(_) => o.err(&format!("{e}\n")),
+                    kconfig_engine::confdata::WriteError::EmptyName
+                    | kconfig_engine::confdata::WriteError::IsDirectory(_) => {
+                        o.err(&format!("{e}\n"))
+                    }
                     _ => {}
                 }
                 o.err("\n*** Error during writing of the configuration.\n\n");
@@ -475,10 +477,14 @@ pub(crate) fn cached_shell(
     history_key: String,
     kconfig: &str,
     env: &EnvFn,
-) -> Box<dyn kconfig::ShellRunner> {
+) -> Box<dyn kconfig_engine::ShellRunner> {
     let pc = Arc::new(
-        probe_cache::ProbeCache::new(probe_cache::ProbeCache::default_dir(), vars, cwd)
-            .with_history_key(history_key),
+        kforge_probe_cache::ProbeCache::new(
+            kforge_probe_cache::ProbeCache::default_dir(),
+            vars,
+            cwd,
+        )
+        .with_history_key(history_key),
     );
     if !pc.prefetch_history() {
         pc.prefetch_by_speculation(SPECULATIVE_ROUNDS, |shell| {
@@ -494,9 +500,9 @@ pub(crate) fn cached_shell(
 }
 
 /// Wraps the probe cache so the command history is saved when parsing ends.
-struct SavingCache(Arc<probe_cache::ProbeCache>);
+struct SavingCache(Arc<kforge_probe_cache::ProbeCache>);
 
-impl kconfig::ShellRunner for SavingCache {
+impl kconfig_engine::ShellRunner for SavingCache {
     fn run(&self, command: &str) -> Vec<u8> {
         self.0.run(command)
     }

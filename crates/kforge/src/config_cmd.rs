@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use kconfig::{Kconfig, LoadOptions};
-use resolve::{Outcome, Problem, Resolution};
+use kconfig_engine::{Kconfig, LoadOptions};
+use kforge_resolve::{Outcome, Problem, Resolution};
 use serde_json::json;
 
 use crate::diagnostic::{self, Level};
@@ -66,15 +66,15 @@ pub struct ExplainArgs {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error(transparent)]
-    Spec(#[from] spec::SpecError),
+    Spec(#[from] kforge_declaration::SpecError),
     #[error(transparent)]
     Env(#[from] kernel_env::KernelEnvError),
     #[error(transparent)]
-    Resolve(#[from] resolve::ResolveError),
+    Resolve(#[from] kforge_resolve::ResolveError),
     #[error(transparent)]
-    Source(Box<source::SourceError>),
+    Source(Box<kforge_source::SourceError>),
     #[error(transparent)]
-    Kbuild(#[from] kbuild::KbuildError),
+    Kbuild(#[from] kforge_tree::KbuildError),
     #[error("the Kconfig tree could not be parsed:\n{0}")]
     Load(String),
     #[error("{path}: cannot write the configuration: {source}")]
@@ -100,8 +100,8 @@ pub enum ConfigError {
 /// tree and its probes; everything else comes from the declaration.
 pub const PASSED_ENV: &[&str] = &["PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "LC_CTYPE"];
 
-impl From<Box<source::SourceError>> for ConfigError {
-    fn from(e: Box<source::SourceError>) -> Self {
+impl From<Box<kforge_source::SourceError>> for ConfigError {
+    fn from(e: Box<kforge_source::SourceError>) -> Self {
         ConfigError::Source(e)
     }
 }
@@ -109,7 +109,7 @@ impl From<Box<source::SourceError>> for ConfigError {
 /// A loaded tree and how it was configured.
 pub struct Tree {
     pub kc: Kconfig,
-    pub version: spec::KernelVersion,
+    pub version: kforge_declaration::KernelVersion,
     /// The variables make would export to conf (`CC`, `LD`, `HOSTCC`,
     /// `SRCARCH`, `KERNELVERSION`, ...), as derived for this tree.
     pub vars: Vars,
@@ -118,7 +118,7 @@ pub struct Tree {
 /// Derive the environment make would give conf for a declaration's
 /// toolchain (`[build]` arch, cross_compile, llvm) and parse the tree.
 pub fn load_spec_tree(
-    spec: &spec::Spec,
+    spec: &kforge_declaration::Spec,
     tree: &Path,
     probe_cache: bool,
 ) -> Result<Tree, ConfigError> {
@@ -146,7 +146,7 @@ pub fn load_tree(
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .filter(|(k, _)| PASSED_ENV.contains(&k.as_str()))
         .collect();
-    let cache_dir = probe_cache::ProbeCache::default_dir();
+    let cache_dir = kforge_probe_cache::ProbeCache::default_dir();
     // Probes run in a scratch object directory of their own, stable so that
     // the probe cache and its history are reused from run to run.
     let objdir = cache_dir
@@ -167,18 +167,18 @@ pub fn load_tree(
     let version = env
         .get("KERNELVERSION")
         .and_then(|v| v.split(['-', '+']).next())
-        .and_then(|v| v.parse::<spec::KernelVersion>().ok())
-        .unwrap_or(spec::KernelVersion {
+        .and_then(|v| v.parse::<kforge_declaration::KernelVersion>().ok())
+        .unwrap_or(kforge_declaration::KernelVersion {
             major: 0,
             minor: 0,
             patch: 0,
             rc: u32::MAX,
         });
-    let env_fn: kconfig::EnvFn = {
+    let env_fn: kconfig_engine::EnvFn = {
         let env = env.clone();
         Rc::new(move |k: &str| env.get(k).cloned())
     };
-    let shell: Box<dyn kconfig::ShellRunner> = if probe_cache {
+    let shell: Box<dyn kconfig_engine::ShellRunner> = if probe_cache {
         crate::conf_cmd::cached_shell(
             env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             objdir,
@@ -220,9 +220,9 @@ pub struct Resolved {
     pub res: Resolution,
     /// What was resolved: the declaration's requests for this version and
     /// those of `[modules]`.
-    pub input: resolve::Input,
+    pub input: kforge_resolve::Input,
     /// `[modules]` entries no Makefile of this architecture builds.
-    pub module_errors: Vec<(spec::Origin, String)>,
+    pub module_errors: Vec<(kforge_declaration::Origin, String)>,
 }
 
 impl Resolved {
@@ -243,14 +243,14 @@ impl Resolved {
 /// Load `tree` for the declaration's architecture and resolve the
 /// declaration (requests, `[when]`, `[modules]`) against it.
 pub fn resolve_spec(
-    spec: &spec::Spec,
+    spec: &kforge_declaration::Spec,
     tree: &Path,
     probe_cache: bool,
 ) -> Result<Resolved, ConfigError> {
     let mut t = load_spec_tree(spec, tree, probe_cache)?;
-    let mut input = resolve::Input::from_spec(spec, &t.version);
+    let mut input = kforge_resolve::Input::from_spec(spec, &t.version);
     let module_errors = module_requests(spec, tree, &t.kc, &mut input)?;
-    let res = resolve::resolve(&mut t.kc, &input)?;
+    let res = kforge_resolve::resolve(&mut t.kc, &input)?;
     Ok(Resolved {
         tree: t,
         res,
@@ -296,7 +296,10 @@ fn render_module_errors(r: &Resolved, ignore: bool) -> String {
 
 /// A warning when the tree's version is not the declared one (empty when
 /// they agree on major.minor).
-pub fn version_warning(spec: &spec::Spec, tree: &spec::KernelVersion) -> String {
+pub fn version_warning(
+    spec: &kforge_declaration::Spec,
+    tree: &kforge_declaration::KernelVersion,
+) -> String {
     let declared = spec.source.version;
     if (declared.major, declared.minor) == (tree.major, tree.minor) {
         return String::new();
@@ -329,7 +332,7 @@ pub fn run(args: ConfigArgs) -> i32 {
 /// A failure before any request could be reported, as a diagnostic.
 pub fn render_error(e: &ConfigError) -> String {
     match e {
-        ConfigError::Spec(spec::SpecError::At {
+        ConfigError::Spec(kforge_declaration::SpecError::At {
             origin,
             message,
             help,
@@ -342,7 +345,7 @@ pub fn render_error(e: &ConfigError) -> String {
             &[],
             help.as_deref(),
         ),
-        ConfigError::Spec(spec::SpecError::Conflict {
+        ConfigError::Spec(kforge_declaration::SpecError::Conflict {
             symbol,
             first,
             first_value,
@@ -374,7 +377,7 @@ pub fn render_error(e: &ConfigError) -> String {
 }
 
 fn try_run(args: &ConfigArgs) -> Result<i32, ConfigError> {
-    let spec = spec::Spec::load(&args.spec)?;
+    let spec = kforge_declaration::Spec::load(&args.spec)?;
     let tree = match &args.tree {
         Some(t) => t.clone(),
         None => crate::source::unpacked_tree(&spec)?,
@@ -410,9 +413,9 @@ fn try_run(args: &ConfigArgs) -> Result<i32, ConfigError> {
 
 fn requested_text(o: &Outcome) -> String {
     match &o.request.value {
-        spec::RequestValue::Text(s) => format!("{s:?}"),
-        spec::RequestValue::Integer(i) => i.to_string(),
-        spec::RequestValue::Boolean(b) => b.to_string(),
+        kforge_declaration::RequestValue::Text(s) => format!("{s:?}"),
+        kforge_declaration::RequestValue::Integer(i) => i.to_string(),
+        kforge_declaration::RequestValue::Boolean(b) => b.to_string(),
     }
 }
 
@@ -505,7 +508,7 @@ fn render_diff(res: &Resolution, kc: &mut Kconfig) -> String {
                     .then(|| "auto_modules".to_string())
             })
             .or_else(|| {
-                let r = resolve::explain_symbol(kc, k)?;
+                let r = kforge_resolve::explain_symbol(kc, k)?;
                 let by: Vec<String> = r
                     .selectors
                     .iter()
@@ -591,20 +594,20 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
 /// tristate), at `default` priority so the declaration's own settings win.
 /// Returns the modules no Makefile of this architecture builds.
 pub(crate) fn module_requests(
-    spec: &spec::Spec,
+    spec: &kforge_declaration::Spec,
     tree: &Path,
     kc: &Kconfig,
-    input: &mut resolve::Input,
-) -> Result<Vec<(spec::Origin, String)>, ConfigError> {
+    input: &mut kforge_resolve::Input,
+) -> Result<Vec<(kforge_declaration::Origin, String)>, ConfigError> {
     let mut missing = Vec::new();
     if spec.modules.is_empty() {
         return Ok(missing);
     }
-    let map = kbuild::ModuleMap::scan(tree)?;
+    let map = kforge_tree::ModuleMap::scan(tree)?;
     let srcarch = kc.getenv("SRCARCH").unwrap_or_default();
     let tristate = |name: &str| {
         kc.find(name)
-            .is_some_and(|s| kc.sym(s).ty == kconfig::SymType::Tristate)
+            .is_some_and(|s| kc.sym(s).ty == kconfig_engine::SymType::Tristate)
     };
     for set in spec.modules.values() {
         for module in &set.load {
@@ -635,14 +638,14 @@ pub(crate) fn module_requests(
                 if input.requests.iter().any(|r| r.symbol == symbol) {
                     continue;
                 }
-                input.requests.push(spec::Request {
+                input.requests.push(kforge_declaration::Request {
                     symbol,
-                    value: spec::RequestValue::Text(value.to_string()),
+                    value: kforge_declaration::RequestValue::Text(value.to_string()),
                     optional: false,
-                    priority: spec::Priority::Default,
+                    priority: kforge_declaration::Priority::Default,
                     since: None,
                     until: None,
-                    layer: spec::Layer::Main,
+                    layer: kforge_declaration::Layer::Main,
                     origin: set.origin.clone(),
                 });
             }
@@ -668,7 +671,7 @@ pub fn run_explain(args: ExplainArgs) -> i32 {
 fn try_explain(args: &ExplainArgs) -> Result<String, ConfigError> {
     let name = args.symbol.strip_prefix("CONFIG_").unwrap_or(&args.symbol);
     let mut t = if let Some(spec_path) = &args.spec {
-        let spec = spec::Spec::load(spec_path)?;
+        let spec = kforge_declaration::Spec::load(spec_path)?;
         let tree = match &args.tree {
             Some(t) => t.clone(),
             None => crate::source::unpacked_tree(&spec)?,
@@ -680,10 +683,12 @@ fn try_explain(args: &ExplainArgs) -> Result<String, ConfigError> {
         };
         let mut t = load_tree(tree, arch, None, None, true)?;
         let text = match &args.config {
-            Some(f) => resolve::read_config_file(f).map_err(|source| ConfigError::Write {
-                path: f.clone(),
-                source,
-            })?,
+            Some(f) => {
+                kforge_resolve::read_config_file(f).map_err(|source| ConfigError::Write {
+                    path: f.clone(),
+                    source,
+                })?
+            }
             None => String::new(),
         };
         t.kc.set_config_text("<explain>", text.into_bytes());
@@ -691,7 +696,7 @@ fn try_explain(args: &ExplainArgs) -> Result<String, ConfigError> {
         t.kc.messages.take();
         t
     };
-    resolve::explain_symbol(&mut t.kc, name)
+    kforge_resolve::explain_symbol(&mut t.kc, name)
         .map(|r| r.to_string())
         .ok_or_else(|| ConfigError::UnknownSymbol(name.to_string()))
 }

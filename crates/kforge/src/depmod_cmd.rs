@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use kmod::depmod::{self, Options, StdLog};
+use depmod::generate::{Options, StdLog};
 
 /// Generate modules.dep and the other module index files, byte-identical to
 /// kmod 30's depmod (`kforge depmod -b ROOT VERSION`).
@@ -109,7 +109,7 @@ pub fn run(a: DepmodArgs) -> i32 {
         config: a.config,
         jobs: a.jobs,
     };
-    match depmod::run(&opts, &mut log) {
+    match depmod::generate::run(&opts, &mut log) {
         Ok(_) => 0,
         Err(_) => 1,
     }

@@ -2,7 +2,7 @@
 //! it is about with the key underlined, notes and a help.
 
 use annotate_snippets::{Level as SnippetLevel, Renderer, Snippet};
-use spec::Origin;
+use kforge_declaration::Origin;
 
 /// How serious a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

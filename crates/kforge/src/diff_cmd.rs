@@ -46,7 +46,7 @@ fn is_spec(p: &Path) -> bool {
 
 fn load_side(path: &Path, tree: Option<&Path>) -> Result<Side, ConfigError> {
     if is_spec(path) {
-        let spec = spec::Spec::load(path)?;
+        let spec = kforge_declaration::Spec::load(path)?;
         let tree = match tree {
             Some(t) => t.to_path_buf(),
             None => crate::source::unpacked_tree(&spec)?,
@@ -60,7 +60,7 @@ fn load_side(path: &Path, tree: Option<&Path>) -> Result<Side, ConfigError> {
             resolved: Some(r),
         })
     } else {
-        let text = resolve::read_config_file(path).map_err(|source| ConfigError::Read {
+        let text = kforge_resolve::read_config_file(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
@@ -85,13 +85,13 @@ fn reason(r: &mut Resolved, symbol: &str) -> String {
     {
         return format!("requested at {}", o.request.origin);
     }
-    resolve::explain_symbol(&mut r.tree.kc, symbol)
+    kforge_resolve::explain_symbol(&mut r.tree.kc, symbol)
         .map(|rep| rep.reason)
         .unwrap_or_else(|| "not in this tree".into())
 }
 
 /// The prompts of the menus around `symbol`, outermost first.
-fn menu_path(kc: &kconfig::Kconfig, symbol: &str) -> String {
+fn menu_path(kc: &kconfig_engine::Kconfig, symbol: &str) -> String {
     let Some(s) = kc.find(symbol) else {
         return "(not in the tree)".into();
     };

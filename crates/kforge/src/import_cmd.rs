@@ -126,10 +126,15 @@ fn header(text: &str) -> Option<(String, String)> {
 
 /// A request for `name = value` (`value` as the .config writes it), typed
 /// by the symbol: strings unquoted, ints as integers.
-fn request(name: &str, kc: &kconfig::Kconfig, value: &str, origin: &spec::Origin) -> spec::Request {
+fn request(
+    name: &str,
+    kc: &kconfig_engine::Kconfig,
+    value: &str,
+    origin: &kforge_declaration::Origin,
+) -> kforge_declaration::Request {
     let ty = kc.find(name).map(|s| kc.sym(s).ty);
     let value = match ty {
-        Some(kconfig::SymType::String) => {
+        Some(kconfig_engine::SymType::String) => {
             let raw = value
                 .strip_prefix('"')
                 .and_then(|v| v.strip_suffix('"'))
@@ -143,22 +148,22 @@ fn request(name: &str, kc: &kconfig::Kconfig, value: &str, origin: &spec::Origin
                     c
                 });
             }
-            spec::RequestValue::Text(s)
+            kforge_declaration::RequestValue::Text(s)
         }
-        Some(kconfig::SymType::Int) => match value.parse::<i64>() {
-            Ok(i) => spec::RequestValue::Integer(i),
-            Err(_) => spec::RequestValue::Text(value.to_string()),
+        Some(kconfig_engine::SymType::Int) => match value.parse::<i64>() {
+            Ok(i) => kforge_declaration::RequestValue::Integer(i),
+            Err(_) => kforge_declaration::RequestValue::Text(value.to_string()),
         },
-        _ => spec::RequestValue::Text(value.to_string()),
+        _ => kforge_declaration::RequestValue::Text(value.to_string()),
     };
-    spec::Request {
+    kforge_declaration::Request {
         symbol: name.to_string(),
         value,
         optional: false,
-        priority: spec::Priority::Normal,
+        priority: kforge_declaration::Priority::Normal,
         since: None,
         until: None,
-        layer: spec::Layer::Main,
+        layer: kforge_declaration::Layer::Main,
         origin: origin.clone(),
     }
 }
@@ -181,10 +186,10 @@ fn other(msg: String) -> ConfigError {
 fn try_run(args: &ImportArgs) -> Result<i32, ConfigError> {
     let t0 = Instant::now();
     let base = match args.base.as_str() {
-        "defconfig" => spec::Base::Defconfig,
-        "tinyconfig" => spec::Base::Tinyconfig,
-        "allnoconfig" => spec::Base::Allnoconfig,
-        "alldefconfig" => spec::Base::Alldefconfig,
+        "defconfig" => kforge_declaration::Base::Defconfig,
+        "tinyconfig" => kforge_declaration::Base::Tinyconfig,
+        "allnoconfig" => kforge_declaration::Base::Allnoconfig,
+        "alldefconfig" => kforge_declaration::Base::Alldefconfig,
         b => {
             return Err(other(format!(
                 "--base {b}: expected defconfig, tinyconfig, allnoconfig or alldefconfig"
@@ -199,10 +204,11 @@ fn try_run(args: &ImportArgs) -> Result<i32, ConfigError> {
             )));
         }
     }
-    let text = resolve::read_config_file(&args.config).map_err(|source| ConfigError::Read {
-        path: args.config.clone(),
-        source,
-    })?;
+    let text =
+        kforge_resolve::read_config_file(&args.config).map_err(|source| ConfigError::Read {
+            path: args.config.clone(),
+            source,
+        })?;
     let load = || {
         config_cmd::load_tree(
             &args.tree,
@@ -243,7 +249,7 @@ fn try_run(args: &ImportArgs) -> Result<i32, ConfigError> {
         .iter()
         .filter(|(n, _)| {
             kc.find(n)
-                .is_none_or(|s| kc.sym(s).ty == kconfig::SymType::Unknown)
+                .is_none_or(|s| kc.sym(s).ty == kconfig_engine::SymType::Unknown)
         })
         .count();
     let lines = named.len().max(1);
@@ -263,8 +269,9 @@ fn try_run(args: &ImportArgs) -> Result<i32, ConfigError> {
         .into_iter()
         .map(|(n, _)| n)
         .collect();
-    let changeable =
-        |kc: &kconfig::Kconfig, name: &str| kc.find(name).is_some_and(|s| kc.is_changeable(s));
+    let changeable = |kc: &kconfig_engine::Kconfig, name: &str| {
+        kc.find(name).is_some_and(|s| kc.is_changeable(s))
+    };
     let target_changeable: BTreeSet<String> = target_values
         .iter()
         .filter(|(n, _)| changeable(kc, n))
@@ -273,24 +280,24 @@ fn try_run(args: &ImportArgs) -> Result<i32, ConfigError> {
 
     // ---- the base, resolved with no requests
     let mut base_tree = load()?;
-    let empty = resolve::Input {
+    let empty = kforge_resolve::Input {
         base: base.clone(),
         requests: Vec::new(),
         conditionals: Vec::new(),
         auto_modules: false,
         prefer_builtin: false,
     };
-    let base_res = resolve::resolve(&mut base_tree.kc, &empty)?;
+    let base_res = kforge_resolve::resolve(&mut base_tree.kc, &empty)?;
     let base_values: BTreeMap<String, String> =
         parse_config(&base_res.config).into_iter().collect();
     let bkc = &base_tree.kc;
     let visible_in_base = |name: &str| {
         bkc.find(name)
-            .is_some_and(|s| bkc.sym(s).visible != kconfig::Tri::No)
+            .is_some_and(|s| bkc.sym(s).visible != kconfig_engine::Tri::No)
     };
 
     // ---- the requests, then rounds of resolution until it is the target
-    let origin = spec::Origin {
+    let origin = kforge_declaration::Origin {
         file: Rc::new(PathBuf::from("<import>")),
         line: 0,
         column: 0,
@@ -323,15 +330,15 @@ fn try_run(args: &ImportArgs) -> Result<i32, ConfigError> {
         rounds += 1;
         let mut names: Vec<&String> = wanted.keys().collect();
         names.sort_by_key(|n| order.get(n.as_str()).copied().unwrap_or(usize::MAX));
-        let requests: Vec<spec::Request> = names
+        let requests: Vec<kforge_declaration::Request> = names
             .iter()
             .map(|n| request(n, kc, &wanted[*n], &origin))
             .collect();
-        let input = resolve::Input {
+        let input = kforge_resolve::Input {
             requests: requests.clone(),
             ..empty.clone()
         };
-        let res = resolve::resolve(&mut t.kc, &input)?;
+        let res = kforge_resolve::resolve(&mut t.kc, &input)?;
         if same_values(&res.config, &target) || rounds == 4 {
             break (res, requests);
         }
@@ -374,7 +381,7 @@ fn try_run(args: &ImportArgs) -> Result<i32, ConfigError> {
         let _ = writeln!(
             out,
             "cross_compile = {}",
-            spec::RequestValue::Text(c.clone())
+            kforge_declaration::RequestValue::Text(c.clone())
         );
     }
     let _ = writeln!(out, "base = \"{}\"\n\n[config]", args.base);

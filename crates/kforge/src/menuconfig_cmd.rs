@@ -6,7 +6,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use menu::{Action, Key, Mode, Model};
+use kforge_menuconfig::{Action, Key, Mode, Model};
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
@@ -71,7 +71,7 @@ pub fn run(args: MenuconfigArgs) -> i32 {
 }
 
 fn prepare(args: &MenuconfigArgs) -> Result<Model, ConfigError> {
-    let spec = spec::Spec::load(&args.spec)?;
+    let spec = kforge_declaration::Spec::load(&args.spec)?;
     let tree = match &args.tree {
         Some(t) => t.clone(),
         None => crate::source::unpacked_tree(&spec)?,
@@ -89,7 +89,7 @@ fn prepare(args: &MenuconfigArgs) -> Result<Model, ConfigError> {
             tv.major, tv.minor, tv.patch, spec.source.version_text
         )
     });
-    let ctx = menu::Context {
+    let ctx = kforge_menuconfig::Context {
         spec_path: args.spec.clone(),
         output: args.output.clone(),
         input: Some(r.input),

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
-use kmod::closure::{Closure, Options, Tree};
+use depmod::closure::{Closure, Options, Tree};
 
 /// Module closures and loaders
 #[derive(Debug, Args)]
@@ -133,7 +133,7 @@ fn expand_symbols(t: &TreeArgs, tree: &Tree) -> Result<Vec<String>, String> {
             ));
         };
         if map.is_none() {
-            map = Some(kbuild::ModuleMap::scan(src).map_err(|e| e.to_string())?);
+            map = Some(kforge_tree::ModuleMap::scan(src).map_err(|e| e.to_string())?);
         }
         let modules = map
             .as_ref()
@@ -194,15 +194,15 @@ fn loader(a: &LoaderArgs) -> Result<(), String> {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default(),
     };
-    let opts = kmod::loader::Options {
+    let opts = depmod::loader::Options {
         name: name.clone(),
         version: a.tree.version.clone(),
         decompress: a.decompress,
         prefix: a.prefix.clone(),
         firmware_dir: a.tree.firmware.clone(),
     };
-    let s = kmod::loader::write(&tree, &c, &a.out, &opts).map_err(|e| match e {
-        kmod::loader::Error::BadName(_) if a.name.is_none() => format!("{e} (give --name)"),
+    let s = depmod::loader::write(&tree, &c, &a.out, &opts).map_err(|e| match e {
+        depmod::loader::Error::BadName(_) if a.name.is_none() => format!("{e} (give --name)"),
         e => e.to_string(),
     })?;
     eprintln!(

@@ -5,14 +5,22 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 /// The prepared tree of `spec` (prepared on first use, then reused).
-pub fn unpacked_tree(spec: &spec::Spec) -> Result<PathBuf, Box<source::SourceError>> {
+pub fn unpacked_tree(
+    spec: &kforge_declaration::Spec,
+) -> Result<PathBuf, Box<kforge_source::SourceError>> {
     let progress = std::io::stderr().is_terminal();
-    Ok(source::prepare(&source::Cache::default(), spec, progress)?.tree)
+    Ok(kforge_source::prepare(&kforge_source::Cache::default(), spec, progress)?.tree)
 }
 
 /// [`unpacked_tree`], with what the source crate knows of it (its cache
 /// key, which covers the source, the patches and `post_patch`).
-pub fn prepared_tree(spec: &spec::Spec) -> Result<source::Prepared, Box<source::SourceError>> {
+pub fn prepared_tree(
+    spec: &kforge_declaration::Spec,
+) -> Result<kforge_source::Prepared, Box<kforge_source::SourceError>> {
     let progress = std::io::stderr().is_terminal();
-    Ok(source::prepare(&source::Cache::default(), spec, progress)?)
+    Ok(kforge_source::prepare(
+        &kforge_source::Cache::default(),
+        spec,
+        progress,
+    )?)
 }

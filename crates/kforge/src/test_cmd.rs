@@ -8,7 +8,7 @@
 //! 2. readiness: the resolved configuration has what a boot test needs
 //!    ([`boot_needs`]); a miss is a warning with the engine's explanation;
 //! 3. the build, through the store (`kforge build`: a hit when built);
-//! 4. an initramfs (crates/vmtest): busybox, `/init`, the `[test]` script
+//! 4. an initramfs (crates/kforge-boot): busybox, `/init`, the `[test]` script
 //!    and files, and the entry's loaders (`loaders/NAME`, at
 //!    `/lib/kforge/loaders/NAME` in the guest), compressed as the kernel's
 //!    configuration allows;
@@ -25,8 +25,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use kforge_boot::{Arch, Compression, GuestPlan, KvmMode, Loader, Outcome, RunOptions, Status};
 use serde_json::json;
-use vmtest::{Arch, Compression, GuestPlan, KvmMode, Loader, Outcome, RunOptions, Status};
 
 use crate::build_cmd::{self, BuildArgs, Built};
 use crate::config_cmd::{self, config_value};
@@ -78,7 +78,7 @@ struct Row {
     script: String,
     verdict: String,
     passed: bool,
-    case: vmtest::junit::TestCase,
+    case: kforge_boot::junit::TestCase,
 }
 
 /// Run the command; returns the exit code.
@@ -100,11 +100,11 @@ pub fn run(args: TestArgs) -> i32 {
                     script: "-".into(),
                     verdict: "error".into(),
                     passed: false,
-                    case: vmtest::junit::TestCase {
+                    case: kforge_boot::junit::TestCase {
                         name: label.clone(),
                         classname: "kforge.test".into(),
                         time: Duration::ZERO,
-                        failure: Some(vmtest::junit::Failure {
+                        failure: Some(kforge_boot::junit::Failure {
                             kind: "error".into(),
                             message: if msg.is_empty() {
                                 "the build failed".into()
@@ -123,7 +123,7 @@ pub fn run(args: TestArgs) -> i32 {
     print!("{}", table(&rows));
     if let Some(path) = &args.junit {
         let cases: Vec<_> = rows.iter().map(|r| r.case.clone()).collect();
-        if let Err(e) = vmtest::junit::write_file(path, "kforge test", &cases) {
+        if let Err(e) = kforge_boot::junit::write_file(path, "kforge test", &cases) {
             eprintln!("error: {e}");
             return 1;
         }
@@ -230,7 +230,7 @@ fn readiness(r: &mut config_cmd::Resolved, arch: Arch, loaders: bool) -> Vec<Str
         let mut w = format!(
             "CONFIG_{name} is not set, but a boot test needs it for {why}; add {name} = \"y\" to [config]"
         );
-        if let Some(report) = resolve::explain_symbol(&mut r.tree.kc, name) {
+        if let Some(report) = kforge_resolve::explain_symbol(&mut r.tree.kc, name) {
             let _ = write!(w, "\n  because: {}", report.reason);
             if !report.depends.is_empty() && report.depends != "y" {
                 let _ = write!(w, "\n  it depends on: {}", report.depends);
@@ -262,7 +262,7 @@ fn find_qemu(args: &TestArgs, arch: Arch) -> Result<PathBuf, String> {
         return Ok(q.clone());
     }
     let path = std::env::var("PATH").unwrap_or_default();
-    build::which(arch.qemu_binary(), &path).ok_or_else(|| {
+    kforge_store::which(arch.qemu_binary(), &path).ok_or_else(|| {
         format!(
             "{} is not installed (it boots {arch} kernels): apt-get install {}",
             arch.qemu_binary(),
@@ -276,16 +276,16 @@ fn find_qemu(args: &TestArgs, arch: Arch) -> Result<PathBuf, String> {
 fn guest_busybox(args: &TestArgs, arch: Arch) -> Result<PathBuf, String> {
     match &args.busybox {
         Some(b) => {
-            vmtest::check_busybox(b, arch).map_err(|e| e.to_string())?;
+            kforge_boot::check_busybox(b, arch).map_err(|e| e.to_string())?;
             Ok(b.clone())
         }
-        None => vmtest::find_busybox(arch).map_err(|e| e.to_string()),
+        None => kforge_boot::find_busybox(arch).map_err(|e| e.to_string()),
     }
 }
 
 fn test_one(args: &TestArgs, spec_path: &Path) -> Result<Row, String> {
     let label = spec_path.display().to_string();
-    let spec = match spec::Spec::load(spec_path) {
+    let spec = match kforge_declaration::Spec::load(spec_path) {
         Ok(s) => s,
         Err(e) => {
             eprint!(
@@ -376,7 +376,7 @@ fn test_one(args: &TestArgs, spec_path: &Path) -> Result<Row, String> {
                 script: "-".into(),
                 verdict: "dry run".into(),
                 passed: true,
-                case: vmtest::junit::TestCase {
+                case: kforge_boot::junit::TestCase {
                     name: label,
                     classname: "kforge.test".into(),
                     time: Duration::ZERO,
@@ -410,7 +410,7 @@ fn test_one(args: &TestArgs, spec_path: &Path) -> Result<Row, String> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let store = build::Store::new(build::default_cache_root());
+    let store = kforge_store::Store::new(kforge_store::default_cache_root());
     // Each run keeps its files in a directory of its own (two tests of one
     // entry may run at once): `tests/<entry>/<time>-<pid>/`, the newest
     // linked as `latest`; the oldest beyond KEEP_RUNS are removed.
@@ -497,7 +497,7 @@ fn keep_latest(dir: &Path, name: &str) {
 #[allow(clippy::too_many_arguments)]
 fn prepare_and_boot(
     args: &TestArgs,
-    test: &Option<spec::Test>,
+    test: &Option<kforge_declaration::Test>,
     arch: Arch,
     qemu: PathBuf,
     busybox: &Path,
@@ -510,8 +510,8 @@ fn prepare_and_boot(
 ) -> Result<Outcome, String> {
     let script = match test.as_ref().and_then(|t| t.script.as_ref()) {
         None => "exit 0\n".to_string(),
-        Some(spec::TestScript::Inline(s)) => s.clone(),
-        Some(spec::TestScript::File(f)) => std::fs::read_to_string(f)
+        Some(kforge_declaration::TestScript::Inline(s)) => s.clone(),
+        Some(kforge_declaration::TestScript::File(f)) => std::fs::read_to_string(f)
             .map_err(|e| format!("{label}: [test] script file {}: {e}", f.display()))?,
     };
     let mut plan = GuestPlan::new(script);
@@ -530,7 +530,7 @@ fn prepare_and_boot(
             host_dir: Some(host),
         });
     }
-    let mut img = vmtest::guest::test_initramfs(busybox, &plan).map_err(|e| e.to_string())?;
+    let mut img = kforge_boot::guest::test_initramfs(busybox, &plan).map_err(|e| e.to_string())?;
     for (guest, host) in test.as_ref().map_or(&[][..], |t| &t.files[..]) {
         img.file_from_host(guest, host)
             .map_err(|e| format!("{label}: [test] files: {e}"))?;
@@ -562,13 +562,13 @@ fn prepare_and_boot(
         opts.timeout.as_secs(),
         comp
     );
-    vmtest::run(&opts, &plan.nonce).map_err(|e| e.to_string())
+    kforge_boot::run(&opts, &plan.nonce).map_err(|e| e.to_string())
 }
 
 /// Sum up one run: print what failed with the console lines that show it,
 /// save `result.json`, and make the table row.
 fn report(label: &str, release: &str, o: &Outcome, console_log: &Path, dir: &Path) -> Row {
-    let mut case = vmtest::junit::TestCase::from_outcome("kforge.test", label, o);
+    let mut case = kforge_boot::junit::TestCase::from_outcome("kforge.test", label, o);
     let mut passed = o.status.passed();
     let mut verdict = if passed {
         "passed".to_string()
@@ -579,7 +579,7 @@ fn report(label: &str, release: &str, o: &Outcome, console_log: &Path, dir: &Pat
     if passed && guest_release != release {
         passed = false;
         verdict = format!("the guest runs {guest_release:?}, the build made {release:?}");
-        case.failure = Some(vmtest::junit::Failure {
+        case.failure = Some(kforge_boot::junit::Failure {
             kind: "release".into(),
             message: verdict.clone(),
             text: o.console_tail.join("\n"),

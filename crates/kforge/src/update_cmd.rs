@@ -5,7 +5,7 @@
 //! 1. The lock (`--lock`, default `kernels.lock.toml`) is read; a missing
 //!    one is created.
 //! 2. The release list (`--releases-url`) is fetched and compared with the
-//!    lock ([`releases::plan`]): new branches, newer releases, changed
+//!    lock ([`kforge_releases::plan`]): new branches, newer releases, changed
 //!    flags. `--branch` limits the branches tracked.
 //! 3. Each new release's tarball is downloaded through the `source` crate
 //!    (cached, resumable, hashed while it downloads) and its SHA-256
@@ -26,8 +26,8 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use releases::{Change, ChangeKind};
-use spec::{BranchName, KernelVersion, Lock, LockedRelease, Spec, SpecError};
+use kforge_declaration::{BranchName, KernelVersion, Lock, LockedRelease, Spec, SpecError};
+use kforge_releases::{Change, ChangeKind};
 
 use crate::config_cmd::{self, ConfigError};
 use crate::diagnostic::{self, Level};
@@ -37,10 +37,10 @@ use crate::diagnostic::{self, Level};
 #[derive(Debug, clap::Args)]
 pub struct UpdateArgs {
     /// The lock file (created when missing)
-    #[arg(long, value_name = "FILE", default_value = spec::DEFAULT_LOCK_NAME)]
+    #[arg(long, value_name = "FILE", default_value = kforge_declaration::DEFAULT_LOCK_NAME)]
     pub lock: PathBuf,
     /// kernel.org's release list (a URL, or a local file)
-    #[arg(long, value_name = "URL", default_value = releases::DEFAULT_RELEASES_URL)]
+    #[arg(long, value_name = "URL", default_value = kforge_releases::DEFAULT_RELEASES_URL)]
     pub releases_url: String,
     /// Track only these branches (`6.12`, `mainline`); without it every
     /// branch on the list is tracked and new ones are added
@@ -82,7 +82,8 @@ pub struct UpdateArgs {
 }
 
 fn parse_branch(s: &str) -> Result<BranchName, String> {
-    s.parse().map_err(|e: spec::ParseBranchError| e.to_string())
+    s.parse()
+        .map_err(|e: kforge_declaration::ParseBranchError| e.to_string())
 }
 
 /// Why the update stopped. The lock file is unchanged (with `--commit`,
@@ -92,9 +93,9 @@ pub enum UpdateError {
     #[error("{}", spec_error(.0))]
     Spec(#[from] SpecError),
     #[error(transparent)]
-    Releases(#[from] releases::ReleasesError),
+    Releases(#[from] kforge_releases::ReleasesError),
     #[error(transparent)]
-    Source(Box<source::SourceError>),
+    Source(Box<kforge_source::SourceError>),
     #[error("--check {}: {source}", spec.display())]
     Check {
         spec: PathBuf,
@@ -104,8 +105,8 @@ pub enum UpdateError {
     Git(String),
 }
 
-impl From<source::SourceError> for UpdateError {
-    fn from(e: source::SourceError) -> Self {
+impl From<kforge_source::SourceError> for UpdateError {
+    fn from(e: kforge_source::SourceError) -> Self {
         UpdateError::Source(Box::new(e))
     }
 }
@@ -215,19 +216,19 @@ fn try_run(args: &UpdateArgs) -> Result<i32, UpdateError> {
     let keyring = args
         .keyring
         .as_deref()
-        .map(releases::Keyring::load)
+        .map(kforge_releases::Keyring::load)
         .transpose()?;
 
-    let list = releases::fetch_list(&args.releases_url)?;
+    let list = kforge_releases::fetch_list(&args.releases_url)?;
     for s in &list.skipped {
         eprintln!("note: {}: left out {s}", args.releases_url);
     }
-    let plan = releases::plan(&old_lock, &list, &args.branches)?;
+    let plan = kforge_releases::plan(&old_lock, &list, &args.branches)?;
     for n in &plan.notes {
         eprintln!("note: {n}");
     }
 
-    let cache = source::Cache::default();
+    let cache = kforge_source::Cache::default();
     let progress = std::io::stderr().is_terminal();
     let both_trees = args.old_tree.is_some() && args.new_tree.is_some();
     let needed_by_check: BTreeSet<BranchName> = if args.new_tree.is_some() {
@@ -247,16 +248,16 @@ fn try_run(args: &UpdateArgs) -> Result<i32, UpdateError> {
             (ChangeKind::Same, Some(old)) => {
                 // The same release at a new place: it must be the same file.
                 let item = fetchable(change.url(), Some(old.hash.clone()), change, &old_lock);
-                source::fetch(&cache, &item, progress)?;
+                kforge_source::fetch(&cache, &item, progress)?;
                 Some(change.locked(old.hash.clone()))
             }
             _ => {
                 let item = fetchable(change.url(), None, change, &old_lock);
-                let got = source::fetch_unverified(&cache, &item, progress)?;
+                let got = kforge_source::fetch_unverified(&cache, &item, progress)?;
                 if let Some(keyring) = &keyring {
                     verify_signature(keyring, change, &item.what, &got.path)?;
                 }
-                Some(change.locked(spec::sri(&got.sha256)))
+                Some(change.locked(kforge_declaration::sri(&got.sha256)))
             }
         };
         entries.push((change, entry));
@@ -268,13 +269,13 @@ fn try_run(args: &UpdateArgs) -> Result<i32, UpdateError> {
             {
                 continue;
             }
-            let item = source::Fetchable {
-                location: source::Location::Url(locked.url.clone()),
+            let item = kforge_source::Fetchable {
+                location: kforge_source::Location::Url(locked.url.clone()),
                 hash: Some(locked.hash.clone()),
                 what: format!("linux {} (branch {name})", locked.version),
                 origin: old_lock.origins.get(name).map(ToString::to_string),
             };
-            source::fetch(&cache, &item, progress)?;
+            kforge_source::fetch(&cache, &item, progress)?;
             println!("{name}: {} verified", locked.version);
         }
     }
@@ -368,12 +369,12 @@ fn try_run(args: &UpdateArgs) -> Result<i32, UpdateError> {
             new_lock.branches.len()
         );
         if !lock_path.exists() {
-            releases::write_lock(lock_path, &new_lock)?;
+            kforge_releases::write_lock(lock_path, &new_lock)?;
         }
     } else if args.commit {
         commit_each(lock_path, &old_lock, &changes)?;
     } else {
-        releases::write_lock(lock_path, &new_lock)?;
+        kforge_releases::write_lock(lock_path, &new_lock)?;
         println!(
             "wrote {} ({} branch(es) changed)",
             lock_path.display(),
@@ -389,7 +390,7 @@ fn try_run(args: &UpdateArgs) -> Result<i32, UpdateError> {
 /// through with a warning (kernel.org does not sign mainline's release
 /// candidates).
 fn verify_signature(
-    keyring: &releases::Keyring,
+    keyring: &kforge_releases::Keyring,
     change: &Change,
     what: &str,
     tarball: &Path,
@@ -398,14 +399,15 @@ fn verify_signature(
         eprintln!("warning: {what} has no signature on the release list: not verified");
         return Ok(());
     };
-    let result = releases::fetch_bytes(url).and_then(|sig| {
-        let file =
-            std::fs::File::open(tarball).map_err(|e| releases::ReleasesError::Signature {
+    let result = kforge_releases::fetch_bytes(url).and_then(|sig| {
+        let file = std::fs::File::open(tarball).map_err(|e| {
+            kforge_releases::ReleasesError::Signature {
                 what: what.to_owned(),
                 reason: format!("{}: {e}", tarball.display()),
-            })?;
-        let tar = source::decompressed(std::io::BufReader::with_capacity(256 * 1024, file))
-            .map_err(|e| releases::ReleasesError::Signature {
+            }
+        })?;
+        let tar = kforge_source::decompressed(std::io::BufReader::with_capacity(256 * 1024, file))
+            .map_err(|e| kforge_releases::ReleasesError::Signature {
                 what: what.to_owned(),
                 reason: format!("{}: {e}", tarball.display()),
             })?;
@@ -419,7 +421,7 @@ fn verify_signature(
         Err(e) => {
             // Not what its signer released: not kept (a signature that could
             // not be fetched says nothing about the tarball).
-            if matches!(e, releases::ReleasesError::Signature { .. }) {
+            if matches!(e, kforge_releases::ReleasesError::Signature { .. }) {
                 let _ = std::fs::remove_file(tarball);
             }
             Err(e.into())
@@ -428,9 +430,14 @@ fn verify_signature(
 }
 
 /// The tarball of `change` as the source crate fetches it.
-fn fetchable(url: &str, hash: Option<String>, change: &Change, lock: &Lock) -> source::Fetchable {
-    source::Fetchable {
-        location: source::Location::Url(url.to_owned()),
+fn fetchable(
+    url: &str,
+    hash: Option<String>,
+    change: &Change,
+    lock: &Lock,
+) -> kforge_source::Fetchable {
+    kforge_source::Fetchable {
+        location: kforge_source::Location::Url(url.to_owned()),
         hash,
         what: format!(
             "linux {} (branch {})",
@@ -553,7 +560,7 @@ fn commit_each(
     let mut lock = old.clone();
     for (change, entry) in changes {
         lock.branches.insert(change.name(), entry.clone());
-        releases::write_lock(lock_path, &lock)?;
+        kforge_releases::write_lock(lock_path, &lock)?;
         git(&dir, &["add", "--", &name])?;
         let message = change.commit_message();
         git(&dir, &["commit", "--quiet", "-m", &message, "--", &name])?;
@@ -594,21 +601,21 @@ struct Facts {
 /// A declaration resolved on one tree.
 struct Resolved {
     version: KernelVersion,
-    res: resolve::Resolution,
+    res: kforge_resolve::Resolution,
     /// Value of each symbol in the base configuration (`n` when "is not
     /// set"; absent when the base does not mention it).
     base: BTreeMap<String, String>,
     /// Facts of each requested symbol (absent: not defined in the tree).
     facts: BTreeMap<String, Facts>,
     /// `[modules.X]` entries no Makefile builds.
-    missing_modules: Vec<(spec::Origin, String)>,
+    missing_modules: Vec<(kforge_declaration::Origin, String)>,
 }
 
 fn resolve_on(spec: &Spec, tree: &Path, probe_cache: bool) -> Result<Resolved, ConfigError> {
     let mut t = config_cmd::load_spec_tree(spec, tree, probe_cache)?;
-    let mut input = resolve::Input::from_spec(spec, &t.version);
+    let mut input = kforge_resolve::Input::from_spec(spec, &t.version);
     let missing_modules = config_cmd::module_requests(spec, tree, &t.kc, &mut input)?;
-    let res = resolve::resolve(&mut t.kc, &input)?;
+    let res = kforge_resolve::resolve(&mut t.kc, &input)?;
     let mut facts = BTreeMap::new();
     for o in &res.outcomes {
         let name = &o.request.symbol;
@@ -617,7 +624,7 @@ fn resolve_on(spec: &Spec, tree: &Path, probe_cache: bool) -> Result<Resolved, C
         }
         let Some(s) =
             t.kc.find(name)
-                .filter(|&s| t.kc.sym(s).ty != kconfig::SymType::Unknown)
+                .filter(|&s| t.kc.sym(s).ty != kconfig_engine::SymType::Unknown)
         else {
             continue;
         };
@@ -659,7 +666,7 @@ fn resolve_on(spec: &Spec, tree: &Path, probe_cache: bool) -> Result<Resolved, C
 }
 
 /// The `depends on` and prompt conditions of `s`, split into terms.
-fn conditions_of(kc: &kconfig::Kconfig, s: kconfig::SymbolId) -> BTreeSet<String> {
+fn conditions_of(kc: &kconfig_engine::Kconfig, s: kconfig_engine::SymbolId) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     split_and(&kc.expr_to_string(kc.sym(s).dir_dep), &mut out);
     for &m in &kc.sym(s).menus {
@@ -743,7 +750,7 @@ fn check(
     args: &UpdateArgs,
     u: &User,
     new_entry: Option<&LockedRelease>,
-    cache: &source::Cache,
+    cache: &kforge_source::Cache,
     progress: bool,
 ) -> Result<usize, UpdateError> {
     let fail = |e: ConfigError| UpdateError::Check {
@@ -760,11 +767,11 @@ fn check(
     }
     let old_tree = match &args.old_tree {
         Some(t) => t.clone(),
-        None => source::prepare(cache, &u.spec, progress)?.tree,
+        None => kforge_source::prepare(cache, &u.spec, progress)?.tree,
     };
     let new_tree = match &args.new_tree {
         Some(t) => t.clone(),
-        None => source::prepare(cache, &new_spec, progress)?.tree,
+        None => kforge_source::prepare(cache, &new_spec, progress)?.tree,
     };
     let probe_cache = !args.no_probe_cache;
     let old = resolve_on(&u.spec, &old_tree, probe_cache).map_err(fail)?;
@@ -772,9 +779,9 @@ fn check(
     Ok(report(u, &old, &new))
 }
 
-type Key = (String, Option<String>, spec::Origin);
+type Key = (String, Option<String>, kforge_declaration::Origin);
 
-fn key(o: &resolve::Outcome) -> Key {
+fn key(o: &kforge_resolve::Outcome) -> Key {
     (
         o.request.symbol.clone(),
         o.condition.clone(),
@@ -782,7 +789,7 @@ fn key(o: &resolve::Outcome) -> Key {
     )
 }
 
-fn requested(o: &resolve::Outcome) -> String {
+fn requested(o: &kforge_resolve::Outcome) -> String {
     format!("{} = {}", o.request.symbol, o.request.value)
 }
 
@@ -799,7 +806,7 @@ fn shown(v: Option<&String>) -> String {
 fn report(u: &User, old: &Resolved, new: &Resolved) -> usize {
     let (ov, nv) = (old.version, new.version);
     let ignore = u.spec.build.ignore_config_errors;
-    let old_by_key: BTreeMap<Key, &resolve::Outcome> =
+    let old_by_key: BTreeMap<Key, &kforge_resolve::Outcome> =
         old.res.outcomes.iter().map(|o| (key(o), o)).collect();
     let mut out = String::new();
     let (mut errors, mut warnings, mut notes) = (0, 0, 0);
@@ -951,7 +958,7 @@ fn one_line(text: &str) -> String {
 /// How a request that holds in both versions changed meaning: its
 /// dependencies, its type, what the base configuration gives without it.
 fn meaning_changes(
-    o: &resolve::Outcome,
+    o: &kforge_resolve::Outcome,
     applied_before: bool,
     old: &Resolved,
     new: &Resolved,

@@ -443,7 +443,7 @@ fn fake_modules_tree(dir: &Path) -> (PathBuf, PathBuf) {
          config DUMMY\n\ttristate \"dummy\"\n\nconfig VETH\n\ttristate \"veth\"\n",
     )
     .unwrap();
-    // What kbuild::ModuleMap reads to map module names to symbols.
+    // What kforge_tree::ModuleMap reads to map module names to symbols.
     std::fs::write(tree.join("Kbuild"), "obj-y += drivers/\n").unwrap();
     std::fs::create_dir_all(tree.join("drivers/net")).unwrap();
     std::fs::write(tree.join("drivers/Makefile"), "obj-y += net/\n").unwrap();

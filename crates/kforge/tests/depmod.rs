@@ -351,7 +351,7 @@ fn compare_with(
 }
 
 fn index_files_present(r: &Run) {
-    for f in kmod::depmod::OUTPUT_FILES {
+    for f in depmod::generate::OUTPUT_FILES {
         assert!(r.files.contains_key(*f), "{f} not written");
     }
     assert!(
@@ -457,7 +457,7 @@ fn kernel_symbols(tree: &Path) -> BTreeMap<String, u64> {
     let mut exported = std::collections::HashSet::new();
     let mut needed = BTreeMap::new();
     for m in SMALL {
-        let module = kmod::Module::open(tree.join(m)).unwrap();
+        let module = depmod::Module::open(tree.join(m)).unwrap();
         for s in &module.exports {
             exported.insert(s.name_str().into_owned());
         }
@@ -807,7 +807,7 @@ fn bad_wrong_architecture() {
     d[18..20].copy_from_slice(&183u16.to_le_bytes());
     let p = t.path().join("uas.ko");
     std::fs::write(&p, d).unwrap();
-    let e = kmod::Module::open(&p)
+    let e = depmod::Module::open(&p)
         .unwrap()
         .check_machine(object_em_x86_64())
         .unwrap_err();
@@ -912,9 +912,9 @@ fn dependency_cycle() {
         small_tree(b);
         let p = module_path(b, "kernel/drivers/usb/common/usb-common.ko");
         let mut d = read_orig("kernel/drivers/usb/common/usb-common.ko");
-        let common = kmod::Module::from_bytes("usb-common.ko", &d).unwrap();
+        let common = depmod::Module::from_bytes("usb-common.ko", &d).unwrap();
         let core =
-            kmod::Module::open(debian_tree().join("kernel/drivers/usb/core/usbcore.ko")).unwrap();
+            depmod::Module::open(debian_tree().join("kernel/drivers/usb/core/usbcore.ko")).unwrap();
         let needed: Vec<String> = common
             .undefined
             .iter()
@@ -956,9 +956,9 @@ fn dependency_cycle() {
         small_tree(b);
         let p = module_path(b, "kernel/drivers/usb/common/usb-common.ko");
         let mut d = read_orig("kernel/drivers/usb/common/usb-common.ko");
-        let common = kmod::Module::from_bytes("usb-common.ko", &d).unwrap();
+        let common = depmod::Module::from_bytes("usb-common.ko", &d).unwrap();
         let stor =
-            kmod::Module::open(debian_tree().join("kernel/drivers/usb/storage/usb-storage.ko"))
+            depmod::Module::open(debian_tree().join("kernel/drivers/usb/storage/usb-storage.ko"))
                 .unwrap();
         let (old, new) = common
             .undefined
@@ -985,7 +985,7 @@ fn dependency_cycle() {
 #[test]
 fn module_api() {
     let tree = debian_tree();
-    let m = kmod::Module::open(tree.join("kernel/drivers/usb/storage/uas.ko")).unwrap();
+    let m = depmod::Module::open(tree.join("kernel/drivers/usb/storage/uas.ko")).unwrap();
     assert_eq!(m.name, "uas");
     assert_eq!(m.machine, 62);
     assert!(m.modinfo.aliases().iter().any(|a| a.starts_with("usb:")));
@@ -1004,27 +1004,27 @@ fn module_api() {
         .iter()
         .any(|s| &*s.name == b"usb_stor_adjust_quirks"));
     assert!(!m.versions.is_empty());
-    let s = kmod::Module::open(tree.join("kernel/drivers/usb/storage/usb-storage.ko")).unwrap();
+    let s = depmod::Module::open(tree.join("kernel/drivers/usb/storage/usb-storage.ko")).unwrap();
     assert!(s
         .exports
         .iter()
         .any(|x| &*x.name == b"usb_stor_adjust_quirks" && x.crc != 0));
-    let e4 = kmod::Module::open(tree.join("kernel/fs/ext4/ext4.ko")).unwrap();
+    let e4 = depmod::Module::open(tree.join("kernel/fs/ext4/ext4.ko")).unwrap();
     assert_eq!(e4.modinfo.softdeps()[0].pre, vec!["crypto-crc32c"]);
     assert!(e4.modinfo.firmware().is_empty());
     // errors name the file
     let t = scratch();
     let p = t.path().join("short.ko");
     std::fs::write(&p, &read_orig(VICTIM)[..3000]).unwrap();
-    let e = kmod::Module::open(&p).unwrap_err().to_string();
+    let e = depmod::Module::open(&p).unwrap_err().to_string();
     assert!(e.contains("short.ko") && e.contains("truncated"), "{e}");
     std::fs::write(&p, noise(1000, 1)).unwrap();
-    let e = kmod::Module::open(&p).unwrap_err().to_string();
+    let e = depmod::Module::open(&p).unwrap_err().to_string();
     assert!(
         e.contains("short.ko: not a valid kernel module: not an ELF file"),
         "{e}"
     );
-    let e = kmod::Module::open(t.path().join("missing.ko"))
+    let e = depmod::Module::open(t.path().join("missing.ko"))
         .unwrap_err()
         .to_string();
     assert!(e.contains("missing.ko: No such file or directory"), "{e}");
@@ -1087,7 +1087,7 @@ fn small_tree_config_and_files() {
     kb.arg("depmod").arg("-b").arg(b.path()).arg(KVER).args(&fb);
     let (oa, ob) = (ka.output().unwrap(), kb.output().unwrap());
     assert_eq!(oa.status.code(), ob.status.code());
-    for f in kmod::depmod::OUTPUT_FILES {
+    for f in depmod::generate::OUTPUT_FILES {
         same_bytes(
             f,
             &std::fs::read(da.join(f)).unwrap(),

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use kmod::closure::{Options, Tree};
+use depmod::closure::{Options, Tree};
 
 const KVER: &str = "6.1.0-47-amd64";
 
@@ -87,7 +87,7 @@ fn modprobe(target: &str) -> Vec<String> {
     let mut names = Vec::new();
     for l in String::from_utf8_lossy(&out.stdout).lines() {
         if let Some(p) = l.strip_prefix("insmod ") {
-            let n = kmod::name::path_to_name(p.trim().as_bytes()).unwrap();
+            let n = depmod::name::path_to_name(p.trim().as_bytes()).unwrap();
             let n = String::from_utf8(n).unwrap();
             if !names.contains(&n) {
                 names.push(n);
@@ -127,10 +127,10 @@ fn check_against_modprobe(target: &str) {
             .lines()
             .find(|l| l.split_whitespace().nth(1) == Some(&e.name));
         if let Some(l) = line {
-            let sd = kmod::modinfo::parse_softdep(l.split_once(&e.name).unwrap().1);
+            let sd = depmod::modinfo::parse_softdep(l.split_once(&e.name).unwrap().1);
             for (names, before) in [(&sd.pre, true), (&sd.post, false)] {
                 for n in names {
-                    if let Ok(Some(kmod::closure::Resolved::Modules(ms))) = tree.lookup(n) {
+                    if let Ok(Some(depmod::closure::Resolved::Modules(ms))) = tree.lookup(n) {
                         for m in ms {
                             if let Some(&j) = pos.get(m.as_str()) {
                                 assert_eq!(j < i, before, "{target}: softdep {m} of {}", e.name);
@@ -195,7 +195,7 @@ fn closure_unknown_and_builtin() {
     assert!(e.to_string().contains("'no_such_module_x'"), "{e}");
     let builtin = std::fs::read_to_string(tree_dir().join("modules.builtin")).unwrap();
     let first = builtin.lines().next().unwrap();
-    let name = String::from_utf8(kmod::name::path_to_name(first.as_bytes()).unwrap()).unwrap();
+    let name = String::from_utf8(depmod::name::path_to_name(first.as_bytes()).unwrap()).unwrap();
     let c = tree.closure(&[&name], &Options::default()).unwrap();
     assert!(c.modules.is_empty());
     assert_eq!(c.builtin, vec![name]);

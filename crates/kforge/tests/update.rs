@@ -245,7 +245,7 @@ fn tarball(version: &str) -> Vec<u8> {
 }
 
 fn sri(data: &[u8]) -> String {
-    spec::sri(&Sha256::digest(data).into())
+    kforge_declaration::sri(&Sha256::digest(data).into())
 }
 
 /// One entry of the list: (moniker, version, iseol).
@@ -368,11 +368,11 @@ impl Env {
     }
 }
 
-fn lock_of(env: &Env) -> spec::Lock {
-    spec::Lock::load(&env.lock()).unwrap()
+fn lock_of(env: &Env) -> kforge_declaration::Lock {
+    kforge_declaration::Lock::load(&env.lock()).unwrap()
 }
 
-fn b(s: &str) -> spec::BranchName {
+fn b(s: &str) -> kforge_declaration::BranchName {
     s.parse().unwrap()
 }
 
@@ -399,7 +399,7 @@ fn a_stable_bump() {
         "repo/kernel.toml",
         "[source]\nversion = { branch = \"6.6\" }\n[build]\narch = \"x86_64\"\n",
     );
-    let spec = spec::Spec::load(&decl).unwrap();
+    let spec = kforge_declaration::Spec::load(&decl).unwrap();
     assert_eq!(spec.source.version_text, "6.6.118");
 
     publish(&env.server, &[Rel("longterm", "6.6.119", false)]);
@@ -416,7 +416,7 @@ fn a_stable_bump() {
         .collect();
     assert_eq!(changed.len(), 3, "{changed:?}");
     assert_eq!(before.lines().count(), after.lines().count());
-    let spec = spec::Spec::load(&decl).unwrap();
+    let spec = kforge_declaration::Spec::load(&decl).unwrap();
     assert_eq!(spec.source.version_text, "6.6.119");
     assert_eq!(spec.source.hash.unwrap(), sri(&tarball("6.6.119")));
     assert_eq!(env.repo_files(), ["kernel.toml", "kernels.lock.toml"]);
@@ -556,7 +556,7 @@ fn a_release_candidate_on_mainline() {
     assert!(text.contains("mainline: new branch at 6.19-rc3"), "{text}");
     let lock = lock_of(&env);
     assert_eq!(
-        lock.branches[&spec::BranchName::Mainline].version,
+        lock.branches[&kforge_declaration::BranchName::Mainline].version,
         "6.19-rc3".parse().unwrap()
     );
     assert!(env
@@ -576,7 +576,7 @@ fn a_release_candidate_on_mainline() {
         "repo/next.toml",
         "[source]\nversion = { branch = \"mainline\" }\n[build]\narch = \"x86_64\"\n",
     );
-    let spec = spec::Spec::load(&decl).unwrap();
+    let spec = kforge_declaration::Spec::load(&decl).unwrap();
     assert_eq!(spec.source.version, "6.19-rc4".parse().unwrap());
     assert!(spec.source.version < "6.19".parse().unwrap());
 }

@@ -1,0 +1,112 @@
+//! The menuconfig model on the x86_64 6.12 tree (scripts/prepare-oracle):
+//! searching every symbol, and setting a value then redrawing a page.
+//!
+//! cargo bench -p kforge-menuconfig --bench menu
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use kconfig_engine::{Kconfig, LoadOptions, Tri};
+use kforge_menuconfig::{Context, Model};
+
+fn oracle() -> PathBuf {
+    std::env::var_os("KFORGE_ORACLE")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain([
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/oracle"),
+            PathBuf::from("/work/main/target/oracle"),
+        ])
+        .find(|o| o.join("6.12/env/x86_64.env").is_file())
+        .expect("no oracle: run scripts/prepare-oracle")
+}
+
+fn load() -> Kconfig {
+    let o = oracle();
+    let text = std::fs::read_to_string(o.join("6.12/env/x86_64.env")).unwrap();
+    let env: HashMap<String, String> = text
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let vars: Vec<(String, String)> = env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let cache = kforge_probe_cache::ProbeCache::new(
+        o.join("../probe-cache-tests"),
+        vars,
+        std::env::temp_dir(),
+    );
+    Kconfig::load(LoadOptions {
+        kconfig: "Kconfig".into(),
+        env: Rc::new(move |k: &str| env.get(k).cloned()),
+        shell: Box::new(cache),
+        dialect: None,
+    })
+    .unwrap_or_else(|e| panic!("loading 6.12: {:?}", e.messages))
+}
+
+fn model() -> Model {
+    let mut kc = load();
+    let input = kforge_resolve::Input {
+        base: kforge_declaration::Base::Defconfig,
+        requests: Vec::new(),
+        conditionals: Vec::new(),
+        auto_modules: false,
+        prefer_builtin: false,
+    };
+    let res = kforge_resolve::resolve(&mut kc, &input).unwrap();
+    Model::new(
+        kc,
+        Context {
+            spec_path: PathBuf::from("kernel.toml"),
+            output: None,
+            input: Some(input),
+            base_config: res.base_config,
+            outcomes: res.outcomes,
+            active_conditions: res.active_conditions,
+            auto_modules: res.auto_modules,
+        },
+    )
+}
+
+fn benches(c: &mut Criterion) {
+    let mut m = model();
+    eprintln!(
+        "{} symbols; 'dummy': {} hits, 'net': {} hits",
+        m.kc.symbol_names().count(),
+        m.search("dummy").len(),
+        m.search("net").len()
+    );
+    c.bench_function("search 'dummy' (x86_64 6.12, every symbol)", |b| {
+        b.iter(|| m.search(std::hint::black_box("dummy")))
+    });
+    c.bench_function("search 'net' (x86_64 6.12, every symbol)", |b| {
+        b.iter(|| m.search(std::hint::black_box("net")))
+    });
+    // DUMMY in Device Drivers > Network device support, then toggle it
+    // (which resolves the declaration again, for [when] and auto_modules)
+    // and redraw a 40-row page as the terminal layer does.
+    let dummy = m.kc.find("DUMMY").unwrap();
+    m.jump_to(dummy);
+    m.page = 40;
+    let mut on = false;
+    c.bench_function(
+        "set DUMMY y/m + resolve again + rebuild + draw 40 rows",
+        |b| {
+            b.iter(|| {
+                on = !on;
+                m.set_sym(dummy, if on { Tri::Yes } else { Tri::Mod });
+                m.rebuild();
+                let v = *m.view();
+                let end = (v.offset + 40).min(m.rows.len());
+                let rows: Vec<_> = (v.offset..end).map(|i| m.row_text(i)).collect();
+                let o = m.origin_line();
+                (rows, o)
+            })
+        },
+    );
+}
+
+criterion_group!(benches_group, benches);
+criterion_main!(benches_group);

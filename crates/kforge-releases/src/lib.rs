@@ -1,0 +1,147 @@
+//! Following kernel.org's releases.
+//!
+//! [`ReleaseList`] reads kernel.org's `releases.json` (`latest_stable`, and
+//! `releases[]` with `moniker`, `version`, `iseol`, `source`, `pgp`,
+//! `released`) and groups its releases into branches
+//! ([`ReleaseList::branches`]): `MAJOR.MINOR` for releases, `mainline` for
+//! release candidates; linux-next is left out. A branch is longterm when
+//! the list calls one of its releases `longterm`, end of life when one is
+//! `iseol`. Versions compare as [`kforge_declaration::KernelVersion`]s (a release
+//! candidate before its release).
+//!
+//! [`Keyring`] checks kernel.org's detached signatures (`.tar.sign`, over
+//! the uncompressed tar) with the `pgp` crate.
+//!
+//! [`plan`] compares a lock file ([`kforge_declaration::Lock`], format in
+//! `docs/lock-file.md`) with the list and says which branches change and
+//! how; [`write_lock`] writes a lock atomically. Downloading and hashing the
+//! tarballs is the `source` crate's work, and `kforge update` puts the
+//! pieces together.
+
+#![warn(missing_docs)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+mod list;
+mod plan;
+mod signature;
+
+pub use list::{
+    fetch_bytes, fetch_list, fetch_text, Branch, Moniker, Release, ReleaseList,
+    DEFAULT_RELEASES_URL,
+};
+pub use plan::{plan, Change, ChangeKind, Plan};
+pub use signature::Keyring;
+
+/// Why the release list could not be read or the lock not written.
+#[derive(Debug, thiserror::Error)]
+pub enum ReleasesError {
+    /// The list (or a signature) could not be fetched (connection, TLS, a
+    /// file that cannot be read).
+    #[error("cannot fetch {url}: {reason}\n  help: check the URL and the network, then run again")]
+    Fetch {
+        /// The URL or path.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The server answered with an error status.
+    #[error("cannot fetch {url}: the server answered HTTP {status}\n  help: try again later, or check the URL")]
+    Status {
+        /// The URL.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+    },
+    /// The list is not the JSON kforge expects.
+    #[error("{from}:{line}:{column}: the release list is not valid: {message}\n  help: this is not kernel.org's releases.json; check --releases-url")]
+    Json {
+        /// The URL or path.
+        from: String,
+        /// serde_json's reason.
+        message: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+    },
+    /// `--branch` names a branch that is neither listed nor locked.
+    #[error("branch {name} is neither on the release list nor in the lock file\n  help: the list has {}", if listed.is_empty() { "no branches".to_string() } else { listed.join(", ") })]
+    UnknownBranch {
+        /// The branch asked for.
+        name: kforge_declaration::BranchName,
+        /// The branches on the list.
+        listed: Vec<String>,
+    },
+    /// The keyring cannot be read.
+    #[error("{}: cannot read the keyring: {reason}\n  help: give a file of OpenPGP public keys, e.g. from `gpg --export --armor torvalds@kernel.org gregkh@kernel.org`", path.display())]
+    Keyring {
+        /// The keyring file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A tarball's signature is missing, unreadable, by an unknown key, or
+    /// does not match.
+    #[error("the signature of {what} is not good: {reason}\n  help: the tarball is not what its signer released; do not use it (it was not locked)")]
+    Signature {
+        /// The signed thing ("linux 6.6.119 (branch 6.6)").
+        what: String,
+        /// Why.
+        reason: String,
+    },
+    /// The lock file could not be written.
+    #[error("{}: cannot {action}: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// What was being done.
+        action: &'static str,
+        /// The system's reason.
+        source: std::io::Error,
+    },
+}
+
+/// Write `text` to `path` atomically: into a temporary file next to it
+/// (`.NAME.tmp-PID`), synced, then renamed over `path`. On failure the
+/// temporary file is removed and `path` is as it was.
+pub fn write_atomic(path: &Path, text: &str) -> Result<(), ReleasesError> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let fail = |action, p: &Path| {
+        let p = p.to_path_buf();
+        move |source| ReleasesError::Write {
+            path: p,
+            action,
+            source,
+        }
+    };
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp).map_err(fail("create", &tmp))?;
+        f.write_all(text.as_bytes()).map_err(fail("write", &tmp))?;
+        f.sync_all().map_err(fail("write", &tmp))?;
+        drop(f);
+        std::fs::rename(&tmp, path).map_err(fail("replace", path))?;
+        // The rename itself, on disk (best effort: not every file system
+        // syncs directories).
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Write `lock` to `path` atomically ([`write_atomic`] of
+/// [`kforge_declaration::Lock::to_toml`]).
+pub fn write_lock(path: &Path, lock: &kforge_declaration::Lock) -> Result<(), ReleasesError> {
+    write_atomic(path, &lock.to_toml())
+}

@@ -1,0 +1,546 @@
+//! Resolve a declared kernel against a Kconfig tree.
+//!
+//! [`resolve`] starts from the declaration's base configuration, applies
+//! every request as a user value (as if it had been written into `.config`,
+//! after the base's own line for that symbol), evaluates the tree as the
+//! kernel's `conf --olddefconfig` does, and repeats while the set of
+//! `[when.SYMBOL]` conditions that hold changes. With `auto_modules`, every
+//! visible tristate that offers `m` and was not requested becomes `m`
+//! (nixpkgs' meaning; with `prefer_builtin` a `y` stays `y`). Then every
+//! request is verified: [`Outcome::problem`] says why one did not hold and
+//! [`Outcome::fix`] gives further requests that make it hold, checked by
+//! resolving again.
+//!
+//! The crate sits between `spec` (the declaration) and `kconfig` (the
+//! engine); it never runs `make`.
+
+mod explain;
+mod fix;
+pub mod value;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use kconfig_engine::conf::{NewSymbols, Probabilities};
+use kconfig_engine::symbol::DefSlot;
+use kconfig_engine::{Kconfig, Tri};
+use kforge_declaration::{Base, Conditional, Origin, Priority, Request};
+
+pub use explain::{explain_symbol, Problem, SymbolReport};
+use value::Typed;
+
+/// Name under which configurations held in memory are read by the engine.
+const MEMORY_CONFIG: &str = "<kforge:.config>";
+
+/// What to resolve: the declaration's parts that concern the configuration,
+/// already filtered by the source version (see [`Request::applies_to`]).
+#[derive(Debug, Clone)]
+pub struct Input {
+    pub base: Base,
+    pub requests: Vec<Request>,
+    pub conditionals: Vec<Conditional>,
+    pub auto_modules: bool,
+    pub prefer_builtin: bool,
+}
+
+impl Input {
+    /// The parts of `spec` that apply to a source of version `version`.
+    pub fn from_spec(
+        spec: &kforge_declaration::Spec,
+        version: &kforge_declaration::KernelVersion,
+    ) -> Input {
+        let applies = |r: &&Request| r.applies_to(version);
+        Input {
+            base: spec.build.base.clone(),
+            requests: spec.requests.iter().filter(applies).cloned().collect(),
+            conditionals: spec
+                .conditionals
+                .iter()
+                .map(|c| Conditional {
+                    requests: c.requests.iter().filter(applies).cloned().collect(),
+                    ..c.clone()
+                })
+                .collect(),
+            auto_modules: spec.build.auto_modules,
+            prefer_builtin: spec.build.prefer_builtin,
+        }
+    }
+}
+
+/// Why a declaration could not be resolved at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error("{path}: cannot read the base configuration: {source}")]
+    BaseFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the tree has no default configuration {path} (KBUILD_DEFCONFIG); use `base = {{ file = \"...\" }}` or another base")]
+    NoDefconfig { path: PathBuf },
+    #[error("the environment does not name the source tree (srctree)")]
+    NoSrctree,
+    #[error("{}: [when.{}] sets {} = {}, but {}: [when.{}] sets {}; both conditions hold", .0.first, .0.first_cond, .0.symbol, .0.first_value, .0.second, .0.second_cond, .0.second_value)]
+    ConditionsDisagree(Box<Disagreement>),
+    #[error("the [when] conditions do not settle: {0} switch on and off in turn")]
+    ConditionsOscillate(String),
+}
+
+/// Two holding conditions that set one symbol differently.
+#[derive(Debug)]
+pub struct Disagreement {
+    pub symbol: String,
+    pub first: Origin,
+    pub first_cond: String,
+    pub first_value: String,
+    pub second: Origin,
+    pub second_cond: String,
+    pub second_value: String,
+}
+
+/// The verdict on one request.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub request: Request,
+    /// The condition symbol, for a request from `[when.SYMBOL]`.
+    pub condition: Option<String>,
+    /// The symbol's value in the resolved configuration (`None`: unknown).
+    pub actual: Option<String>,
+    /// `None` when the request holds.
+    pub problem: Option<Problem>,
+    /// Further requests (symbol, value) that make this one hold, verified.
+    pub fix: Option<Vec<(String, String)>>,
+}
+
+/// A resolved declaration.
+#[derive(Debug, Clone)]
+pub struct Resolution {
+    /// The `.config`, as the kernel's conf writes it.
+    pub config: String,
+    /// The base configuration the requests were applied to.
+    pub base_config: String,
+    /// One entry per applied request, in declaration order.
+    pub outcomes: Vec<Outcome>,
+    /// The `[when.SYMBOL]` conditions that hold.
+    pub active_conditions: Vec<String>,
+    /// Symbols `auto_modules` turned into modules.
+    pub auto_modules: Vec<String>,
+}
+
+impl Resolution {
+    /// Outcomes whose request did not hold.
+    pub fn failures(&self) -> impl Iterator<Item = &Outcome> {
+        self.outcomes.iter().filter(|o| o.problem.is_some())
+    }
+}
+
+/// One effective request: the request and, if conditional, its condition.
+#[derive(Debug, Clone)]
+struct Effective {
+    request: Request,
+    condition: Option<String>,
+}
+
+/// Resolve `input` on `kc`, which must be freshly loaded (the base
+/// configuration is computed first, exactly as the conf modes would).
+pub fn resolve(kc: &mut Kconfig, input: &Input) -> Result<Resolution, ResolveError> {
+    let base_config = base_config(kc, &input.base)?;
+    let mut res = resolve_from_base(kc, input, &base_config, &[])?;
+    for i in 0..res.outcomes.len() {
+        if res.outcomes[i].problem.is_some() {
+            let fix = fix::find_fix(kc, input, &base_config, &res.outcomes[i], &[]);
+            res.outcomes[i].fix = fix;
+        }
+    }
+    // Leave the engine in the resolved state.
+    apply(kc, &res.config);
+    Ok(res)
+}
+
+/// Resolve `input` with `request` added (replacing any request for its
+/// symbol) over an already computed `base_config`, and verify it: the
+/// outcome says why it would not hold and, where one exists, which further
+/// requests make it hold (checked by resolving again); the fix may change
+/// the requests for the symbols in `free` (say, edits not saved yet), never
+/// the others. Leaves the engine in the state of the last resolution;
+/// `None` if the request got lost.
+pub fn check_request(
+    kc: &mut Kconfig,
+    input: &Input,
+    base_config: &str,
+    request: Request,
+    free: &[String],
+) -> Result<Option<Outcome>, ResolveError> {
+    let mut inp = input.clone();
+    inp.requests.retain(|r| r.symbol != request.symbol);
+    let name = request.symbol.clone();
+    inp.requests.push(request);
+    let res = resolve_from_base(kc, &inp, base_config, &[])?;
+    let Some(mut o) = res
+        .outcomes
+        .into_iter()
+        .find(|o| o.request.symbol == name && o.condition.is_none())
+    else {
+        return Ok(None);
+    };
+    if o.problem.is_some() {
+        o.fix = fix::find_fix(kc, &inp, base_config, &o, free);
+    }
+    Ok(Some(o))
+}
+
+/// Resolve `input` over an already computed `base_config` (see
+/// [`resolve`]), without looking for fixes; leaves the engine in the
+/// resolved state.
+pub fn resolve_on_base(
+    kc: &mut Kconfig,
+    input: &Input,
+    base_config: &str,
+) -> Result<Resolution, ResolveError> {
+    let res = resolve_from_base(kc, input, base_config, &[])?;
+    apply(kc, &res.config);
+    Ok(res)
+}
+
+/// Resolve with `extra` requests added (used to verify fixes).
+pub(crate) fn resolve_from_base(
+    kc: &mut Kconfig,
+    input: &Input,
+    base_config: &str,
+    extra: &[Request],
+) -> Result<Resolution, ResolveError> {
+    let mut requests = input.requests.clone();
+    requests.extend_from_slice(extra);
+    let mut active: BTreeSet<String> = BTreeSet::new();
+    let mut seen_states: Vec<BTreeSet<String>> = Vec::new();
+    loop {
+        let effective = effective_requests(&requests, &input.conditionals, &active)?;
+        let lines = request_lines(kc, &effective);
+        settle(kc, base_config, &lines);
+        let mut auto = Vec::new();
+        if input.auto_modules {
+            let requested: BTreeSet<&str> = effective.keys().map(String::as_str).collect();
+            loop {
+                let more = auto_module_candidates(kc, &requested, input.prefer_builtin);
+                if more.is_empty() {
+                    break;
+                }
+                auto.extend(more);
+                let mut all = auto_lines(kc, &auto);
+                all.extend(lines.iter().cloned());
+                settle(kc, base_config, &all);
+            }
+        }
+        let now: BTreeSet<String> = input
+            .conditionals
+            .iter()
+            .filter(|c| {
+                kc.find(&c.symbol)
+                    .is_some_and(|s| kc.tristate_value(s) != Tri::No)
+            })
+            .map(|c| c.symbol.clone())
+            .collect();
+        if now == active {
+            let config = kc.render_config();
+            kc.messages.take();
+            let outcomes = effective
+                .values()
+                .map(|e| Outcome {
+                    problem: explain::verify(kc, &e.request, &effective),
+                    actual: kc
+                        .find(&e.request.symbol)
+                        .map(|s| kc.string_value(s).to_string()),
+                    request: e.request.clone(),
+                    condition: e.condition.clone(),
+                    fix: None,
+                })
+                .collect::<Vec<_>>();
+            let mut outcomes = outcomes;
+            outcomes.sort_by(|a, b| a.request.origin.cmp(&b.request.origin));
+            return Ok(Resolution {
+                config,
+                base_config: base_config.to_string(),
+                outcomes,
+                active_conditions: active.into_iter().collect(),
+                auto_modules: auto,
+            });
+        }
+        if seen_states.contains(&now) {
+            let flipping: Vec<String> = now.symmetric_difference(&active).cloned().collect();
+            return Err(ResolveError::ConditionsOscillate(flipping.join(", ")));
+        }
+        seen_states.push(active.clone());
+        active = now;
+    }
+}
+
+/// The requests in force, by symbol: the higher priority wins; at equal
+/// priority a conditional request overrides an unconditional one, and two
+/// holding conditions that disagree are an error.
+fn effective_requests(
+    requests: &[Request],
+    conditionals: &[Conditional],
+    active: &BTreeSet<String>,
+) -> Result<BTreeMap<String, Effective>, ResolveError> {
+    let mut map: BTreeMap<String, Effective> = BTreeMap::new();
+    for r in requests {
+        map.insert(
+            r.symbol.clone(),
+            Effective {
+                request: r.clone(),
+                condition: None,
+            },
+        );
+    }
+    for c in conditionals.iter().filter(|c| active.contains(&c.symbol)) {
+        for r in &c.requests {
+            let new = Effective {
+                request: r.clone(),
+                condition: Some(c.symbol.clone()),
+            };
+            match map.get(&r.symbol) {
+                None => {}
+                Some(old) if old.request.priority > r.priority => continue,
+                Some(old)
+                    if old.request.priority == r.priority
+                        && old.condition.is_some()
+                        && old.request.value != r.value =>
+                {
+                    return Err(ResolveError::ConditionsDisagree(Box::new(Disagreement {
+                        symbol: r.symbol.clone(),
+                        first: old.request.origin.clone(),
+                        first_cond: old.condition.clone().unwrap_or_default(),
+                        first_value: format!("{:?}", old.request.value),
+                        second: r.origin.clone(),
+                        second_cond: c.symbol.clone(),
+                        second_value: format!("{:?}", r.value),
+                    })));
+                }
+                Some(_) => {}
+            }
+            map.insert(r.symbol.clone(), new);
+        }
+    }
+    Ok(map)
+}
+
+/// `.config` lines for the requests whose value fits the symbol's type.
+fn request_lines(kc: &Kconfig, effective: &BTreeMap<String, Effective>) -> Vec<(String, String)> {
+    let mut v: Vec<&Effective> = effective.values().collect();
+    v.sort_by_key(|e| layer_order(&e.request));
+    v.into_iter()
+        .filter_map(|e| {
+            let s = kc.find(&e.request.symbol)?;
+            let ty = kc.sym(s).ty;
+            let t = value::read(ty, &e.request.value).ok()?;
+            Some((
+                e.request.symbol.clone(),
+                value::config_line(&kc.prefix, &e.request.symbol, ty, &t),
+            ))
+        })
+        .collect()
+}
+
+fn layer_order(r: &Request) -> (u8, Origin) {
+    let l = match r.layer {
+        kforge_declaration::Layer::Include => 0,
+        kforge_declaration::Layer::Main => 1,
+        kforge_declaration::Layer::Patch(_) => 2,
+    };
+    (l, r.origin.clone())
+}
+
+fn auto_lines(kc: &Kconfig, auto: &[String]) -> Vec<(String, String)> {
+    auto.iter()
+        .map(|n| (n.clone(), format!("{}{n}=m", kc.prefix)))
+        .collect()
+}
+
+/// Visible tristates, not requested, where `m` is offered and not chosen.
+fn auto_module_candidates(
+    kc: &mut Kconfig,
+    requested: &BTreeSet<&str>,
+    prefer_builtin: bool,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for m in kc.all_menus() {
+        let Some(s) = kc.menu(m).sym else { continue };
+        let Some(name) = kc.sym(s).name.clone() else {
+            continue;
+        };
+        if kc.sym(s).ty != kconfig_engine::SymType::Tristate
+            || requested.contains(&*name)
+            || kc.is_choice_value(s)
+            || !kc.is_changeable(s)
+            || !kc.menu_is_visible(m)
+        {
+            continue;
+        }
+        let cur = kc.tristate_value(s);
+        if cur == Tri::Mod || (prefer_builtin && cur == Tri::Yes) {
+            continue;
+        }
+        if kc.tristate_within_range(s, Tri::Mod) && !out.contains(&name.to_string()) {
+            out.push(name.to_string());
+        }
+    }
+    out
+}
+
+/// `base` with the lines for `lines`' symbols removed and `lines` appended,
+/// as the kernel's merge_config.sh merges a fragment.
+fn overlay(kc: &Kconfig, base: &str, lines: &[(String, String)]) -> String {
+    let names: HashMap<&str, ()> = lines.iter().map(|(n, _)| (n.as_str(), ())).collect();
+    let mut out = String::with_capacity(base.len() + lines.len() * 32);
+    for l in base.lines() {
+        if value::line_symbol(&kc.prefix, l).is_some_and(|n| names.contains_key(n)) {
+            continue;
+        }
+        out.push_str(l);
+        out.push('\n');
+    }
+    for (_, l) in lines {
+        out.push_str(l);
+        out.push('\n');
+    }
+    out
+}
+
+/// Most passes it takes `settle` to reach a fixed point (two suffice in
+/// every tree we know; the rest guards against oscillation).
+const MAX_PASSES: usize = 6;
+
+/// Apply `lines` over `base` as `conf --olddefconfig` would, then again
+/// over the result, until the written configuration no longer changes: one
+/// olddefconfig pass is not always a fixed point (a symbol can lose its
+/// prompt once the values it depends on are settled), and the kernel's conf
+/// must find nothing to change in what we write. Leaves the engine in the
+/// state of the returned configuration.
+fn settle(kc: &mut Kconfig, base: &str, lines: &[(String, String)]) -> String {
+    // The requests are read last, after the base; then the result is read
+    // back as it is written, as the kernel's conf will read it.
+    apply(kc, &overlay(kc, base, lines));
+    let mut out = kc.render_config();
+    for _ in 0..MAX_PASSES {
+        apply(kc, &out);
+        let next = kc.render_config();
+        if next == out {
+            break;
+        }
+        out = next;
+    }
+    kc.messages.take();
+    out
+}
+
+/// Evaluate `text` as `.config`, as `conf --olddefconfig` reads it.
+fn apply(kc: &mut Kconfig, text: &str) {
+    // Each pass is a new conf process in the kernel's flow.
+    kc.restart();
+    kc.set_config_text(MEMORY_CONFIG, text.as_bytes().to_vec());
+    kc.read(Some(MEMORY_CONFIG));
+    kc.messages.take();
+}
+
+/// The base configuration as `.config` text.
+pub fn base_config(kc: &mut Kconfig, base: &Base) -> Result<String, ResolveError> {
+    kc.restart();
+    let srctree = kc.srctree().map(Path::to_path_buf);
+    let srcarch = kc.getenv("SRCARCH").unwrap_or_default();
+    let mut rng = None;
+    let prob = Probabilities::default();
+    let text = match base {
+        Base::File(path) => read_config_file(path).map_err(|source| ResolveError::BaseFile {
+            path: path.clone(),
+            source,
+        })?,
+        Base::Allnoconfig | Base::Alldefconfig => {
+            let mode = if *base == Base::Allnoconfig {
+                NewSymbols::No
+            } else {
+                NewSymbols::Default
+            };
+            kc.set_all_new_symbols(mode, &mut rng, prob);
+            kc.render_config()
+        }
+        Base::Defconfig => {
+            let st = srctree.ok_or(ResolveError::NoSrctree)?;
+            let name = kc.getenv("KBUILD_DEFCONFIG").unwrap_or_default();
+            let rel = format!("arch/{srcarch}/configs/{name}");
+            let path = st.join(&rel);
+            if name.is_empty() || !path.is_file() {
+                return Err(ResolveError::NoDefconfig { path });
+            }
+            let path_s = path.to_string_lossy().into_owned();
+            kc.read(Some(&path_s));
+            kc.set_all_new_symbols(NewSymbols::Default, &mut rng, prob);
+            kc.render_config()
+        }
+        Base::Tinyconfig => {
+            // allnoconfig seeded with tiny-base.config, then the tiny.config
+            // fragments merged in and olddefconfig, as `make tinyconfig`.
+            let st = srctree.ok_or(ResolveError::NoSrctree)?;
+            let seed = st.join("kernel/configs/tiny-base.config");
+            if seed.is_file() {
+                kc.read_simple(Some(&seed.to_string_lossy()), DefSlot::User);
+            }
+            kc.set_all_new_symbols(NewSymbols::No, &mut rng, prob);
+            let mut text = kc.render_config();
+            for frag in [
+                st.join("kernel/configs/tiny.config"),
+                st.join(format!("arch/{srcarch}/configs/tiny.config")),
+            ] {
+                let Ok(f) = std::fs::read_to_string(&frag) else {
+                    continue;
+                };
+                let lines: Vec<(String, String)> = f
+                    .lines()
+                    .filter_map(|l| {
+                        value::line_symbol(&kc.prefix, l).map(|n| (n.to_string(), l.to_string()))
+                    })
+                    .collect();
+                text = overlay(kc, &text, &lines);
+            }
+            apply(kc, &text);
+            kc.render_config()
+        }
+    };
+    kc.messages.take();
+    Ok(text)
+}
+
+/// A configuration file, decompressed when its name ends in `.xz` or `.gz`
+/// (distributions ship their configs compressed).
+pub fn read_config_file(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let mut text = String::new();
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("xz") => xz2::read::XzDecoder::new(file).read_to_string(&mut text)?,
+        Some("gz") => flate2::read::GzDecoder::new(file).read_to_string(&mut text)?,
+        _ => std::io::BufReader::new(file).read_to_string(&mut text)?,
+    };
+    Ok(text)
+}
+
+/// Requests that make a fix, as `(symbol, value)` pairs, turned into
+/// requests at `origin` (used when verifying fixes).
+pub(crate) fn fix_requests(fix: &[(String, String)], origin: &Origin) -> Vec<Request> {
+    fix.iter()
+        .map(|(s, v)| Request {
+            symbol: s.clone(),
+            value: kforge_declaration::RequestValue::Text(v.clone()),
+            optional: false,
+            priority: Priority::Normal,
+            since: None,
+            until: None,
+            layer: kforge_declaration::Layer::Main,
+            origin: origin.clone(),
+        })
+        .collect()
+}
+
+/// Tristate helper for explanations.
+pub(crate) fn typed_of(kc: &Kconfig, r: &Request) -> Option<Typed> {
+    let s = kc.find(&r.symbol)?;
+    value::read(kc.sym(s).ty, &r.value).ok()
+}

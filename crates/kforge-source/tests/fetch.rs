@@ -1,0 +1,362 @@
+//! Fetching: local paths hashed in place, downloads from a server on
+//! 127.0.0.1 verified, cached and resumed.
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::{hex, names, sha256, sri, Mode, Server};
+use kforge_source::{fetch, Cache, Fetchable, Location, SourceError};
+
+fn payload(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 7 % 251) as u8).collect()
+}
+
+fn url_item(url: String, hash: Option<String>) -> Fetchable {
+    Fetchable {
+        location: Location::Url(url),
+        hash,
+        what: "the source tarball".into(),
+        origin: Some("kernel.toml:3:1".into()),
+    }
+}
+
+#[test]
+fn local_path_is_hashed_in_place() {
+    let d = tempfile::tempdir().unwrap();
+    let cache = Cache::new(d.path().join("cache"));
+    let file = d.path().join("linux.tar");
+    std::fs::write(&file, b"contents").unwrap();
+    let item = Fetchable {
+        location: Location::Path(file.clone()),
+        hash: Some(sri(b"contents")),
+        what: "the source tarball".into(),
+        origin: None,
+    };
+    let got = fetch(&cache, &item, false).unwrap();
+    assert_eq!(got.path, file);
+    assert_eq!(got.sha256, sha256(b"contents"));
+
+    // No hash declared: only hashed.
+    let got = fetch(
+        &cache,
+        &Fetchable {
+            hash: None,
+            ..item.clone()
+        },
+        false,
+    )
+    .unwrap();
+    assert_eq!(got.sha256, sha256(b"contents"));
+
+    // The wrong hash: both hashes named, nothing written to the cache.
+    let err = fetch(
+        &cache,
+        &Fetchable {
+            hash: Some(sri(b"other")),
+            ..item.clone()
+        },
+        false,
+    )
+    .unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, SourceError::HashMismatch { .. }), "{msg}");
+    assert!(
+        msg.contains(&sri(b"other")) && msg.contains(&sri(b"contents")),
+        "{msg}"
+    );
+    assert!(msg.contains(&file.display().to_string()), "{msg}");
+    assert!(!cache.root().exists());
+
+    // A Nix-style hash is accepted too.
+    let nix = "sha256:0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73"; // empty file
+    let empty = d.path().join("empty");
+    std::fs::write(&empty, b"").unwrap();
+    let item = Fetchable {
+        location: Location::Path(empty),
+        hash: Some(nix.into()),
+        ..item
+    };
+    fetch(&cache, &item, false).unwrap();
+
+    // A missing file names the declaration and the path.
+    let item = Fetchable {
+        location: Location::Path(d.path().join("nope.tar.xz")),
+        hash: None,
+        origin: Some("kernel.toml:4:1".into()),
+        ..item
+    };
+    let msg = fetch(&cache, &item, false).unwrap_err().to_string();
+    assert!(
+        msg.starts_with("kernel.toml:4:1: the source tarball (")
+            && msg.contains("nope.tar.xz) cannot be read"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn download_once_then_cache_hit() {
+    let data = payload(300_000);
+    let server = Server::start(
+        HashMap::from([("/l.tar.xz".into(), data.clone())]),
+        Mode::Normal,
+    );
+    let d = tempfile::tempdir().unwrap();
+    let cache = Cache::new(d.path());
+    let item = url_item(server.url("/l.tar.xz"), Some(sri(&data)));
+    let got = fetch(&cache, &item, true).unwrap();
+    assert_eq!(got.path, cache.downloads_dir().join(hex(&sha256(&data))));
+    assert_eq!(std::fs::read(&got.path).unwrap(), data);
+    assert_eq!(got.sha256, sha256(&data));
+    assert_eq!(names(&cache.downloads_dir()), [hex(&sha256(&data))]);
+    assert_eq!(server.requests().len(), 1);
+    assert_eq!(server.requests()[0].range, None);
+
+    // Again: from the cache, no request.
+    let again = fetch(&cache, &item, false).unwrap();
+    assert_eq!(again, got);
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
+fn wrong_hash_keeps_nothing() {
+    let data = payload(50_000);
+    let server = Server::start(
+        HashMap::from([("/l.tar".into(), data.clone())]),
+        Mode::Normal,
+    );
+    let d = tempfile::tempdir().unwrap();
+    let cache = Cache::new(d.path());
+    let err = fetch(
+        &cache,
+        &url_item(server.url("/l.tar"), Some(sri(b"x"))),
+        false,
+    )
+    .unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, SourceError::HashMismatch { .. }), "{msg}");
+    assert!(
+        msg.starts_with("kernel.toml:3:1: the source tarball (http://127.0.0.1:"),
+        "{msg}"
+    );
+    assert!(msg.contains(&format!("declared: {}", sri(b"x"))), "{msg}");
+    assert!(msg.contains(&format!("actual:   {}", sri(&data))), "{msg}");
+    assert!(msg.contains("nothing was kept"), "{msg}");
+    assert!(names(&cache.downloads_dir()).is_empty());
+}
+
+#[test]
+fn a_download_needs_a_hash() {
+    let server = Server::start(HashMap::new(), Mode::Normal);
+    let d = tempfile::tempdir().unwrap();
+    let cache = Cache::new(d.path());
+    let err = fetch(&cache, &url_item(server.url("/l.tar"), None), false).unwrap_err();
+    assert!(matches!(err, SourceError::MissingHash { .. }));
+    assert!(err.to_string().contains("has no `hash`"), "{err}");
+    assert!(server.requests().is_empty());
+    assert!(!cache.root().join("downloads").exists());
+}
+
+#[test]
+fn http_errors_name_the_url_and_status() {
+    let server = Server::start(HashMap::new(), Mode::Normal);
+    let d = tempfile::tempdir().unwrap();
+    let cache = Cache::new(d.path());
+    let url = server.url("/missing.tar.xz");
+    let err = fetch(&cache, &url_item(url.clone(), Some(sri(b"x"))), false).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(err, SourceError::HttpStatus { status: 404, .. }),
+        "{msg}"
+    );
+    assert!(msg.contains(&url) && msg.contains("HTTP 404"), "{msg}");
+    assert!(names(&cache.downloads_dir()).is_empty());
+
+    // Nobody listening.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let url = format!("http://127.0.0.1:{port}/l.tar");
+    let err = fetch(&cache, &url_item(url.clone(), Some(sri(b"y"))), false).unwrap_err();
+    assert!(matches!(err, SourceError::Download { .. }), "{err}");
+    assert!(err.to_string().contains(&url), "{err}");
+}
+
+#[test]
+fn resume_from_a_truncated_partial_file() {
+    let data = payload(200_000);
+    let server = Server::start(
+        HashMap::from([("/l.tar.gz".into(), data.clone())]),
+        Mode::Normal,
+    );
+    let d = tempfile::tempdir().unwrap();
+    let cache = Cache::new(d.path());
+    let name = hex(&sha256(&data));
+    std::fs::create_dir_all(cache.downloads_dir()).unwrap();
+    std::fs::write(
+        cache.downloads_dir().join(format!("{name}.part")),
+        &data[..70_000],
+    )
+    .unwrap();
+
+    let got = fetch(
+        &cache,
+        &url_item(server.url("/l.tar.gz"), Some(sri(&data))),
+        false,
+    )
+    .unwrap();
+    assert_eq!(std::fs::read(&got.path).unwrap(), data);
+    let seen = server.requests();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].range.as_deref(), Some("bytes=70000-"));
+    assert_eq!(names(&cache.downloads_dir()), [name]);
+}
+
+#[test]
+fn an_interrupted_download_resumes() {
+    let data = payload(200_000);
+    let server = Server::start(
+        HashMap::from([("/l.tar".into(), data.clone())]),
+        Mode::CutFirstAfter(80_000),
+    );
+    let d = tempfile::tempdir().unwrap();
+    let cache = Cache::new(d.path());
+    let item = url_item(server.url("/l.tar"), Some(sri(&data)));
+    let err = fetch(&cache, &item, false).unwrap_err();
+    let msg = err.to_string();
+    let SourceError::Download { kept, .. } = err else {
+        panic!("{msg}")
+    };
+    assert_eq!(kept, 80_000, "{msg}");
+    assert!(msg.contains("resumes from there next time"), "{msg}");
+
+    let got = fetch(&cache, &item, false).unwrap();
+    assert_eq!(std::fs::read(&got.path).unwrap(), data);
+    let seen = server.requests();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[1].range.as_deref(), Some("bytes=80000-"));
+}
+
+#[test]
+fn a_server_without_ranges_starts_over() {
+    let data = payload(100_000);
+    let server = Server::start(
+        HashMap::from([("/l.tar".into(), data.clone())]),
+        Mode::NoRanges,
+    );
+    let d = tempfile::tempdir().unwrap();
+    let cache = Cache::new(d.path());
+    let name = hex(&sha256(&data));
+    std::fs::create_dir_all(cache.downloads_dir()).unwrap();
+    std::fs::write(
+        cache.downloads_dir().join(format!("{name}.part")),
+        &data[..30_000],
+    )
+    .unwrap();
+    let got = fetch(
+        &cache,
+        &url_item(server.url("/l.tar"), Some(sri(&data))),
+        false,
+    )
+    .unwrap();
+    assert_eq!(std::fs::read(&got.path).unwrap(), data);
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
+fn a_corrupt_partial_file_is_dropped() {
+    let data = payload(100_000);
+    let server = Server::start(
+        HashMap::from([("/l.tar".into(), data.clone())]),
+        Mode::Normal,
+    );
+    let d = tempfile::tempdir().unwrap();
+    let cache = Cache::new(d.path());
+    let name = hex(&sha256(&data));
+    std::fs::create_dir_all(cache.downloads_dir()).unwrap();
+    std::fs::write(
+        cache.downloads_dir().join(format!("{name}.part")),
+        vec![0u8; 30_000],
+    )
+    .unwrap();
+    let item = url_item(server.url("/l.tar"), Some(sri(&data)));
+    let err = fetch(&cache, &item, false).unwrap_err();
+    assert!(matches!(err, SourceError::HashMismatch { .. }), "{err}");
+    assert!(names(&cache.downloads_dir()).is_empty());
+    // The next try starts from scratch and succeeds.
+    let got = fetch(&cache, &item, false).unwrap();
+    assert_eq!(std::fs::read(&got.path).unwrap(), data);
+    assert_eq!(server.requests()[1].range, None);
+}
+
+#[test]
+fn a_complete_partial_file_is_finished() {
+    // The whole file is already in the partial download: the server
+    // answers 416 to the range, and the file is verified and kept.
+    let data = payload(10_000);
+    let server = Server::start(
+        HashMap::from([("/l.tar".into(), data.clone())]),
+        Mode::Normal,
+    );
+    let d = tempfile::tempdir().unwrap();
+    let cache = Cache::new(d.path());
+    let name = hex(&sha256(&data));
+    std::fs::create_dir_all(cache.downloads_dir()).unwrap();
+    std::fs::write(cache.downloads_dir().join(format!("{name}.part")), &data).unwrap();
+    let got = fetch(
+        &cache,
+        &url_item(server.url("/l.tar"), Some(sri(&data))),
+        false,
+    )
+    .unwrap();
+    assert_eq!(std::fs::read(&got.path).unwrap(), data);
+    assert_eq!(server.requests()[0].range.as_deref(), Some("bytes=10000-"));
+}
+
+#[test]
+fn an_unverified_download_returns_its_digest() {
+    let data = payload(150_000);
+    let server = Server::start(
+        HashMap::from([("/l.tar".into(), data.clone())]),
+        Mode::CutFirstAfter(60_000),
+    );
+    let d = tempfile::tempdir().unwrap();
+    let cache = Cache::new(d.path());
+    let item = url_item(server.url("/l.tar"), None);
+    // Truncated: an error, nothing complete in downloads/, the part kept.
+    let err = kforge_source::fetch_unverified(&cache, &item, false).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(err, SourceError::Download { kept: 60_000, .. }),
+        "{msg}"
+    );
+    let left = names(&cache.downloads_dir());
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(left[0].starts_with("url-") && left[0].ends_with(".part"));
+
+    // Resumed, hashed, and filed under its digest like a verified download.
+    let got = kforge_source::fetch_unverified(&cache, &item, false).unwrap();
+    assert_eq!(got.sha256, sha256(&data));
+    assert_eq!(got.path, cache.downloads_dir().join(hex(&sha256(&data))));
+    assert_eq!(std::fs::read(&got.path).unwrap(), data);
+    assert_eq!(names(&cache.downloads_dir()), [hex(&sha256(&data))]);
+    assert_eq!(server.requests()[1].range.as_deref(), Some("bytes=60000-"));
+
+    // Now that the digest is known, fetch finds it without a request.
+    let n = server.requests().len();
+    let again = fetch(
+        &cache,
+        &url_item(server.url("/l.tar"), Some(sri(&data))),
+        false,
+    )
+    .unwrap();
+    assert_eq!(again.path, got.path);
+    assert_eq!(server.requests().len(), n);
+
+    // Unverified means downloaded again, each time.
+    let third = kforge_source::fetch_unverified(&cache, &item, false).unwrap();
+    assert_eq!(third.sha256, sha256(&data));
+    assert_eq!(server.requests().len(), n + 1);
+    assert_eq!(names(&cache.downloads_dir()), [hex(&sha256(&data))]);
+}
