@@ -55,6 +55,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use kconfig_engine::preprocess::{run_shell_command, ShellRunner};
+use kconfig_engine::{EnvFn, Kconfig, LoadOptions};
 use sha2::{Digest, Sha256};
 
 /// Environment variables left out of the key: make's bookkeeping
@@ -701,6 +702,62 @@ fn parse_history(text: &str) -> Option<Vec<String>> {
         out.push(unescape_line(line)?);
     }
     Some(out)
+}
+
+/// Runs `$(shell,...)` directly (no cache) with an explicit environment.
+pub struct ExplicitShell(pub Vec<(String, String)>);
+
+impl kconfig_engine::ShellRunner for ExplicitShell {
+    fn run(&self, command: &str) -> Vec<u8> {
+        kconfig_engine::preprocess::run_shell_command(command, Some(&self.0), None)
+    }
+}
+
+/// Speculative parses before the real one on a cold probe cache: enough for
+/// the chains of probes in the kernel's trees (compiler, then its version,
+/// then version tests).
+const SPECULATIVE_ROUNDS: usize = 4;
+
+/// A probe cache for a tree as the engine's shell runner: commands run with
+/// `vars` in `cwd`; `history_key` names the tree for the history of probes.
+/// On a first run (no history) the probes are learnt by speculative parses
+/// of `kconfig` and run in parallel before the real parse.
+pub fn cached_shell(
+    vars: Vec<(String, String)>,
+    cwd: PathBuf,
+    history_key: String,
+    kconfig: &str,
+    env: &EnvFn,
+) -> Box<dyn kconfig_engine::ShellRunner> {
+    let pc = Arc::new(
+        ProbeCache::new(ProbeCache::default_dir(), vars, cwd).with_history_key(history_key),
+    );
+    if !pc.prefetch_history() {
+        pc.prefetch_by_speculation(SPECULATIVE_ROUNDS, |shell| {
+            let _ = Kconfig::load(LoadOptions {
+                kconfig: kconfig.to_string(),
+                env: env.clone(),
+                shell,
+                dialect: None,
+            });
+        });
+    }
+    Box::new(SavingCache(pc))
+}
+
+/// Wraps the probe cache so the command history is saved when parsing ends.
+struct SavingCache(Arc<ProbeCache>);
+
+impl kconfig_engine::ShellRunner for SavingCache {
+    fn run(&self, command: &str) -> Vec<u8> {
+        self.0.run(command)
+    }
+}
+
+impl Drop for SavingCache {
+    fn drop(&mut self) {
+        self.0.save_history();
+    }
 }
 
 #[cfg(test)]

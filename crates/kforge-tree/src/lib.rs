@@ -1,4 +1,8 @@
-//! Which Kconfig symbols make the kernel build a given module.
+//! What kforge knows of a kernel source tree: the environment its Makefile
+//! gives conf ([`env`]), and which Kconfig symbols make it build a given
+//! module ([`ModuleMap`]).
+//!
+//! # Which symbols build a module
 //!
 //! [`ModuleMap::scan`] reads the kbuild files of a kernel source tree the way
 //! the kernel's build descends into them, and records, for every module
@@ -86,6 +90,7 @@
 //! Module names are normalised as the kernel does for `KBUILD_MODNAME`:
 //! `-` becomes `_`, so `snd-hda-intel` and `snd_hda_intel` are one module.
 
+pub mod env;
 mod make;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};

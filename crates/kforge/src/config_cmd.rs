@@ -3,14 +3,15 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 
-use kconfig_engine::{Kconfig, LoadOptions};
+use kconfig_engine::Kconfig;
+use kforge_pipeline::resolved::{self, ExplainIn};
+use kforge_pipeline::{Error, Resolved};
 use kforge_resolve::{Outcome, Problem, Resolution};
+use kforge_tree::env::Remedy;
 use serde_json::json;
 
 use crate::diagnostic::{self, Level};
-use crate::kernel_env::{self, Vars};
 
 /// Resolve a kernel.toml declaration: write the .config and report every
 /// request that did not hold, with the reason and a fix.
@@ -62,207 +63,11 @@ pub struct ExplainArgs {
     pub config: Option<PathBuf>,
 }
 
-/// A failure before anything could be reported per request.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error(transparent)]
-    Spec(#[from] kforge_declaration::SpecError),
-    #[error(transparent)]
-    Env(#[from] kernel_env::KernelEnvError),
-    #[error(transparent)]
-    Resolve(#[from] kforge_resolve::ResolveError),
-    #[error(transparent)]
-    Source(Box<kforge_source::SourceError>),
-    #[error(transparent)]
-    Kbuild(#[from] kforge_tree::KbuildError),
-    #[error("the Kconfig tree could not be parsed:\n{0}")]
-    Load(String),
-    #[error("{path}: cannot write the configuration: {source}")]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("--tree DIR and --arch ARCH are needed without --spec")]
-    NeedTree,
-    #[error("unknown symbol {0}: not defined in this tree for this architecture")]
-    UnknownSymbol(String),
-    #[error("{path}: cannot read it: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    /// A refusal whose message says what to do.
-    #[error("{0}")]
-    Other(String),
-}
-
-/// The caller's environment variables `kforge config` passes on to the
-/// tree and its probes; everything else comes from the declaration.
-pub const PASSED_ENV: &[&str] = &["PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "LC_CTYPE"];
-
-impl From<Box<kforge_source::SourceError>> for ConfigError {
-    fn from(e: Box<kforge_source::SourceError>) -> Self {
-        ConfigError::Source(e)
-    }
-}
-
-/// A loaded tree and how it was configured.
-pub struct Tree {
-    pub kc: Kconfig,
-    pub version: kforge_declaration::KernelVersion,
-    /// The variables make would export to conf (`CC`, `LD`, `HOSTCC`,
-    /// `SRCARCH`, `KERNELVERSION`, ...), as derived for this tree.
-    pub vars: Vars,
-}
-
-/// Derive the environment make would give conf for a declaration's
-/// toolchain (`[build]` arch, cross_compile, llvm) and parse the tree.
-pub fn load_spec_tree(
-    spec: &kforge_declaration::Spec,
-    tree: &Path,
-    probe_cache: bool,
-) -> Result<Tree, ConfigError> {
-    let b = &spec.build;
-    load_tree(
-        tree,
-        &b.arch,
-        b.cross_compile.as_deref(),
-        b.llvm.as_deref(),
-        probe_cache,
-    )
-}
-
-/// Derive the environment make would give conf and parse the tree.
-pub fn load_tree(
-    tree: &Path,
-    arch: &str,
-    cross_compile: Option<&str>,
-    llvm: Option<&str>,
-    probe_cache: bool,
-) -> Result<Tree, ConfigError> {
-    // A declaration resolves the same whatever the shell around it: only
-    // what finds and runs the tools comes from the caller's environment.
-    let base: Vars = std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .filter(|(k, _)| PASSED_ENV.contains(&k.as_str()))
-        .collect();
-    let cache_dir = kforge_probe_cache::ProbeCache::default_dir();
-    // Probes run in a scratch object directory of their own, stable so that
-    // the probe cache and its history are reused from run to run.
-    let objdir = cache_dir
-        .parent()
-        .map(|p| p.join("objdir"))
-        .unwrap_or_else(std::env::temp_dir);
-    let _ = std::fs::create_dir_all(&objdir);
-    let req = kernel_env::Request {
-        tree: tree.to_path_buf(),
-        objdir: objdir.clone(),
-        arch: Some(arch.to_string()),
-        cross_compile: cross_compile.map(str::to_string),
-        llvm: llvm.map(str::to_string),
-        ..Default::default()
-    };
-    let kenv = kernel_env::derive(&req, &base)?;
-    let env = kenv.conf_env(&base);
-    let version = env
-        .get("KERNELVERSION")
-        .and_then(|v| v.split(['-', '+']).next())
-        .and_then(|v| v.parse::<kforge_declaration::KernelVersion>().ok())
-        .unwrap_or(kforge_declaration::KernelVersion {
-            major: 0,
-            minor: 0,
-            patch: 0,
-            rc: u32::MAX,
-        });
-    let env_fn: kconfig_engine::EnvFn = {
-        let env = env.clone();
-        Rc::new(move |k: &str| env.get(k).cloned())
-    };
-    let shell: Box<dyn kconfig_engine::ShellRunner> = if probe_cache {
-        crate::conf_cmd::cached_shell(
-            env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            objdir,
-            format!("{}|{}", kenv.abs_srctree.display(), arch),
-            &kenv.kconfig,
-            &env_fn,
-        )
-    } else {
-        Box::new(crate::conf_cmd::ExplicitShell(
-            env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-        ))
-    };
-    let kc = Kconfig::load(LoadOptions {
-        kconfig: kenv.kconfig.clone(),
-        env: env_fn,
-        shell,
-        dialect: None,
-    })
-    .map_err(|e| {
-        ConfigError::Load(
-            e.messages
-                .iter()
-                .map(|(_, l)| l.as_str())
-                .collect::<Vec<_>>()
-                .join("\n"),
-        )
-    })?;
-    Ok(Tree {
-        kc,
-        version,
-        vars: kenv.vars,
-    })
-}
-
-/// A declaration resolved against a tree: what `kforge config` and
-/// `kforge build` share.
-pub struct Resolved {
-    pub tree: Tree,
-    pub res: Resolution,
-    /// What was resolved: the declaration's requests for this version and
-    /// those of `[modules]`.
-    pub input: kforge_resolve::Input,
-    /// `[modules]` entries no Makefile of this architecture builds.
-    pub module_errors: Vec<(kforge_declaration::Origin, String)>,
-}
-
-impl Resolved {
-    /// The failures that are errors (not optional, not ignored).
-    pub fn error_count(&self, ignore: bool) -> usize {
-        if ignore {
-            return 0;
-        }
-        self.res.failures().filter(|o| !o.request.optional).count() + self.module_errors.len()
-    }
-
-    /// The failures that are only warnings.
-    pub fn warning_count(&self, ignore: bool) -> usize {
-        self.res.failures().count() + self.module_errors.len() - self.error_count(ignore)
-    }
-}
-
-/// Load `tree` for the declaration's architecture and resolve the
-/// declaration (requests, `[when]`, `[modules]`) against it.
-pub fn resolve_spec(
-    spec: &kforge_declaration::Spec,
-    tree: &Path,
-    probe_cache: bool,
-) -> Result<Resolved, ConfigError> {
-    let mut t = load_spec_tree(spec, tree, probe_cache)?;
-    let mut input = kforge_resolve::Input::from_spec(spec, &t.version);
-    let module_errors = module_requests(spec, tree, &t.kc, &mut input)?;
-    let res = kforge_resolve::resolve(&mut t.kc, &input)?;
-    Ok(Resolved {
-        tree: t,
-        res,
-        input,
-        module_errors,
-    })
-}
-
 /// The report of every request that did not hold (and of unknown
 /// modules), rustc style, and with `diff` the changes against the base.
-pub fn render_report(r: &mut Resolved, ignore: bool, diff: bool) -> String {
-    let mut out = render_module_errors(r, ignore);
+pub fn render_report(r: &mut Resolved, diff: bool) -> String {
+    let ignore = r.ignore_errors;
+    let mut out = render_module_errors(r);
     for o in r.res.failures() {
         let level = if o.request.optional || ignore {
             Level::Warning
@@ -277,10 +82,14 @@ pub fn render_report(r: &mut Resolved, ignore: bool, diff: bool) -> String {
     out
 }
 
-fn render_module_errors(r: &Resolved, ignore: bool) -> String {
+fn render_module_errors(r: &Resolved) -> String {
     let mut out = String::new();
     for (origin, msg) in &r.module_errors {
-        let level = if ignore { Level::Warning } else { Level::Error };
+        let level = if r.ignore_errors {
+            Level::Warning
+        } else {
+            Level::Error
+        };
         out.push_str(&diagnostic::render(
             level,
             Some("unknown-module"),
@@ -296,14 +105,10 @@ fn render_module_errors(r: &Resolved, ignore: bool) -> String {
 
 /// A warning when the tree's version is not the declared one (empty when
 /// they agree on major.minor).
-pub fn version_warning(
-    spec: &kforge_declaration::Spec,
-    tree: &kforge_declaration::KernelVersion,
-) -> String {
-    let declared = spec.source.version;
-    if (declared.major, declared.minor) == (tree.major, tree.minor) {
+pub fn version_warning(spec: &kforge_declaration::Spec, r: &Resolved) -> String {
+    let Some(tree) = r.version_mismatch(spec) else {
         return String::new();
-    }
+    };
     diagnostic::render(
         Level::Warning,
         None,
@@ -318,6 +123,38 @@ pub fn version_warning(
     )
 }
 
+/// How the user gave the tree and architecture: the words of a hint.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Front {
+    /// Flags (`kforge kconfig`, `kforge explain --tree --arch`).
+    Flags,
+    /// A declaration (`[build] arch`), and `--tree`.
+    Declaration,
+}
+
+/// The hint that mends an environment error, in `front`'s words.
+pub fn env_hint(remedy: &Remedy, front: Front) -> Option<String> {
+    Some(match (remedy, front) {
+        (Remedy::Tree, _) => "pass --tree DIR, the top directory of a Linux source tree (the one holding Makefile, Kconfig and arch/)".to_string(),
+        (Remedy::Arch { available }, Front::Flags) => format!("pass --arch with one of: {available}"),
+        (Remedy::Arch { available }, Front::Declaration) => {
+            format!("set [build] arch in the declaration to one of: {available}")
+        }
+        (Remedy::CrossPrefix { srcarch }, Front::Flags) => format!(
+            "pass --cross-compile PREFIX (e.g. {srcarch}-linux-gnu-) so clang gets --target from it, or configure with gcc (drop --llvm)"
+        ),
+        (Remedy::CrossPrefix { srcarch }, Front::Declaration) => format!(
+            "set [build] cross_compile = \"{srcarch}-linux-gnu-\" so clang gets --target from it, or drop [build] llvm"
+        ),
+        (Remedy::CleanTree { tree, arch }, _) => format!(
+            "run 'make ARCH={arch} mrproper' in {}, or configure in the tree itself (--objdir {})",
+            tree.display(),
+            tree.display()
+        ),
+        (Remedy::None, _) => return None,
+    })
+}
+
 /// `kforge config`.
 pub fn run(args: ConfigArgs) -> i32 {
     match try_run(&args) {
@@ -330,9 +167,15 @@ pub fn run(args: ConfigArgs) -> i32 {
 }
 
 /// A failure before any request could be reported, as a diagnostic.
-pub fn render_error(e: &ConfigError) -> String {
+pub fn render_error(e: &Error) -> String {
+    render_error_in(e, Front::Declaration)
+}
+
+/// [`render_error`], with hints in `front`'s words.
+pub fn render_error_in(e: &Error, front: Front) -> String {
+    use kforge_declaration::SpecError;
     match e {
-        ConfigError::Spec(kforge_declaration::SpecError::At {
+        Error::Declaration(SpecError::At {
             origin,
             message,
             help,
@@ -345,7 +188,7 @@ pub fn render_error(e: &ConfigError) -> String {
             &[],
             help.as_deref(),
         ),
-        ConfigError::Spec(kforge_declaration::SpecError::Conflict {
+        Error::Declaration(SpecError::Conflict {
             symbol,
             first,
             first_value,
@@ -372,38 +215,89 @@ pub fn render_error(e: &ConfigError) -> String {
             ));
             s
         }
+        Error::Env(env) => match env_hint(&env.remedy(), front) {
+            Some(h) => format!("error: {env}\n  hint: {h}\n"),
+            None => format!("error: {env}\n"),
+        },
+        Error::PatchesWithTree(origin) => format!(
+            "error: {origin}: --tree DIR is built as it is, without the declared [[patches]]; drop --tree to have them applied\n"
+        ),
+        Error::PostPatchWithTree => "error: --tree DIR is built as it is, but the declaration has a [build] post_patch; drop --tree to have it run\n".to_string(),
+        Error::NotAKernelTree(tree) => format!(
+            "error: {}: not a kernel tree (it has no Makefile); give --tree the top directory of an unpacked kernel source\n",
+            tree.display()
+        ),
+        Error::Unresolved { .. } => format!("error: {e}\n"),
+        Error::NeedsCrossCompiler { prefix, package, .. } => format!(
+            "error: {e}\n  help: add `cross_compile = \"{prefix}\"` to [build] (Debian: apt-get install {package}), or `llvm = true`\n"
+        ),
+        Error::MissingTool { cross_compile, .. } => format!(
+            "error: {e}; install it{}\n",
+            cross_compile
+                .as_ref()
+                .map_or(String::new(), |c| format!(" (cross_compile = \"{c}\")"))
+        ),
+        Error::Make {
+            excerpt,
+            errors_found,
+            log,
+            ..
+        } => {
+            let mut s = format!("error: {e}\n");
+            for l in excerpt {
+                if *errors_found {
+                    s.push_str(&format!("  {l}\n"));
+                } else {
+                    s.push_str(&format!("  | {l}\n"));
+                }
+            }
+            s.push_str(&format!(
+                "  full log: {}\n  no store entry was made\n",
+                log.display()
+            ));
+            s
+        }
+        Error::NotFixedPoint { changes, config } => {
+            let mut s = format!("error: {e}:\n");
+            for c in changes.iter().take(20) {
+                s.push_str(&format!("  {c}\n"));
+            }
+            s.push_str(&format!(
+                "  this is a bug in kforge's Kconfig engine; the configuration is {}\n",
+                config.display()
+            ));
+            s
+        }
+        Error::Modules { log, .. } => format!(
+            "error: {e}\n  full log: {}\n  no store entry was made\n",
+            log.display()
+        ),
         other => format!("error: {other}\n"),
     }
 }
 
-fn try_run(args: &ConfigArgs) -> Result<i32, ConfigError> {
+fn try_run(args: &ConfigArgs) -> Result<i32, Error> {
     let spec = kforge_declaration::Spec::load(&args.spec)?;
-    let tree = match &args.tree {
-        Some(t) => t.clone(),
-        None => crate::source::unpacked_tree(&spec)?,
-    };
-    let mut r = resolve_spec(&spec, &tree, !args.no_probe_cache)?;
-    eprint!("{}", version_warning(&spec, &r.tree.version));
-    write_atomic(&args.output, r.res.config.as_bytes()).map_err(|source| ConfigError::Write {
-        path: args.output.clone(),
-        source,
+    let tree = kforge_pipeline::source::tree_only(&spec, args.tree.as_deref(), crate::progress())?;
+    let mut r = resolved::resolve(&spec, &tree, !args.no_probe_cache)?;
+    eprint!("{}", version_warning(&spec, &r));
+    kforge_pipeline::write_atomic(&args.output, r.res.config.as_bytes()).map_err(|source| {
+        Error::Write {
+            path: args.output.clone(),
+            source,
+        }
     })?;
-    let ignore = spec.build.ignore_config_errors;
-    let errors = r.error_count(ignore);
+    let errors = r.error_count();
     if args.json {
-        eprint!("{}", render_module_errors(&r, ignore));
-        println!("{}", report_json(&r.res, &args.output, ignore));
+        eprint!("{}", render_module_errors(&r));
+        println!("{}", report_json(&r.res, &args.output, r.ignore_errors));
     } else {
-        let mut out = render_report(&mut r, ignore, args.diff);
-        let warnings = r.warning_count(ignore);
-        let res = &r.res;
+        let mut out = render_report(&mut r, args.diff);
+        let warnings = r.warning_count();
+        let (requests, held) = r.held();
         out.push_str(&format!(
-            "{}: {} requests, {} held, {} errors, {} warnings; wrote {}\n",
+            "{}: {requests} requests, {held} held, {errors} errors, {warnings} warnings; wrote {}\n",
             if errors > 0 { "error" } else { "done" },
-            res.outcomes.len(),
-            res.outcomes.len() - res.failures().count(),
-            errors,
-            warnings,
             args.output.display()
         ));
         eprint!("{out}");
@@ -564,96 +458,6 @@ fn report_json(res: &Resolution, output: &Path, ignore: bool) -> serde_json::Val
     })
 }
 
-/// `CONFIG_<name>`'s value in a .config text (`n` when unset).
-pub(crate) fn config_value<'a>(config: &'a str, name: &str) -> &'a str {
-    let key = format!("CONFIG_{name}=");
-    config
-        .lines()
-        .find_map(|l| l.strip_prefix(&key))
-        .unwrap_or("n")
-}
-
-/// Write `data` to `path` through a temporary file in the same directory.
-pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = dir.join(format!(".{name}.kforge-tmp.{}", std::process::id()));
-    let r = std::fs::write(&tmp, data).and_then(|_| std::fs::rename(&tmp, path));
-    if r.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    r
-}
-
-/// The configuration side of `[modules.NAME]`: for each module to load,
-/// request `m` for the symbol whose `obj-$(CONFIG_X) += name.o` builds it
-/// and the directory guards on the way there (`y` for a bool, `m` for a
-/// tristate), at `default` priority so the declaration's own settings win.
-/// Returns the modules no Makefile of this architecture builds.
-pub(crate) fn module_requests(
-    spec: &kforge_declaration::Spec,
-    tree: &Path,
-    kc: &Kconfig,
-    input: &mut kforge_resolve::Input,
-) -> Result<Vec<(kforge_declaration::Origin, String)>, ConfigError> {
-    let mut missing = Vec::new();
-    if spec.modules.is_empty() {
-        return Ok(missing);
-    }
-    let map = kforge_tree::ModuleMap::scan(tree)?;
-    let srcarch = kc.getenv("SRCARCH").unwrap_or_default();
-    let tristate = |name: &str| {
-        kc.find(name)
-            .is_some_and(|s| kc.sym(s).ty == kconfig_engine::SymType::Tristate)
-    };
-    for set in spec.modules.values() {
-        for module in &set.load {
-            let sources = map.lookup(module);
-            let Some(src) = sources.iter().find(|s| {
-                s.arch.as_deref().is_none_or(|a| a == srcarch)
-                    && !s.symbols.is_empty()
-                    && s.symbols.iter().all(|x| tristate(x))
-            }) else {
-                missing.push((
-                    set.origin.clone(),
-                    format!(
-                        "[modules.{}]: no Makefile of arch/{srcarch} builds a module named {module}",
-                        set.name
-                    ),
-                ));
-                continue;
-            };
-            let wanted =
-                src.symbols
-                    .iter()
-                    .map(|x| (x.clone(), "m"))
-                    .chain(src.dir_symbols.iter().map(|x| {
-                        let v = if tristate(x) { "m" } else { "y" };
-                        (x.clone(), v)
-                    }));
-            for (symbol, value) in wanted {
-                if input.requests.iter().any(|r| r.symbol == symbol) {
-                    continue;
-                }
-                input.requests.push(kforge_declaration::Request {
-                    symbol,
-                    value: kforge_declaration::RequestValue::Text(value.to_string()),
-                    optional: false,
-                    priority: kforge_declaration::Priority::Default,
-                    since: None,
-                    until: None,
-                    layer: kforge_declaration::Layer::Main,
-                    origin: set.origin.clone(),
-                });
-            }
-        }
-    }
-    Ok(missing)
-}
-
 /// `kforge explain`.
 pub fn run_explain(args: ExplainArgs) -> i32 {
     match try_explain(&args) {
@@ -661,42 +465,42 @@ pub fn run_explain(args: ExplainArgs) -> i32 {
             print!("{text}");
             0
         }
-        Err(e) => {
-            eprint!("{}", render_error(&e));
+        Err(text) => {
+            eprint!("{text}");
             1
         }
     }
 }
 
-fn try_explain(args: &ExplainArgs) -> Result<String, ConfigError> {
+/// The explanation, or the rendered error.
+fn try_explain(args: &ExplainArgs) -> Result<String, String> {
     let name = args.symbol.strip_prefix("CONFIG_").unwrap_or(&args.symbol);
-    let mut t = if let Some(spec_path) = &args.spec {
-        let spec = kforge_declaration::Spec::load(spec_path)?;
-        let tree = match &args.tree {
-            Some(t) => t.clone(),
-            None => crate::source::unpacked_tree(&spec)?,
+    let report = if let Some(spec_path) = &args.spec {
+        let render = |e: Error| render_error_in(&e, Front::Declaration);
+        let spec = kforge_declaration::Spec::load(spec_path).map_err(|e| render(e.into()))?;
+        let tree =
+            kforge_pipeline::source::tree_only(&spec, args.tree.as_deref(), crate::progress())
+                .map_err(render)?;
+        let within = ExplainIn::Declaration {
+            spec: &spec,
+            tree: &tree,
         };
-        resolve_spec(&spec, &tree, true)?.tree
+        resolved::explain(name, within).map_err(render)?
     } else {
+        let render = |e: Error| render_error_in(&e, Front::Flags);
         let (Some(tree), Some(arch)) = (&args.tree, &args.arch) else {
-            return Err(ConfigError::NeedTree);
+            return Err("error: --tree DIR and --arch ARCH are needed without --spec\n".into());
         };
-        let mut t = load_tree(tree, arch, None, None, true)?;
-        let text = match &args.config {
-            Some(f) => {
-                kforge_resolve::read_config_file(f).map_err(|source| ConfigError::Write {
+        let config = match &args.config {
+            Some(f) => kforge_resolve::read_config_file(f).map_err(|source| {
+                render(Error::Read {
                     path: f.clone(),
                     source,
-                })?
-            }
+                })
+            })?,
             None => String::new(),
         };
-        t.kc.set_config_text("<explain>", text.into_bytes());
-        t.kc.read(Some("<explain>"));
-        t.kc.messages.take();
-        t
+        resolved::explain(name, ExplainIn::Tree { tree, arch, config }).map_err(render)?
     };
-    kforge_resolve::explain_symbol(&mut t.kc, name)
-        .map(|r| r.to_string())
-        .ok_or_else(|| ConfigError::UnknownSymbol(name.to_string()))
+    Ok(report.to_string())
 }

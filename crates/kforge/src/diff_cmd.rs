@@ -9,8 +9,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::config_cmd::{self, ConfigError, Resolved};
+use crate::config_cmd;
 use crate::import_cmd::parse_config;
+use kforge_pipeline::resolved::{self, Resolved};
+use kforge_pipeline::Error as ConfigError;
 
 /// Compare two configurations (.config files or kernel.toml declarations)
 #[derive(Debug, clap::Args)]
@@ -49,9 +51,9 @@ fn load_side(path: &Path, tree: Option<&Path>) -> Result<Side, ConfigError> {
         let spec = kforge_declaration::Spec::load(path)?;
         let tree = match tree {
             Some(t) => t.to_path_buf(),
-            None => crate::source::unpacked_tree(&spec)?,
+            None => kforge_pipeline::source::tree_only(&spec, None, crate::progress())?,
         };
-        let r = config_cmd::resolve_spec(&spec, &tree, true)?;
+        let r = resolved::resolve(&spec, &tree, true)?;
         let lines = parse_config(&r.res.config);
         Ok(Side {
             label: format!("{} (resolved)", path.display()),
@@ -148,7 +150,15 @@ fn try_run(args: &DiffArgs) -> Result<bool, ConfigError> {
     let mut plain_tree = None;
     if a.resolved.is_none() && b.resolved.is_none() {
         if let (Some(t), Some(arch)) = (&args.tree, &args.arch) {
-            plain_tree = Some(config_cmd::load_tree(t, arch, None, None, true)?);
+            plain_tree = Some(resolved::load_tree(
+                t,
+                resolved::Toolchain {
+                    arch,
+                    cross_compile: None,
+                    llvm: None,
+                },
+                true,
+            )?);
         }
     }
     let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();

@@ -22,7 +22,9 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Instant;
 
-use crate::config_cmd::{self, ConfigError};
+use crate::config_cmd;
+use kforge_pipeline::resolved;
+use kforge_pipeline::Error as ConfigError;
 
 /// Turn a .config into a kernel.toml with the fewest requests that
 /// reproduce it from a base configuration
@@ -180,7 +182,7 @@ pub fn run(args: ImportArgs) -> i32 {
 }
 
 fn other(msg: String) -> ConfigError {
-    ConfigError::Other(msg)
+    ConfigError::Refused(msg)
 }
 
 fn try_run(args: &ImportArgs) -> Result<i32, ConfigError> {
@@ -210,11 +212,13 @@ fn try_run(args: &ImportArgs) -> Result<i32, ConfigError> {
             source,
         })?;
     let load = || {
-        config_cmd::load_tree(
+        resolved::load_tree(
             &args.tree,
-            &args.arch,
-            args.cross_compile.as_deref(),
-            None,
+            resolved::Toolchain {
+                arch: &args.arch,
+                cross_compile: args.cross_compile.as_deref(),
+                llvm: None,
+            },
             true,
         )
     };
@@ -403,12 +407,12 @@ fn try_run(args: &ImportArgs) -> Result<i32, ConfigError> {
         return Ok(1);
     }
     match &args.output {
-        Some(path) => {
-            config_cmd::write_atomic(path, out.as_bytes()).map_err(|source| ConfigError::Write {
+        Some(path) => kforge_pipeline::write_atomic(path, out.as_bytes()).map_err(|source| {
+            ConfigError::Write {
                 path: path.clone(),
                 source,
-            })?
-        }
+            }
+        })?,
         None => print!("{out}"),
     }
     eprintln!(

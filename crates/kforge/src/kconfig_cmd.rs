@@ -1,13 +1,13 @@
 //! `kforge kconfig`: configure a kernel tree the way `make ARCH=... TARGET`
 //! does, without make. The environment make would export is derived by
-//! [`crate::kernel_env`], then the same engine as `kforge conf` runs in the
+//! [`kforge_tree::env`], then the same engine as `kforge conf` runs in the
 //! object directory with exactly the arguments the kernel's
 //! scripts/kconfig/Makefile passes for TARGET.
 
 use std::path::{Path, PathBuf};
 
-use crate::conf_cmd::{self, ConfEnv, ConfExtras};
-use crate::kernel_env::{self, KernelEnv, KernelEnvError, Request, Vars};
+use kforge_pipeline::conf::{self as conf_cmd, ConfEnv, ConfExtras};
+use kforge_tree::env::{self as kernel_env, KernelEnv, KernelEnvError, Request, Vars};
 
 /// The targets of scripts/kconfig/Makefile that just run conf with
 /// `--TARGET`.
@@ -144,7 +144,7 @@ pub struct KconfigArgs {
 /// Why `kforge kconfig` could not run conf.
 #[derive(Debug, thiserror::Error)]
 pub enum FrontError {
-    #[error(transparent)]
+    #[error("{}", env_message(.0))]
     Env(#[from] KernelEnvError),
     #[error("the C compiler '{cc}' (CC for ARCH={arch}) was not found in PATH\n  hint: {hint}")]
     CompilerNotFound {
@@ -168,6 +168,14 @@ pub enum FrontError {
     NoTarget,
     #[error("cannot determine the current directory: {0}")]
     Cwd(std::io::Error),
+}
+
+/// An environment error with the hint in this front's words (its flags).
+fn env_message(e: &KernelEnvError) -> String {
+    match crate::config_cmd::env_hint(&e.remedy(), crate::config_cmd::Front::Flags) {
+        Some(h) => format!("{e}\n  hint: {h}"),
+        None => e.to_string(),
+    }
 }
 
 /// Run `kforge kconfig`; returns the exit code (errors are printed).

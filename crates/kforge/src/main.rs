@@ -1,17 +1,14 @@
 //! kforge: build Linux kernels from a declaration.
 
 mod build_cmd;
-mod conf_cmd;
 mod config_cmd;
 mod depmod_cmd;
 mod diagnostic;
 mod diff_cmd;
 mod import_cmd;
 mod kconfig_cmd;
-mod kernel_env;
 mod menuconfig_cmd;
 mod modules_cmd;
-mod source;
 mod test_cmd;
 mod update_cmd;
 
@@ -115,5 +112,14 @@ fn run_conf(progname: &str, args: &[String]) -> i32 {
         })
         .cloned()
         .collect();
-    conf_cmd::run(progname, &args, conf_cmd::ConfExtras { probe_cache })
+    kforge_pipeline::conf::run(
+        progname,
+        &args,
+        kforge_pipeline::conf::ConfExtras { probe_cache },
+    )
+}
+
+/// Whether to show progress (downloads, unpacking): stderr is a terminal.
+fn progress() -> bool {
+    std::io::IsTerminal::is_terminal(&std::io::stderr())
 }

@@ -14,7 +14,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
-use crate::config_cmd::{self, ConfigError};
+use crate::config_cmd;
+use kforge_pipeline::resolved;
+use kforge_pipeline::Error as ConfigError;
 
 /// The smallest terminal the layout fits in.
 pub const MIN_WIDTH: u16 = 40;
@@ -74,14 +76,14 @@ fn prepare(args: &MenuconfigArgs) -> Result<Model, ConfigError> {
     let spec = kforge_declaration::Spec::load(&args.spec)?;
     let tree = match &args.tree {
         Some(t) => t.clone(),
-        None => crate::source::unpacked_tree(&spec)?,
+        None => kforge_pipeline::source::tree_only(&spec, None, crate::progress())?,
     };
     eprintln!(
         "resolving {} against {} ...",
         args.spec.display(),
         tree.display()
     );
-    let r = config_cmd::resolve_spec(&spec, &tree, !args.no_probe_cache)?;
+    let r = resolved::resolve(&spec, &tree, !args.no_probe_cache)?;
     let (declared, tv) = (spec.source.version, r.tree.version);
     let warning = ((declared.major, declared.minor) != (tv.major, tv.minor)).then(|| {
         format!(

@@ -29,8 +29,9 @@ use std::process::Command;
 use kforge_declaration::{BranchName, KernelVersion, Lock, LockedRelease, Spec, SpecError};
 use kforge_releases::{Change, ChangeKind};
 
-use crate::config_cmd::{self, ConfigError};
 use crate::diagnostic::{self, Level};
+use kforge_pipeline::resolved;
+use kforge_pipeline::Error as ConfigError;
 
 /// Follow kernel.org's releases: update the lock file's versions and
 /// hashes, and check declarations against the new versions.
@@ -612,9 +613,9 @@ struct Resolved {
 }
 
 fn resolve_on(spec: &Spec, tree: &Path, probe_cache: bool) -> Result<Resolved, ConfigError> {
-    let mut t = config_cmd::load_spec_tree(spec, tree, probe_cache)?;
+    let mut t = resolved::load_tree(tree, resolved::Toolchain::of(spec), probe_cache)?;
     let mut input = kforge_resolve::Input::from_spec(spec, &t.version);
-    let missing_modules = config_cmd::module_requests(spec, tree, &t.kc, &mut input)?;
+    let missing_modules = resolved::module_requests(spec, tree, &t.kc, &mut input)?;
     let res = kforge_resolve::resolve(&mut t.kc, &input)?;
     let mut facts = BTreeMap::new();
     for o in &res.outcomes {

@@ -5,12 +5,12 @@ use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::sync::Arc;
 
 use kconfig_engine::conf::{AskMode, Asker, NewSymbols};
 use kconfig_engine::rand::GlibcRand;
 use kconfig_engine::symbol::DefSlot;
 use kconfig_engine::{EnvFn, Kconfig, LoadOptions, Stream, Tri};
+use kforge_probe_cache::{cached_shell, ExplicitShell};
 
 /// The modes of `conf`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,15 +145,6 @@ impl ConfEnv {
             ConfEnv::Inherit => std::env::vars().collect(),
             ConfEnv::Explicit(vars) => vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         }
-    }
-}
-
-/// Runs `$(shell,...)` directly with an explicit environment.
-pub(crate) struct ExplicitShell(pub(crate) Vec<(String, String)>);
-
-impl kconfig_engine::ShellRunner for ExplicitShell {
-    fn run(&self, command: &str) -> Vec<u8> {
-        kconfig_engine::preprocess::run_shell_command(command, Some(&self.0), None)
     }
 }
 
@@ -460,56 +451,4 @@ fn time_seed() -> u32 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     ((now.as_secs() as u32).wrapping_add(1)).wrapping_mul(now.subsec_micros().wrapping_add(1))
-}
-
-/// Speculative parses before the real one on a cold probe cache: enough for
-/// the chains of probes in the kernel's trees (compiler, then its version,
-/// then version tests).
-const SPECULATIVE_ROUNDS: usize = 4;
-
-/// A probe cache for a tree (see the probe-cache crate): commands run with
-/// `vars` in `cwd`; `history_key` names the tree for the history of probes.
-/// On a first run (no history) the probes are learnt by speculative parses
-/// of `kconfig` and run in parallel before the real parse.
-pub(crate) fn cached_shell(
-    vars: Vec<(String, String)>,
-    cwd: PathBuf,
-    history_key: String,
-    kconfig: &str,
-    env: &EnvFn,
-) -> Box<dyn kconfig_engine::ShellRunner> {
-    let pc = Arc::new(
-        kforge_probe_cache::ProbeCache::new(
-            kforge_probe_cache::ProbeCache::default_dir(),
-            vars,
-            cwd,
-        )
-        .with_history_key(history_key),
-    );
-    if !pc.prefetch_history() {
-        pc.prefetch_by_speculation(SPECULATIVE_ROUNDS, |shell| {
-            let _ = Kconfig::load(LoadOptions {
-                kconfig: kconfig.to_string(),
-                env: env.clone(),
-                shell,
-                dialect: None,
-            });
-        });
-    }
-    Box::new(SavingCache(pc))
-}
-
-/// Wraps the probe cache so the command history is saved when parsing ends.
-struct SavingCache(Arc<kforge_probe_cache::ProbeCache>);
-
-impl kconfig_engine::ShellRunner for SavingCache {
-    fn run(&self, command: &str) -> Vec<u8> {
-        self.0.run(command)
-    }
-}
-
-impl Drop for SavingCache {
-    fn drop(&mut self) {
-        self.0.save_history();
-    }
 }

@@ -69,44 +69,40 @@ pub struct Request {
     pub config: Option<PathBuf>,
 }
 
-/// Why an environment could not be derived. Every message names the file
-/// or value at fault and says what to do.
+/// Why an environment could not be derived: what is at fault, as data.
+/// The message names the file or value; the remedy depends on how the
+/// caller took its input (flags or a declaration), so it is the caller's
+/// to word: [`KernelEnvError::remedy`] gives the facts it needs.
 #[derive(Debug, thiserror::Error)]
 pub enum KernelEnvError {
-    #[error(
-        "kernel source tree {} does not exist\n  \
-         hint: pass --tree DIR, the top directory of a Linux source tree \
-         (the one holding Makefile, Kconfig and arch/)",
-        path.display()
-    )]
+    /// The tree does not exist.
+    #[error("kernel source tree {} does not exist", path.display())]
     TreeMissing { path: PathBuf },
-    #[error(
-        "{} is not a directory\n  \
-         hint: pass --tree DIR, the top directory of a Linux source tree",
-        path.display()
-    )]
+    /// The tree is a file.
+    #[error("{} is not a directory", path.display())]
     TreeNotDirectory { path: PathBuf },
+    /// The tree has no top-level Makefile.
     #[error(
-        "{} not found: {} is not the top of a Linux source tree\n  \
-         hint: pass --tree DIR, the directory holding the kernel's top-level Makefile, Kconfig and arch/",
+        "{} not found: {} is not the top of a Linux source tree",
         makefile.display(),
         tree.display()
     )]
     NoMakefile { tree: PathBuf, makefile: PathBuf },
+    /// The Makefile has no `VERSION = ...` line.
     #[error(
-        "{}: no 'VERSION = ...' line, so this is not the kernel's top-level Makefile\n  \
-         hint: pass --tree DIR, the top directory of a Linux source tree",
+        "{}: no 'VERSION = ...' line, so this is not the kernel's top-level Makefile",
         makefile.display()
     )]
     NoVersion { makefile: PathBuf },
+    /// A file of the tree could not be read.
     #[error("cannot read {}: {source}", path.display())]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// `arch/$(SRCARCH)` does not exist; `available` lists the tree's.
     #[error(
-        "unknown architecture '{arch}': {} does not exist{}\n  \
-         hint: pass --arch with one of: {available}",
+        "unknown architecture '{arch}': {} does not exist{}",
         dir.display(),
         if arch == srcarch { String::new() } else { format!(" (ARCH={arch} builds arch/{srcarch})") }
     )]
@@ -116,9 +112,9 @@ pub enum KernelEnvError {
         dir: PathBuf,
         available: String,
     },
+    /// `scripts/Makefile.clang` has no `--target` for this architecture.
     #[error(
-        "{}: no clang --target for SRCARCH={srcarch}{}\n  \
-         hint: pass --cross-compile PREFIX (e.g. {srcarch}-linux-gnu-) so clang gets --target from it, or configure with gcc (drop --llvm)",
+        "{}: no clang --target for SRCARCH={srcarch}{}",
         file.display(),
         if subarch.is_empty() { String::new() } else { format!(" (SUBARCH={subarch})") }
     )]
@@ -127,15 +123,13 @@ pub enum KernelEnvError {
         srcarch: String,
         subarch: String,
     },
+    /// An out-of-tree configuration was asked of a configured tree.
     #[error(
         "the source tree {} is not clean ({} exists), so conf would read its \
-         configuration instead of the one in the object directory {}\n  \
-         hint: run 'make ARCH={arch} mrproper' in {}, or configure in the tree itself (--objdir {})",
+         configuration instead of the one in the object directory {}",
         tree.display(),
         found.display(),
-        objdir.display(),
-        tree.display(),
-        tree.display()
+        objdir.display()
     )]
     SourceTreeNotClean {
         tree: PathBuf,
@@ -143,6 +137,45 @@ pub enum KernelEnvError {
         objdir: PathBuf,
         arch: String,
     },
+}
+
+/// What the user changes to mend a [`KernelEnvError`]: the input at fault.
+/// Fronts word it for their own input (a flag, a declaration key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Remedy {
+    /// Name the top directory of a Linux source tree.
+    Tree,
+    /// Name an architecture among these (space-separated).
+    Arch { available: String },
+    /// Give a cross prefix for clang's `--target`, or drop LLVM.
+    CrossPrefix { srcarch: String },
+    /// Clean the tree (`make ARCH=.. mrproper`), or configure in it.
+    CleanTree { tree: PathBuf, arch: String },
+    /// Nothing the input can change (an I/O failure).
+    None,
+}
+
+impl KernelEnvError {
+    /// The input at fault, for the front to word its hint.
+    pub fn remedy(&self) -> Remedy {
+        match self {
+            KernelEnvError::TreeMissing { .. }
+            | KernelEnvError::TreeNotDirectory { .. }
+            | KernelEnvError::NoMakefile { .. }
+            | KernelEnvError::NoVersion { .. } => Remedy::Tree,
+            KernelEnvError::Read { .. } => Remedy::None,
+            KernelEnvError::UnknownArch { available, .. } => Remedy::Arch {
+                available: available.clone(),
+            },
+            KernelEnvError::ClangTarget { srcarch, .. } => Remedy::CrossPrefix {
+                srcarch: srcarch.clone(),
+            },
+            KernelEnvError::SourceTreeNotClean { tree, arch, .. } => Remedy::CleanTree {
+                tree: tree.clone(),
+                arch: arch.clone(),
+            },
+        }
+    }
 }
 
 /// The environment make would give conf.
@@ -837,6 +870,20 @@ pub fn make_shell(cmd: &str, env: &Vars, cwd: &Path) -> String {
         }
     }
     s.replace("\r\n", " ").replace('\n', " ")
+}
+
+/// The kernel's SRCARCH of the machine kforge runs on (`uname -m`, mapped
+/// as `scripts/subarch.include` maps it).
+pub fn host_srcarch() -> String {
+    let machine = Command::new("uname")
+        .arg("-m")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    srcarch_of(&subarch_of_machine(&machine)).to_string()
 }
 
 /// Where `command -v NAME` would find a program: NAME itself when it holds

@@ -1,0 +1,141 @@
+//! The pipeline's errors: what went wrong, as data. The words a user reads
+//! (and the hints naming a front's own flags) are the front's to choose;
+//! `Display` gives a plain sentence naming the file or value at fault.
+
+use std::path::PathBuf;
+
+use kforge_declaration::{Origin, SpecError};
+
+/// A stage failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The declaration (or a file it includes) is wrong.
+    #[error(transparent)]
+    Declaration(#[from] SpecError),
+    /// The environment make would give conf could not be derived.
+    #[error(transparent)]
+    Env(#[from] kforge_tree::env::KernelEnvError),
+    /// The requests could not be resolved at all.
+    #[error(transparent)]
+    Resolve(#[from] kforge_resolve::ResolveError),
+    /// The declared source could not be fetched, verified, unpacked or patched.
+    #[error(transparent)]
+    Source(Box<kforge_source::SourceError>),
+    /// The tree's Kbuild files could not be read.
+    #[error(transparent)]
+    Kbuild(#[from] kforge_tree::KbuildError),
+    /// The tree's Kconfig files do not parse: the engine's messages.
+    #[error("the Kconfig tree could not be parsed:\n{0}")]
+    Load(String),
+    /// A file could not be read.
+    #[error("{}: cannot read it: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A file could not be written.
+    #[error("{}: cannot write it: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Some other I/O step failed; `what` says which.
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    /// A symbol the tree does not define for this architecture.
+    #[error("unknown symbol {0}: not defined in this tree for this architecture")]
+    UnknownSymbol(String),
+    /// A given tree is used as it is, but the declaration patches its source.
+    #[error("{0}: the given tree is built as it is, without the declared [[patches]]")]
+    PatchesWithTree(Origin),
+    /// A given tree is used as it is, but the declaration has a `post_patch`.
+    #[error("the given tree is built as it is, but the declaration has a [build] post_patch")]
+    PostPatchWithTree,
+    /// The given tree has no top-level Makefile.
+    #[error("{}: not a kernel tree (it has no Makefile)", .0.display())]
+    NotAKernelTree(PathBuf),
+    /// Required requests did not hold: nothing was built. The report has
+    /// been made from the [`crate::Resolved`] the caller holds.
+    #[error(
+        "{requests} requests, {held} held, {errors} errors, {warnings} warnings; nothing built"
+    )]
+    Unresolved {
+        requests: usize,
+        held: usize,
+        errors: usize,
+        warnings: usize,
+    },
+    /// The host's compiler cannot build a foreign architecture.
+    #[error("[build] arch = \"{arch}\" is not this machine's architecture ({host}), and the declaration has no cross compiler: the host's gcc cannot build it")]
+    NeedsCrossCompiler {
+        arch: String,
+        host: String,
+        /// The usual cross prefix for the architecture.
+        prefix: String,
+        /// The Debian package that has it.
+        package: String,
+    },
+    /// A tool of the toolchain is not in `PATH`.
+    #[error("{role} `{command}` is not in PATH")]
+    MissingTool {
+        role: String,
+        command: String,
+        cross_compile: Option<String>,
+    },
+    /// The compiler launcher is not in `PATH`.
+    #[error("the compiler launcher `{0}` ([build] launcher) is not in PATH")]
+    MissingLauncher(String),
+    /// make failed; `excerpt` holds the lines that show why.
+    #[error("the build failed: {error}")]
+    Make {
+        error: kforge_store::MakeError,
+        /// The first error lines of the log (or its last lines).
+        excerpt: Vec<String>,
+        /// Whether `excerpt` holds compiler errors (else the log's tail).
+        errors_found: bool,
+        log: PathBuf,
+    },
+    /// `make olddefconfig` changed the resolved configuration: a bug in
+    /// kforge's engine.
+    #[error("the resolved configuration is not a fixed point of the kernel's `make olddefconfig`; it changed {} symbols", changes.len())]
+    NotFixedPoint {
+        changes: Vec<String>,
+        config: PathBuf,
+    },
+    /// The build made no `include/config/kernel.release`.
+    #[error("{}: cannot read the kernel release the build wrote: {source}", path.display())]
+    NoRelease {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// kforge's depmod or a loader failed on the built modules.
+    #[error("{message}")]
+    Modules { message: String, log: PathBuf },
+    /// An input refused, with a message that says what to do.
+    #[error("{0}")]
+    Refused(String),
+    /// A boot test cannot be made.
+    #[error("{0}")]
+    Boot(String),
+}
+
+impl From<Box<kforge_source::SourceError>> for Error {
+    fn from(e: Box<kforge_source::SourceError>) -> Self {
+        Error::Source(e)
+    }
+}
+
+impl From<kforge_source::SourceError> for Error {
+    fn from(e: kforge_source::SourceError) -> Self {
+        Error::Source(Box::new(e))
+    }
+}
+
+/// An I/O error mapper naming what was being done.
+pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+    let what = what.into();
+    move |source| Error::Io { what, source }
+}
