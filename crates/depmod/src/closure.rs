@@ -55,6 +55,14 @@ pub enum Error {
     /// A target is neither a module, an alias nor a built-in module.
     #[error("unknown module, alias or symbol '{0}': nothing in modules.dep, modules.alias, modules.symbols or modules.builtin matches it")]
     Unknown(String),
+    /// No depmod'ed tree of `version` under `dir`.
+    #[error("no modules.dep under {} for version {version} (looked in lib/modules/{version}, {version} and the directory itself; run depmod first)", dir.display())]
+    NoTree {
+        /// Where it was looked for.
+        dir: PathBuf,
+        /// The kernel release.
+        version: String,
+    },
     /// A target has unbalanced brackets.
     #[error("invalid target '{0}': unmatched '[' or ']'")]
     BadTarget(String),
@@ -263,6 +271,22 @@ fn name_of(path: &str) -> String {
 }
 
 impl Tree {
+    /// The depmod'ed tree of `version` under `dir`: `dir/lib/modules/VERSION`
+    /// (an install root), `dir/VERSION` (a modules directory) or `dir` itself.
+    pub fn find(dir: &Path, version: &str) -> Result<PathBuf, Error> {
+        [
+            dir.join("lib/modules").join(version),
+            dir.join(version),
+            dir.to_path_buf(),
+        ]
+        .into_iter()
+        .find(|c| c.join("modules.dep").is_file())
+        .ok_or_else(|| Error::NoTree {
+            dir: dir.to_path_buf(),
+            version: version.to_string(),
+        })
+    }
+
     /// Read the index files of a depmod'ed tree (`.../lib/modules/<version>`).
     /// `modules.dep` is required; the others are optional.
     pub fn open(dir: impl AsRef<Path>) -> Result<Tree, Error> {

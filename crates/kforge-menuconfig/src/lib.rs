@@ -13,6 +13,7 @@
 //! requests ([`kforge_declaration::edit`]).
 
 mod search;
+pub mod tui;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};

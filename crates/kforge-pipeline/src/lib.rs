@@ -28,6 +28,7 @@ pub mod build;
 pub mod conf;
 pub mod error;
 pub mod manifest;
+pub mod modules;
 pub mod plan;
 pub mod resolved;
 pub mod source;

@@ -181,6 +181,55 @@ impl Resolved {
         })
     }
 
+    /// What differs between the base configuration and the resolved one,
+    /// symbol by symbol, with why (`# ... is not set` and absent are the
+    /// same).
+    pub fn changes(&mut self) -> Vec<Change> {
+        let base = config_entries(&self.res.base_config);
+        let now = config_entries(&self.res.config);
+        let keys: std::collections::BTreeSet<&String> = base.keys().chain(now.keys()).collect();
+        let mut out = Vec::new();
+        for k in keys {
+            let (a, b) = (base.get(k), now.get(k));
+            let off = |v: Option<&String>| v.is_none_or(|v| v == "n");
+            if a == b || (off(a) && off(b)) {
+                continue;
+            }
+            let reason = if let Some(o) = self
+                .res
+                .outcomes
+                .iter()
+                .rev()
+                .find(|o| &o.request.symbol == k)
+            {
+                Reason::Requested(o.request.origin.clone())
+            } else if self.res.auto_modules.contains(k) {
+                Reason::AutoModules
+            } else if let Some(r) = kforge_resolve::explain_symbol(&mut self.tree.kc, k) {
+                let by: Vec<String> = r
+                    .selectors
+                    .iter()
+                    .filter(|s| s.active && s.kind == "select")
+                    .map(|s| s.symbol.clone())
+                    .collect();
+                if by.is_empty() {
+                    Reason::Defaults
+                } else {
+                    Reason::SelectedBy(by)
+                }
+            } else {
+                Reason::Undefined
+            };
+            out.push(Change {
+                symbol: k.clone(),
+                before: a.cloned(),
+                after: b.cloned(),
+                reason,
+            });
+        }
+        out
+    }
+
     /// `CONFIG_<name>`'s value in the resolved configuration (`n` unset).
     pub fn value(&self, name: &str) -> &str {
         config_value(&self.res.config, name)
@@ -207,6 +256,48 @@ pub fn resolve(spec: &Spec, tree: &Path, probe_cache: bool) -> Result<Resolved, 
         module_errors,
         ignore_errors: spec.build.ignore_config_errors,
     })
+}
+
+/// A symbol whose value the declaration changed against the base.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub symbol: String,
+    /// The values before and after (`None`: absent).
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub reason: Reason,
+}
+
+/// Why a symbol changed against the base.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reason {
+    /// A request of the declaration, there.
+    Requested(Origin),
+    /// `[build] auto_modules`.
+    AutoModules,
+    /// Selected by these symbols.
+    SelectedBy(Vec<String>),
+    /// Its defaults and dependencies.
+    Defaults,
+    /// The symbol is no longer defined.
+    Undefined,
+}
+
+/// The `CONFIG_` settings of a `.config` text, `# CONFIG_X is not set` as
+/// `n`.
+fn config_entries(text: &str) -> std::collections::BTreeMap<String, String> {
+    let mut m = std::collections::BTreeMap::new();
+    for l in text.lines() {
+        if let Some((k, v)) = l.strip_prefix("CONFIG_").and_then(|r| r.split_once('=')) {
+            m.insert(k.to_string(), v.to_string());
+        } else if let Some(n) = l
+            .strip_prefix("# CONFIG_")
+            .and_then(|r| r.strip_suffix(" is not set"))
+        {
+            m.insert(n.to_string(), "n".to_string());
+        }
+    }
+    m
 }
 
 /// `CONFIG_<name>`'s value in a .config text (`n` when unset).

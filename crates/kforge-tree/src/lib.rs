@@ -92,6 +92,7 @@
 
 pub mod env;
 mod make;
+pub mod targets;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};

@@ -1,11 +1,9 @@
 //! `kforge config` and `kforge explain`: resolve a declaration with the
 //! engine, verify every request, and report like a compiler.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use kconfig_engine::Kconfig;
-use kforge_pipeline::resolved::{self, ExplainIn};
+use kforge_pipeline::resolved::{self, ExplainIn, Reason};
 use kforge_pipeline::{Error, Resolved};
 use kforge_resolve::{Outcome, Problem, Resolution};
 use kforge_tree::env::Remedy;
@@ -77,7 +75,7 @@ pub fn render_report(r: &mut Resolved, diff: bool) -> String {
         out.push_str(&render_outcome(o, level));
     }
     if diff {
-        out.push_str(&render_diff(&r.res, &mut r.tree.kc));
+        out.push_str(&render_diff(r));
     }
     out
 }
@@ -353,73 +351,21 @@ fn render_outcome(o: &Outcome, level: Level) -> String {
     )
 }
 
-fn parse_config(text: &str, prefix: &str) -> BTreeMap<String, String> {
-    let mut m = BTreeMap::new();
-    for l in text.lines() {
-        if let Some(rest) = l.strip_prefix(prefix) {
-            if let Some((k, v)) = rest.split_once('=') {
-                m.insert(k.to_string(), v.to_string());
-            }
-        } else if let Some(n) = l
-            .strip_prefix("# ")
-            .and_then(|r| r.strip_prefix(prefix))
-            .and_then(|r| r.strip_suffix(" is not set"))
-        {
-            m.insert(n.to_string(), "n".to_string());
-        }
-    }
-    m
-}
-
-fn render_diff(res: &Resolution, kc: &mut Kconfig) -> String {
-    let base = parse_config(&res.base_config, "CONFIG_");
-    let now = parse_config(&res.config, "CONFIG_");
-    let why: BTreeMap<&str, String> = res
-        .outcomes
-        .iter()
-        .map(|o| {
-            (
-                o.request.symbol.as_str(),
-                format!("requested at {}", o.request.origin),
-            )
-        })
-        .collect();
+fn render_diff(r: &mut Resolved) -> String {
     let mut out = String::from("changes against the base configuration:\n");
-    let keys: std::collections::BTreeSet<&String> = base.keys().chain(now.keys()).collect();
-    for k in keys {
-        let (a, b) = (base.get(k), now.get(k));
-        // "is not set" and absent mean the same.
-        let off = |v: Option<&String>| v.is_none_or(|v| v == "n");
-        if a == b || (off(a) && off(b)) {
-            continue;
-        }
-        let reason = why
-            .get(k.as_str())
-            .cloned()
-            .or_else(|| {
-                res.auto_modules
-                    .contains(k)
-                    .then(|| "auto_modules".to_string())
-            })
-            .or_else(|| {
-                let r = kforge_resolve::explain_symbol(kc, k)?;
-                let by: Vec<String> = r
-                    .selectors
-                    .iter()
-                    .filter(|s| s.active && s.kind == "select")
-                    .map(|s| s.symbol.clone())
-                    .collect();
-                Some(if by.is_empty() {
-                    "its defaults and dependencies".to_string()
-                } else {
-                    format!("selected by {}", by.join(", "))
-                })
-            })
-            .unwrap_or_else(|| "no longer defined".to_string());
+    for c in r.changes() {
+        let reason = match &c.reason {
+            Reason::Requested(origin) => format!("requested at {origin}"),
+            Reason::AutoModules => "auto_modules".to_string(),
+            Reason::SelectedBy(by) => format!("selected by {}", by.join(", ")),
+            Reason::Defaults => "its defaults and dependencies".to_string(),
+            Reason::Undefined => "no longer defined".to_string(),
+        };
         out.push_str(&format!(
-            "  {k}: {} -> {}  ({reason})\n",
-            a.map_or("(absent)", String::as_str),
-            b.map_or("(absent)", String::as_str)
+            "  {}: {} -> {}  ({reason})\n",
+            c.symbol,
+            c.before.as_deref().unwrap_or("(absent)"),
+            c.after.as_deref().unwrap_or("(absent)")
         ));
     }
     out

@@ -7,52 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use kforge_pipeline::conf::{self as conf_cmd, ConfEnv, ConfExtras};
-use kforge_tree::env::{self as kernel_env, KernelEnv, KernelEnvError, Request, Vars};
-
-/// The targets of scripts/kconfig/Makefile that just run conf with
-/// `--TARGET`.
-const SIMPLE_TARGETS: &[&str] = &[
-    "oldconfig",
-    "olddefconfig",
-    "syncconfig",
-    "allnoconfig",
-    "allyesconfig",
-    "allmodconfig",
-    "alldefconfig",
-    "randconfig",
-    "listnewconfig",
-    "helpnewconfig",
-    "yes2modconfig",
-    "mod2yesconfig",
-    "mod2noconfig",
-];
-
-/// A configuration target, named as for make.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    /// `olddefconfig`, `allnoconfig`, ...: conf `--TARGET`.
-    Simple(String),
-    /// `defconfig`: the arch's default configuration, or `--defconfig-file`.
-    Defconfig,
-    /// `savedefconfig`: write a minimal `defconfig` (or `--defconfig-file`).
-    SaveDefconfig,
-    /// `NAME_defconfig`: arch/$(SRCARCH)/configs/NAME_defconfig.
-    Named(String),
-}
-
-fn parse_target(s: &str) -> Result<Target, String> {
-    match s {
-        "defconfig" => Ok(Target::Defconfig),
-        "savedefconfig" => Ok(Target::SaveDefconfig),
-        _ if SIMPLE_TARGETS.contains(&s) => Ok(Target::Simple(s.to_string())),
-        _ if s.ends_with("_defconfig") && !s.contains('/') => Ok(Target::Named(s.to_string())),
-        _ => Err(format!(
-            "unknown target; expected one of: defconfig, savedefconfig, {}, or NAME_defconfig \
-             (a file in arch/$SRCARCH/configs/)",
-            SIMPLE_TARGETS.join(", ")
-        )),
-    }
-}
+use kforge_tree::env::{self as kernel_env, KernelEnvError, Request, Vars};
+use kforge_tree::targets::{self, Defconfig, Target, TargetError};
 
 /// Configure a Linux source tree like `make ARCH=... TARGET` (without make).
 ///
@@ -76,7 +32,7 @@ pub struct KconfigArgs {
     /// mod2yesconfig, mod2noconfig, or NAME_defconfig
     #[arg(
         value_name = "TARGET",
-        value_parser = parse_target,
+        value_parser = str::parse::<Target>,
         required_unless_present = "print_env"
     )]
     pub target: Option<Target>,
@@ -144,16 +100,10 @@ pub struct KconfigArgs {
 /// Why `kforge kconfig` could not run conf.
 #[derive(Debug, thiserror::Error)]
 pub enum FrontError {
-    #[error("{}", env_message(.0))]
+    #[error("{m}", m = env_message(.0))]
     Env(#[from] KernelEnvError),
-    #[error("the C compiler '{cc}' (CC for ARCH={arch}) was not found in PATH\n  hint: {hint}")]
-    CompilerNotFound {
-        cc: String,
-        arch: String,
-        hint: String,
-    },
-    #[error("default configuration {} not found\n  hint: {hint}", path.display())]
-    DefconfigMissing { path: PathBuf, hint: String },
+    #[error("{e}\n  hint: {hint}", e = .0, hint = target_hint(.0))]
+    Target(#[from] TargetError),
     #[error(
         "cannot create the object directory {}: {source}\n  hint: pass --objdir with a writable directory",
         path.display()
@@ -168,6 +118,34 @@ pub enum FrontError {
     NoTarget,
     #[error("cannot determine the current directory: {0}")]
     Cwd(std::io::Error),
+}
+
+/// The hint that mends a [`TargetError`], in this front's words.
+fn target_hint(e: &TargetError) -> String {
+    match e {
+        TargetError::DefconfigMissing { which, .. } => match which {
+            Defconfig::Given => "check the path given to --defconfig-file".to_string(),
+            Defconfig::ArchDefault { name, arch, srcarch } => format!(
+                "make builds '{name}' as a target of its own for ARCH={arch} (e.g. by \
+                 merging config fragments), which kforge does not do; pass \
+                 --defconfig-file FILE or a NAME_defconfig target that exists in arch/{srcarch}/configs/"
+            ),
+            Defconfig::Named { srcarch } => format!(
+                "see the files in arch/{srcarch}/configs/ of the tree for the available NAME_defconfig targets"
+            ),
+        },
+        TargetError::CompilerNotFound { program, arch, llvm, cross_compile, .. } => {
+            if *llvm {
+                "install clang and the LLVM tools, or point --llvm at them (--llvm=-VERSION or --llvm=/path/to/llvm/bin/)".to_string()
+            } else if !cross_compile.is_empty() {
+                format!(
+                    "install the {arch} cross toolchain providing {program}, or fix --cross-compile (now '{cross_compile}'; it is prepended to gcc, ld, ...)"
+                )
+            } else {
+                "install gcc, pass --cross-compile PREFIX for a cross toolchain, or --llvm to use clang".to_string()
+            }
+        }
+    }
 }
 
 /// An environment error with the hint in this front's words (its flags).
@@ -232,64 +210,14 @@ fn try_run(args: KconfigArgs) -> Result<i32, FrontError> {
         return Err(FrontError::NoTarget);
     };
     let env = kenv.conf_env(&base);
-    check_compiler(&kenv, &env)?;
+    targets::check_compiler(&kenv, &env)?;
 
     // The arguments scripts/kconfig/Makefile gives conf for the target.
-    let mut conf_args: Vec<String> = Vec::new();
-    if args.silent {
-        conf_args.push("-s".to_string());
-    }
-    match &target {
-        Target::Simple(t) => conf_args.push(format!("--{t}")),
-        Target::Defconfig => {
-            let file = match &args.defconfig_file {
-                Some(f) => {
-                    let f = abs(f);
-                    if !f.is_file() {
-                        return Err(FrontError::DefconfigMissing {
-                            path: f,
-                            hint: "check the path given to --defconfig-file".to_string(),
-                        });
-                    }
-                    f.to_string_lossy().into_owned()
-                }
-                None => {
-                    let rel = kenv.arch_defconfig();
-                    let name = kenv.get("KBUILD_DEFCONFIG").to_string();
-                    check_defconfig(&kenv, &rel, &format!(
-                        "make builds '{name}' as a target of its own for ARCH={} (e.g. by \
-                         merging config fragments), which kforge does not do; pass \
-                         --defconfig-file FILE or a NAME_defconfig target that exists in arch/{}/configs/",
-                        kenv.get("ARCH"),
-                        kenv.get("SRCARCH")
-                    ))?;
-                    if !args.silent {
-                        println!("*** Default configuration is based on '{name}'");
-                    }
-                    rel
-                }
-            };
-            conf_args.push(format!("--defconfig={file}"));
-        }
-        Target::Named(name) => {
-            let rel = kenv.named_defconfig(name);
-            check_defconfig(
-                &kenv,
-                &rel,
-                &format!(
-                    "see the files in arch/{}/configs/ of the tree for the available NAME_defconfig targets",
-                    kenv.get("SRCARCH")
-                ),
-            )?;
-            conf_args.push(format!("--defconfig={rel}"));
-        }
-        Target::SaveDefconfig => {
-            let out = match &args.defconfig_file {
-                Some(f) => abs(f).to_string_lossy().into_owned(),
-                None => "defconfig".to_string(),
-            };
-            conf_args.push(format!("--savedefconfig={out}"));
-        }
+    let defconfig_file = args.defconfig_file.as_deref().map(abs);
+    let (mut conf_args, based_on) =
+        targets::conf_args(&kenv, &target, defconfig_file.as_deref(), args.silent)?;
+    if let (Some(name), false) = (based_on, args.silent) {
+        println!("*** Default configuration is based on '{name}'");
     }
     conf_args.push(kenv.kconfig.clone());
 
@@ -308,44 +236,4 @@ fn try_run(args: KconfigArgs) -> Result<i32, FrontError> {
         ConfExtras { probe_cache },
         &ConfEnv::Explicit(env),
     ))
-}
-
-/// The configuration conf is told to read must exist (conf looks for it in
-/// the object directory, then in the tree).
-fn check_defconfig(kenv: &KernelEnv, rel: &str, hint: &str) -> Result<(), FrontError> {
-    if kenv.abs_objtree.join(rel).is_file() || kenv.abs_srctree.join(rel).is_file() {
-        return Ok(());
-    }
-    Err(FrontError::DefconfigMissing {
-        path: kenv.abs_srctree.join(rel),
-        hint: hint.to_string(),
-    })
-}
-
-/// Every Kconfig tree asks the C compiler who it is and stops ("Sorry, this
-/// C compiler is not supported") when it does not answer; say why earlier.
-fn check_compiler(kenv: &KernelEnv, env: &Vars) -> Result<(), FrontError> {
-    let cc = kenv.get("CC");
-    let prog = cc.split_whitespace().next().unwrap_or("");
-    let path = env.get("PATH").map_or("", String::as_str);
-    if kernel_env::find_program(prog, path, &kenv.abs_objtree).is_some() {
-        return Ok(());
-    }
-    let arch = kenv.get("ARCH").to_string();
-    let hint = if kenv.vars.contains_key("LLVM") {
-        "install clang and the LLVM tools, or point --llvm at them (--llvm=-VERSION or --llvm=/path/to/llvm/bin/)".to_string()
-    } else if !kenv.get("CROSS_COMPILE").is_empty() {
-        format!(
-            "install the {arch} cross toolchain providing {prog}, or fix --cross-compile (now '{}'; it is prepended to gcc, ld, ...)",
-            kenv.get("CROSS_COMPILE")
-        )
-    } else {
-        "install gcc, pass --cross-compile PREFIX for a cross toolchain, or --llvm to use clang"
-            .to_string()
-    };
-    Err(FrontError::CompilerNotFound {
-        cc: cc.to_string(),
-        arch,
-        hint,
-    })
 }

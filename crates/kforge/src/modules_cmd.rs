@@ -2,7 +2,7 @@
 //! tree, and a directory that loads exactly that.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use depmod::closure::{Closure, Options, Tree};
@@ -85,80 +85,20 @@ pub fn run(a: ModulesArgs) -> i32 {
     }
 }
 
-fn tree_dir(dir: &Path, version: &str) -> Result<PathBuf, String> {
-    for c in [
-        dir.join("lib/modules").join(version),
-        dir.join(version),
-        dir.to_path_buf(),
-    ] {
-        if c.join("modules.dep").is_file() {
-            return Ok(c);
-        }
-    }
-    Err(format!(
-        "no modules.dep under {} for version {version} (looked in lib/modules/{version}, {version} and the directory itself; run depmod first)",
-        dir.display()
-    ))
-}
-
 fn closure(t: &TreeArgs) -> Result<(Tree, Closure), String> {
-    let dir = tree_dir(&t.modules, &t.version)?;
+    let dir = Tree::find(&t.modules, &t.version).map_err(|e| e.to_string())?;
     let tree = Tree::open(&dir).map_err(|e| e.to_string())?;
     let opts = Options {
         weak: t.weak,
         firmware_dir: t.firmware.clone(),
     };
-    let targets = expand_symbols(t, &tree)?;
+    let targets = kforge_pipeline::modules::expand_symbols(&t.targets, t.tree.as_deref(), &tree)
+        .map_err(|e| e.to_string())?;
     let c = tree.closure(&targets, &opts).map_err(|e| e.to_string())?;
     for w in &c.warnings {
         eprintln!("kforge: warning: {w}");
     }
     Ok((tree, c))
-}
-
-/// The targets with each `CONFIG_NAME` replaced by the modules the
-/// symbol builds (from the source tree's Makefiles) that the module tree
-/// has, as modules or built in.
-fn expand_symbols(t: &TreeArgs, tree: &Tree) -> Result<Vec<String>, String> {
-    let mut map = None;
-    let mut out = Vec::new();
-    for target in &t.targets {
-        let Some(symbol) = target.strip_prefix("CONFIG_") else {
-            out.push(target.clone());
-            continue;
-        };
-        let Some(src) = &t.tree else {
-            return Err(format!(
-                "target {target} is a Kconfig symbol: give --tree DIR, the kernel source the modules were built from, whose Makefiles say which modules it builds"
-            ));
-        };
-        if map.is_none() {
-            map = Some(kforge_tree::ModuleMap::scan(src).map_err(|e| e.to_string())?);
-        }
-        let modules = map
-            .as_ref()
-            .map(|m| m.modules_of(symbol))
-            .unwrap_or_default();
-        if modules.is_empty() {
-            return Err(format!(
-                "target {target}: no Makefile of {} builds a module from CONFIG_{symbol} (obj-$(CONFIG_{symbol}) += name.o)",
-                src.display()
-            ));
-        }
-        let present: Vec<String> = modules
-            .iter()
-            .filter(|m| tree.module_path(m).is_some() || tree.is_builtin(m))
-            .cloned()
-            .collect();
-        if present.is_empty() {
-            return Err(format!(
-                "target {target}: it builds {}, and the module tree has none of them as a module or built in (was CONFIG_{symbol}=m or y in that build?)",
-                modules.join(", ")
-            ));
-        }
-        out.extend(present);
-    }
-    Ok(out)
 }
 
 fn print_closure(c: &Closure) {
