@@ -78,6 +78,9 @@ pub struct StdLog {
     pub max: Level,
     /// Print `-v` output.
     pub verbose: bool,
+    /// The first failed write of `-n` output to stdout (a full disk, a
+    /// closed pipe): the caller must not report success.
+    pub write_error: Option<std::io::Error>,
 }
 
 impl StdLog {
@@ -93,6 +96,7 @@ impl StdLog {
             program: "depmod".into(),
             max,
             verbose: verbose > 0,
+            write_error: None,
         }
     }
 }
@@ -117,7 +121,12 @@ impl Log for StdLog {
         }
     }
     fn output(&mut self, bytes: &[u8]) {
-        let _ = std::io::stdout().lock().write_all(bytes);
+        if self.write_error.is_none() {
+            let mut o = std::io::stdout().lock();
+            if let Err(e) = o.write_all(bytes).and_then(|_| o.flush()) {
+                self.write_error = Some(e);
+            }
+        }
     }
 }
 

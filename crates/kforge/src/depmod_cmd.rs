@@ -109,8 +109,14 @@ pub fn run(a: DepmodArgs) -> i32 {
         config: a.config,
         jobs: a.jobs,
     };
-    match depmod::generate::run(&opts, &mut log) {
-        Ok(_) => 0,
-        Err(_) => 1,
+    let ok = depmod::generate::run(&opts, &mut log).is_ok();
+    if let Some(e) = &log.write_error {
+        eprintln!("depmod: FATAL: could not write the -n output to standard output: {e}");
+        return 1;
+    }
+    if ok {
+        0
+    } else {
+        1
     }
 }
