@@ -4,6 +4,64 @@
 //! A loaded tree is a [`Kconfig`]: arenas of symbols, properties, menu nodes
 //! and expressions indexed by ids. There is no global state, so several trees
 //! can be loaded side by side.
+//!
+//! # Example
+//!
+//! Load a small Kconfig tree, read a configuration that asks for a module
+//! whose dependency is off, and see what the engine makes of it. The
+//! environment is a closure (here only `srctree`) and `$(shell,...)` goes
+//! through a [`ShellRunner`], so nothing is taken from the process.
+//!
+//! ```
+//! use std::rc::Rc;
+//! use kconfig_engine::{preprocess::DirectShell, Dialect, Kconfig, LoadOptions, Tri};
+//!
+//! let tree = std::env::temp_dir().join(format!("kconfig-engine-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&tree)?;
+//! std::fs::write(
+//!     tree.join("Kconfig"),
+//!     r#"
+//! config MODULES
+//!     bool "Enable loadable module support"
+//!     modules
+//!
+//! config NET
+//!     bool "Networking support"
+//!
+//! config DUMMY
+//!     tristate "Dummy net driver support"
+//!     depends on NET
+//! "#,
+//! )?;
+//!
+//! let srctree = tree.to_string_lossy().into_owned();
+//! let mut kc = Kconfig::load(LoadOptions {
+//!     kconfig: "Kconfig".into(),
+//!     env: Rc::new(move |k| (k == "srctree").then(|| srctree.clone())),
+//!     shell: Box::new(DirectShell),
+//!     dialect: Some(Dialect::V6_12),
+//! })?;
+//!
+//! // A configuration held in memory, read as conf reads .config.
+//! kc.set_config_text(".config", "CONFIG_MODULES=y\nCONFIG_DUMMY=m\n");
+//! kc.read(Some(".config"));
+//!
+//! let dummy = kc.find("DUMMY").expect("DUMMY is defined");
+//! let net = kc.find("NET").expect("NET is defined");
+//! assert_eq!(kc.tristate_value(net), Tri::No);
+//! assert_eq!(kc.tristate_value(dummy), Tri::No); // depends on NET, which is off
+//!
+//! // Turning NET on lets DUMMY be a module, once it is computed again.
+//! assert!(kc.set_tristate_value(net, Tri::Yes));
+//! kc.calc_value(dummy);
+//! assert!(kc.set_tristate_value(dummy, Tri::Mod));
+//! let config = kc.render_config();
+//! assert!(config.contains("CONFIG_NET=y\n"));
+//! assert!(config.contains("CONFIG_DUMMY=m\n"));
+//!
+//! std::fs::remove_dir_all(&tree)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod check;
 pub mod conf;

@@ -71,7 +71,7 @@ pub(crate) fn check(hash: &str) -> Result<(), (String, Option<String>)> {
 }
 
 /// The 32 bytes of a SHA-256 written in either accepted spelling; `None`
-/// when `hash` is not one (see [`check`] for the reason).
+/// when `hash` is not one (see `check` for the reason).
 pub fn sha256_digest(hash: &str) -> Option<[u8; 32]> {
     check(hash).ok()?;
     let mut out = [0u8; 32];

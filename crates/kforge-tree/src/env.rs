@@ -6,7 +6,7 @@
 //! compute and export a set of variables that the Kconfig files read with
 //! `$(VAR)` (`srctree`, `ARCH`, `SRCARCH`, `CC`, `LD`, `CC_VERSION_TEXT`, ...)
 //! or that the probe scripts they run read from their environment (`RUSTC`,
-//! `BINDGEN`, `NM`, ...). [`derive`] reproduces that computation for
+//! `BINDGEN`, `NM`, ...). [`derive()`] reproduces that computation for
 //! [`Request`], the equivalent of make's command line, and returns it as a
 //! [`KernelEnv`]: the variables make would export, ready to be laid over the
 //! caller's own environment (make passes its environment through too).

@@ -1,5 +1,5 @@
 //! What kforge knows of a kernel source tree: the environment its Makefile
-//! gives conf ([`env`]), and which Kconfig symbols make it build a given
+//! gives conf ([`env`](mod@env)), and which Kconfig symbols make it build a given
 //! module ([`ModuleMap`]).
 //!
 //! # Which symbols build a module

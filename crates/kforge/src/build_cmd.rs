@@ -27,7 +27,7 @@ pub struct BuildArgs {
     /// command; build nothing
     #[arg(long)]
     pub dry_run: bool,
-    /// Parallel make jobs (default: [build] jobs, else one per CPU)
+    /// Parallel make jobs (default: `[build] jobs`, else one per CPU)
     #[arg(short = 'j', long, value_name = "N")]
     pub jobs: Option<usize>,
     /// Keep building other targets after an error (make -k)

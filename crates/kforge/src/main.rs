@@ -1,6 +1,7 @@
 //! kforge: build Linux kernels from a declaration.
 
 mod build_cmd;
+mod completions;
 mod config_cmd;
 mod depmod_cmd;
 mod diagnostic;
@@ -54,6 +55,10 @@ enum Cmd {
     Depmod(Box<depmod_cmd::DepmodArgs>),
     /// Module closures of a requirement, and loaders that ship only them
     Modules(Box<modules_cmd::ModulesArgs>),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions(completions::CompletionsArgs),
+    /// Print the kforge(1) man page (roff); --dir DIR writes a page per subcommand
+    Man(completions::ManArgs),
     /// Drop-in for the kernel's scripts/kconfig/conf: same options, run with
     /// the environment the kernel's Makefile exports (see `kforge conf --help`)
     #[command(disable_help_flag = true)]
@@ -93,6 +98,8 @@ fn main() {
         Cmd::Diff(a) => diff_cmd::run(*a),
         Cmd::Conf { args } => run_conf(&argv0, &args),
         Cmd::Update(a) => update_cmd::run(*a),
+        Cmd::Completions(a) => completions::run_completions(a),
+        Cmd::Man(a) => completions::run_man(a),
     };
     std::process::exit(code);
 }

@@ -21,7 +21,7 @@ pub struct MenuconfigArgs {
     /// An unpacked kernel tree to use instead of the declared source
     #[arg(long, value_name = "DIR")]
     pub tree: Option<PathBuf>,
-    /// Save the changes to this TOML file (a [config] table to include)
+    /// Save the changes to this TOML file (a `[config]` table to include)
     /// instead of into the declaration
     #[arg(long = "output", short = 'o', value_name = "FRAGMENT")]
     pub output: Option<PathBuf>,

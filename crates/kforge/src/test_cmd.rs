@@ -42,7 +42,7 @@ pub struct TestArgs {
     /// from Debian's busybox-static, when it suits the architecture)
     #[arg(long, value_name = "PATH")]
     pub busybox: Option<PathBuf>,
-    /// The QEMU binary (default: qemu-system-<arch> from PATH)
+    /// The QEMU binary (default: `qemu-system-<arch>` from PATH)
     #[arg(long, value_name = "PATH")]
     pub qemu: Option<PathBuf>,
     /// Check the tools and the configuration, print the build's store key;
