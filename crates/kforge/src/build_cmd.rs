@@ -78,7 +78,7 @@ pub fn run(args: BuildArgs) -> i32 {
         });
     match built {
         Ok(Some(entry)) => {
-            println!("{}", entry.path.display());
+            outln!("{}", entry.path.display());
             0
         }
         Ok(None) => 0,
@@ -144,22 +144,22 @@ pub fn build_declaration(
     }
     if dry_run {
         let exists = store.existing(&plan.name).is_some();
-        println!("store key: {}", plan.hash);
-        println!(
+        outln!("store key: {}", plan.hash);
+        outln!(
             "entry: {} ({})",
             store.entry_path(&plan.name).display(),
             if exists { "built" } else { "not built" }
         );
-        println!("build directory: {}", plan.make.objdir.display());
+        outln!("build directory: {}", plan.make.objdir.display());
         let targets = if plan.declared_targets.is_empty() {
             vec!["<image>".to_string()]
         } else {
             plan.declared_targets.clone()
         };
-        println!("make: {}", plan.make.display(&targets));
-        println!("key inputs:");
+        outln!("make: {}", plan.make.display(&targets));
+        outln!("key inputs:");
         for (k, v) in plan.key.items() {
-            println!("  {k}={v}");
+            outln!("  {k}={v}");
         }
         return Ok(None);
     }
@@ -298,7 +298,7 @@ pub fn run_gc(args: GcArgs) -> i32 {
                 "removed"
             };
             for p in &r.removed {
-                println!("{verb} {}", p.display());
+                outln!("{verb} {}", p.display());
             }
             eprintln!(
                 "kforge gc: {verb} {} ({:.1} MiB); kept {} reachable entries and {} recent unreachable ones; {} stale result links forgotten",

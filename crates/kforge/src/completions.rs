@@ -37,7 +37,8 @@ pub fn run_completions(args: CompletionsArgs) -> i32 {
     let mut cmd = crate::Cli::command();
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut cmd, "kforge", &mut script);
-    write_stdout(&script)
+    crate::write_stdout(&script);
+    0
 }
 
 /// `kforge man [--dir DIR]`: kforge(1) on stdout, or every page into DIR.
@@ -59,7 +60,8 @@ pub fn run_man(args: ManArgs) -> i32 {
                 eprintln!("error: rendering the man page: {e}");
                 return 1;
             }
-            write_stdout(&page)
+            crate::write_stdout(&page);
+            0
         }
     }
 }
@@ -139,17 +141,4 @@ fn write_pages(dir: &Path) -> std::io::Result<usize> {
     render_main_page(&mut page)?;
     std::fs::write(dir.join("kforge.1"), page)?;
     Ok(1 + write_subpages(&man_command(), dir)?)
-}
-
-/// Writes `bytes` on stdout; a closed pipe (`kforge man | head`) is not an error.
-fn write_stdout(bytes: &[u8]) -> i32 {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(bytes).and_then(|()| out.flush()) {
-        Ok(()) => 0,
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
-        Err(e) => {
-            eprintln!("error: writing to stdout: {e}");
-            1
-        }
-    }
 }

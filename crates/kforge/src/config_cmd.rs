@@ -288,7 +288,7 @@ fn try_run(args: &ConfigArgs) -> Result<i32, Error> {
     let errors = r.error_count();
     if args.json {
         eprint!("{}", render_module_errors(&r));
-        println!("{}", report_json(&r.res, &args.output, r.ignore_errors));
+        outln!("{}", report_json(&r.res, &args.output, r.ignore_errors));
     } else {
         let mut out = render_report(&mut r, args.diff);
         let warnings = r.warning_count();
@@ -408,7 +408,7 @@ fn report_json(res: &Resolution, output: &Path, ignore: bool) -> serde_json::Val
 pub fn run_explain(args: ExplainArgs) -> i32 {
     match try_explain(&args) {
         Ok(text) => {
-            print!("{text}");
+            out!("{text}");
             0
         }
         Err(text) => {

@@ -73,7 +73,7 @@ pub struct DepmodArgs {
 pub fn run(a: DepmodArgs) -> i32 {
     let mut log = StdLog::new(u32::from(a.verbose));
     if a.version_flag {
-        println!("kforge depmod (kmod version 30 compatible)");
+        outln!("kforge depmod (kmod version 30 compatible)");
         return 0;
     }
     for (set, name) in [

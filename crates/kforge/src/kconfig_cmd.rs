@@ -203,7 +203,7 @@ fn try_run(args: KconfigArgs) -> Result<i32, FrontError> {
         for (k, v) in &kenv.vars {
             out.push_str(&format!("{k}={v}\n"));
         }
-        print!("{out}");
+        out!("{out}");
         return Ok(0);
     }
     let Some(target) = args.target else {
@@ -217,7 +217,7 @@ fn try_run(args: KconfigArgs) -> Result<i32, FrontError> {
     let (mut conf_args, based_on) =
         targets::conf_args(&kenv, &target, defconfig_file.as_deref(), args.silent)?;
     if let (Some(name), false) = (based_on, args.silent) {
-        println!("*** Default configuration is based on '{name}'");
+        outln!("*** Default configuration is based on '{name}'");
     }
     conf_args.push(kenv.kconfig.clone());
 

@@ -1,5 +1,18 @@
 //! kforge: build Linux kernels from a declaration.
 
+/// `print!` for the command's output: a write that fails (a full disk, a
+/// closed pipe) ends the command with exit code 1 and a message, never a
+/// panic or a silent success.
+macro_rules! out {
+    ($($t:tt)*) => { $crate::write_stdout(format!($($t)*).as_bytes()) };
+}
+
+/// [`out!`] with a newline.
+macro_rules! outln {
+    () => { $crate::write_stdout(b"\n") };
+    ($($t:tt)*) => { $crate::write_stdout(format!("{}\n", format_args!($($t)*)).as_bytes()) };
+}
+
 mod build_cmd;
 mod completions;
 mod config_cmd;
@@ -129,4 +142,14 @@ fn run_conf(progname: &str, args: &[String]) -> i32 {
 /// Whether to show progress (downloads, unpacking): stderr is a terminal.
 fn progress() -> bool {
     std::io::IsTerminal::is_terminal(&std::io::stderr())
+}
+
+/// Write the command's output; on failure say so and exit 1.
+fn write_stdout(bytes: &[u8]) {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    if let Err(e) = o.write_all(bytes).and_then(|()| o.flush()) {
+        eprintln!("kforge: error: cannot write to standard output: {e}");
+        std::process::exit(1);
+    }
 }

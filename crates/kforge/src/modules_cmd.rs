@@ -121,7 +121,7 @@ fn print_closure(c: &Closure) {
             }
         );
     }
-    print!("{s}");
+    out!("{s}");
 }
 
 fn loader(a: &LoaderArgs) -> Result<(), String> {

@@ -105,7 +105,7 @@ pub fn run(args: TestArgs) -> i32 {
         };
         rows.push(row);
     }
-    print!("{}", table(&rows));
+    out!("{}", table(&rows));
     if let Some(path) = &args.junit {
         let cases: Vec<_> = rows.iter().map(|r| r.case.clone()).collect();
         if let Err(e) = kforge_boot::junit::write_file(path, "kforge test", &cases) {

@@ -43,3 +43,17 @@ fn depmod_n_on_a_full_disk_fails() {
     assert_eq!(full.status.code(), Some(1), "{err}");
     assert!(err.contains("standard output"), "{err}");
 }
+
+#[test]
+fn printed_output_on_a_full_disk_fails_without_a_panic() {
+    for args in [&["completions", "bash"][..], &["man"], &["depmod", "-V"]] {
+        let o = kforge().args(args).stdout(dev_full()).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("cannot write to standard output"),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
