@@ -1,5 +1,9 @@
 //! `kforge diff`: two declarations resolved on the 6.1 tree, two Debian
 //! .config files, identical inputs, and a missing file.
+//!
+//! A second-tier test file: compiled with the `oracle-tests` feature only
+//! (scripts/test); without its prerequisites it fails naming scripts/prepare-oracle or the linux-config-6.12 package.
+#![cfg(feature = "oracle-tests")]
 
 mod common;
 

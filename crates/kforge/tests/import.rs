@@ -2,6 +2,10 @@
 //! linux-config packages) against a defconfig base: the declaration it
 //! writes, resolved by `kforge config`, gives the configuration the
 //! kernel's own C conf makes of the input with `--olddefconfig`.
+//!
+//! A second-tier test file: compiled with the `oracle-tests` feature only
+//! (scripts/test); without its prerequisites it fails naming scripts/prepare-oracle or the linux-config packages.
+#![cfg(feature = "oracle-tests")]
 
 mod common;
 
