@@ -3,7 +3,8 @@
 //! the kind of problem reported and what its explanation says.
 //!
 //! A second-tier test file: compiled with the `oracle-tests` feature only
-//! (scripts/test); without its prerequisites it fails naming scripts/prepare-oracle.
+//! (scripts/test); without its prerequisites it fails naming
+//! scripts/prepare-oracle.
 #![cfg(feature = "oracle-tests")]
 
 use std::collections::HashMap;

@@ -8,7 +8,8 @@
 //! independent of the crate's make reader, and compared with the map.
 //!
 //! A second-tier test file: compiled with the `oracle-tests` feature only
-//! (scripts/test); without its prerequisites it fails naming scripts/prepare-oracle.
+//! (scripts/test); without its prerequisites it fails naming
+//! scripts/prepare-oracle.
 #![cfg(feature = "oracle-tests")]
 
 use std::path::{Path, PathBuf};

@@ -905,7 +905,7 @@ fn depmod_matches_kmod(entry: &Path, release: &str) {
     }
     indexes.sort();
     assert!(indexes.len() >= 10, "{indexes:?}");
-    let o = Command::new("/usr/sbin/depmod")
+    let o = Command::new(kforge_testkit::kmod_depmod())
         .args(["-ae", "-F"])
         .arg(entry.join("kernel/System.map"))
         .args(["-C", "/dev/null", "-b"])

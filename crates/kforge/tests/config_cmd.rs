@@ -4,7 +4,8 @@
 //! exit codes and reports for failed, optional and ignored requests.
 //!
 //! A second-tier test file: compiled with the `oracle-tests` feature only
-//! (scripts/test); without its prerequisites it fails naming scripts/prepare-oracle.
+//! (scripts/test); without its prerequisites it fails naming
+//! scripts/prepare-oracle.
 #![cfg(feature = "oracle-tests")]
 
 mod common;

@@ -3,7 +3,8 @@
 //! scripts/prepare-oracle, with keys sent and the screen read back.
 //!
 //! A second-tier test file: compiled with the `oracle-tests` feature only
-//! (scripts/test); without its prerequisites it fails naming scripts/prepare-oracle (tmux is needed too).
+//! (scripts/test); without its prerequisites it fails naming
+//! scripts/prepare-oracle (tmux is needed too).
 #![cfg(feature = "oracle-tests")]
 
 use kforge_testkit::repo_root;

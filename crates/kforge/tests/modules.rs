@@ -8,7 +8,8 @@
 //! there by kmod's depmod.
 //!
 //! A second-tier test file: compiled with the `oracle-tests` feature only
-//! (scripts/test); without its prerequisites it fails naming scripts/prepare-modules or the kmod package.
+//! (scripts/test); without its prerequisites it fails naming
+//! scripts/prepare-modules or the kmod package.
 #![cfg(feature = "oracle-tests")]
 
 mod common;
@@ -54,12 +55,12 @@ fn base() -> PathBuf {
                 .status()
                 .unwrap();
             assert!(st.success());
-            let st = Command::new("/usr/sbin/depmod")
+            let st = Command::new(kforge_testkit::kmod_depmod())
                 .arg("-b")
                 .arg(&tmp)
                 .arg(kver())
                 .status()
-                .expect("/usr/sbin/depmod (kmod) is needed");
+                .unwrap();
             assert!(st.success());
             if std::fs::rename(&tmp, &base).is_err() {
                 let _ = std::fs::remove_dir_all(&tmp);

@@ -8,7 +8,8 @@
 //! Nothing here is expected output: the C tool is the only reference.
 //!
 //! A second-tier test file: compiled with the `oracle-tests` feature only
-//! (scripts/test); without its prerequisites it fails naming scripts/prepare-oracle.
+//! (scripts/test); without its prerequisites it fails naming
+//! scripts/prepare-oracle.
 #![cfg(feature = "oracle-tests")]
 
 use std::collections::BTreeMap;

@@ -7,7 +7,9 @@
 //! they boot the same entry.
 //!
 //! A second-tier test file: compiled with the `oracle-tests` feature only
-//! (scripts/test); without its prerequisites it fails naming scripts/prepare-oracle (and needs qemu-system-x86 and busybox-static; it builds a kernel).
+//! (scripts/test); without its prerequisites it fails naming
+//! scripts/prepare-oracle (and needs qemu-system-x86 and busybox-static; it
+//! builds a kernel).
 #![cfg(feature = "oracle-tests")]
 
 mod common;

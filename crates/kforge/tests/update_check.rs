@@ -6,7 +6,8 @@
 //! `$KFORGE_ORACLE` or `<repo>/target/oracle`.
 //!
 //! A second-tier test file: compiled with the `oracle-tests` feature only
-//! (scripts/test); without its prerequisites it fails naming scripts/prepare-oracle.
+//! (scripts/test); without its prerequisites it fails naming
+//! scripts/prepare-oracle.
 #![cfg(feature = "oracle-tests")]
 
 use kforge_testkit::repo_root;
