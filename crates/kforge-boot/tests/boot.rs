@@ -4,7 +4,9 @@
 //! compressions, and a missing QEMU.
 //!
 //! Needs qemu-system-x86 and busybox-static (Debian packages); KVM makes
-//! each boot take a second or two.
+//! each boot take a second or two. A second-tier test file: compiled with
+//! the `oracle-tests` feature only (scripts/test).
+#![cfg(feature = "oracle-tests")]
 
 use kforge_boot::guest::test_initramfs;
 use kforge_boot::{
@@ -15,27 +17,19 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-const KVER: &str = "6.1.0-47-amd64";
-const DEB: &str = "linux-image-6.1.0-47-amd64-unsigned_6.1.170-3_amd64.deb";
-const DUMMY_KO: &str = "lib/modules/6.1.0-47-amd64/kernel/drivers/net/dummy.ko";
+/// The Debian kernel ABI of the module tree (scripts/debian-abi).
+fn kver() -> &'static str {
+    kforge_testkit::debian_abi()
+}
+/// Debian's dummy.ko in the kernel package.
+fn dummy_ko() -> String {
+    format!("lib/modules/{}/kernel/drivers/net/dummy.ko", kver())
+}
 
-/// The Debian kernel package: in the repository's target/modules-oracle
-/// (or $KFORGE_MODULES_ORACLE), else in the main checkout's.
+/// The Debian kernel package `scripts/prepare-modules` downloads (in the
+/// repository's target/modules-oracle or $KFORGE_MODULES_ORACLE).
 fn deb() -> PathBuf {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mut dirs = Vec::new();
-    if let Some(d) = std::env::var_os("KFORGE_MODULES_ORACLE") {
-        dirs.push(PathBuf::from(d).join("deb"));
-    }
-    dirs.push(repo.join("target/modules-oracle/deb"));
-    dirs.push(PathBuf::from("/work/main/target/modules-oracle/deb"));
-    for d in &dirs {
-        let p = d.join(DEB);
-        if p.is_file() {
-            return p;
-        }
-    }
-    panic!("{DEB} not found in {dirs:?}: run scripts/prepare-modules (it downloads it)");
+    kforge_testkit::debian_kernel_deb()
 }
 
 /// The kernel image and dummy.ko, extracted once from the .deb into the
@@ -43,17 +37,22 @@ fn deb() -> PathBuf {
 fn extracted() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("vmtest-{KVER}"));
-        if dir.join(DUMMY_KO).is_file() {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("vmtest-{}", kver()));
+        if dir.join(dummy_ko()).is_file() {
             return dir;
         }
-        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("vmtest-{KVER}.{}", std::process::id()));
+        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "vmtest-{}.{}",
+            kver(),
+            std::process::id()
+        ));
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp).unwrap();
         let cmd = format!(
-            "dpkg-deb --fsys-tarfile '{}' | tar -x -C '{}' --wildcards './boot/vmlinuz-*' './{DUMMY_KO}'",
+            "dpkg-deb --fsys-tarfile '{}' | tar -x -C '{}' --wildcards './boot/vmlinuz-*' './{}'",
             deb().display(),
-            tmp.display()
+            tmp.display(),
+            dummy_ko()
         );
         let st = Command::new("sh").arg("-c").arg(&cmd).status().unwrap();
         assert!(st.success(), "{cmd} failed");
@@ -66,7 +65,7 @@ fn extracted() -> &'static Path {
 }
 
 fn kernel() -> PathBuf {
-    let k = extracted().join(format!("boot/vmlinuz-{KVER}"));
+    let k = extracted().join(format!("boot/vmlinuz-{}", kver()));
     assert!(k.is_file(), "{} missing", k.display());
     k
 }
@@ -130,7 +129,7 @@ fn passing_script() {
     let (o, log) = Boot::new("echo hello from the test script\ncat /proc/cmdline\nexit 0\n")
         .run("passing_script");
     assert_eq!(o.status, Status::Passed, "{log}");
-    assert_eq!(o.release.as_deref(), Some(KVER));
+    assert_eq!(o.release.as_deref(), Some(kver()));
     assert_eq!(o.script_exit, Some(0));
     assert!(o.loaders.is_empty());
     let (boot, done) = (o.boot_time.unwrap(), o.done_time.unwrap());
@@ -177,7 +176,7 @@ fn hanging_script_times_out() {
     assert!(o.total_time < Duration::from_secs(45), "{:?}", o.total_time);
     assert_eq!(o.qemu_exit, None, "killed");
     assert!(o.script_exit.is_none() && o.done_time.is_none());
-    assert_eq!(o.release.as_deref(), Some(KVER));
+    assert_eq!(o.release.as_deref(), Some(kver()));
 }
 
 #[test]
@@ -225,7 +224,7 @@ fn compressed_initramfs() {
         b.compression = c;
         let (o, log) = b.run(&format!("compressed_initramfs {c:?}"));
         assert_eq!(o.status, Status::Passed, "{c:?}\n{log}");
-        assert_eq!(o.release.as_deref(), Some(KVER));
+        assert_eq!(o.release.as_deref(), Some(kver()));
     }
 }
 
@@ -306,7 +305,7 @@ fn real_module_load_and_unload() {
     let host = tempfile::tempdir().unwrap();
     let d = host.path().join("dummy");
     std::fs::create_dir_all(&d).unwrap();
-    std::fs::copy(extracted().join(DUMMY_KO), d.join("dummy.ko")).unwrap();
+    std::fs::copy(extracted().join(dummy_ko()), d.join("dummy.ko")).unwrap();
     std::fs::write(d.join("load.sh"), "insmod \"$(dirname \"$0\")/dummy.ko\"\n").unwrap();
     std::fs::write(d.join("unload.sh"), "rmmod dummy\n").unwrap();
     let mut b = Boot::new("grep '^dummy ' /proc/modules && ip link show dummy0\n");

@@ -4,24 +4,14 @@
 //! cargo bench -p kforge-menuconfig --bench menu
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::rc::Rc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use kconfig_engine::{Kconfig, LoadOptions, Tri};
 use kforge_menuconfig::{Context, Model};
 
-fn oracle() -> PathBuf {
-    std::env::var_os("KFORGE_ORACLE")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain([
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/oracle"),
-            PathBuf::from("/work/main/target/oracle"),
-        ])
-        .find(|o| o.join("6.12/env/x86_64.env").is_file())
-        .expect("no oracle: run scripts/prepare-oracle")
-}
+use kforge_testkit::oracle;
 
 fn load() -> Kconfig {
     let o = oracle();

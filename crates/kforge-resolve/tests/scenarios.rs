@@ -1,30 +1,21 @@
 //! Resolution scenarios on the real 6.1 and 6.12 x86_64 trees (unpacked and
 //! with their environment captured by scripts/prepare-oracle): each asserts
 //! the kind of problem reported and what its explanation says.
+//!
+//! A second-tier test file: compiled with the `oracle-tests` feature only
+//! (scripts/test); without its prerequisites it fails naming
+//! scripts/prepare-oracle.
+#![cfg(feature = "oracle-tests")]
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::rc::Rc;
 
 use kconfig_engine::{Kconfig, LoadOptions};
 use kforge_declaration::{Base, Conditional, Layer, Origin, Priority, Request, RequestValue};
 use kforge_resolve::{resolve, Input, Problem, Resolution};
 
-fn oracle() -> PathBuf {
-    let p = std::env::var_os("KFORGE_ORACLE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../target/oracle")
-                .to_path_buf()
-        });
-    assert!(
-        p.join("6.12/env/x86_64.env").is_file(),
-        "no oracle at {}: run scripts/prepare-oracle",
-        p.display()
-    );
-    p
-}
+use kforge_testkit::oracle;
 
 fn load(ver: &str, arch: &str) -> Kconfig {
     let o = oracle();
@@ -443,24 +434,10 @@ fn auto_modules_and_prefer_builtin() {
     }
 }
 
-/// What the kernel's own conf writes for `config` with `--olddefconfig`.
+/// What the kernel's own conf writes for `config` with `--olddefconfig`
+/// (x86_64; kforge-testkit).
 fn c_olddefconfig(ver: &str, config: &str) -> String {
-    let o = oracle();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join(".config"), config).unwrap();
-    let env = std::fs::read_to_string(o.join(format!("{ver}/env/x86_64.env"))).unwrap();
-    let mut c = std::process::Command::new(o.join(format!("{ver}/conf")));
-    c.env_clear().current_dir(dir.path());
-    for (k, v) in env.lines().filter_map(|l| l.split_once('=')) {
-        c.env(k, v);
-    }
-    let out = c
-        .env("KCONFIG_CONFIG", ".config")
-        .args(["-s", "--olddefconfig", "Kconfig"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    std::fs::read_to_string(dir.path().join(".config")).unwrap()
+    kforge_testkit::c_olddefconfig(ver, "x86_64", config)
 }
 
 /// A tree that has evaluated one configuration keeps traces of it (the
@@ -470,9 +447,8 @@ fn c_olddefconfig(ver: &str, config: &str) -> String {
 /// set. `restart` gives what a new conf process writes.
 #[test]
 fn restart_reads_as_a_new_conf_process() {
-    let path = Path::new("/usr/src/linux-config-6.12/config.amd64_none_amd64.xz");
-    assert!(path.is_file(), "apt-get install linux-config-6.12");
-    let debian = kforge_resolve::read_config_file(path).unwrap();
+    let path = kforge_testkit::debian_config("6.12", "amd64_none_amd64");
+    let debian = kforge_resolve::read_config_file(&path).unwrap();
     let want = c_olddefconfig("6.12", &debian);
     let mut kc = load("6.12", "x86_64");
     let read = |kc: &mut Kconfig, text: &str| {

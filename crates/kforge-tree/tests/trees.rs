@@ -6,6 +6,11 @@
 //! line and symbol of a rule, and the entries of each directory on the way
 //! to it, are found with a deliberately naive line matcher written here,
 //! independent of the crate's make reader, and compared with the map.
+//!
+//! A second-tier test file: compiled with the `oracle-tests` feature only
+//! (scripts/test); without its prerequisites it fails naming
+//! scripts/prepare-oracle.
+#![cfg(feature = "oracle-tests")]
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -15,18 +20,9 @@ use kforge_tree::{ModuleMap, ModuleSource};
 
 const VERSIONS: &[&str] = &["6.1", "6.12"];
 
+/// The kernel tree of `ver` in the prepared oracle (kforge-testkit).
 fn tree(ver: &str) -> PathBuf {
-    let base = match std::env::var_os("KFORGE_ORACLE") {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/oracle"),
-    };
-    let src = base.join(ver).join("src");
-    assert!(
-        src.join("Makefile").is_file() && src.join("Kbuild").is_file(),
-        "kernel {ver} source tree not found at {}: run scripts/prepare-oracle first",
-        src.display()
-    );
-    src
+    kforge_testkit::oracle_tree(ver)
 }
 
 fn map(ver: &str) -> &'static ModuleMap {

@@ -8,27 +8,24 @@
 //! out-of-tree module against `dev/`; a second real test, ignored by
 //! default because it costs two more kernel builds, checks that two clean
 //! builds give identical images and modules.
+//!
+//! The fake-tree tests are hermetic; those needing the prepared trees
+//! (Debian's modules, the real 6.1 tree), kmod's depmod or a kernel build
+//! are the second tier: compiled with the `oracle-tests` feature only
+//! (scripts/test), failing without their prerequisites with the command
+//! that prepares them.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+#[cfg(feature = "oracle-tests")]
+use kforge_testkit::repo_root;
 
-/// The clean 6.1 tree unpacked by scripts/prepare-oracle.
+/// The clean 6.1 tree unpacked by scripts/prepare-oracle (kforge-testkit).
+#[cfg(feature = "oracle-tests")]
 fn tree_6_1() -> PathBuf {
-    let o = std::env::var_os("KFORGE_ORACLE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target/oracle"));
-    let t = o.join("6.1/src");
-    assert!(
-        t.join("Makefile").is_file(),
-        "no kernel tree at {}: run scripts/prepare-oracle first",
-        t.display()
-    );
-    t
+    kforge_testkit::oracle_tree("6.1")
 }
 
 /// kforge with its cache (store, build directories, probes) under `cache`.
@@ -435,6 +432,7 @@ fn fake_make_flags_launcher_jobs_and_dry_run() {
 /// A fake tree with modules: `make modules_install` installs real modules
 /// (Debian's `dummy.ko`, and `veth.ko` only when `state/veth` exists) for
 /// kforge's depmod and the `[modules.NAME]` loaders.
+#[cfg(feature = "oracle-tests")]
 fn fake_modules_tree(dir: &Path) -> (PathBuf, PathBuf) {
     let (tree, state) = fake_tree(dir);
     std::fs::write(
@@ -452,13 +450,7 @@ fn fake_modules_tree(dir: &Path) -> (PathBuf, PathBuf) {
         "obj-$(CONFIG_DUMMY) += dummy.o\nobj-$(CONFIG_VETH) += veth.o\n",
     )
     .unwrap();
-    let debian = repo_root()
-        .join("target/modules-oracle/root/lib/modules/6.1.0-47-amd64/kernel/drivers/net");
-    assert!(
-        debian.join("dummy.ko").is_file(),
-        "no Debian modules at {}: run scripts/prepare-modules",
-        debian.display()
-    );
+    let debian = kforge_testkit::modules_tree().join("kernel/drivers/net");
     let mut mk = std::fs::read_to_string(tree.join("Makefile")).unwrap();
     mk = mk.replace(
         ".PHONY: olddefconfig image_name bzImage",
@@ -481,6 +473,7 @@ fn fake_modules_tree(dir: &Path) -> (PathBuf, PathBuf) {
 /// modules, the loader lands in `loaders/NAME`; a listed module the build
 /// did not produce fails the build, naming its symbol and value, and
 /// leaves no entry.
+#[cfg(feature = "oracle-tests")]
 #[test]
 fn fake_module_sets_get_loaders_and_a_missing_module_fails() {
     let d = tempfile::tempdir().unwrap();
@@ -609,6 +602,7 @@ fn fake_tarball_with_a_patch_through_the_source_crate() {
 
 /// A `make` in front of the real one that records every top-level run
 /// (the ones with `O=` on the command line) in `log`.
+#[cfg(feature = "oracle-tests")]
 fn make_shim(dir: &Path, log: &Path) -> PathBuf {
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
@@ -628,6 +622,7 @@ fn make_shim(dir: &Path, log: &Path) -> PathBuf {
     bin
 }
 
+#[cfg(feature = "oracle-tests")]
 fn build_which(name: &str) -> PathBuf {
     let path = std::env::var("PATH").unwrap_or_default();
     path.split(':')
@@ -641,6 +636,7 @@ fn manifest(entry: &Path) -> serde_json::Value {
 }
 
 /// Every file the manifest lists has the listed hash.
+#[cfg(feature = "oracle-tests")]
 fn check_manifest(entry: &Path) {
     let m = manifest(entry);
     let files = m["files"].as_array().unwrap();
@@ -663,6 +659,7 @@ fn check_manifest(entry: &Path) {
     }
 }
 
+#[cfg(feature = "oracle-tests")]
 fn build_sha256(p: &Path) -> String {
     let o = Command::new("sha256sum").arg(p).output().unwrap();
     String::from_utf8_lossy(&o.stdout)
@@ -672,12 +669,14 @@ fn build_sha256(p: &Path) -> String {
         .to_string()
 }
 
+#[cfg(feature = "oracle-tests")]
 fn cc_lines(log: &str) -> usize {
     log.lines()
         .filter(|l| l.starts_with("  CC ") || l.starts_with("  CC\t"))
         .count()
 }
 
+#[cfg(feature = "oracle-tests")]
 fn build_real(cache: &Path, cwd: &Path, spec: &Path, path: &str, link: &str) -> (Output, PathBuf) {
     let t = Instant::now();
     let o = kforge(cache, cwd)
@@ -702,6 +701,7 @@ fn build_real(cache: &Path, cwd: &Path, spec: &Path, path: &str, link: &str) -> 
 /// The QEMU example on the real 6.1 tree: outputs and manifest, a store
 /// hit that runs no make, an incremental rebuild after one more module, and
 /// a hello-world module built against `dev/`.
+#[cfg(feature = "oracle-tests")]
 #[test]
 fn real_qemu_example_build_hit_incremental_and_external_module() {
     let tree = tree_6_1();
@@ -854,6 +854,7 @@ fn real_qemu_example_build_hit_incremental_and_external_module() {
 }
 
 /// The sha256 of the image and of every module of an entry.
+#[cfg(feature = "oracle-tests")]
 fn artifact_hashes(entry: &Path) -> Vec<(String, String)> {
     manifest(entry)["files"]
         .as_array()
@@ -875,6 +876,7 @@ fn artifact_hashes(entry: &Path) -> Vec<(String, String)> {
 /// Runs kmod's depmod the way the kernel's `modules_install` does (`-ae -F
 /// System.map`, no depmod.d) on a copy of the entry's modules, and compares
 /// every index file with the entry's, which kforge's depmod wrote.
+#[cfg(feature = "oracle-tests")]
 fn depmod_matches_kmod(entry: &Path, release: &str) {
     let copy = tempfile::tempdir().unwrap();
     let st = Command::new("cp")
@@ -903,7 +905,7 @@ fn depmod_matches_kmod(entry: &Path, release: &str) {
     }
     indexes.sort();
     assert!(indexes.len() >= 10, "{indexes:?}");
-    let o = Command::new("/usr/sbin/depmod")
+    let o = Command::new(kforge_testkit::kmod_depmod())
         .args(["-ae", "-F"])
         .arg(entry.join("kernel/System.map"))
         .args(["-C", "/dev/null", "-b"])

@@ -2,6 +2,11 @@
 //! examples resolve to configurations that the kernel's own conf leaves
 //! unchanged (`conf --olddefconfig` is a fixed point), and the command's
 //! exit codes and reports for failed, optional and ignored requests.
+//!
+//! A second-tier test file: compiled with the `oracle-tests` feature only
+//! (scripts/test); without its prerequisites it fails naming
+//! scripts/prepare-oracle.
+#![cfg(feature = "oracle-tests")]
 
 mod common;
 

@@ -2,23 +2,30 @@
 //! bookworm): the same module trees given to both, every index file
 //! compared byte for byte, stdout and stderr compared too.
 //!
-//! Trees: Debian's linux-image-6.1.0-47-amd64-unsigned (prepared by
+//! Trees: Debian's linux-image-<ABI>-unsigned (scripts/debian-abi; prepared by
 //! scripts/prepare-modules under target/modules-oracle/), the same with
 //! every module compressed as .ko.xz and as .ko.zst (compressed here once
 //! and cached), and small trees of a few real modules for the options and
 //! for broken inputs.
+//!
+//! A second-tier test file: compiled with the `oracle-tests` feature only
+//! (scripts/test); without the prepared tree it fails naming
+//! scripts/prepare-modules.
+#![cfg(feature = "oracle-tests")]
 
 mod common;
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
-const KVER: &str = "6.1.0-47-amd64";
-const KMOD_DEPMOD: &str = "/usr/sbin/depmod";
+/// The Debian kernel ABI of the module tree (scripts/debian-abi).
+fn kver() -> &'static str {
+    kforge_testkit::debian_abi()
+}
+use kforge_testkit::KMOD_DEPMOD;
 
 /// Modules of the small trees: USB storage, SCSI, ext4, HDA audio (with
 /// dependencies several levels deep), plus fuse/loop/tun (devname) and
@@ -55,28 +62,16 @@ const SMALL: &[&str] = &[
     "kernel/sound/core/snd-hwdep.ko",
 ];
 
-use common::{modules_oracle as oracle_dir, repo_root};
+use common::modules_oracle as oracle_dir;
 
-/// The prepared Debian module tree (`.../lib/modules/<KVER>`); runs
-/// scripts/prepare-modules when it is missing.
+/// The prepared Debian module tree (`.../lib/modules/<KVER>`); fails,
+/// naming scripts/prepare-modules, when it is missing.
 fn debian_tree() -> PathBuf {
     static READY: OnceLock<PathBuf> = OnceLock::new();
     READY
         .get_or_init(|| {
-            assert!(
-                Path::new(KMOD_DEPMOD).exists(),
-                "{KMOD_DEPMOD} (kmod) is needed as the oracle: apt-get install kmod"
-            );
-            let tree = oracle_dir().join("root/lib/modules").join(KVER);
-            if !tree.join("modules.order").is_file() {
-                let st = Command::new(repo_root().join("scripts/prepare-modules")).status();
-                assert!(
-                    st.is_ok_and(|s| s.success()) && tree.join("modules.order").is_file(),
-                    "no module tree at {}: run scripts/prepare-modules first",
-                    tree.display()
-                );
-            }
-            tree
+            kforge_testkit::kmod_depmod();
+            kforge_testkit::modules_tree()
         })
         .clone()
 }
@@ -106,7 +101,7 @@ fn replace_file(path: &Path, bytes: &[u8]) {
 /// `base/lib/modules/<KVER>`: module files hard-linked, the other files
 /// copied, index files left out.
 fn clone_tree(src: &Path, base: &Path) -> PathBuf {
-    let dst = base.join("lib/modules").join(KVER);
+    let dst = base.join("lib/modules").join(kver());
     fn walk(s: &Path, d: &Path, top: bool) {
         std::fs::create_dir_all(d).unwrap();
         for e in std::fs::read_dir(s).unwrap() {
@@ -134,7 +129,7 @@ fn clone_tree(src: &Path, base: &Path) -> PathBuf {
 /// modules.order, to exercise the unlisted-module order).
 fn small_tree(base: &Path) -> PathBuf {
     let src = debian_tree();
-    let dst = base.join("lib/modules").join(KVER);
+    let dst = base.join("lib/modules").join(kver());
     for m in SMALL {
         let d = dst.join(m);
         std::fs::create_dir_all(d.parent().unwrap()).unwrap();
@@ -176,7 +171,7 @@ fn compressed_debian_tree(tool: &str) -> PathBuf {
     static LOCK: Mutex<()> = Mutex::new(());
     let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let root = oracle_dir().join(format!("variants/{tool}"));
-    let tree = root.join("lib/modules").join(KVER);
+    let tree = root.join("lib/modules").join(kver());
     if root.join(".stamp").is_file() {
         return tree;
     }
@@ -213,14 +208,14 @@ fn run_depmod(kmod: bool, base: &Path, args: &[&str]) -> Run {
         c.arg("depmod");
         c
     };
-    c.args(args).arg("-b").arg(base).arg(KVER);
+    c.args(args).arg("-b").arg(base).arg(kver());
     let out = c.output().unwrap();
     let base_s = base.to_str().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).replace(base_s, "<BASE>");
     let stdout = String::from_utf8_lossy(&out.stdout)
         .replace(base_s, "<BASE>")
         .into_bytes();
-    let dir = base.join("lib/modules").join(KVER);
+    let dir = base.join("lib/modules").join(kver());
     let mut files = BTreeMap::new();
     for e in std::fs::read_dir(&dir).unwrap() {
         let e = e.unwrap();
@@ -438,7 +433,11 @@ fn small_tree_options() {
     small_tree(t.path());
     let first = run_depmod(false, t.path(), &["-A"]);
     assert_eq!(first.status, 0);
-    let dep = t.path().join("lib/modules").join(KVER).join("modules.dep");
+    let dep = t
+        .path()
+        .join("lib/modules")
+        .join(kver())
+        .join("modules.dep");
     let m1 = std::fs::metadata(&dep).unwrap().modified().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(20));
     let second = run_depmod(false, t.path(), &["-A"]);
@@ -591,7 +590,7 @@ fn small_tree_gzip() {
 // ---------------------------------------------------------------- bad input
 
 fn module_path(base: &Path, m: &str) -> PathBuf {
-    base.join("lib/modules").join(KVER).join(m)
+    base.join("lib/modules").join(kver()).join(m)
 }
 
 fn read_orig(m: &str) -> Vec<u8> {
@@ -653,7 +652,14 @@ fn bad_truncated_ko() {
         || read_orig(VICTIM)[..5000].to_vec(),
         "uas.ko",
     );
-    assert!(f.stderr.contains("failed to load symbols from <BASE>/lib/modules/6.1.0-47-amd64/kernel/drivers/usb/storage/uas.ko: Invalid argument"), "{}", k.stderr);
+    assert!(
+        f.stderr.contains(&format!(
+            "failed to load symbols from <BASE>/lib/modules/{}/kernel/drivers/usb/storage/uas.ko: Invalid argument",
+            kver()
+        )),
+        "{}",
+        k.stderr
+    );
     // a file too short to tell its compression, and one cut inside the header
     broken("5-byte .ko", || read_orig(VICTIM)[..5].to_vec(), "uas.ko");
     broken("40-byte .ko", || read_orig(VICTIM)[..40].to_vec(), "uas.ko");
@@ -982,54 +988,7 @@ fn dependency_cycle() {
 
 // ---------------------------------------------------------------- library
 
-#[test]
-fn module_api() {
-    let tree = debian_tree();
-    let m = depmod::Module::open(tree.join("kernel/drivers/usb/storage/uas.ko")).unwrap();
-    assert_eq!(m.name, "uas");
-    assert_eq!(m.machine, 62);
-    assert!(m.modinfo.aliases().iter().any(|a| a.starts_with("usb:")));
-    let deps = m.modinfo.depends();
-    assert!(
-        deps.contains(&"usb-storage".to_string()) || deps.contains(&"usb_storage".to_string()),
-        "{deps:?}"
-    );
-    assert!(m
-        .modinfo
-        .vermagic()
-        .unwrap()
-        .starts_with("6.1.0-47-amd64 SMP"));
-    assert!(m
-        .undefined
-        .iter()
-        .any(|s| &*s.name == b"usb_stor_adjust_quirks"));
-    assert!(!m.versions.is_empty());
-    let s = depmod::Module::open(tree.join("kernel/drivers/usb/storage/usb-storage.ko")).unwrap();
-    assert!(s
-        .exports
-        .iter()
-        .any(|x| &*x.name == b"usb_stor_adjust_quirks" && x.crc != 0));
-    let e4 = depmod::Module::open(tree.join("kernel/fs/ext4/ext4.ko")).unwrap();
-    assert_eq!(e4.modinfo.softdeps()[0].pre, vec!["crypto-crc32c"]);
-    assert!(e4.modinfo.firmware().is_empty());
-    // errors name the file
-    let t = scratch();
-    let p = t.path().join("short.ko");
-    std::fs::write(&p, &read_orig(VICTIM)[..3000]).unwrap();
-    let e = depmod::Module::open(&p).unwrap_err().to_string();
-    assert!(e.contains("short.ko") && e.contains("truncated"), "{e}");
-    std::fs::write(&p, noise(1000, 1)).unwrap();
-    let e = depmod::Module::open(&p).unwrap_err().to_string();
-    assert!(
-        e.contains("short.ko: not a valid kernel module: not an ELF file"),
-        "{e}"
-    );
-    let e = depmod::Module::open(t.path().join("missing.ko"))
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("missing.ko: No such file or directory"), "{e}");
-    let _ = OsStrExt::as_bytes(p.as_os_str());
-}
+// `Module` on its own (module_api) is tested in crates/depmod/tests/debian.rs.
 
 #[test]
 fn small_tree_config_and_files() {
@@ -1082,9 +1041,13 @@ fn small_tree_config_and_files() {
     };
     let (fa, fb) = (files(&da), files(&db));
     let mut ka = Command::new(KMOD_DEPMOD);
-    ka.arg("-b").arg(a.path()).arg(KVER).args(&fa);
+    ka.arg("-b").arg(a.path()).arg(kver()).args(&fa);
     let mut kb = Command::new(env!("CARGO_BIN_EXE_kforge"));
-    kb.arg("depmod").arg("-b").arg(b.path()).arg(KVER).args(&fb);
+    kb.arg("depmod")
+        .arg("-b")
+        .arg(b.path())
+        .arg(kver())
+        .args(&fb);
     let (oa, ob) = (ka.output().unwrap(), kb.output().unwrap());
     assert_eq!(oa.status.code(), ob.status.code());
     for f in depmod::generate::OUTPUT_FILES {
@@ -1099,7 +1062,7 @@ fn small_tree_config_and_files() {
     let st = Command::new(env!("CARGO_BIN_EXE_kforge"))
         .args(["depmod", "-b"])
         .arg(b.path())
-        .args([KVER, "uas.ko"])
+        .args([kver(), "uas.ko"])
         .output()
         .unwrap();
     assert_eq!(st.status.code(), Some(1));
@@ -1122,11 +1085,11 @@ fn small_tree_config_and_files() {
     );
     // a missing module directory
     let k = Command::new(KMOD_DEPMOD)
-        .args(["-b", "/nonexistent", KVER])
+        .args(["-b", "/nonexistent", kver()])
         .output()
         .unwrap();
     let f = Command::new(env!("CARGO_BIN_EXE_kforge"))
-        .args(["depmod", "-b", "/nonexistent", KVER])
+        .args(["depmod", "-b", "/nonexistent", kver()])
         .output()
         .unwrap();
     assert_eq!(k.status.code(), f.status.code());

@@ -1,5 +1,10 @@
 //! `kforge diff`: two declarations resolved on the 6.1 tree, two Debian
 //! .config files, identical inputs, and a missing file.
+//!
+//! A second-tier test file: compiled with the `oracle-tests` feature only
+//! (scripts/test); without its prerequisites it fails naming
+//! scripts/prepare-oracle or the linux-config-6.12 package.
+#![cfg(feature = "oracle-tests")]
 
 mod common;
 
@@ -68,8 +73,8 @@ fn two_declarations_with_reasons() {
 
 #[test]
 fn two_config_files_grouped_by_menu() {
-    let a = PathBuf::from("/usr/src/linux-config-6.12/config.amd64_none_amd64.xz");
-    let b = PathBuf::from("/usr/src/linux-config-6.12/config.amd64_none_cloud-amd64.xz");
+    let a = kforge_testkit::debian_config("6.12", "amd64_none_amd64");
+    let b = kforge_testkit::debian_config("6.12", "amd64_none_cloud-amd64");
     let tree = oracle().join("6.12/src");
     let (code, out, err) = diff(&[
         a.as_os_str(),

@@ -2,11 +2,16 @@
 //! linux-config packages) against a defconfig base: the declaration it
 //! writes, resolved by `kforge config`, gives the configuration the
 //! kernel's own C conf makes of the input with `--olddefconfig`.
+//!
+//! A second-tier test file: compiled with the `oracle-tests` feature only
+//! (scripts/test); without its prerequisites it fails naming
+//! scripts/prepare-oracle or the linux-config packages.
+#![cfg(feature = "oracle-tests")]
 
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use common::{c_olddefconfig, kforge, oracle, text};
@@ -34,14 +39,7 @@ fn import_and_check(ver: &str, flavour: &str) {
 /// the declaration and compare with the C conf's olddefconfig of the input
 /// on that tree; kforge import's messages.
 fn import_from(ver: &str, config_ver: &str, flavour: &str) -> String {
-    let input = PathBuf::from(format!(
-        "/usr/src/linux-config-{config_ver}/config.{flavour}.xz"
-    ));
-    assert!(
-        input.is_file(),
-        "{}: apt-get install linux-config-{config_ver}",
-        input.display()
-    );
+    let input = kforge_testkit::debian_config(config_ver, flavour);
     let d = tempfile::tempdir().unwrap();
     let toml = d.path().join("kernel.toml");
     let tree = oracle().join(format!("{ver}/src"));
@@ -166,7 +164,10 @@ fn an_existing_output_is_kept_without_force() {
     std::fs::write(&out, "# mine\n").unwrap();
     let o = kforge()
         .arg("import")
-        .arg("/usr/src/linux-config-6.12/config.amd64_none_cloud-amd64.xz")
+        .arg(kforge_testkit::debian_config(
+            "6.12",
+            "amd64_none_cloud-amd64",
+        ))
         .args(["--arch", "x86_64", "--tree"])
         .arg(oracle().join("6.12/src"))
         .arg("-o")
@@ -186,7 +187,10 @@ fn an_existing_output_is_kept_without_force() {
 fn an_unknown_base_is_refused() {
     let o = kforge()
         .arg("import")
-        .arg("/usr/src/linux-config-6.12/config.amd64_none_cloud-amd64.xz")
+        .arg(kforge_testkit::debian_config(
+            "6.12",
+            "amd64_none_cloud-amd64",
+        ))
         .args(["--base", "tinyconfg", "--arch", "x86_64", "--tree"])
         .arg(oracle().join("6.12/src"))
         .output()

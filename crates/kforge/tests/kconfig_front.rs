@@ -10,17 +10,25 @@
 //! * bad input gives exit code 1 and a message naming the culprit and the
 //!   remedy.
 //!
-//! The oracle is `$KFORGE_ORACLE` or `<repo>/target/oracle`; without it the
-//! oracle tests fail and say to run scripts/prepare-oracle.
+//! The tests that need the oracle (`$KFORGE_ORACLE` or
+//! `<repo>/target/oracle`) are the second tier: compiled with the
+//! `oracle-tests` feature only (scripts/test); without the oracle they fail
+//! and say to run scripts/prepare-oracle. The error and derivation tests on
+//! fake trees are hermetic.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+#[cfg(feature = "oracle-tests")]
+use std::collections::BTreeSet;
+use std::path::Path;
+#[cfg(feature = "oracle-tests")]
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 type Env = BTreeMap<String, String>;
 
 /// Variables every derived environment must have, and must agree on with
 /// make wherever the capture has them.
+#[cfg(feature = "oracle-tests")]
 const REQUIRED: &[&str] = &[
     "srctree",
     "ARCH",
@@ -43,35 +51,22 @@ const REQUIRED: &[&str] = &[
 ];
 
 /// Architectures whose capture must exist (the rest are checked when there).
+#[cfg(feature = "oracle-tests")]
 const MUST_HAVE: &[&str] = &[
     "x86_64", "i386", "arm64", "arm", "riscv", "mips", "powerpc", "s390", "um",
 ];
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
+/// The prepared oracle of Linux `ver` (kforge-testkit).
+#[cfg(feature = "oracle-tests")]
 fn oracle_dir(ver: &str) -> PathBuf {
-    let base = match std::env::var_os("KFORGE_ORACLE") {
-        Some(d) => PathBuf::from(d),
-        None => repo_root().join("target/oracle"),
-    };
-    let dir = base.join(ver);
-    for need in ["conf", "src/Makefile", "env/x86_64.env"] {
-        assert!(
-            dir.join(need).exists(),
-            "oracle for Linux {ver} incomplete: {} is missing. Run scripts/prepare-oracle \
-             (or point KFORGE_ORACLE at an oracle directory) first",
-            dir.join(need).display()
-        );
-    }
-    dir
+    kforge_testkit::oracle().join(ver)
 }
 
 fn kforge() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_kforge"))
 }
 
+#[cfg(feature = "oracle-tests")]
 fn read_env(path: &Path) -> Env {
     std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
@@ -100,6 +95,7 @@ fn text(b: &[u8]) -> String {
 
 /// The variables the tree's Kconfig files read with `$(NAME)` (all names,
 /// including Kconfig's own macros; callers intersect with the capture).
+#[cfg(feature = "oracle-tests")]
 fn kconfig_references(src: &Path) -> BTreeSet<String> {
     fn walk(dir: &Path, out: &mut BTreeSet<String>) {
         let Ok(rd) = std::fs::read_dir(dir) else {
@@ -132,12 +128,14 @@ fn kconfig_references(src: &Path) -> BTreeSet<String> {
     out
 }
 
+#[cfg(feature = "oracle-tests")]
 fn uname_r() -> String {
     let o = Command::new("uname").arg("-r").output().expect("uname -r");
     text(&o.stdout).trim().to_string()
 }
 
 /// Derived vs captured environment for every captured architecture of `ver`.
+#[cfg(feature = "oracle-tests")]
 fn check_env(ver: &str) {
     let dir = oracle_dir(ver);
     let src = dir.join("src");
@@ -248,17 +246,20 @@ fn check_env(ver: &str) {
     eprintln!("{ver}: {} captures, {compared} values agree", names.len());
 }
 
+#[cfg(feature = "oracle-tests")]
 #[test]
 fn env_matches_make_6_1() {
     check_env("6.1");
 }
 
+#[cfg(feature = "oracle-tests")]
 #[test]
 fn env_matches_make_6_12() {
     check_env("6.12");
 }
 
 /// First differing line of two files, for the failure message.
+#[cfg(feature = "oracle-tests")]
 fn first_difference(a: &[u8], b: &[u8]) -> String {
     let (a, b) = (text(a), text(b));
     for (i, (x, y)) in a.lines().zip(b.lines()).enumerate() {
@@ -276,6 +277,7 @@ fn first_difference(a: &[u8], b: &[u8]) -> String {
 /// `kforge kconfig --arch <capture's ARCH> TARGET` in one scratch objdir vs
 /// the C conf with the captured environment and `conf_args` in another;
 /// `cached`: through the probe cache, else with `--no-probe-cache`.
+#[cfg(feature = "oracle-tests")]
 fn compare_with_c_conf(ver: &str, capture: &str, target: &str, conf_args: &[&str], cached: bool) {
     let dir = oracle_dir(ver);
     let cap = read_env(&dir.join("env").join(format!("{capture}.env")));
@@ -352,6 +354,7 @@ fn compare_with_c_conf(ver: &str, capture: &str, target: &str, conf_args: &[&str
     );
 }
 
+#[cfg(feature = "oracle-tests")]
 #[test]
 fn defconfig_x86_64_6_12() {
     compare_with_c_conf(
@@ -363,6 +366,7 @@ fn defconfig_x86_64_6_12() {
     );
 }
 
+#[cfg(feature = "oracle-tests")]
 #[test]
 fn defconfig_x86_64_6_1() {
     compare_with_c_conf(
@@ -374,6 +378,7 @@ fn defconfig_x86_64_6_1() {
     );
 }
 
+#[cfg(feature = "oracle-tests")]
 #[test]
 fn defconfig_arm64_6_12() {
     compare_with_c_conf(
@@ -385,6 +390,7 @@ fn defconfig_arm64_6_12() {
     );
 }
 
+#[cfg(feature = "oracle-tests")]
 #[test]
 fn named_defconfig_arm_6_12() {
     compare_with_c_conf(
@@ -397,6 +403,7 @@ fn named_defconfig_arm_6_12() {
 }
 
 /// No .config: conf starts from KCONFIG_DEFCONFIG_LIST.
+#[cfg(feature = "oracle-tests")]
 #[test]
 fn olddefconfig_from_scratch_i386_6_12() {
     compare_with_c_conf("6.12", "i386", "olddefconfig", &["--olddefconfig"], true);
@@ -665,6 +672,7 @@ fn srctree_and_version_like_make() {
 /// `--llvm=-17`: clang-17 & co., and CLANG_FLAGS from scripts/Makefile.clang
 /// (6.12 takes --target from its table, 6.1 from CROSS_COMPILE). Uses a fake
 /// clang that only answers --version.
+#[cfg(feature = "oracle-tests")]
 #[test]
 fn llvm_toolchain_and_clang_flags() {
     let tmp = tempfile::tempdir().unwrap();

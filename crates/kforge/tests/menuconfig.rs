@@ -1,33 +1,20 @@
 //! `kforge menuconfig` as a person uses it: in a real terminal (tmux), on a
 //! copy of the shipped QEMU example against the 6.1 tree unpacked by
 //! scripts/prepare-oracle, with keys sent and the screen read back.
+//!
+//! A second-tier test file: compiled with the `oracle-tests` feature only
+//! (scripts/test); without its prerequisites it fails naming
+//! scripts/prepare-oracle (tmux is needed too).
+#![cfg(feature = "oracle-tests")]
 
+use kforge_testkit::repo_root;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The 6.1 tree: `$KFORGE_ORACLE`, then the repository's target/oracle,
-/// then the main checkout's (a worktree has none of its own).
+/// The 6.1 tree of the prepared oracle (kforge-testkit).
 fn tree_6_1() -> PathBuf {
-    let candidates: Vec<PathBuf> = std::env::var_os("KFORGE_ORACLE")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain([
-            repo_root().join("target/oracle"),
-            PathBuf::from("/work/main/target/oracle"),
-        ])
-        .collect();
-    candidates
-        .iter()
-        .map(|o| o.join("6.1/src"))
-        .find(|t| t.join("Makefile").is_file())
-        .unwrap_or_else(|| {
-            panic!("no 6.1 tree in {candidates:?}: run scripts/prepare-oracle first")
-        })
+    kforge_testkit::oracle_tree("6.1")
 }
 
 /// A tmux server of our own (its own socket), killed when dropped.

@@ -6,6 +6,11 @@
 //! The tree is scripts/prepare-modules' (target/modules-oracle, or
 //! $KFORGE_MODULES_ORACLE), hard-linked once into `closure/` and indexed
 //! there by kmod's depmod.
+//!
+//! A second-tier test file: compiled with the `oracle-tests` feature only
+//! (scripts/test); without its prerequisites it fails naming
+//! scripts/prepare-modules or the kmod package.
+#![cfg(feature = "oracle-tests")]
 
 mod common;
 
@@ -16,7 +21,10 @@ use std::sync::OnceLock;
 
 use depmod::closure::{Options, Tree};
 
-const KVER: &str = "6.1.0-47-amd64";
+/// The Debian kernel ABI of the module tree (scripts/debian-abi).
+fn kver() -> &'static str {
+    kforge_testkit::debian_abi()
+}
 
 use common::{modules_oracle as oracle_dir, repo_root};
 
@@ -25,18 +33,12 @@ fn base() -> PathBuf {
     static READY: OnceLock<PathBuf> = OnceLock::new();
     READY
         .get_or_init(|| {
-            let src = oracle_dir().join("root/lib/modules").join(KVER);
-            if !src.join("modules.order").is_file() {
-                let st = Command::new(repo_root().join("scripts/prepare-modules")).status();
-                assert!(
-                    st.is_ok_and(|s| s.success()),
-                    "no module tree: run scripts/prepare-modules"
-                );
-            }
+            let src = kforge_testkit::modules_tree();
+            kforge_testkit::kmod_depmod();
             let base = oracle_dir().join("closure");
             if base
                 .join("lib/modules")
-                .join(KVER)
+                .join(kver())
                 .join("modules.dep")
                 .is_file()
             {
@@ -53,12 +55,12 @@ fn base() -> PathBuf {
                 .status()
                 .unwrap();
             assert!(st.success());
-            let st = Command::new("/usr/sbin/depmod")
+            let st = Command::new(kforge_testkit::kmod_depmod())
                 .arg("-b")
                 .arg(&tmp)
-                .arg(KVER)
+                .arg(kver())
                 .status()
-                .expect("/usr/sbin/depmod (kmod) is needed");
+                .unwrap();
             assert!(st.success());
             if std::fs::rename(&tmp, &base).is_err() {
                 let _ = std::fs::remove_dir_all(&tmp);
@@ -69,7 +71,7 @@ fn base() -> PathBuf {
 }
 
 fn tree_dir() -> PathBuf {
-    base().join("lib/modules").join(KVER)
+    base().join("lib/modules").join(kver())
 }
 
 /// modprobe's closure: module names of its `insmod` lines, in order.
@@ -80,7 +82,7 @@ fn modprobe(target: &str) -> Vec<String> {
         .arg(conf.path())
         .args(["--show-depends", "-d"])
         .arg(base())
-        .args(["-S", KVER, target])
+        .args(["-S", kver(), target])
         .output()
         .expect("/usr/sbin/modprobe (kmod) is needed");
     assert!(out.status.success(), "modprobe {target}: {out:?}");
@@ -233,7 +235,7 @@ fn closure_of_kconfig_symbols() {
         let mut c = kforge();
         c.args(["modules", "closure", "--modules"])
             .arg(base())
-            .args(["--version", KVER]);
+            .args(["--version", kver()]);
         if with_tree {
             c.arg("--tree").arg(&src);
         }
@@ -288,7 +290,7 @@ fn make_loader(out: &Path, name: &str, targets: &[&str], extra: &[&str]) -> Outp
     let o = kforge()
         .args(["modules", "loader", "--modules"])
         .arg(base())
-        .args(["--version", KVER, "-o"])
+        .args(["--version", kver(), "-o"])
         .arg(out)
         .args(["--name", name])
         .args(extra)
@@ -425,15 +427,11 @@ fn busybox() -> Option<PathBuf> {
     (!p.is_empty()).then(|| PathBuf::from(p))
 }
 
+/// dash, then busybox (a second-tier test: busybox is required, not
+/// skipped).
 fn shells() -> Vec<Option<PathBuf>> {
-    let mut v = vec![None];
-    match busybox() {
-        Some(b) => v.push(Some(b)),
-        None => eprintln!(
-            "NOTE: busybox not found (apt-get download busybox-static, dpkg -x into target/busybox/root); dash only"
-        ),
-    }
-    v
+    let b = busybox().expect("busybox not found: apt-get install busybox-static");
+    vec![None, Some(b)]
 }
 
 fn loaders() -> &'static (tempfile::TempDir, PathBuf, PathBuf, PathBuf) {
@@ -485,7 +483,7 @@ fn loader_layout_and_modprobe_on_it() {
         .arg(nft.join("nonexistent"))
         .args(["--show-depends", "-d"])
         .arg(nft)
-        .args(["-S", KVER, "nf_tables"])
+        .args(["-S", kver(), "nf_tables"])
         .output()
         .unwrap();
     assert!(o.status.success(), "{o:?}");
@@ -501,8 +499,8 @@ fn loader_layout_and_modprobe_on_it() {
 #[test]
 fn loader_decompressed_and_replaced() {
     let (_, _, btrfs, _) = loaders();
-    let dep =
-        std::fs::read_to_string(btrfs.join("lib/modules").join(KVER).join("modules.dep")).unwrap();
+    let dep = std::fs::read_to_string(btrfs.join("lib/modules").join(kver()).join("modules.dep"))
+        .unwrap();
     assert!(dep.contains("kernel/fs/btrfs/btrfs.ko:"), "{dep}");
     // Regenerating over an earlier loader works; over other data it refuses.
     let d = tempfile::tempdir().unwrap();
@@ -514,7 +512,7 @@ fn loader_decompressed_and_replaced() {
     let o = kforge()
         .args(["modules", "loader", "--modules"])
         .arg(base())
-        .args(["--version", KVER, "-o"])
+        .args(["--version", kver(), "-o"])
         .arg(d.path().join("z"))
         .arg("dummy")
         .output()
@@ -525,7 +523,7 @@ fn loader_decompressed_and_replaced() {
     let o = kforge()
         .args(["modules", "closure", "--modules"])
         .arg(base())
-        .args(["--version", KVER, "nf_tables", "no_such_thing"])
+        .args(["--version", kver(), "nf_tables", "no_such_thing"])
         .output()
         .unwrap();
     assert!(!o.status.success());
@@ -551,7 +549,7 @@ fn loader_scripts_logic() {
             .filter_map(|l| l.strip_prefix("load "))
             .map(|l| {
                 let rel = l.split_whitespace().nth(1).unwrap().trim_matches('\'');
-                format!("insmod {}/lib/modules/{KVER}/{rel}", nft.display())
+                format!("insmod {}/lib/modules/{}/{rel}", nft.display(), kver())
             })
             .collect();
         assert_eq!(r.log(), want, "{who}");
@@ -683,10 +681,10 @@ fn loader_scripts_logic() {
 fn loader_scripts_shellcheck() {
     let (_, nft, _, _) = loaders();
     let ok = Command::new("shellcheck").arg("--version").output();
-    if !ok.is_ok_and(|o| o.status.success()) {
-        eprintln!("NOTE: shellcheck not installed (apt-get install -y shellcheck); skipped");
-        return;
-    }
+    assert!(
+        ok.is_ok_and(|o| o.status.success()),
+        "shellcheck not installed: apt-get install shellcheck"
+    );
     let o = Command::new("shellcheck")
         .args(["-s", "sh"])
         .arg(nft.join("load.sh"))

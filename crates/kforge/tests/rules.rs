@@ -6,6 +6,11 @@
 //! left behind (.config, .config.old, defconfig, include/...).
 //!
 //! Nothing here is expected output: the C tool is the only reference.
+//!
+//! A second-tier test file: compiled with the `oracle-tests` feature only
+//! (scripts/test); without its prerequisites it fails naming
+//! scripts/prepare-oracle.
+#![cfg(feature = "oracle-tests")]
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -27,22 +32,9 @@ const ALL_MODES: &[&str] = &[
     "--listnewconfig",
 ];
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
+/// The C conf of `ver` in the prepared oracle (kforge-testkit).
 fn oracle(ver: &str) -> PathBuf {
-    let base = match std::env::var_os("KFORGE_ORACLE") {
-        Some(d) => PathBuf::from(d),
-        None => repo_root().join("target/oracle"),
-    };
-    let conf = base.join(ver).join("conf");
-    assert!(
-        conf.is_file(),
-        "oracle C conf for {ver} not found at {}: run scripts/prepare-oracle first",
-        conf.display()
-    );
-    conf
+    kforge_testkit::oracle().join(ver).join("conf")
 }
 
 /// One invocation: files to create, conf arguments (the Kconfig file is

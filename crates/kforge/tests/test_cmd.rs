@@ -5,6 +5,12 @@
 //! run (the build itself is tested from scratch in build_cmd.rs); the
 //! variants differ only in `[test]`, which is not part of the store key, so
 //! they boot the same entry.
+//!
+//! A second-tier test file: compiled with the `oracle-tests` feature only
+//! (scripts/test); without its prerequisites it fails naming
+//! scripts/prepare-oracle (and needs qemu-system-x86 and busybox-static; it
+//! builds a kernel).
+#![cfg(feature = "oracle-tests")]
 
 mod common;
 

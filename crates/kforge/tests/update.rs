@@ -4,191 +4,17 @@
 //! the lock as it was). `--check` between the real 6.1 and 6.12 trees is
 //! in `update_check.rs`.
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 
 use sha2::{Digest, Sha256};
 
 // --- the fake kernel.org ---------------------------------------------------
 
-/// What the server answers for one path.
-#[derive(Clone)]
-struct Reply {
-    status: u16,
-    body: Vec<u8>,
-    /// Announce the whole length but stop after this many bytes (once).
-    cut: Option<usize>,
-}
-
-impl Reply {
-    fn ok(body: impl Into<Vec<u8>>) -> Reply {
-        Reply {
-            status: 200,
-            body: body.into(),
-            cut: None,
-        }
-    }
-}
-
-type Routes = Arc<Mutex<HashMap<String, Reply>>>;
-
-/// An HTTP/1.1 server on 127.0.0.1, one connection at a time, answering
-/// from `routes` (which tests change between runs), honouring `Range`.
-struct Server {
-    port: u16,
-    routes: Routes,
-    seen: Arc<Mutex<Vec<String>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Server {
-    fn start() -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let routes: Routes = Arc::default();
-        let seen: Arc<Mutex<Vec<String>>> = Arc::default();
-        let stop = Arc::new(AtomicBool::new(false));
-        let (r, s, st) = (routes.clone(), seen.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if st.load(Ordering::SeqCst) {
-                    break;
-                }
-                if let Ok(conn) = conn {
-                    serve(conn, &r, &s);
-                }
-            }
-        });
-        Server {
-            port,
-            routes,
-            seen,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    fn set(&self, path: &str, reply: Reply) {
-        self.routes.lock().unwrap().insert(path.into(), reply);
-    }
-
-    /// The paths requested so far.
-    fn seen(&self) -> Vec<String> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn serve(conn: TcpStream, routes: &Routes, seen: &Mutex<Vec<String>>) {
-    let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(10)));
-    let mut reader = BufReader::new(conn.try_clone().unwrap());
-    let mut first = String::new();
-    if reader.read_line(&mut first).unwrap_or(0) == 0 {
-        return;
-    }
-    let path = first.split_whitespace().nth(1).unwrap_or("/").to_owned();
-    let mut range = None;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
-            break;
-        }
-        if let Some((k, v)) = line.split_once(':') {
-            if k.trim().eq_ignore_ascii_case("range") {
-                range = v
-                    .trim()
-                    .strip_prefix("bytes=")
-                    .and_then(|r| r.strip_suffix('-'))
-                    .and_then(|n| n.parse::<usize>().ok());
-            }
-        }
-    }
-    seen.lock().unwrap().push(path.clone());
-    let reply = {
-        let mut routes = routes.lock().unwrap();
-        let reply = routes.get(&path).cloned();
-        // A cut happens once: the next request gets everything.
-        if let Some(r) = routes.get_mut(&path) {
-            r.cut = None;
-        }
-        reply
-    };
-    let mut conn = conn;
-    let (head, data, cut) = match reply {
-        None => (
-            "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string(),
-            Vec::new(),
-            None,
-        ),
-        Some(r) if r.status != 200 => (
-            format!(
-                "HTTP/1.1 {} Oops\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                r.status,
-                r.body.len()
-            ),
-            r.body,
-            None,
-        ),
-        Some(r) => match range {
-            Some(s) if s < r.body.len() => (
-                format!(
-                    "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {s}-{}/{}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    r.body.len() - 1,
-                    r.body.len(),
-                    r.body.len() - s
-                ),
-                r.body[s..].to_vec(),
-                r.cut,
-            ),
-            Some(_) => (
-                format!(
-                    "HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                    r.body.len()
-                ),
-                Vec::new(),
-                None,
-            ),
-            None => (
-                format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nAccept-Ranges: bytes\r\nConnection: close\r\n\r\n",
-                    r.body.len()
-                ),
-                r.body,
-                r.cut,
-            ),
-        },
-    };
-    let _ = conn.write_all(head.as_bytes());
-    let data = match cut {
-        Some(n) => &data[..n.min(data.len())],
-        None => &data[..],
-    };
-    let _ = conn.write_all(data);
-    let _ = conn.flush();
-    let _ = conn.shutdown(std::net::Shutdown::Both);
-    let mut rest = Vec::new();
-    let _ = reader.read_to_end(&mut rest);
-}
+// The server and its replies live in kforge-testkit (shared with the
+// source crate's fetch tests).
+use kforge_testkit::http::{Reply, Server};
 
 // --- releases and tarballs ---------------------------------------------------
 
@@ -304,7 +130,7 @@ impl Env {
     fn new() -> Env {
         Env {
             dir: tempfile::tempdir().unwrap(),
-            server: Server::start(),
+            server: Server::empty(),
         }
     }
 
@@ -740,7 +566,7 @@ fn faults_leave_the_lock_as_it_was() {
     let env = Env::new();
     publish(&env.server, &[Rel("longterm", "6.6.118", false)]);
     env.ok(&[]);
-    let good_list = env.server.routes.lock().unwrap()["/releases.json"].clone();
+    let good_list = env.server.get("/releases.json").unwrap();
 
     // Malformed JSON: where, and what.
     env.server.set(

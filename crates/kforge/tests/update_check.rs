@@ -4,25 +4,19 @@
 //!
 //! The trees are those `scripts/prepare-oracle` unpacks, under
 //! `$KFORGE_ORACLE` or `<repo>/target/oracle`.
+//!
+//! A second-tier test file: compiled with the `oracle-tests` feature only
+//! (scripts/test); without its prerequisites it fails naming
+//! scripts/prepare-oracle.
+#![cfg(feature = "oracle-tests")]
 
+use kforge_testkit::repo_root;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
+/// The kernel tree of `ver` in the prepared oracle (kforge-testkit).
 fn tree(ver: &str) -> PathBuf {
-    let o = std::env::var_os("KFORGE_ORACLE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target/oracle"));
-    let t = o.join(format!("{ver}/src"));
-    assert!(
-        t.join("Makefile").is_file(),
-        "no kernel {ver} tree at {}: run scripts/prepare-oracle first",
-        t.display()
-    );
-    t
+    kforge_testkit::oracle_tree(ver)
 }
 
 /// A lock with 6.12 at 6.12.1 and a release list (a local file: nothing is

@@ -1,0 +1,146 @@
+//! The engine against the kernel's C conf on the real trees
+//! (`scripts/prepare-oracle`): Debian's configurations (the
+//! linux-config-6.1 and linux-config-6.12 packages) read by the engine on
+//! the x86_64 tree of their version and written back must be byte for byte
+//! what the C conf writes with `--olddefconfig`, run with the environment
+//! make gave it. And the hermetic fixtures' expected texts must still be
+//! what the C conf writes.
+//!
+//! A second-tier test file: compiled with the `oracle-tests` feature only
+//! (scripts/test); without the oracle it fails naming
+//! scripts/prepare-oracle.
+#![cfg(feature = "oracle-tests")]
+
+use std::io::Read;
+use std::rc::Rc;
+
+use kconfig_engine::preprocess::run_shell_command;
+use kconfig_engine::{Kconfig, LoadOptions, ShellRunner};
+use kforge_testkit::{c_conf, c_olddefconfig, captured_env, debian_config, oracle, text};
+
+mod common;
+
+/// `$(shell,...)` run as under make: with the captured environment only,
+/// in the output directory.
+struct CapturedShell {
+    env: Vec<(String, String)>,
+    cwd: std::path::PathBuf,
+}
+
+impl ShellRunner for CapturedShell {
+    fn run(&self, command: &str) -> Vec<u8> {
+        run_shell_command(command, Some(&self.env), Some(&self.cwd))
+    }
+}
+
+/// The tree of Linux `ver` for `arch`, loaded as the C conf loads it.
+fn load(ver: &str, arch: &str, cwd: &std::path::Path) -> Kconfig {
+    oracle();
+    let vars = captured_env(ver, arch);
+    let map: std::collections::HashMap<String, String> = vars.iter().cloned().collect();
+    let mut kc = Kconfig::load(LoadOptions {
+        kconfig: "Kconfig".into(),
+        env: Rc::new(move |k: &str| map.get(k).cloned()),
+        shell: Box::new(CapturedShell {
+            env: vars,
+            cwd: cwd.to_path_buf(),
+        }),
+        dialect: None,
+    })
+    .unwrap_or_else(|e| panic!("loading {ver} {arch}: {e}"));
+    kc.silent = true;
+    kc
+}
+
+fn unxz(path: &std::path::Path) -> String {
+    let mut s = String::new();
+    xz2::read::XzDecoder::new(std::fs::File::open(path).unwrap())
+        .read_to_string(&mut s)
+        .unwrap();
+    s
+}
+
+/// Debian's amd64 configurations of `ver`: read, written to a file, and
+/// compared with the C conf's olddefconfig of the same input.
+fn debian_configs_written_like_the_c_conf(ver: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut kc = load(ver, "x86_64", dir.path());
+    for flavour in [
+        "amd64_none_amd64",
+        "amd64_none_cloud-amd64",
+        "amd64_rt_amd64",
+    ] {
+        let input = unxz(&debian_config(ver, flavour));
+        let want = c_olddefconfig(ver, "x86_64", &input);
+        kc.restart();
+        let path = dir.path().join(format!("{flavour}.config"));
+        std::fs::write(&path, &input).unwrap();
+        kc.read(Some(path.to_str().unwrap()));
+        let out = dir.path().join(format!("{flavour}.out"));
+        kc.write(Some(out.to_str().unwrap())).unwrap();
+        let got = std::fs::read_to_string(&out).unwrap();
+        if got != want {
+            let first = got
+                .lines()
+                .zip(want.lines())
+                .position(|(a, b)| a != b)
+                .unwrap_or(0);
+            panic!(
+                "{ver} {flavour}: the engine's .config differs from the C conf's from line {}:\n\
+                 engine: {:?}\nC conf: {:?}",
+                first + 1,
+                got.lines().nth(first),
+                want.lines().nth(first)
+            );
+        }
+    }
+}
+
+#[test]
+fn debian_configs_6_12() {
+    debian_configs_written_like_the_c_conf("6.12");
+}
+
+#[test]
+fn debian_configs_6_1() {
+    debian_configs_written_like_the_c_conf("6.1");
+}
+
+/// The hermetic fixtures' expected texts are the C conf's output, for both
+/// versions: so `fixtures.rs` checks the engine against the C conf, not
+/// against an earlier run of ours.
+#[test]
+fn fixtures_match_the_c_conf() {
+    let o = oracle();
+    for (ver, dialect) in [
+        ("6.12", kconfig_engine::Dialect::V6_12),
+        ("6.1", kconfig_engine::Dialect::V6_1),
+    ] {
+        for (i, (name, input, _)) in common::CASES.iter().enumerate() {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("Kconfig"), common::KCONFIG).unwrap();
+            std::fs::write(dir.path().join(".config"), input).unwrap();
+            let out = std::process::Command::new(o.join(ver).join("conf"))
+                .env_clear()
+                .env("srctree", dir.path())
+                .env("KCONFIG_CONFIG", ".config")
+                .current_dir(dir.path())
+                .args(["-s", "--olddefconfig", "Kconfig"])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{ver} {name}: {}", text(&out));
+            let got = std::fs::read_to_string(dir.path().join(".config")).unwrap();
+            assert_eq!(got, common::expected(i, dialect), "{ver}: {name}");
+        }
+    }
+    // c_conf is the runner the other tests use: it must run too.
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join(".config"), "").unwrap();
+    let out = c_conf(
+        "6.12",
+        "x86_64",
+        d.path(),
+        &["-s", "--olddefconfig", "Kconfig"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+}

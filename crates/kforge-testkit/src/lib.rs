@@ -1,0 +1,188 @@
+//! What kforge's test trees share (dev-only, not published).
+//!
+//! The hermetic tier (`cargo test --workspace`) uses only [`http`] and
+//! [`repo_root`]. The second tier, compiled with each crate's
+//! `oracle-tests` feature, uses the rest: the prepared oracles, which
+//! fail with the command that prepares them when they are missing.
+
+pub mod http;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository's root (the workspace), absolute.
+pub fn repo_root() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    root.canonicalize().unwrap_or(root)
+}
+
+/// The Debian kernel ABI (e.g. `6.1.0-47-amd64`) of the module tree and
+/// kernel the tests use: the one line of `scripts/debian-abi` that is not a
+/// comment, which `scripts/prepare-modules` reads too.
+pub fn debian_abi() -> &'static str {
+    include_str!("../../../scripts/debian-abi")
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .expect("scripts/debian-abi names no ABI")
+}
+
+/// `$KFORGE_ORACLE` or `<repo>/target/oracle`: the 6.1 and 6.12 kernel
+/// trees, their C conf and the environments make gives it, made by
+/// `scripts/prepare-oracle`. Panics, naming that command, when a part is
+/// missing.
+pub fn oracle() -> PathBuf {
+    let o = std::env::var_os("KFORGE_ORACLE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/oracle"));
+    for ver in ["6.1", "6.12"] {
+        for part in ["conf", "src/Makefile", "env/x86_64.env"] {
+            let p = o.join(ver).join(part);
+            assert!(
+                p.is_file(),
+                "no prepared oracle at {}: {} is missing; run scripts/prepare-oracle \
+                 (it needs the Debian packages linux-source-6.1 and linux-source-6.12)",
+                o.display(),
+                p.display()
+            );
+        }
+    }
+    o
+}
+
+/// The unpacked source tree of Linux `ver` ("6.1" or "6.12") in [`oracle`].
+pub fn oracle_tree(ver: &str) -> PathBuf {
+    oracle().join(ver).join("src")
+}
+
+/// `$KFORGE_MODULES_ORACLE` or `<repo>/target/modules-oracle`: Debian's
+/// module tree of [`debian_abi`] (`root/lib/modules/<abi>`) and its .deb
+/// (`deb/`), made by `scripts/prepare-modules`. Panics, naming that
+/// command, when the tree is missing.
+pub fn modules_oracle() -> PathBuf {
+    let d = std::env::var_os("KFORGE_MODULES_ORACLE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/modules-oracle"));
+    let d = d.canonicalize().unwrap_or(d);
+    let tree = d.join("root/lib/modules").join(debian_abi());
+    assert!(
+        tree.join("modules.order").is_file(),
+        "no Debian module tree at {}: run scripts/prepare-modules",
+        tree.display()
+    );
+    d
+}
+
+/// Debian's module tree, `<modules oracle>/root/lib/modules/<abi>`.
+pub fn modules_tree() -> PathBuf {
+    modules_oracle().join("root/lib/modules").join(debian_abi())
+}
+
+/// The Debian kernel package `scripts/prepare-modules` downloaded
+/// (`linux-image-<abi>-unsigned_*.deb` in `<modules oracle>/deb`).
+pub fn debian_kernel_deb() -> PathBuf {
+    let deb = modules_oracle().join("deb");
+    let prefix = format!("linux-image-{}-unsigned_", debian_abi());
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&deb)
+        .map(|r| {
+            r.flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    let n = p.file_name().unwrap().to_string_lossy();
+                    n.starts_with(&prefix) && n.ends_with(".deb")
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    found.pop().unwrap_or_else(|| {
+        panic!(
+            "no {prefix}*.deb in {}: run scripts/prepare-modules (it downloads it)",
+            deb.display()
+        )
+    })
+}
+
+/// kmod's depmod, the oracle for the `depmod` crate.
+pub const KMOD_DEPMOD: &str = "/usr/sbin/depmod";
+
+/// [`KMOD_DEPMOD`], checked to exist (Debian's kmod package).
+pub fn kmod_depmod() -> &'static Path {
+    let p = Path::new(KMOD_DEPMOD);
+    assert!(
+        p.is_file(),
+        "{KMOD_DEPMOD} (kmod) is needed as the oracle: apt-get install kmod"
+    );
+    p
+}
+
+/// A Debian `linux-config-<ver>` file, e.g. `("6.12",
+/// "amd64_none_amd64")`: `/usr/src/linux-config-6.12/config.amd64_none_amd64.xz`.
+pub fn debian_config(ver: &str, flavour: &str) -> PathBuf {
+    let p = PathBuf::from(format!("/usr/src/linux-config-{ver}/config.{flavour}.xz"));
+    assert!(
+        p.is_file(),
+        "{} is missing: apt-get install linux-config-{ver}",
+        p.display()
+    );
+    p
+}
+
+/// Exit status, stdout and stderr, for assertion messages.
+pub fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The environment make gave the C conf for `arch` on Linux `ver`
+/// (`<oracle>/<ver>/env/<arch>.env`, one `NAME=value` a line).
+pub fn captured_env(ver: &str, arch: &str) -> Vec<(String, String)> {
+    let f = oracle().join(format!("{ver}/env/{arch}.env"));
+    let env = std::fs::read_to_string(&f).unwrap_or_else(|e| {
+        panic!(
+            "no capture {}: {e}; run scripts/prepare-oracle",
+            f.display()
+        )
+    });
+    env.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// The C conf of Linux `ver` run in `dir` with `args`, with the
+/// environment make gave it for `arch` and `KCONFIG_CONFIG=.config`.
+pub fn c_conf(ver: &str, arch: &str, dir: &Path, args: &[&str]) -> Output {
+    let mut c = Command::new(oracle().join(format!("{ver}/conf")));
+    c.env_clear().current_dir(dir);
+    for (k, v) in captured_env(ver, arch) {
+        c.env(k, v);
+    }
+    c.env("KCONFIG_CONFIG", ".config")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Run the oracle's C conf --olddefconfig on `config` with the environment
+/// make gave it for `arch`, and return the .config it writes.
+pub fn c_olddefconfig(ver: &str, arch: &str, config: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".config"), config).unwrap();
+    let out = c_conf(ver, arch, dir.path(), &["-s", "--olddefconfig", "Kconfig"]);
+    assert!(out.status.success(), "C conf: {}", text(&out));
+    std::fs::read_to_string(dir.path().join(".config")).unwrap()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_abi_is_one_debian_release() {
+        let abi = super::debian_abi();
+        assert!(abi.starts_with("6.") && abi.ends_with("-amd64"), "{abi}");
+    }
+}
