@@ -71,7 +71,8 @@ const FAKE_KCONFIG: &str =
 /// A fake kernel tree whose `make bzImage` records each run in
 /// `state/runs`, prints a short line, and then, depending on files in
 /// `state/`: `slow` (write its pid to `state/pid` and sleep a minute),
-/// `pause` (sleep 2 s), `fail` (print a compiler error and fail).
+/// `pause` (sleep 2 s), `fail` (print a compiler error and fail),
+/// `norelease` (write no `include/config/kernel.release`).
 fn fake_tree(dir: &Path) -> (PathBuf, PathBuf) {
     let tree = dir.join("linux");
     let state = dir.join("state");
@@ -94,7 +95,7 @@ bzImage:\n\
 \t@mkdir -p $(O)/arch/x86/boot $(O)/include/config\n\
 \t@echo kernel > $(O)/arch/x86/boot/bzImage\n\
 \t@echo 'ffffffff81000000 T _text' > $(O)/System.map\n\
-\t@echo 6.1.0-fake > $(O)/include/config/kernel.release\n\
+\t@if [ ! -f $(STATE)/norelease ]; then echo 6.1.0-fake > $(O)/include/config/kernel.release; fi\n\
 \t@echo \"  BUILD   arch/x86/boot/bzImage\"\n",
         state = state.display()
     );
@@ -129,6 +130,37 @@ fn build_fake(cache: &Path, cwd: &Path, spec: &Path, tree: &Path, link: &str) ->
         .args(["--out-link", link])
         .output()
         .unwrap()
+}
+
+/// What the build cannot read or write is an error (or, for the memo, a
+/// warning), never a silent default: no kernel release, no memo.
+#[test]
+fn fake_build_io_failures_are_reported() {
+    let d = tempfile::tempdir().unwrap();
+    let (tree, state) = fake_tree(d.path());
+    let cache = d.path().join("cache");
+    // The resolution memo's directory is a file: a warning, the build goes on.
+    std::fs::create_dir_all(cache.join("kforge")).unwrap();
+    std::fs::write(cache.join("kforge/resolved"), "not a directory").unwrap();
+    // The build writes no kernel.release: an error naming the file.
+    std::fs::write(state.join("norelease"), "").unwrap();
+    let spec = fake_spec(d.path(), "kernel.toml", "FOO = \"y\"\n");
+    let o = build_fake(&cache, d.path(), &spec, &tree, "result");
+    let err = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("warning:") && err.contains("cannot remember this resolution"),
+        "{err}"
+    );
+    assert!(
+        err.contains("include/config/kernel.release: cannot read the kernel release the build wrote"),
+        "{err}"
+    );
+    assert!(store_listing(&cache).0.is_empty(), "no entry: {err}");
+    // With the release written, the same build makes its entry.
+    std::fs::remove_file(state.join("norelease")).unwrap();
+    let o = build_fake(&cache, d.path(), &spec, &tree, "result");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
 
 #[test]
