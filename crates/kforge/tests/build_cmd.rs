@@ -72,7 +72,9 @@ const FAKE_KCONFIG: &str =
 /// `state/runs`, prints a short line, and then, depending on files in
 /// `state/`: `slow` (write its pid to `state/pid` and sleep a minute),
 /// `pause` (sleep 2 s), `fail` (print a compiler error and fail),
-/// `norelease` (write no `include/config/kernel.release`).
+/// `norelease` (write no `include/config/kernel.release`); `olddefconfig`
+/// removes the `.config` with `rmconfig`, and `bzImage` the file named in
+/// `rmspec`.
 fn fake_tree(dir: &Path) -> (PathBuf, PathBuf) {
     let tree = dir.join("linux");
     let state = dir.join("state");
@@ -83,7 +85,8 @@ fn fake_tree(dir: &Path) -> (PathBuf, PathBuf) {
         "VERSION = 6\nPATCHLEVEL = 1\nSUBLEVEL = 0\nEXTRAVERSION =\nNAME = Fake\n\n\
 STATE := {state}\n\n\
 .PHONY: olddefconfig image_name bzImage\n\n\
-olddefconfig:\n\t@echo \"  SYNC    .config\"\n\n\
+olddefconfig:\n\t@echo \"  SYNC    .config\"\n\
+\t@if [ -f $(STATE)/rmconfig ]; then rm -f $(O)/.config; fi\n\n\
 image_name:\n\t@echo arch/x86/boot/bzImage\n\n\
 bzImage:\n\
 \t@echo run >> $(STATE)/runs\n\
@@ -95,6 +98,7 @@ bzImage:\n\
 \t@mkdir -p $(O)/arch/x86/boot $(O)/include/config\n\
 \t@echo kernel > $(O)/arch/x86/boot/bzImage\n\
 \t@echo 'ffffffff81000000 T _text' > $(O)/System.map\n\
+\t@if [ -f $(STATE)/rmspec ]; then rm -f \"$$(cat $(STATE)/rmspec)\"; fi\n\
 \t@if [ ! -f $(STATE)/norelease ]; then echo 6.1.0-fake > $(O)/include/config/kernel.release; fi\n\
 \t@echo \"  BUILD   arch/x86/boot/bzImage\"\n",
         state = state.display()
@@ -153,12 +157,31 @@ fn fake_build_io_failures_are_reported() {
         "{err}"
     );
     assert!(
-        err.contains("include/config/kernel.release: cannot read the kernel release the build wrote"),
+        err.contains(
+            "include/config/kernel.release: cannot read the kernel release the build wrote"
+        ),
         "{err}"
     );
     assert!(store_listing(&cache).0.is_empty(), "no entry: {err}");
-    // With the release written, the same build makes its entry.
+    // The configuration cannot be read back after olddefconfig.
     std::fs::remove_file(state.join("norelease")).unwrap();
+    std::fs::write(state.join("rmconfig"), "").unwrap();
+    let o = build_fake(&cache, d.path(), &spec, &tree, "result");
+    let err = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains(".config: cannot read it"), "{err}");
+    assert!(!err.contains("a bug in kforge"), "{err}");
+    std::fs::remove_file(state.join("rmconfig")).unwrap();
+    // The declaration is gone when its hash goes into the manifest.
+    let doomed = fake_spec(d.path(), "doomed.toml", "FOO = \"y\"\n# doomed\n");
+    std::fs::write(state.join("rmspec"), doomed.to_str().unwrap()).unwrap();
+    let o = build_fake(&cache, d.path(), &doomed, &tree, "result");
+    let err = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("doomed.toml: cannot read it"), "{err}");
+    std::fs::remove_file(state.join("rmspec")).unwrap();
+    assert!(store_listing(&cache).0.is_empty(), "no entry: {err}");
+    // With nothing in the way, the same build makes its entry.
     let o = build_fake(&cache, d.path(), &spec, &tree, "result");
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
