@@ -39,6 +39,8 @@ pub trait Observer {
     fn step_done(&mut self) {}
     /// A loader was written for `[modules.NAME]`.
     fn loader(&mut self, _set: &str, _summary: &depmod::loader::Summary) {}
+    /// The entry is there: built now, or found.
+    fn done(&mut self, _entry: &StoreEntry) {}
 }
 
 /// An [`Observer`] that shows nothing.
@@ -95,19 +97,23 @@ pub fn build(
         })
         .map_err(io("locking the store key"))?;
     if let Some(entry) = store.existing(&plan.name) {
-        return store_hit(store, &entry, out_link);
+        let hit = store_hit(store, &entry, out_link)?;
+        obs.done(&hit);
+        return Ok(hit);
     }
     let t0 = Instant::now();
     let entry = build_entry(store, &lock, plan, obs)?;
     let link = store
         .add_root(&entry, out_link)
         .map_err(io(format!("linking {}", out_link.display())))?;
-    Ok(StoreEntry {
+    let built = StoreEntry {
         path: entry,
         hit: false,
         link,
         seconds: t0.elapsed().as_secs_f64(),
-    })
+    };
+    obs.done(&built);
+    Ok(built)
 }
 
 /// The configuration `make olddefconfig` changed: `CONFIG_X (a -> b)`.

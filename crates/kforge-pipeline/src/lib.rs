@@ -31,6 +31,7 @@ pub mod manifest;
 pub mod modules;
 pub mod plan;
 pub mod resolved;
+pub mod run;
 pub mod source;
 
 pub use build::StoreEntry;

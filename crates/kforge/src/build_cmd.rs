@@ -3,13 +3,15 @@
 //! entries nothing refers to collected.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use kforge_declaration::Spec;
+use kforge_pipeline::boot::BootStart;
 use kforge_pipeline::build::{Observer, Wait};
 use kforge_pipeline::plan::BuildOptions;
-use kforge_pipeline::{resolved, Error, Resolved, SourceTree, StoreEntry};
+use kforge_pipeline::run::{self, BuildRequest, Built, Report};
+use kforge_pipeline::{Error, Plan, Resolved, StoreEntry};
 use kforge_store::Store;
 
 use crate::config_cmd;
@@ -61,27 +63,36 @@ pub struct GcArgs {
 
 /// `kforge build`.
 pub fn run(args: BuildArgs) -> i32 {
+    let store = Store::new(kforge_store::default_cache_root());
+    let opts = BuildOptions {
+        jobs: args.jobs,
+        keep_going: args.keep_going,
+        strip_modules: args.strip_modules,
+        vmlinux: args.vmlinux,
+    };
     let built = Spec::load(&args.spec)
         .map_err(Error::from)
         .and_then(|spec| {
             let source =
                 kforge_pipeline::source::prepare(&spec, args.tree.as_deref(), crate::progress())?;
-            build_declaration(
-                &spec,
-                source,
-                None,
-                &args.options(),
-                &args.out_link,
-                args.dry_run,
-                !args.no_probe_cache,
-            )
+            let req = BuildRequest {
+                spec: &spec,
+                opts: &opts,
+                out_link: &args.out_link,
+                dry_run: args.dry_run,
+                probe_cache: !args.no_probe_cache,
+            };
+            run::build_declaration(&store, &req, source, None, &mut Progress::default())
         });
     match built {
-        Ok(Some(entry)) => {
+        Ok(Built::Entry(entry)) => {
             outln!("{}", entry.path.display());
             0
         }
-        Ok(None) => 0,
+        Ok(Built::DryRun(plan)) => {
+            print_plan(&store, &plan);
+            0
+        }
         Err(e) => {
             eprint!("{}", config_cmd::render_error(&e));
             1
@@ -89,110 +100,47 @@ pub fn run(args: BuildArgs) -> i32 {
     }
 }
 
-impl BuildArgs {
-    fn options(&self) -> BuildOptions {
-        BuildOptions {
-            jobs: self.jobs,
-            keep_going: self.keep_going,
-            strip_modules: self.strip_modules,
-            vmlinux: self.vmlinux,
-        }
-    }
-}
-
-/// The stages from a prepared source to a store entry, reported on
-/// stderr: the memo (a store hit without resolving), the resolution and
-/// its report (unless the caller resolved already), the plan, the build.
-/// `Ok(None)`: a dry run, printed.
-pub fn build_declaration(
-    spec: &Spec,
-    source: SourceTree,
-    resolved: Option<Resolved>,
-    opts: &BuildOptions,
-    out_link: &Path,
-    dry_run: bool,
-    probe_cache: bool,
-) -> Result<Option<StoreEntry>, Error> {
-    let store = Store::new(kforge_store::default_cache_root());
-    if !dry_run {
-        if let Some(entry) = kforge_pipeline::plan::memo_hit(spec, &source, &store, opts)? {
-            eprintln!("kforge: the declaration resolves as before (nothing changed since)");
-            let hit = kforge_pipeline::build::store_hit(&store, &entry, out_link)?;
-            report_hit(&hit);
-            return Ok(Some(hit));
-        }
-    }
-    let t0 = std::time::Instant::now();
-    let r = match resolved {
-        Some(r) => r,
-        None => {
-            let mut r = resolved::resolve(spec, &source.tree, probe_cache)?;
-            eprint!("{}", config_cmd::version_warning(spec, &r));
-            eprint!("{}", config_cmd::render_report(&mut r, false));
-            r
-        }
-    };
-    let plan = kforge_pipeline::plan::plan(spec, source, &r, &store, opts)?;
-    let (requests, held) = r.held();
-    eprintln!(
-        "kforge: {requests} requests, {held} held, {} warnings; resolved in {:.2}s",
-        r.warning_count(),
-        t0.elapsed().as_secs_f64()
+/// `--dry-run`: the store key, the entry, the make command, the key inputs.
+pub fn print_plan(store: &Store, plan: &Plan) {
+    let exists = store.existing(&plan.name).is_some();
+    outln!("store key: {}", plan.hash);
+    outln!(
+        "entry: {} ({})",
+        store.entry_path(&plan.name).display(),
+        if exists { "built" } else { "not built" }
     );
-    for w in &plan.warnings {
-        eprintln!("warning: {w}");
-    }
-    if dry_run {
-        let exists = store.existing(&plan.name).is_some();
-        outln!("store key: {}", plan.hash);
-        outln!(
-            "entry: {} ({})",
-            store.entry_path(&plan.name).display(),
-            if exists { "built" } else { "not built" }
-        );
-        outln!("build directory: {}", plan.make.objdir.display());
-        let targets = if plan.declared_targets.is_empty() {
-            vec!["<image>".to_string()]
-        } else {
-            plan.declared_targets.clone()
-        };
-        outln!("make: {}", plan.make.display(&targets));
-        outln!("key inputs:");
-        for (k, v) in plan.key.items() {
-            outln!("  {k}={v}");
-        }
-        return Ok(None);
-    }
-    let entry = kforge_pipeline::build::build(&store, &plan, out_link, &mut Progress::default())?;
-    if entry.hit {
-        report_hit(&entry);
+    outln!("build directory: {}", plan.make.objdir.display());
+    let targets = if plan.declared_targets.is_empty() {
+        vec!["<image>".to_string()]
     } else {
-        eprintln!(
-            "kforge: built {} in {:.0}s ({} -> it)",
-            entry.path.display(),
-            entry.seconds,
-            entry.link.display()
-        );
+        plan.declared_targets.clone()
+    };
+    outln!("make: {}", plan.make.display(&targets));
+    outln!("key inputs:");
+    for (k, v) in plan.key.items() {
+        outln!("  {k}={v}");
     }
-    Ok(Some(entry))
 }
 
-fn report_hit(e: &StoreEntry) {
-    eprintln!(
-        "kforge: up to date: {} (store hit; {} -> it)",
-        e.path.display(),
-        e.link.display()
-    );
-}
-
-/// Shows make's progress: a bar on a terminal, make's lines otherwise.
+/// Shows the stages on stderr, and make's progress: a bar on a terminal,
+/// make's lines otherwise.
 #[derive(Default)]
-struct Progress {
+pub struct Progress {
     bar: Option<indicatif::ProgressBar>,
     count: u64,
+    /// The declaration a boot test is about (`kforge test`).
+    label: String,
 }
 
 impl Progress {
+    /// For `kforge test` of the declaration `label`.
+    pub fn for_test(label: &str) -> Progress {
+        Progress {
+            label: label.to_string(),
+            ..Progress::default()
+        }
+    }
+
     fn start(&mut self, phase: &str, expected: Option<u64>) {
         self.count = 0;
         self.bar = std::io::stderr().is_terminal().then(|| {
@@ -243,6 +191,45 @@ impl Progress {
     }
 }
 
+impl Report for Progress {
+    fn resolved(&mut self, spec: &Spec, r: &mut Resolved) {
+        eprint!("{}", config_cmd::version_warning(spec, r));
+        eprint!("{}", config_cmd::render_report(r, false));
+    }
+
+    fn unchanged(&mut self) {
+        eprintln!("kforge: the declaration resolves as before (nothing changed since)");
+    }
+
+    fn planned(&mut self, r: &Resolved, plan: &Plan, seconds: f64) {
+        let (requests, held) = r.held();
+        eprintln!(
+            "kforge: {requests} requests, {held} held, {} warnings; resolved in {seconds:.2}s",
+            r.warning_count()
+        );
+        for w in &plan.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
+
+    fn readiness(&mut self, warnings: &[String]) {
+        for w in warnings {
+            eprintln!("warning: {}: {w}", self.label);
+        }
+    }
+
+    fn booting(&mut self, b: &BootStart<'_>) {
+        eprintln!(
+            "kforge: booting {} ({}, {} MiB, timeout {}s, initramfs {:?})",
+            b.entry.display(),
+            b.arch,
+            b.memory_mib,
+            b.timeout.as_secs(),
+            b.compression
+        )
+    }
+}
+
 impl Observer for Progress {
     fn waiting(&mut self, what: &Wait<'_>) {
         match what {
@@ -264,6 +251,23 @@ impl Observer for Progress {
 
     fn step_done(&mut self) {
         self.finish();
+    }
+
+    fn done(&mut self, e: &StoreEntry) {
+        if e.hit {
+            eprintln!(
+                "kforge: up to date: {} (store hit; {} -> it)",
+                e.path.display(),
+                e.link.display()
+            );
+        } else {
+            eprintln!(
+                "kforge: built {} in {:.0}s ({} -> it)",
+                e.path.display(),
+                e.seconds,
+                e.link.display()
+            );
+        }
     }
 
     fn loader(&mut self, set: &str, s: &depmod::loader::Summary) {

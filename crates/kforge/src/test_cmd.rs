@@ -13,11 +13,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use kforge_boot::{KvmMode, Status};
-use kforge_pipeline::boot::{self, BootReport, BootRequest};
+use kforge_pipeline::boot::BootReport;
 use kforge_pipeline::plan::BuildOptions;
-use kforge_pipeline::{resolved, Error};
+use kforge_pipeline::run::{self, BuildRequest, TestRequest, Tested};
+use kforge_pipeline::Error;
 
-use crate::build_cmd;
+use crate::build_cmd::Progress;
 use crate::config_cmd;
 
 /// Boot the kernels that kernel.toml files declare, in QEMU, and check them.
@@ -164,47 +165,18 @@ fn table(rows: &[Row]) -> String {
 
 fn test_one(args: &TestArgs, spec_path: &Path) -> Result<Row, String> {
     let label = spec_path.display().to_string();
-    let failed = |e: Error| {
-        eprint!("{}", config_cmd::render_error(&e));
-        String::new()
+    let failed = |e: Error| match e {
+        Error::Make { .. } | Error::NotFixedPoint { .. } | Error::Modules { .. } => {
+            eprint!("{}", config_cmd::render_error(&e));
+            format!("{label}: the build failed")
+        }
+        Error::Boot(msg) => msg,
+        e => {
+            eprint!("{}", config_cmd::render_error(&e));
+            String::new()
+        }
     };
     let spec = kforge_declaration::Spec::load(spec_path).map_err(|e| failed(e.into()))?;
-    let mut arch = boot::boot_arch(&spec, None).ok_or_else(|| {
-        format!(
-            "{label}: kforge test boots x86_64, arm64 and mips kernels, not {}",
-            spec.build.arch
-        )
-    })?;
-    let err = |e: Error| e.to_string();
-    // ---- tools, before anything is built (MIPS: the byte order, hence
-    // the QEMU binary and the busybox, is known once the configuration is)
-    let mut qemu = boot::find_qemu(args.qemu.as_deref(), arch).map_err(err)?;
-    let mut busybox = match arch {
-        kforge_boot::Arch::Mips | kforge_boot::Arch::Mipsel => None,
-        _ => Some(boot::guest_busybox(args.busybox.as_deref(), arch).map_err(err)?),
-    };
-    let loader_names = boot::loader_names(&spec);
-
-    // ---- readiness: the one resolution, handed to the build
-    let source = kforge_pipeline::source::prepare(&spec, args.tree.as_deref(), crate::progress())
-        .map_err(failed)?;
-    let mut r = resolved::resolve(&spec, &source.tree, true).map_err(failed)?;
-    eprint!("{}", config_cmd::version_warning(&spec, &r));
-    eprint!("{}", config_cmd::render_report(&mut r, false));
-    let booted = boot::boot_arch(&spec, Some(&r.res.config)).unwrap_or(arch);
-    if booted != arch {
-        arch = booted;
-        qemu = boot::find_qemu(args.qemu.as_deref(), arch).map_err(err)?;
-    }
-    for w in boot::readiness(&mut r, arch, !loader_names.is_empty()) {
-        eprintln!("warning: {label}: {w}");
-    }
-    let busybox = match busybox.take() {
-        Some(b) => b,
-        None => boot::guest_busybox(args.busybox.as_deref(), arch).map_err(err)?,
-    };
-
-    // ---- the build
     let out_link = if args.specs.len() > 1 {
         PathBuf::from(format!(
             "result-{}",
@@ -220,22 +192,41 @@ fn test_one(args: &TestArgs, spec_path: &Path) -> Result<Row, String> {
         jobs: args.jobs,
         ..Default::default()
     };
-    let entry = match build_cmd::build_declaration(
-        &spec,
-        source,
-        Some(r),
-        &opts,
-        &out_link,
-        args.dry_run,
-        true,
-    ) {
-        Ok(Some(e)) => e.path,
-        Ok(None) => {
-            return Ok(Row {
+    let build = BuildRequest {
+        spec: &spec,
+        opts: &opts,
+        out_link: &out_link,
+        dry_run: args.dry_run,
+        probe_cache: true,
+    };
+    let test = TestRequest {
+        label: &label,
+        tree: args.tree.as_deref(),
+        qemu: args.qemu.as_deref(),
+        busybox: args.busybox.as_deref(),
+        verbose: args.verbose,
+        kvm: if args.no_kvm {
+            KvmMode::Off
+        } else {
+            KvmMode::Auto
+        },
+        progress: crate::progress(),
+    };
+    let store = kforge_store::Store::new(kforge_store::default_cache_root());
+    let mut report = Progress::for_test(&label);
+    match run::test_declaration(&store, &build, &test, &mut report).map_err(failed)? {
+        Tested::Booted(r) => {
+            let row = row(&label, &r);
+            eprintln!("kforge: console log: {}", r.console_log.display());
+            Ok(row)
+        }
+        Tested::DryRun { loaders, plan } => {
+            crate::build_cmd::print_plan(&store, &plan);
+            Ok(Row {
                 spec: label.clone(),
                 release: "-".into(),
                 boot: None,
-                loaders: loader_names.join(" "),
+                loaders: loaders.join(" "),
                 script: "-".into(),
                 verdict: "dry run".into(),
                 passed: true,
@@ -248,44 +239,7 @@ fn test_one(args: &TestArgs, spec_path: &Path) -> Result<Row, String> {
                 },
             })
         }
-        Err(e @ (Error::Make { .. } | Error::NotFixedPoint { .. } | Error::Modules { .. })) => {
-            eprint!("{}", config_cmd::render_error(&e));
-            return Err(format!("{label}: the build failed"));
-        }
-        Err(e) => return Err(failed(e)),
-    };
-
-    // ---- the boot
-    let store = kforge_store::Store::new(kforge_store::default_cache_root());
-    let req = BootRequest {
-        label: &label,
-        test: spec.test.as_ref(),
-        arch,
-        qemu,
-        busybox: &busybox,
-        entry: &entry,
-        loaders: &loader_names,
-        verbose: args.verbose,
-        kvm: if args.no_kvm {
-            KvmMode::Off
-        } else {
-            KvmMode::Auto
-        },
-    };
-    let report = boot::boot(&store, &req, &mut |b| {
-        eprintln!(
-            "kforge: booting {} ({}, {} MiB, timeout {}s, initramfs {:?})",
-            b.entry.display(),
-            b.arch,
-            b.memory_mib,
-            b.timeout.as_secs(),
-            b.compression
-        )
-    })
-    .map_err(err)?;
-    let row = row(&label, &report);
-    eprintln!("kforge: console log: {}", report.console_log.display());
-    Ok(row)
+    }
 }
 
 /// Sum up one run: print what failed with the console lines that show it,
