@@ -296,7 +296,12 @@ fn load(opts: &Options) -> Result<Tree, Error> {
 
 /// The `kernel.toml` text: a comment saying where it comes from, `[source]`,
 /// `[build]` and the requests in `[config]`.
-fn declaration(opts: &Options, kversion: &str, requests: &[Request], savedefconfig: usize) -> String {
+fn declaration(
+    opts: &Options,
+    kversion: &str,
+    requests: &[Request],
+    savedefconfig: usize,
+) -> String {
     let version = kversion.split(['-', '+']).next().unwrap_or(kversion);
     let base = base_name(&opts.base).unwrap_or_default();
     let mut out = String::new();

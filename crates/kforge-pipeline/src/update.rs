@@ -959,7 +959,12 @@ fn compare(u: &Declared, old: &Side, new: &Side) -> CheckReport {
 
 /// How a request that holds in both versions changed meaning: its
 /// dependencies, its type, what the base configuration gives without it.
-fn meaning_changes(o: &Outcome, applied_before: bool, old: &Side, new: &Side) -> Vec<MeaningChange> {
+fn meaning_changes(
+    o: &Outcome,
+    applied_before: bool,
+    old: &Side,
+    new: &Side,
+) -> Vec<MeaningChange> {
     let sym = &o.request.symbol;
     if !applied_before {
         return vec![MeaningChange::NotApplied];
@@ -1027,7 +1032,10 @@ mod tests {
     fn a_file_not_yet_created_is_itself() {
         let dir = tempfile::tempdir().unwrap();
         let a = dir.path().join("kernels.lock.toml");
-        assert!(same_file(&a, &dir.path().join(".").join("kernels.lock.toml")));
+        assert!(same_file(
+            &a,
+            &dir.path().join(".").join("kernels.lock.toml")
+        ));
         assert!(!same_file(&a, &dir.path().join("other.toml")));
     }
 
