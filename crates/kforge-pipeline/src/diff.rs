@@ -67,19 +67,24 @@ pub enum Reason {
 /// A symbol whose value differs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
+    /// The symbol, without `CONFIG_`.
     pub symbol: String,
-    /// Its value in A and in B (`n` when unset).
+    /// Its value in A (`n` when unset).
     pub a: String,
+    /// Its value in B (`n` when unset).
     pub b: String,
-    /// Why it has its value in A and in B, for a declaration.
+    /// Why it has its value in A, when A is a declaration.
     pub reason_a: Option<Reason>,
+    /// Why it has its value in B, when B is a declaration.
     pub reason_b: Option<Reason>,
 }
 
 /// The changes under one menu.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Group {
+    /// The menus the symbols sit in.
     pub menu: Menu,
+    /// The symbols that differ, in menu order.
     pub changes: Vec<Change>,
 }
 
@@ -87,8 +92,11 @@ pub struct Group {
 /// menu order, then what only B lists).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diff {
+    /// The first side.
     pub a: Side,
+    /// The second side.
     pub b: Side,
+    /// The changes by menu.
     pub groups: Vec<Group>,
 }
 

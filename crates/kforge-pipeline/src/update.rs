@@ -47,8 +47,9 @@ pub struct Options {
     pub commit: bool,
     /// Declarations to resolve against the old and the new source.
     pub check: Vec<PathBuf>,
-    /// The old and the new source's unpacked trees, for the checks.
+    /// The old source's unpacked tree, for the checks (else prepared).
     pub old_tree: Option<PathBuf>,
+    /// The new source's unpacked tree, for the checks (else prepared).
     pub new_tree: Option<PathBuf>,
     /// The declarations that use the lock (empty: the `*.toml` files next
     /// to it), for end-of-life warnings.
@@ -78,7 +79,12 @@ pub enum UpdateError {
     Source(Box<kforge_source::SourceError>),
     /// A checked declaration could not be resolved.
     #[error("{}: {source}", spec.display())]
-    Check { spec: PathBuf, source: Box<Error> },
+    Check {
+        /// The declaration.
+        spec: PathBuf,
+        /// Why it could not be resolved.
+        source: Box<Error>,
+    },
     /// A git commit could not be made.
     #[error(transparent)]
     Git(#[from] GitError),
@@ -126,7 +132,9 @@ pub enum Usage {
 /// A declaration still using an end-of-life branch.
 #[derive(Debug, Clone)]
 pub struct User {
+    /// The declaration.
     pub path: PathBuf,
+    /// How it uses the branch.
     pub usage: Usage,
     /// Where the declaration names its version.
     pub at: Origin,
@@ -135,9 +143,11 @@ pub struct User {
 /// An end-of-life branch some declarations still use.
 #[derive(Debug, Clone)]
 pub struct EndOfLife {
+    /// The branch.
     pub branch: BranchName,
     /// Its last release.
     pub version: KernelVersion,
+    /// The declarations that use it.
     pub users: Vec<User>,
     /// The newest maintained stable branch and longterm branch, as
     /// (branch, longterm), to move to.
@@ -632,47 +642,66 @@ fn git(dir: &Path, args: &[&str]) -> Result<String, GitError> {
 /// branch: the requests whose outcome or meaning changed.
 #[derive(Debug, Clone)]
 pub struct CheckReport {
+    /// The declaration.
     pub spec: PathBuf,
+    /// How it uses its branch.
     pub usage: Usage,
-    /// The old and the new trees' versions.
+    /// The old tree's version.
     pub old: KernelVersion,
+    /// The new tree's version.
     pub new: KernelVersion,
     /// The requests resolved on the new tree.
     pub requests: usize,
+    /// The requests whose outcome or meaning changed, in the
+    /// declaration's order.
     pub findings: Vec<Finding>,
-    /// Required requests that newly fail; warnings; notes.
+    /// The `[modules]` entries no Makefile of the new version builds any
+    /// more.
+    pub modules_gone: Vec<ModuleGone>,
+    /// The required requests (and modules) that newly fail.
     pub errors: usize,
+    /// The findings that are warnings.
     pub warnings: usize,
+    /// The findings that are notes.
     pub notes: usize,
 }
 
-/// A change between the old and the new resolution.
+/// A request whose outcome or meaning changed between the old and the new
+/// resolution.
 #[derive(Debug, Clone)]
-pub enum Finding {
-    /// A request fails with the new version. `before`: its outcome with the
-    /// old one (`None`: it did not apply). `required`: an error, else a
-    /// warning.
+pub struct Finding {
+    /// Its outcome with the new version.
+    pub outcome: Outcome,
+    /// What changed.
+    pub kind: FindingKind,
+}
+
+/// What changed about a request.
+#[derive(Debug, Clone)]
+pub enum FindingKind {
+    /// It fails with the new version. `before`: its outcome with the old
+    /// one (`None`: it did not apply). `required`: an error, else a warning.
     NewlyFailing {
-        outcome: Outcome,
         before: Option<Outcome>,
         required: bool,
     },
-    /// A request that failed with the old version holds with the new one.
-    NowHolds { outcome: Outcome, before: Outcome },
-    /// A request fails with both, for another reason.
-    FailsOtherwise { outcome: Outcome, before: Outcome },
-    /// A request holds with both, but what it means changed.
-    MeaningChanged {
-        outcome: Outcome,
-        changes: Vec<MeaningChange>,
-    },
-    /// A `[modules]` entry no Makefile of the new version builds (the
-    /// message says which); `required`: an error, else a warning.
-    ModuleGone {
-        origin: Origin,
-        message: String,
-        required: bool,
-    },
+    /// It failed with the old version (`before`) and holds with the new one.
+    NowHolds { before: Outcome },
+    /// It fails with both, for another reason (`before`: the old outcome).
+    FailsOtherwise { before: Outcome },
+    /// It holds with both, but what it means changed.
+    MeaningChanged(Vec<MeaningChange>),
+}
+
+/// A `[modules]` entry no Makefile of the new version builds.
+#[derive(Debug, Clone)]
+pub struct ModuleGone {
+    /// Where the module set is declared.
+    pub origin: Origin,
+    /// Which module, and which architecture's Makefiles.
+    pub message: String,
+    /// An error, else a warning (`ignore_config_errors`).
+    pub required: bool,
 }
 
 /// How a request that holds in both versions changed meaning.
@@ -889,8 +918,7 @@ fn compare(u: &Declared, old: &Side, new: &Side) -> CheckReport {
     let (mut errors, mut warnings, mut notes) = (0, 0, 0);
     for o in &new.r.res.outcomes {
         let before = old_by_key.get(&key(o)).copied();
-        let outcome = o.clone();
-        match (before.filter(|b| b.problem.is_some()), &o.problem) {
+        let kind = match (before.filter(|b| b.problem.is_some()), &o.problem) {
             (None, Some(_)) => {
                 let required = !o.request.optional && !ignore;
                 if required {
@@ -898,37 +926,37 @@ fn compare(u: &Declared, old: &Side, new: &Side) -> CheckReport {
                 } else {
                     warnings += 1;
                 }
-                findings.push(Finding::NewlyFailing {
-                    outcome,
-                    before: before.cloned(),
-                    required,
-                });
+                let before = before.cloned();
+                FindingKind::NewlyFailing { before, required }
             }
             (Some(b), None) => {
                 notes += 1;
-                let before = b.clone();
-                findings.push(Finding::NowHolds { outcome, before });
+                FindingKind::NowHolds { before: b.clone() }
             }
             (Some(b), Some(p))
                 if b.problem.as_ref().map(ToString::to_string) != Some(p.to_string()) =>
             {
                 warnings += 1;
-                let before = b.clone();
-                findings.push(Finding::FailsOtherwise { outcome, before });
+                FindingKind::FailsOtherwise { before: b.clone() }
             }
-            (Some(_), Some(_)) => {}
+            (Some(_), Some(_)) => continue,
             (None, None) => {
                 let changes = meaning_changes(o, before.is_some(), old, new);
                 if changes.is_empty() {
                     continue;
                 }
                 notes += 1;
-                findings.push(Finding::MeaningChanged { outcome, changes });
+                FindingKind::MeaningChanged(changes)
             }
-        }
+        };
+        findings.push(Finding {
+            outcome: o.clone(),
+            kind,
+        });
     }
     // Module sets: a module no Makefile builds any more (renamed, removed).
     let old_missing: BTreeSet<&String> = old.r.module_errors.iter().map(|(_, m)| m).collect();
+    let mut modules_gone = Vec::new();
     for (origin, message) in &new.r.module_errors {
         if old_missing.contains(message) {
             continue;
@@ -938,7 +966,7 @@ fn compare(u: &Declared, old: &Side, new: &Side) -> CheckReport {
         } else {
             errors += 1;
         }
-        findings.push(Finding::ModuleGone {
+        modules_gone.push(ModuleGone {
             origin: origin.clone(),
             message: message.clone(),
             required: !ignore,
@@ -951,6 +979,7 @@ fn compare(u: &Declared, old: &Side, new: &Side) -> CheckReport {
         new: new.version(),
         requests: new.r.res.outcomes.len(),
         findings,
+        modules_gone,
         errors,
         warnings,
         notes,

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use kforge_declaration::{BranchName, KernelVersion, SpecError};
 use kforge_pipeline::update::{
-    self, CheckReport, EndOfLife, Event, Finding, GitError, MeaningChange, UpdateError, Usage,
-    Written,
+    self, CheckReport, EndOfLife, Event, Finding, FindingKind, GitError, MeaningChange,
+    UpdateError, Usage, Written,
 };
 use kforge_resolve::Outcome;
 
@@ -239,6 +239,24 @@ fn one_line(text: &str) -> String {
 fn check_report(r: &CheckReport) -> String {
     let (ov, nv) = (r.old, r.new);
     let mut out: String = r.findings.iter().map(|f| finding(f, ov, nv)).collect();
+    for m in &r.modules_gone {
+        let title = format!("{} in {nv} (it did in {ov})", m.message);
+        let level = if m.required {
+            Level::Error
+        } else {
+            Level::Warning
+        };
+        let code = Some("unknown-module");
+        out.push_str(&diagnostic::render(
+            level,
+            code,
+            &title,
+            Some(&m.origin),
+            "",
+            &[],
+            None,
+        ));
+    }
     out.push_str(&format!(
         "{} ({}): {ov} -> {nv}: {} requests, {} newly failing, {} warnings, {} notes\n",
         r.spec.display(),
@@ -251,51 +269,36 @@ fn check_report(r: &CheckReport) -> String {
     out
 }
 
+/// One finding of a check, as a diagnostic.
 fn finding(f: &Finding, ov: KernelVersion, nv: KernelVersion) -> String {
-    let level = |required: bool| match required {
-        true => Level::Error,
-        false => Level::Warning,
-    };
-    let o = match f {
-        Finding::NewlyFailing { outcome: o, .. }
-        | Finding::NowHolds { outcome: o, .. }
-        | Finding::FailsOtherwise { outcome: o, .. }
-        | Finding::MeaningChanged { outcome: o, .. } => o,
-        Finding::ModuleGone {
-            origin,
-            message,
-            required,
-        } => {
-            let title = format!("{message} in {nv} (it did in {ov})");
-            let code = Some("unknown-module");
-            return diagnostic::render(level(*required), code, &title, Some(origin), "", &[], None);
-        }
-    };
+    let o = &f.outcome;
     let mut lines: Vec<String> = Vec::new();
     if let Some(c) = &o.condition {
         lines.push(format!("requested while [when.{c}] holds"));
     }
-    let at = Some(&o.request.origin);
     let problem = |o: &Outcome| {
-        o.problem
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default()
+        one_line(
+            &o.problem
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+        )
     };
-    match f {
-        Finding::NewlyFailing {
-            before, required, ..
-        } => {
-            let text = problem(o);
+    let code = o.problem.as_ref().map(|p| p.kind());
+    let (sym, req) = (&o.request.symbol, requested(o));
+    let mut label = String::new();
+    let (level, code, title, help) = match &f.kind {
+        FindingKind::NewlyFailing { before, required } => {
+            let text = o
+                .problem
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default();
             let mut text_lines = text.lines();
-            let label = text_lines.next().unwrap_or_default().to_string();
+            label = text_lines.next().unwrap_or_default().to_string();
             lines.extend(text_lines.map(|l| l.trim_start().to_string()));
             lines.push(match before {
-                Some(b) => format!(
-                    "with {ov} it held ({} = {})",
-                    o.request.symbol,
-                    shown(b.actual.as_ref())
-                ),
+                Some(b) => format!("with {ov} it held ({sym} = {})", shown(b.actual.as_ref())),
                 None => format!("it does not apply to {ov} (since/until)"),
             });
             let help = o.fix.as_ref().map(|fix| {
@@ -305,55 +308,41 @@ fn finding(f: &Finding, ov: KernelVersion, nv: KernelVersion) -> String {
                 }
                 h
             });
-            let is = o.actual.as_ref();
-            let title = format!(
-                "{} held with {ov} but not with {nv}{}",
-                requested(o),
-                is.map_or(String::new(), |a| format!(": it is {}", shown(Some(a))))
-            );
-            let code = o.problem.as_ref().map(|p| p.kind());
-            diagnostic::render(
-                level(*required),
-                code,
-                &title,
-                at,
-                &label,
-                &lines,
-                help.as_deref(),
+            let is = (o.actual.as_ref())
+                .map_or(String::new(), |a| format!(": it is {}", shown(Some(a))));
+            let title = format!("{req} held with {ov} but not with {nv}{is}");
+            let level = if *required {
+                Level::Error
+            } else {
+                Level::Warning
+            };
+            (level, code, title, help)
+        }
+        FindingKind::NowHolds { before } => {
+            lines.push(format!("with {ov}: {}", problem(before)));
+            let title = format!("{req} did not hold with {ov}; it holds with {nv}");
+            let help = "a workaround for the old version may no longer be needed";
+            (
+                Level::Note,
+                Some("now-holds"),
+                title,
+                Some(help.to_string()),
             )
         }
-        Finding::NowHolds { before, .. } => {
-            lines.push(format!("with {ov}: {}", one_line(&problem(before))));
-            let title = format!(
-                "{} did not hold with {ov}; it holds with {nv}",
-                requested(o)
-            );
-            let help = Some("a workaround for the old version may no longer be needed");
-            diagnostic::render(Level::Note, Some("now-holds"), &title, at, "", &lines, help)
+        FindingKind::FailsOtherwise { before } => {
+            lines.push(format!("with {ov}: {}", problem(before)));
+            lines.push(format!("with {nv}: {}", problem(o)));
+            let title = format!("{req} fails with {ov} and {nv}, for another reason");
+            (Level::Warning, code, title, None)
         }
-        Finding::FailsOtherwise { before, .. } => {
-            lines.push(format!("with {ov}: {}", one_line(&problem(before))));
-            lines.push(format!("with {nv}: {}", one_line(&problem(o))));
-            let title = format!(
-                "{} fails with {ov} and {nv}, for another reason",
-                requested(o)
-            );
-            let code = o.problem.as_ref().map(|p| p.kind());
-            diagnostic::render(Level::Warning, code, &title, at, "", &lines, None)
-        }
-        Finding::MeaningChanged { changes, .. } => {
-            let sym = &o.request.symbol;
+        FindingKind::MeaningChanged(changes) => {
             lines.extend(changes.iter().map(|c| match c {
                 MeaningChange::NotApplied => format!("it does not apply to {ov} (since/until)"),
                 MeaningChange::TypeChanged { old, new } => {
                     format!("its type changed: {old} with {ov}, {new} with {nv}")
                 }
-                MeaningChange::DependencyAppeared(c) => {
-                    format!("a dependency appeared in {nv}: {c}")
-                }
-                MeaningChange::DependencyWentAway(c) => {
-                    format!("a dependency went away in {nv}: {c}")
-                }
+                MeaningChange::DependencyAppeared(c) => format!("a dependency appeared in {nv}: {c}"),
+                MeaningChange::DependencyWentAway(c) => format!("a dependency went away in {nv}: {c}"),
                 MeaningChange::New => format!("{sym} is new in {nv}"),
                 MeaningChange::Undefined => format!("{sym} is not defined in {nv}"),
                 MeaningChange::BaseValue { old, new } => format!(
@@ -362,20 +351,10 @@ fn finding(f: &Finding, ov: KernelVersion, nv: KernelVersion) -> String {
                     shown(old.as_ref())
                 ),
             }));
-            let title = format!(
-                "{} holds with {ov} and {nv}, but its symbol changed",
-                requested(o)
-            );
-            diagnostic::render(
-                Level::Note,
-                Some("meaning-changed"),
-                &title,
-                at,
-                "",
-                &lines,
-                None,
-            )
+            let title = format!("{req} holds with {ov} and {nv}, but its symbol changed");
+            (Level::Note, Some("meaning-changed"), title, None)
         }
-        Finding::ModuleGone { .. } => String::new(),
-    }
+    };
+    let at = Some(&o.request.origin);
+    diagnostic::render(level, code, &title, at, &label, &lines, help.as_deref())
 }
