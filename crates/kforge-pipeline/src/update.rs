@@ -1092,6 +1092,138 @@ mod tests {
         assert_eq!(spec_paths(&opts), [PathBuf::from("x.toml")]);
     }
 
+    /// A lock with 6.6 (end of life at 6.6.9), 6.12 (longterm) and 6.13,
+    /// a list that moves 6.12 on, and declarations next to the lock.
+    fn setup(dir: &Path) -> Options {
+        let rel = |moniker: &str, v: &str, eol: bool| {
+            format!(
+                r#"{{"moniker": "{moniker}", "version": "{v}", "iseol": {eol}, "source": "http://127.0.0.1:9/linux-{v}.tar.xz", "pgp": null, "released": {{"timestamp": 1765800000, "isodate": "2025-12-15"}}}}"#
+            )
+        };
+        let list = dir.join("releases.json");
+        std::fs::write(
+            &list,
+            format!(
+                r#"{{"latest_stable": {{"version": "6.13.2"}}, "releases": [{}, {}, {}]}}"#,
+                rel("longterm", "6.12.3", false),
+                rel("stable", "6.13.2", false),
+                rel("stable", "6.6.9", true)
+            ),
+        )
+        .unwrap();
+        let locked = |b: &str, v: &str, lts: bool, eol: bool| {
+            format!("[branches.\"{b}\"]\nversion = \"{v}\"\nurl = \"http://127.0.0.1:9/linux-{v}.tar.xz\"\nhash = \"sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\"\nlongterm = {lts}\neol = {eol}\n\n")
+        };
+        let lock = dir.join("kernels.lock.toml");
+        std::fs::write(
+            &lock,
+            format!(
+                "format = 1\n\n{}{}{}",
+                locked("6.6", "6.6.9", false, true),
+                locked("6.12", "6.12.2", true, false),
+                locked("6.13", "6.13.2", false, false)
+            ),
+        )
+        .unwrap();
+        let decl = |name: &str, version: &str| {
+            let text = format!("[source]\nversion = {version}\n[build]\narch = \"x86_64\"\n");
+            std::fs::write(dir.join(name), text).unwrap();
+        };
+        decl("pinned.toml", "\"6.6.3\"");
+        decl("follows.toml", "{ branch = \"6.6\" }");
+        decl("current.toml", "{ branch = \"6.12\" }");
+        std::fs::write(dir.join("profile.toml"), "[config]\nA = \"y\"\n").unwrap();
+        Options {
+            lock,
+            releases_url: list.display().to_string(),
+            dry_run: true,
+            ..Options::default()
+        }
+    }
+
+    #[test]
+    fn a_dry_run_plans_warns_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = setup(dir.path());
+        let before = std::fs::read_to_string(&opts.lock).unwrap();
+        let mut events = Vec::new();
+        let failing = update(&opts, &mut |e| events.push(e)).unwrap();
+        assert_eq!(failing, 0);
+        assert_eq!(std::fs::read_to_string(&opts.lock).unwrap(), before);
+        let planned: Vec<String> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Planned { change, entry } => {
+                    assert!(entry.is_none(), "a dry run downloads nothing");
+                    Some(change.summary())
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(planned, ["6.12: 6.12.2 -> 6.12.3"]);
+        let eol: Vec<&EndOfLife> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::EndOfLife(x) => Some(x),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(eol.len(), 1);
+        assert_eq!(eol[0].branch.to_string(), "6.6");
+        assert_eq!(eol[0].version.to_string(), "6.6.9");
+        let users: Vec<(String, Usage)> = eol[0]
+            .users
+            .iter()
+            .map(|u| {
+                let name = u.path.file_name().unwrap().to_string_lossy().into_owned();
+                (name, u.usage.clone())
+            })
+            .collect();
+        let b66: BranchName = "6.6".parse().unwrap();
+        assert_eq!(
+            users,
+            [
+                ("follows.toml".to_string(), Usage::Follows(b66)),
+                ("pinned.toml".to_string(), Usage::Pins("6.6.3".into()))
+            ]
+        );
+        let suggest: Vec<(String, bool)> = (eol[0].suggest.iter())
+            .map(|(b, lts)| (b.to_string(), *lts))
+            .collect();
+        assert_eq!(
+            suggest,
+            [("6.13".to_string(), false), ("6.12".to_string(), true)]
+        );
+        assert!(matches!(
+            events.last(),
+            Some(Event::Written(Written::DryRun { changes: 1 }))
+        ));
+    }
+
+    #[test]
+    fn a_named_declaration_that_does_not_load_is_told() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut opts = setup(dir.path());
+        opts.specs = vec![dir.path().join("profile.toml")];
+        let mut events = Vec::new();
+        update(&opts, &mut |e| events.push(e)).unwrap();
+        assert!(events.iter().any(
+            |e| matches!(e, Event::SpecNotRead { path, .. } if path.ends_with("profile.toml"))
+        ));
+        assert!(!events.iter().any(|e| matches!(e, Event::EndOfLife(_))));
+    }
+
+    #[test]
+    fn a_checked_declaration_that_does_not_load_stops_the_update() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut opts = setup(dir.path());
+        opts.check = vec![dir.path().join("absent.toml")];
+        let mut events = Vec::new();
+        let e = update(&opts, &mut |e| events.push(e)).unwrap_err();
+        assert!(matches!(e, UpdateError::Declaration(_)), "{e}");
+        assert!(events.is_empty(), "nothing fetched before: {events:?}");
+    }
+
     #[test]
     fn git_outside_a_repository_fails_with_its_words() {
         let dir = tempfile::tempdir().unwrap();
