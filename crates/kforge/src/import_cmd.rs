@@ -164,3 +164,36 @@ fn try_run(args: &ImportArgs) -> Result<i32, Error> {
     );
     Ok(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_declaration_that_does_not_resolve_byte_for_byte_is_reported() {
+        let imp = |resolved: &str, rounds| Import {
+            declaration: String::new(),
+            requests: 0,
+            savedefconfig: 0,
+            rounds,
+            target: "CONFIG_A=y\n# CONFIG_B is not set\n".into(),
+            resolved: resolved.into(),
+        };
+        let extra = imp(
+            "CONFIG_A=y\n# CONFIG_B is not set\n# CONFIG_C is not set\n",
+            2,
+        );
+        let r = mismatch_report(&extra, "vendor.config");
+        assert!(
+            r.starts_with("error: the imported declaration does not resolve to vendor.config byte for byte (after 2 rounds); these lines differ:\n"),
+            "{r}"
+        );
+        assert!(r.contains("\n  + # CONFIG_C is not set\n"), "{r}");
+        assert!(!r.contains("  - "), "{r}");
+        let r = mismatch_report(&imp("# CONFIG_B is not set\nCONFIG_A=y\n", 1), "v");
+        assert!(
+            r.ends_with("it has the same lines in another order\n"),
+            "{r}"
+        );
+    }
+}
