@@ -114,9 +114,29 @@ pub enum Error {
     /// kforge's depmod or a loader failed on the built modules.
     #[error("{message}")]
     Modules { message: String, log: PathBuf },
-    /// An input refused, with a message that says what to do.
-    #[error("{0}")]
-    Refused(String),
+    /// A `.config` to import whose header names another architecture
+    /// than the one the tree is configured for.
+    #[error("{}: a configuration for {header_arch} (its header says \"Linux/{header_arch} {header_version}\"), but ARCH={arch} is {srcarch}", config.display())]
+    ImportArchMismatch {
+        config: PathBuf,
+        /// The architecture and version of its header.
+        header_arch: String,
+        header_version: String,
+        /// The architecture asked for (make's `ARCH`), and its `SRCARCH`.
+        arch: String,
+        srcarch: String,
+    },
+    /// A `.config` to import with too many symbols the tree does not know.
+    #[error("{}: {unknown} of its {symbols} symbols are unknown to this tree (ARCH={arch}, Linux {kernel_version})", config.display())]
+    ImportUnknownSymbols {
+        config: PathBuf,
+        unknown: usize,
+        /// The symbols it names (at least 1).
+        symbols: usize,
+        arch: String,
+        /// The tree's `KERNELVERSION`.
+        kernel_version: String,
+    },
     /// A boot test cannot be made.
     #[error("{0}")]
     Boot(String),

@@ -22,17 +22,23 @@
 //!    loaders and test script, and gives a [`boot::BootReport`].
 //!
 //! [`conf`] is the `scripts/kconfig/conf` drop-in, built on the same engine.
+//! [`import`] turns a `.config` into a declaration, [`diff`] compares two
+//! configurations, and [`update`] follows kernel.org's releases in a lock
+//! file and checks declarations against the new ones.
 
 pub mod boot;
 pub mod build;
 pub mod conf;
+pub mod diff;
 pub mod error;
+pub mod import;
 pub mod manifest;
 pub mod modules;
 pub mod plan;
 pub mod resolved;
 pub mod run;
 pub mod source;
+pub mod update;
 
 pub use build::StoreEntry;
 pub use error::Error;
