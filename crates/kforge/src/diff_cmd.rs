@@ -38,8 +38,10 @@ pub fn run(args: DiffArgs) -> i32 {
     };
     match diff::diff(&opts) {
         Ok(d) => {
-            // A closed pipe (`| head`) ends the output quietly.
-            let _ = std::io::Write::write_all(&mut std::io::stdout(), render(&d).as_bytes());
+            // Output that cannot be written is an error, as diff(1)'s.
+            if !crate::try_write_stdout(render(&d).as_bytes()) {
+                return 2;
+            }
             i32::from(d.count() != 0)
         }
         Err(e) => {

@@ -151,7 +151,7 @@ fn try_run(args: &ImportArgs) -> Result<i32, Error> {
                 }
             })?
         }
-        None => print!("{}", imp.declaration),
+        None => out!("{}", imp.declaration),
     }
     eprintln!(
         "kforge import: {} requests on {} (savedefconfig: {} symbols); resolving them writes, byte for byte, what `make olddefconfig` writes for {} ({} rounds, {:.2}s)",

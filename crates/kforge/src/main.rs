@@ -146,10 +146,20 @@ fn progress() -> bool {
 
 /// Write the command's output; on failure say so and exit 1.
 fn write_stdout(bytes: &[u8]) {
+    if !try_write_stdout(bytes) {
+        std::process::exit(1);
+    }
+}
+
+/// Write the command's output; on failure say so and return false.
+fn try_write_stdout(bytes: &[u8]) -> bool {
     use std::io::Write;
     let mut o = std::io::stdout().lock();
-    if let Err(e) = o.write_all(bytes).and_then(|()| o.flush()) {
-        eprintln!("kforge: error: cannot write to standard output: {e}");
-        std::process::exit(1);
+    match o.write_all(bytes).and_then(|()| o.flush()) {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!("kforge: error: cannot write to standard output: {e}");
+            false
+        }
     }
 }

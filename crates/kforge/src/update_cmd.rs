@@ -147,15 +147,15 @@ fn show(args: &UpdateArgs, e: Event) {
         Event::GoodSignature { what, fingerprint } => {
             eprintln!("{what}: good signature by {fingerprint}")
         }
-        Event::Verified { branch, version } => println!("{branch}: {version} verified"),
+        Event::Verified { branch, version } => outln!("{branch}: {version} verified"),
         Event::Planned { change, entry } => match entry {
             Some(e) => {
-                println!("{}", change.summary());
+                outln!("{}", change.summary());
                 if change.needs_download() {
-                    println!("  {}  {}", e.hash, e.url);
+                    outln!("  {}  {}", e.hash, e.url);
                 }
             }
-            None => println!("{}  [not downloaded: --dry-run]", change.summary()),
+            None => outln!("{}  [not downloaded: --dry-run]", change.summary()),
         },
         Event::SpecNotRead { path, error } => eprintln!(
             "warning: --spec {}: not read: {}",
@@ -173,15 +173,15 @@ fn show(args: &UpdateArgs, e: Event) {
             spec.display()
         ),
         Event::Checked(r) => eprint!("{}", check_report(&r)),
-        Event::Committed(line) => println!("committed: {line}"),
+        Event::Committed(line) => outln!("committed: {line}"),
         Event::Written(Written::DryRun { changes }) => {
-            println!("dry run: {changes} branch(es) would change; {lock} not written")
+            outln!("dry run: {changes} branch(es) would change; {lock} not written")
         }
         Event::Written(Written::UpToDate { branches }) => {
-            println!("{lock}: up to date ({branches} branches)")
+            outln!("{lock}: up to date ({branches} branches)")
         }
         Event::Written(Written::Wrote { changed }) => {
-            println!("wrote {lock} ({changed} branch(es) changed)")
+            outln!("wrote {lock} ({changed} branch(es) changed)")
         }
     }
 }

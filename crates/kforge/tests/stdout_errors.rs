@@ -57,3 +57,23 @@ fn printed_output_on_a_full_disk_fails_without_a_panic() {
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn diff_on_a_full_disk_is_an_error_not_a_difference() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.config"), dir.path().join("b.config"));
+    std::fs::write(&a, "CONFIG_A=y\n").unwrap();
+    std::fs::write(&b, "CONFIG_A=m\n").unwrap();
+    let ok = kforge().arg("diff").args([&a, &b]).output().unwrap();
+    assert_eq!(ok.status.code(), Some(1), "{ok:?}");
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("A: y -> m"));
+    let full = kforge()
+        .arg("diff")
+        .args([&a, &b])
+        .stdout(dev_full())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&full.stderr);
+    assert_eq!(full.status.code(), Some(2), "{err}");
+    assert!(err.contains("cannot write to standard output"), "{err}");
+}
