@@ -220,7 +220,7 @@ impl ProbeCache {
                 field(&mut h, &id);
             }
         }
-        hex(&h.finalize())
+        hex::encode(h.finalize())
     }
 
     /// Run, in parallel (at most one thread per available CPU), every
@@ -359,7 +359,7 @@ impl ProbeCache {
 
     fn history_path(&self) -> Option<PathBuf> {
         let dir = self.dir.as_ref()?;
-        let name = hex(&Sha256::digest(self.history_key.as_bytes()));
+        let name = hex::encode(Sha256::digest(self.history_key.as_bytes()));
         Some(dir.join("history").join(name))
     }
 
@@ -485,16 +485,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 fn field(h: &mut Sha256, bytes: &[u8]) {
     h.update((bytes.len() as u64).to_le_bytes());
     h.update(bytes);
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[usize::from(b >> 4)] as char);
-        s.push(DIGITS[usize::from(b & 15)] as char);
-    }
-    s
 }
 
 #[cfg(unix)]
