@@ -4,7 +4,6 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, IsTerminal, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
@@ -305,13 +304,7 @@ fn download_locked(
     let mut have = copy_hashing(&mut part, &mut h, &mut io::sink(), |_| {})
         .map_err(SourceError::io(part_path, "read the partial download"))?;
 
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_connect(Some(Duration::from_secs(30)))
-        .timeout_recv_response(Some(Duration::from_secs(60)))
-        .timeout_per_read(Some(Duration::from_secs(60)))
-        .build()
-        .into();
+    let agent = kforge_http::agent();
     let fail = |reason: String, kept: u64| SourceError::Download {
         origin: what.origin.clone(),
         what: what.what.clone(),
