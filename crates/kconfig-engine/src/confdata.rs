@@ -3,6 +3,7 @@
 //! `auto.conf`, `autoconf.h`, `rustc_cfg`, `auto.conf.cmd` and
 //! `include/config/*` dependency files.
 
+use std::borrow::Cow;
 use std::fs;
 use std::io::Write;
 use std::path::Path;
@@ -46,6 +47,107 @@ pub fn escape_string(v: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// One setting of a `.config` text, as [`parse_config`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigEntry<'t> {
+    /// The symbol's name, without the prefix.
+    pub name: &'t str,
+    /// The value: `n` for `# CONFIG_X is not set`; a quoted value without
+    /// its quotes and with `\` escapes undone; anything else as written.
+    pub value: Cow<'t, str>,
+    /// What follows `=`, exactly as written (quotes and escapes kept);
+    /// `None` for `# CONFIG_X is not set`.
+    pub written: Option<&'t str>,
+    /// The line number, from 1.
+    pub line: u32,
+}
+
+impl ConfigEntry<'_> {
+    /// Whether the line was `# CONFIG_X is not set`.
+    pub fn is_unset(&self) -> bool {
+        self.written.is_none()
+    }
+}
+
+/// The settings of a `.config` text, in file order, read as the kernel's
+/// `conf` (6.12 `conf_read_simple`) reads lines, with `prefix` for
+/// `CONFIG_` (the value of the `CONFIG_` environment variable, see
+/// [`Kconfig::prefix`]):
+///
+/// - `CONFIG_X=v` sets `X` to `v` (the line's `\n` and a `\r` before it
+///   are not part of the value);
+/// - `# CONFIG_X is not set`, exactly (one space after `#`, nothing after
+///   `set`), sets `X` to `n`;
+/// - a value starting with `"` is a string: it ends at the next unescaped
+///   `"` (anything after is ignored) and `\c` stands for `c`; a string
+///   without its closing quote sets nothing (conf says "invalid string
+///   found");
+/// - every other line (comments, blank lines, other prefixes, lines
+///   without `=`, an empty name) sets nothing.
+///
+/// Symbol types are not known here, so values are not checked: `conf`
+/// would still reject `CONFIG_B=x` for a bool, or an unquoted value for a
+/// string. A name that appears twice gives two entries; the last one wins,
+/// as in `conf` (which warns "override").
+pub fn parse_config<'t>(text: &'t str, prefix: &str) -> Vec<ConfigEntry<'t>> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    let mut line = 0u32;
+    while !rest.is_empty() {
+        line += 1;
+        let raw = match rest.split_once('\n') {
+            Some((l, more)) => {
+                rest = more;
+                l.strip_suffix('\r').unwrap_or(l)
+            }
+            None => std::mem::take(&mut rest),
+        };
+        if let Some(mut e) = parse_config_line(raw, prefix) {
+            e.line = line;
+            out.push(e);
+        }
+    }
+    out
+}
+
+/// One line of a `.config` text (without its line end), as [`parse_config`]
+/// reads it; `line` is 1 in the result.
+pub fn parse_config_line<'t>(line: &'t str, prefix: &str) -> Option<ConfigEntry<'t>> {
+    let (name, value, written) = if line.starts_with('#') {
+        (unset_symbol(line, prefix, true)?, Cow::Borrowed("n"), None)
+    } else {
+        let (name, v) = line.strip_prefix(prefix)?.split_once('=')?;
+        let value = match v.strip_prefix('"') {
+            Some(_) => Cow::Owned(unquote(v)?),
+            None => Cow::Borrowed(v),
+        };
+        (name, value, Some(v))
+    };
+    (!name.is_empty()).then_some(ConfigEntry {
+        name,
+        value,
+        written,
+        line: 1,
+    })
+}
+
+/// The string a `.config` value in double quotes stands for: up to the
+/// first unescaped `"`, with `\c` read as `c`; `None` without quotes or
+/// the closing one. The inverse of [`escape_string`].
+pub fn unquote(v: &str) -> Option<String> {
+    let inner = v.strip_prefix('"')?;
+    let mut out = String::with_capacity(inner.len());
+    let mut it = inner.chars();
+    while let Some(c) = it.next() {
+        match c {
+            '"' => return Some(out),
+            '\\' => out.push(it.next()?),
+            c => out.push(c),
+        }
+    }
+    None
 }
 
 /// The symbol named by a `# CONFIG_X is not set` line; `exact` rejects
@@ -362,29 +464,13 @@ impl Kconfig {
             SymType::String | SymType::Int | SymType::Hex => {
                 let mut value = p.to_string();
                 if ty == SymType::String && slot != DefSlot::Auto {
-                    let Some(inner) = p.strip_prefix('"') else {
+                    if !p.starts_with('"') {
                         return false;
-                    };
-                    let mut out = String::new();
-                    let mut closed = false;
-                    let mut it = inner.chars();
-                    while let Some(c) = it.next() {
-                        match c {
-                            '"' => {
-                                closed = true;
-                                break;
-                            }
-                            '\\' => match it.next() {
-                                Some(n) => out.push(n),
-                                None => break,
-                            },
-                            c => out.push(c),
-                        }
                     }
-                    if !closed {
+                    let Some(out) = unquote(p) else {
                         self.conf_warning(fname, lineno, "invalid string found");
                         return true;
-                    }
+                    };
                     value = out;
                 }
                 if self.string_valid(sym, &value) {
@@ -876,5 +962,97 @@ impl Kconfig {
         )?;
         Self::write_atomic(&auto, &a)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(text: &str, prefix: &str) -> Vec<(String, String)> {
+        parse_config(text, prefix)
+            .into_iter()
+            .map(|e| (e.name.to_string(), e.value.into_owned()))
+            .collect()
+    }
+
+    /// The expectations were checked against the kernel's C `conf` (6.12):
+    /// this text as `KCONFIG_CONFIG` for a Kconfig with bools A B J K,
+    /// tristate C, strings S T U, int I and hex H, then `conf
+    /// --olddefconfig` wrote A=y, B not set, C=m, S="a \"q\" \\ b", T and U
+    /// their defaults (T's string is unclosed: "invalid string found"; U's
+    /// is not quoted), I=7 ("override: reassigning"), H=0x10, and J and K
+    /// their default y (neither comment line unsets them).
+    #[test]
+    fn reads_as_conf_does() {
+        let text = "#\n# Linux/x86 6.12.0 Kernel Configuration\n#\n\
+                    CONFIG_A=y\r\n# CONFIG_B is not set\nCONFIG_C=m\n\
+                    CONFIG_S=\"a \\\"q\\\" \\\\ b\" trailing\nCONFIG_T=\"unclosed\n\
+                    CONFIG_U=bare\nCONFIG_I=5\nCONFIG_I=7\nCONFIG_H=0x10\n\
+                    # CONFIG_J is not set but junk\n#CONFIG_K is not set\n\
+                    \n# comment\nOTHER_X=y\nCONFIG_NOEQ\nCONFIG_=y\n";
+        assert_eq!(
+            pairs(text, "CONFIG_"),
+            [
+                ("A", "y"),
+                ("B", "n"),
+                ("C", "m"),
+                ("S", "a \"q\" \\ b"),
+                ("U", "bare"),
+                ("I", "5"),
+                ("I", "7"),
+                ("H", "0x10"),
+            ]
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+        );
+        let e = parse_config(text, "CONFIG_");
+        assert_eq!(e[0].line, 4);
+        assert_eq!(e[1].written, None);
+        assert!(e[1].is_unset());
+        assert_eq!(e[3].written, Some("\"a \\\"q\\\" \\\\ b\" trailing"));
+        assert_eq!(e[3].line, 7);
+    }
+
+    /// `CONFIG_=FOO_ conf --olddefconfig` kept FOO_A=y and FOO_B unset and
+    /// said "unexpected data: CONFIG_C=m".
+    #[test]
+    fn prefix_is_a_parameter() {
+        let text = "FOO_A=y\nCONFIG_C=m\n# FOO_B is not set\nFOO_S=\"x\"\n";
+        assert_eq!(
+            pairs(text, "FOO_"),
+            [("A", "y"), ("B", "n"), ("S", "x")].map(|(a, b)| (a.to_string(), b.to_string()))
+        );
+        assert_eq!(pairs(text, "CONFIG_"), [("C".to_string(), "m".to_string())]);
+    }
+
+    /// Only a `\r` before `\n` is a line end (conf's getline_stripped): a
+    /// last line without `\n` keeps it (conf reads `y\r` as y for a bool).
+    #[test]
+    fn line_ends() {
+        assert_eq!(
+            pairs("CONFIG_A=y\r", "CONFIG_"),
+            [("A".into(), "y\r".into())]
+        );
+        assert_eq!(pairs("CONFIG_A=y", "CONFIG_"), [("A".into(), "y".into())]);
+        assert_eq!(
+            pairs("CONFIG_A=y\r\r\n", "CONFIG_"),
+            [("A".into(), "y\r".into())]
+        );
+        assert!(parse_config("", "CONFIG_").is_empty());
+    }
+
+    #[test]
+    fn unquote_inverts_escape_string() {
+        for s in ["", "plain", "a \"q\"", "back\\slash\\", "ünï"] {
+            assert_eq!(unquote(&escape_string(s)).as_deref(), Some(s));
+        }
+        assert_eq!(unquote("\"abc\"def").as_deref(), Some("abc"));
+        assert_eq!(unquote("abc"), None);
+        assert_eq!(unquote("\"abc"), None);
+        assert_eq!(unquote("\"abc\\"), None);
+        let e = parse_config_line("CONFIG_S=\"x\"", "CONFIG_").unwrap();
+        assert!(matches!(e.value, Cow::Owned(_)));
+        let e = parse_config_line("CONFIG_N=12", "CONFIG_").unwrap();
+        assert!(matches!(e.value, Cow::Borrowed("12")));
     }
 }

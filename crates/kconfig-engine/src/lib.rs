@@ -80,6 +80,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+pub use confdata::{parse_config, ConfigEntry};
 pub use diag::{Messages, Stream};
 pub use expr::{Expr, ExprId, Exprs, Tri};
 pub use menu::{Menu, MenuId, ROOT_MENU};

@@ -6,6 +6,11 @@
 //! `busybox-static` package provides one at `/bin/busybox`).
 
 use crate::{io_err, Arch, Error, Initramfs};
+use object::elf::{
+    FileHeader32, FileHeader64, ELFDATA2LSB, ELFDATA2MSB, ELFMAG, ET_DYN, ET_EXEC, PT_INTERP,
+};
+use object::read::elf::{FileHeader, ProgramHeader};
+use object::{Endian, Endianness, ReadRef};
 use std::path::{Path, PathBuf};
 
 /// Where [`find_busybox`] looks, in order.
@@ -89,10 +94,6 @@ pub fn install(img: &mut Initramfs, busybox: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-const ET_EXEC: u16 = 2;
-const ET_DYN: u16 = 3;
-const PT_INTERP: u32 = 3;
-
 /// The few ELF facts the check needs.
 struct Elf {
     big_endian: bool,
@@ -103,94 +104,41 @@ struct Elf {
 
 impl Elf {
     fn parse(d: &[u8]) -> Result<Elf, String> {
-        if d.len() < 52 || &d[..4] != b"\x7fELF" {
-            return Err("no ELF magic".into());
+        match object::FileKind::parse(d) {
+            Ok(object::FileKind::Elf32) => Self::parse_as::<FileHeader32<Endianness>>(d),
+            Ok(object::FileKind::Elf64) => Self::parse_as::<FileHeader64<Endianness>>(d),
+            // e_ident[EI_CLASS], after the 4 bytes of magic.
+            _ if d.len() >= 16 && d.starts_with(&ELFMAG) => Err(format!("ELF class {}", d[4])),
+            _ => Err("no ELF magic".into()),
         }
-        let is64 = match d[4] {
-            1 => false,
-            2 => true,
-            c => return Err(format!("ELF class {c}")),
-        };
-        let big_endian = match d[5] {
-            1 => false,
-            2 => true,
+    }
+
+    fn parse_as<H: FileHeader<Endian = Endianness>>(d: &[u8]) -> Result<Elf, String> {
+        // Not `H::parse`: it also wants e_ident[EI_VERSION] to be 1, which
+        // the kernel's ELF loader does not check.
+        let h: &H = d
+            .read_at(0)
+            .map_err(|()| "truncated ELF header".to_string())?;
+        let endian = match h.e_ident().data {
+            ELFDATA2LSB => Endianness::Little,
+            ELFDATA2MSB => Endianness::Big,
             e => return Err(format!("ELF data encoding {e}")),
         };
-        let rd = Reader { d, big_endian };
-        let kind = rd.u16(16)?;
-        let machine = rd.u16(18)?;
-        let (phoff, phentsize, phnum) = if is64 {
-            (rd.u64(32)?, rd.u16(54)?, rd.u16(56)?)
-        } else {
-            (u64::from(rd.u32(28)?), rd.u16(42)?, rd.u16(44)?)
-        };
-        let mut interp = None;
-        for i in 0..u64::from(phnum) {
-            let ph = usize::try_from(phoff + i * u64::from(phentsize))
-                .map_err(|_| "program header offset")?;
-            if rd.u32(ph)? != PT_INTERP {
-                continue;
-            }
-            let (off, size) = if is64 {
-                (rd.u64(ph + 8)?, rd.u64(ph + 32)?)
-            } else {
-                (u64::from(rd.u32(ph + 4)?), u64::from(rd.u32(ph + 16)?))
-            };
-            let s = usize::try_from(off).ok();
-            let e = usize::try_from(off.saturating_add(size)).ok();
-            let name = match (s, e) {
-                (Some(s), Some(e)) if e <= d.len() => {
-                    let b = &d[s..e];
-                    String::from_utf8_lossy(b.split(|&c| c == 0).next().unwrap_or(b)).into_owned()
-                }
-                _ => "(out of the file)".to_string(),
-            };
-            interp = Some(name);
-            break;
-        }
+        let interp =
+            h.program_headers(endian, d)
+                .map_err(|e| e.to_string())?
+                .iter()
+                .find(|ph| ph.p_type(endian) == PT_INTERP)
+                .map(|ph| match ph.data(endian, d) {
+                    Ok(b) => String::from_utf8_lossy(b.split(|&c| c == 0).next().unwrap_or(b))
+                        .into_owned(),
+                    Err(()) => "(out of the file)".to_string(),
+                });
         Ok(Elf {
-            big_endian,
-            kind,
-            machine,
+            big_endian: endian.is_big_endian(),
+            kind: h.e_type(endian),
+            machine: h.e_machine(endian),
             interp,
-        })
-    }
-}
-
-struct Reader<'a> {
-    d: &'a [u8],
-    big_endian: bool,
-}
-
-impl Reader<'_> {
-    fn bytes<const N: usize>(&self, at: usize) -> Result<[u8; N], String> {
-        at.checked_add(N)
-            .and_then(|e| self.d.get(at..e))
-            .map(|b| b.try_into().expect("length checked"))
-            .ok_or_else(|| format!("truncated at offset {at}"))
-    }
-    fn u16(&self, at: usize) -> Result<u16, String> {
-        let b = self.bytes(at)?;
-        Ok(if self.big_endian {
-            u16::from_be_bytes(b)
-        } else {
-            u16::from_le_bytes(b)
-        })
-    }
-    fn u32(&self, at: usize) -> Result<u32, String> {
-        let b = self.bytes(at)?;
-        Ok(if self.big_endian {
-            u32::from_be_bytes(b)
-        } else {
-            u32::from_le_bytes(b)
-        })
-    }
-    fn u64(&self, at: usize) -> Result<u64, String> {
-        let b = self.bytes(at)?;
-        Ok(if self.big_endian {
-            u64::from_be_bytes(b)
-        } else {
-            u64::from_le_bytes(b)
         })
     }
 }
@@ -198,6 +146,7 @@ impl Reader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use object::elf::{EM_AARCH64, EM_MIPS};
 
     /// A minimal ELF64 little-endian header with one program header.
     fn elf64(machine: u16, ph_type: u32) -> Vec<u8> {
@@ -264,6 +213,27 @@ mod tests {
             check(&elf64(62, 1)[..40], Arch::X86_64),
             Err(Error::BusyboxUnusable { .. })
         ));
+    }
+
+    #[test]
+    fn parse_reasons() {
+        let reason = |d: &[u8]| Elf::parse(d).err().unwrap_or_default();
+        assert_eq!(reason(b"#!/bin/sh\n"), "no ELF magic");
+        let mut d = elf64(62, 1);
+        d[4] = 3;
+        assert_eq!(reason(&d), "ELF class 3");
+        let mut d = elf64(62, 1);
+        d[5] = 3;
+        assert_eq!(reason(&d), "ELF data encoding 3");
+        // The interpreter's segment beyond the end of the file.
+        let mut d = elf64(183, PT_INTERP);
+        d[64 + 8..64 + 16].copy_from_slice(&4096u64.to_le_bytes());
+        let e = Elf::parse(&d).unwrap();
+        assert_eq!((e.machine, e.kind), (EM_AARCH64, ET_EXEC));
+        assert_eq!(e.interp.as_deref(), Some("(out of the file)"));
+        assert!(!e.big_endian);
+        let e = Elf::parse(&elf32_be(8)).unwrap();
+        assert_eq!((e.machine, e.big_endian, e.interp), (EM_MIPS, true, None));
     }
 
     #[test]

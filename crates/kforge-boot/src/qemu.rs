@@ -129,9 +129,9 @@ impl Arch {
     /// The ELF `e_machine` of executables for this architecture.
     pub fn elf_machine(self) -> u16 {
         match self {
-            Arch::X86_64 => 62,
-            Arch::Arm64 => 183,
-            Arch::Mips | Arch::Mipsel => 8,
+            Arch::X86_64 => object::elf::EM_X86_64,
+            Arch::Arm64 => object::elf::EM_AARCH64,
+            Arch::Mips | Arch::Mipsel => object::elf::EM_MIPS,
         }
     }
 

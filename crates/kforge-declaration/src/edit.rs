@@ -151,7 +151,7 @@ fn set_in_table(t: &mut InlineTable, new: Value, force: bool) {
 /// the original. A read-only file or directory is refused; on any error the
 /// original is untouched.
 pub fn save(path: &Path, edits: &[Edit], check: bool) -> Result<(), EditError> {
-    let (text, mode) = match std::fs::read_to_string(path) {
+    let text = match std::fs::read_to_string(path) {
         Ok(t) => {
             let meta = std::fs::metadata(path).map_err(|source| EditError::Read {
                 path: path.to_path_buf(),
@@ -163,9 +163,9 @@ pub fn save(path: &Path, edits: &[Edit], check: bool) -> Result<(), EditError> {
                     path: path.to_path_buf(),
                 });
             }
-            (t, Some(meta.permissions()))
+            t
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (String::new(), None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(source) => {
             return Err(EditError::Read {
                 path: path.to_path_buf(),
@@ -174,35 +174,26 @@ pub fn save(path: &Path, edits: &[Edit], check: bool) -> Result<(), EditError> {
         }
     };
     let new = apply_edits(path, &text, edits)?;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-        .to_path_buf();
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = dir.join(format!(".{name}.kforge-edit.{}", std::process::id()));
-    let write_err = |source| EditError::Write {
+    let write_err = |e: kforge_fs::Error| EditError::Write {
         path: path.to_path_buf(),
-        dir: dir.clone(),
-        source,
+        dir: path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf(),
+        source: e.source,
     };
-    let result = (|| {
-        std::fs::write(&tmp, new.as_bytes()).map_err(write_err)?;
-        if let Some(p) = mode {
-            std::fs::set_permissions(&tmp, p).map_err(write_err)?;
-        }
-        if check {
-            Spec::load(&tmp).map_err(|error| EditError::Invalid {
-                path: path.to_path_buf(),
-                error: Box::new(error),
-            })?;
-        }
-        std::fs::rename(&tmp, path).map_err(write_err)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    // The temporary file next to `path` keeps its permissions; dropped on
+    // an error, it is removed.
+    let mut f = kforge_fs::AtomicFile::create(path).map_err(write_err)?;
+    f.write_all(new.as_bytes()).map_err(write_err)?;
+    if check {
+        Spec::load(f.temp_path()).map_err(|error| EditError::Invalid {
+            path: path.to_path_buf(),
+            error: Box::new(error),
+        })?;
     }
-    result
+    f.commit().map_err(write_err)
 }
 
 #[cfg(test)]

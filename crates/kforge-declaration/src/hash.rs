@@ -1,7 +1,29 @@
 //! The shape of a `hash`: `sha256-<base64>` (SRI) or `sha256:<nix-base32>`.
 
-const BASE64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-const NIX_BASE32: &[u8] = b"0123456789abcdfghijklmnpqrsvwxyz";
+use std::sync::LazyLock;
+
+use data_encoding::{BitOrder, Encoding, Specification, BASE64};
+
+const NIX_BASE32: &str = "0123456789abcdfghijklmnpqrsvwxyz";
+
+/// Nix's base32, but for the order of the characters: nix reads the digest
+/// as a little-endian number and writes its 5-bit groups from the most
+/// significant, which is this encoding (least significant bit first, no
+/// padding, canonical trailing bits) written backwards. data-encoding
+/// cannot express the reversal, so [`nix_base32_decode`] reverses.
+static NIX_BASE32_REVERSED: LazyLock<Encoding> = LazyLock::new(|| {
+    let mut spec = Specification::new();
+    spec.symbols.push_str(NIX_BASE32);
+    spec.bit_order = BitOrder::LeastSignificantFirst;
+    spec.encoding().expect("a valid specification")
+});
+
+/// The bytes of a nix-base32 text; `None` when it is not one, or when
+/// its first character sets bits beyond the last whole byte.
+fn nix_base32_decode(text: &str) -> Option<Vec<u8>> {
+    let reversed: Vec<u8> = text.bytes().rev().collect();
+    NIX_BASE32_REVERSED.decode(&reversed).ok()
+}
 
 /// Check that `hash` is a SHA-256 in one of the two accepted spellings.
 /// On error: the message and, where one helps, a remedy.
@@ -23,19 +45,18 @@ pub(crate) fn check(hash: &str) -> Result<(), (String, Option<String>)> {
         if bytes[42] == b'=' {
             return bad("the base64 part does not encode exactly 32 bytes", None);
         }
-        let Some(last) = bytes[..43]
+        if !bytes[..43]
             .iter()
-            .map(|b| BASE64.iter().position(|c| c == b))
-            .collect::<Option<Vec<_>>>()
-            .and_then(|v| v.last().copied())
-        else {
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
+        {
             return bad(
                 "the base64 part has a character outside A-Z a-z 0-9 + /",
                 None,
             );
-        };
-        // 43 characters carry 258 bits: the last two must be zero.
-        if last % 4 != 0 {
+        }
+        // 43 characters carry 258 bits: the last two must be zero, which
+        // the (canonical) decoder checks.
+        if BASE64.decode(bytes).is_err() {
             return bad("the base64 part does not encode exactly 32 bytes", None);
         }
         Ok(())
@@ -52,14 +73,15 @@ pub(crate) fn check(hash: &str) -> Result<(), (String, Option<String>)> {
         if bytes.len() != 52 {
             return bad("the nix-base32 part must be 52 characters", None);
         }
-        if !bytes.iter().all(|b| NIX_BASE32.contains(b)) {
+        if !bytes.iter().all(|b| NIX_BASE32.as_bytes().contains(b)) {
             return bad(
                 "the nix-base32 part has a character outside 0-9 a-z (less e o u t)",
                 None,
             );
         }
-        // 52 characters carry 260 bits; the first one holds only the top bit.
-        if bytes[0] > b'1' {
+        // 52 characters carry 260 bits; the first one holds only the top
+        // bit, the others must be zero.
+        if nix_base32_decode(b32).is_none() {
             return bad("the nix-base32 part does not encode exactly 32 bytes", None);
         }
         Ok(())
@@ -74,62 +96,16 @@ pub(crate) fn check(hash: &str) -> Result<(), (String, Option<String>)> {
 /// when `hash` is not one (see `check` for the reason).
 pub fn sha256_digest(hash: &str) -> Option<[u8; 32]> {
     check(hash).ok()?;
-    let mut out = [0u8; 32];
-    if let Some(b64) = hash.strip_prefix("sha256-") {
-        // 43 significant characters of 6 bits each, most significant first.
-        let mut acc: u32 = 0;
-        let mut bits = 0;
-        let mut n = 0;
-        for &c in &b64.as_bytes()[..43] {
-            let v = BASE64.iter().position(|&x| x == c)? as u32;
-            acc = (acc << 6) | v;
-            bits += 6;
-            if bits >= 8 {
-                bits -= 8;
-                if n < 32 {
-                    out[n] = (acc >> bits) as u8;
-                    n += 1;
-                }
-            }
-        }
-    } else {
-        // Nix writes the last 5-bit group first; group k holds bits
-        // 5k..5k+5 of the digest read as a little-endian number.
-        let chars = hash.strip_prefix("sha256:")?.as_bytes();
-        let len = chars.len();
-        for (pos, &c) in chars.iter().enumerate() {
-            let digit = NIX_BASE32.iter().position(|&x| x == c)? as u16;
-            let b = (len - 1 - pos) * 5;
-            let (i, j) = (b / 8, b % 8);
-            let v = digit << j;
-            out[i] |= v as u8;
-            if i + 1 < 32 {
-                out[i + 1] |= (v >> 8) as u8;
-            }
-        }
-    }
-    Some(out)
+    let bytes = match hash.strip_prefix("sha256-") {
+        Some(b64) => BASE64.decode(b64.as_bytes()).ok()?,
+        None => nix_base32_decode(hash.strip_prefix("sha256:")?)?,
+    };
+    bytes.try_into().ok()
 }
 
 /// `digest` in the SRI spelling, `sha256-<base64>`.
 pub fn sri(digest: &[u8; 32]) -> String {
-    let mut s = String::from("sha256-");
-    for chunk in digest.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for k in 0..4 {
-            if k <= chunk.len() {
-                s.push(BASE64[((n >> (18 - 6 * k)) & 63) as usize] as char);
-            } else {
-                s.push('=');
-            }
-        }
-    }
-    s
+    format!("sha256-{}", BASE64.encode(digest))
 }
 
 #[cfg(test)]
@@ -149,6 +125,37 @@ mod tests {
         let nix = "sha256:0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73";
         assert_eq!(sha256_digest(nix).unwrap().to_vec(), want);
         assert_eq!(sha256_digest("sha256-x"), None);
+    }
+
+    /// Nix's base32 by its definition, bit by bit: the character `n`
+    /// places from the right holds bits 5n..5n+5 of the digest read as a
+    /// little-endian number (the reference for the specification).
+    fn nix_by_definition(digest: &[u8]) -> String {
+        let bits = digest.len() * 8;
+        let bit = |k: usize| k < bits && digest[k / 8] >> (k % 8) & 1 == 1;
+        (0..bits.div_ceil(5))
+            .rev()
+            .map(|n| {
+                let v = (0..5).fold(0, |v, t| v | usize::from(bit(5 * n + t)) << t);
+                NIX_BASE32.as_bytes()[v] as char
+            })
+            .collect()
+    }
+
+    #[test]
+    fn nix_base32_is_nix_s() {
+        let mut digest = [0u8; 32];
+        for seed in 0..64u32 {
+            for (k, b) in digest.iter_mut().enumerate() {
+                *b = (seed.wrapping_mul(2654435761).rotate_left(k as u32) >> 7) as u8 ^ k as u8;
+            }
+            let text = nix_by_definition(&digest);
+            let reversed = NIX_BASE32_REVERSED.encode(&digest);
+            assert_eq!(text, reversed.chars().rev().collect::<String>());
+            assert_eq!(nix_base32_decode(&text).as_deref(), Some(&digest[..]));
+            assert_eq!(sha256_digest(&format!("sha256:{text}")), Some(digest));
+            assert_eq!(sha256_digest(&sri(&digest)), Some(digest));
+        }
     }
 
     #[test]

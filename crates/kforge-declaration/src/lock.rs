@@ -232,7 +232,7 @@ impl Lock {
         );
         s.push_str(&format!("format = {LOCK_FORMAT}\n"));
         for (name, r) in &self.branches {
-            s.push_str(&format!("\n[branches.\"{name}\"]\n"));
+            s.push_str(&format!("\n[branches.{}]\n", quote(&name.to_string())));
             s.push_str(&format!("version = {}\n", quote(&r.version.to_string())));
             s.push_str(&format!("url = {}\n", quote(&r.url)));
             s.push_str(&format!("hash = {}\n", quote(&r.hash)));
@@ -267,22 +267,10 @@ pub fn is_date(s: &str) -> bool {
     )
 }
 
-/// A TOML basic string.
+/// `s` as a TOML string, as toml_edit writes a new one: a basic string
+/// (`"..."`) unless `s` needs escapes, then the form that needs fewest.
 fn quote(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04X}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    toml_edit::Value::from(s).to_string()
 }
 
 /// `[source] version = { branch = "6.12", lock = "kernels.lock.toml" }`:
@@ -323,6 +311,23 @@ mod tests {
         assert!(BranchName::Series(6, 1).contains(&v("6.1.150")));
         assert!(!BranchName::Series(6, 1).contains(&v("6.12.1")));
         assert!(BranchName::Mainline.contains(&v("6.13-rc1")));
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote("6.12.3"), "\"6.12.3\"");
+        assert_eq!(quote(""), "\"\"");
+        for s in [
+            "a\"b",
+            "back\\slash",
+            "it's \"both\"",
+            "tab\tnl\ncr\r",
+            "\u{1}\u{7f}",
+            "ünï",
+        ] {
+            let doc: toml_edit::DocumentMut = format!("k = {}", quote(s)).parse().unwrap();
+            assert_eq!(doc["k"].as_str(), Some(s), "{}", quote(s));
+        }
     }
 
     #[test]

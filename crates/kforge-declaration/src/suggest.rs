@@ -1,5 +1,8 @@
 //! "Did you mean ...?" for misspelt keys and values.
 
+/// Levenshtein distance, in characters.
+use strsim::levenshtein as distance;
+
 /// The candidate closest to `word`: one equal to it ignoring case, or else
 /// one within edit distance 2 (and shorter than the candidate itself, so
 /// that short words don't match everything).
@@ -32,24 +35,6 @@ pub(crate) fn list(items: &[&str]) -> String {
         Some((last, [])) => last.clone(),
         Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
     }
-}
-
-/// Levenshtein distance, in characters.
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diag = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let next = (diag + usize::from(ca != cb))
-                .min(row[j] + 1)
-                .min(row[j + 1] + 1);
-            diag = row[j + 1];
-            row[j + 1] = next;
-        }
-    }
-    row[b.len()]
 }
 
 #[cfg(test)]

@@ -49,7 +49,6 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -107,7 +106,6 @@ pub struct ProbeCache {
     misses: AtomicU64,
     /// Commands looked up by `run`, first occurrence order.
     seen: Mutex<(Vec<String>, HashSet<String>)>,
-    tmp_counter: AtomicU64,
     /// Keys [`ProbeCache::prefetch`] just computed, each used once by the
     /// next [`ShellRunner::run`] of the same command (parsing follows
     /// prefetching at once, so the key is not computed twice).
@@ -142,7 +140,6 @@ impl ProbeCache {
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             seen: Mutex::new((Vec::new(), HashSet::new())),
-            tmp_counter: AtomicU64::new(0),
             fresh_keys: Mutex::new(HashMap::new()),
         }
     }
@@ -224,7 +221,7 @@ impl ProbeCache {
                 field(&mut h, &id);
             }
         }
-        hex(&h.finalize())
+        hex::encode(h.finalize())
     }
 
     /// Run, in parallel (at most one thread per available CPU), every
@@ -340,7 +337,7 @@ impl ProbeCache {
     /// this process, in order of first use, as this tree's history.
     /// Failures are ignored (the history is only an optimisation).
     pub fn save_history(&self) {
-        let (Some(dir), Some(path)) = (&self.dir, self.history_path()) else {
+        let Some(path) = self.history_path() else {
             return;
         };
         let commands = match self.seen.lock() {
@@ -358,12 +355,12 @@ impl ProbeCache {
                 return;
             }
         }
-        let _ = self.write_atomic(dir, &path, text.as_bytes());
+        let _ = kforge_fs::write_atomic(&path, text);
     }
 
     fn history_path(&self) -> Option<PathBuf> {
         let dir = self.dir.as_ref()?;
-        let name = hex(&Sha256::digest(self.history_key.as_bytes()));
+        let name = hex::encode(Sha256::digest(self.history_key.as_bytes()));
         Some(dir.join("history").join(name))
     }
 
@@ -388,28 +385,8 @@ impl ProbeCache {
         data.extend_from_slice(&(output.len() as u64).to_le_bytes());
         data.extend_from_slice(output);
         data.extend_from_slice(&Sha256::digest(output));
-        let _ = self.write_atomic(dir, &dir.join(key), &data);
-    }
-
-    /// Write `data` to a fresh temporary file in `dir`, then rename it to
-    /// `path`: a reader sees either the old file or the complete new one.
-    fn write_atomic(&self, dir: &Path, path: &Path, data: &[u8]) -> std::io::Result<()> {
-        let n = self.tmp_counter.fetch_add(1, Ordering::Relaxed);
-        let tmp = dir.join(format!(".tmp.{}.{}", std::process::id(), n));
-        let result = (|| {
-            let mut f = fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&tmp)?;
-            f.write_all(data)?;
-            f.flush()?;
-            drop(f);
-            fs::rename(&tmp, path)
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result
+        // Atomic (a reader sees the old entry or the new one), and durable.
+        let _ = kforge_fs::write_atomic(dir.join(key), &data);
     }
 
     /// The identity of the file `word` names, if any.
@@ -509,16 +486,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 fn field(h: &mut Sha256, bytes: &[u8]) {
     h.update((bytes.len() as u64).to_le_bytes());
     h.update(bytes);
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[usize::from(b >> 4)] as char);
-        s.push(DIGITS[usize::from(b & 15)] as char);
-    }
-    s
 }
 
 #[cfg(unix)]

@@ -20,7 +20,6 @@
 
 #![warn(missing_docs)]
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 mod list;
@@ -103,41 +102,15 @@ pub enum ReleasesError {
     },
 }
 
-/// Write `text` to `path` atomically: into a temporary file next to it
-/// (`.NAME.tmp-PID`), synced, then renamed over `path`. On failure the
-/// temporary file is removed and `path` is as it was.
+/// Write `text` to `path` atomically and durably ([`kforge_fs::write_atomic`]:
+/// a temporary file next to it, synced, then renamed over `path`). On
+/// failure the temporary file is removed and `path` is as it was.
 pub fn write_atomic(path: &Path, text: &str) -> Result<(), ReleasesError> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let fail = |action, p: &Path| {
-        let p = p.to_path_buf();
-        move |source| ReleasesError::Write {
-            path: p,
-            action,
-            source,
-        }
-    };
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp).map_err(fail("create", &tmp))?;
-        f.write_all(text.as_bytes()).map_err(fail("write", &tmp))?;
-        f.sync_all().map_err(fail("write", &tmp))?;
-        drop(f);
-        std::fs::rename(&tmp, path).map_err(fail("replace", path))?;
-        // The rename itself, on disk (best effort: not every file system
-        // syncs directories).
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    kforge_fs::write_atomic(path, text).map_err(|e| ReleasesError::Write {
+        path: e.path,
+        action: e.action,
+        source: e.source,
+    })
 }
 
 /// Write `lock` to `path` atomically ([`write_atomic`] of

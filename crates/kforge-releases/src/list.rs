@@ -2,7 +2,6 @@
 //! releases into branches.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use kforge_declaration::{BranchName, KernelVersion};
 use serde::Deserialize;
@@ -214,18 +213,6 @@ fn strip_position(message: &str) -> String {
 /// kernel.org's release list.
 pub const DEFAULT_RELEASES_URL: &str = "https://www.kernel.org/releases.json";
 
-/// An HTTP agent with kforge's timeouts, answering error statuses as
-/// responses.
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_connect(Some(Duration::from_secs(30)))
-        .timeout_recv_response(Some(Duration::from_secs(60)))
-        .timeout_per_read(Some(Duration::from_secs(60)))
-        .build()
-        .into()
-}
-
 /// The bytes at `url` (`http://`, `https://`), or of a local file
 /// (`file://PATH` or a plain path). For small files (the list, a
 /// signature): held in memory.
@@ -238,7 +225,10 @@ pub fn fetch_bytes(url: &str) -> Result<Vec<u8>, ReleasesError> {
         let path = url.strip_prefix("file://").unwrap_or(url);
         return std::fs::read(path).map_err(|e| fail(e.to_string()));
     }
-    let response = agent().get(url).call().map_err(|e| fail(e.to_string()))?;
+    let response = kforge_http::agent()
+        .get(url)
+        .call()
+        .map_err(|e| fail(e.to_string()))?;
     let status = response.status().as_u16();
     if status != 200 {
         return Err(ReleasesError::Status {

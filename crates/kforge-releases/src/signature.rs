@@ -86,7 +86,7 @@ impl Keyring {
         let issuer: Vec<String> = fingerprints
             .iter()
             .map(|f| format!("{f:X}"))
-            .chain(key_ids.iter().map(|i| hex(i.as_ref())))
+            .chain(key_ids.iter().map(hex::encode_upper))
             .collect();
         Err(bad(format!(
             "it was made by key {}, which is not in the keyring {} (it has {})",
@@ -114,8 +114,4 @@ fn check(
         ))
     })?;
     Ok(fingerprint)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02X}")).collect()
 }

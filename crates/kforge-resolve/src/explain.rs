@@ -440,7 +440,7 @@ fn unknown(kc: &Kconfig, name: &str) -> Problem {
         .symbol_names()
         .filter(|(_, s)| kc.sym(*s).ty != SymType::Unknown)
         .filter_map(|(n, _)| {
-            let d = distance(&n.to_ascii_uppercase(), &name.to_ascii_uppercase());
+            let d = strsim::levenshtein(&n.to_ascii_uppercase(), &name.to_ascii_uppercase());
             let limit = (name.len() / 4).clamp(1, 3);
             (d <= limit).then(|| (d, n.to_string()))
         })
@@ -505,22 +505,6 @@ fn defines(dir: &Path, name: &str) -> bool {
         }
     }
     false
-}
-
-/// Levenshtein distance.
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, &cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 /// Everything `kforge explain` says about a symbol.

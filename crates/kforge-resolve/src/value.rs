@@ -99,9 +99,20 @@ pub fn config_line(prefix: &str, name: &str, ty: SymType, value: &Typed) -> Stri
 
 /// The symbol a `.config` line sets, if any.
 pub fn line_symbol<'l>(prefix: &str, line: &'l str) -> Option<&'l str> {
-    if let Some(rest) = line.strip_prefix(prefix) {
-        return rest.split_once('=').map(|(n, _)| n);
+    kconfig_engine::confdata::parse_config_line(line, prefix).map(|e| e.name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_symbols() {
+        assert_eq!(line_symbol("CONFIG_", "CONFIG_A=y"), Some("A"));
+        assert_eq!(line_symbol("CONFIG_", "# CONFIG_B is not set"), Some("B"));
+        assert_eq!(line_symbol("FOO_", "FOO_S=\"x\""), Some("S"));
+        assert_eq!(line_symbol("CONFIG_", "# CONFIG_B is not set!"), None);
+        assert_eq!(line_symbol("CONFIG_", "# comment"), None);
+        assert_eq!(line_symbol("CONFIG_", "CONFIG_A"), None);
     }
-    let rest = line.strip_prefix("# ")?.strip_prefix(prefix)?;
-    rest.strip_suffix(" is not set")
 }

@@ -4,11 +4,10 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, IsTerminal, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::{hex, Cache, SourceError};
+use crate::{Cache, SourceError};
 
 /// Where a declared file is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -209,7 +208,7 @@ fn download(
     progress: bool,
 ) -> Result<PathBuf, SourceError> {
     let dir = cache.downloads_dir();
-    let name = hex(expected);
+    let name = hex::encode(expected);
     let done = dir.join(&name);
     if done.is_file() {
         return Ok(done);
@@ -251,11 +250,11 @@ pub fn fetch_unverified(
     };
     let dir = cache.downloads_dir();
     fs::create_dir_all(&dir).map_err(SourceError::io(&dir, "create the directory"))?;
-    let key = format!("url-{}", hex(&Sha256::digest(url.as_bytes()).into()));
+    let key = format!("url-{}", hex::encode(Sha256::digest(url.as_bytes())));
     let _lock = crate::lock(&cache.locks_dir().join(format!("download-{key}.lock")))?;
     let part_path = dir.join(format!("{key}.part"));
     let sha256 = download_part(what, url, None, progress, &part_path)?;
-    let done = dir.join(hex(&sha256));
+    let done = dir.join(hex::encode(sha256));
     if done.is_file() {
         // The same content, downloaded (and verified) before.
         let _ = fs::remove_file(&part_path);
@@ -305,13 +304,7 @@ fn download_locked(
     let mut have = copy_hashing(&mut part, &mut h, &mut io::sink(), |_| {})
         .map_err(SourceError::io(part_path, "read the partial download"))?;
 
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_connect(Some(Duration::from_secs(30)))
-        .timeout_recv_response(Some(Duration::from_secs(60)))
-        .timeout_per_read(Some(Duration::from_secs(60)))
-        .build()
-        .into();
+    let agent = kforge_http::agent();
     let fail = |reason: String, kept: u64| SourceError::Download {
         origin: what.origin.clone(),
         what: what.what.clone(),

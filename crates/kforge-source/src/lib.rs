@@ -143,9 +143,9 @@ pub fn cache_key(
 ) -> String {
     let mut h = Sha256::new();
     h.update(b"kforge prepared source v1\n");
-    h.update(format!("source {}\n", hex(source)));
+    h.update(format!("source {}\n", hex::encode(source)));
     for (digest, strip) in patches {
-        h.update(format!("patch {} -p{strip}\n", hex(digest)));
+        h.update(format!("patch {} -p{strip}\n", hex::encode(digest)));
     }
     match post_patch {
         Some(text) => {
@@ -154,7 +154,7 @@ pub fn cache_key(
         }
         None => h.update(b"no post_patch\n"),
     }
-    hex(&h.finalize().into())
+    hex::encode(h.finalize())
 }
 
 /// The declared source, patched and `post_patch` run, from the cache or
@@ -229,11 +229,6 @@ pub fn prepare(
     fs::rename(&root, &tree).map_err(SourceError::io(&tree, "move the prepared tree into"))?;
     drop(staging);
     Ok(done(false))
-}
-
-/// Lower-case hex of a digest.
-pub(crate) fn hex(digest: &[u8; 32]) -> String {
-    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// An exclusive lock on `path` (created if needed, with its directory),

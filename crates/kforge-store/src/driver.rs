@@ -16,6 +16,7 @@
 //! every line goes to the log, and to a callback that shows progress from
 //! kbuild's short lines (`  CC      kernel/fork.o`, see [`quiet_line`]).
 
+use std::borrow::Cow;
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -109,16 +110,18 @@ pub enum MakeError {
     Log(std::io::Error),
 }
 
-/// Quote a word for a shell, when it needs it.
-fn sh_quote(s: &str) -> String {
+/// Quote a word for a shell, when it needs it: as shlex quotes it, except
+/// that `=`, `%` and `,` stay unquoted (they are not special in an
+/// argument, and `O=/obj` reads better than `'O=/obj'`). For display
+/// only: a word with a NUL (which no command line can carry) is shown as is.
+fn sh_quote(s: &str) -> Cow<'_, str> {
     if !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_./=+:,@%".contains(c))
     {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
+        return Cow::Borrowed(s);
     }
+    shlex::try_quote(s).unwrap_or(Cow::Borrowed(s))
 }
 
 impl Make {
@@ -386,5 +389,17 @@ mod tests {
             "env -i PATH=/bin make -C /src O=/obj ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu- \
              'CC=ccache aarch64-linux-gnu-gcc' -j4 -k W=1 Image"
         );
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(sh_quote("O=/obj"), "O=/obj");
+        assert_eq!(sh_quote(""), "''");
+        assert_eq!(sh_quote("a b"), "'a b'");
+        assert_eq!(sh_quote("$HOME"), "'$HOME'");
+        // Whatever the form, a shell reads back the word.
+        for w in ["it's", "a\\b", "x\"y", "*", "#c", "~"] {
+            assert_eq!(shlex::split(&sh_quote(w)), Some(vec![w.to_string()]), "{w}");
+        }
     }
 }

@@ -46,9 +46,9 @@ pub use store::{
 };
 pub use toolchain::{which, Tool, Toolchain};
 
-/// Lower-case hex of `bytes`.
+/// Lower-case hex of `bytes` (the `hex` crate's `encode`).
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 /// SHA-256 of `data`, in hex.
@@ -86,5 +86,17 @@ pub fn default_cache_root() -> std::path::PathBuf {
     match std::env::var_os("HOME") {
         Some(home) if !home.is_empty() => PathBuf::from(home).join(".cache").join("kforge"),
         _ => std::env::temp_dir().join("kforge"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hex_is_lower_case() {
+        assert_eq!(super::hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+        assert_eq!(
+            super::sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

@@ -73,11 +73,12 @@ fn copy_tree(
 }
 
 /// The `CONFIG_` settings of a `.config` text: name (without `CONFIG_`) →
-/// value (`y`, `m`, a number, a quoted string); unset symbols are absent.
+/// value as written (`y`, `m`, a number, a string in its quotes); unset
+/// symbols are absent. Lines are read by [`kconfig_engine::parse_config`].
 pub fn parse_config(text: &str) -> BTreeMap<String, String> {
-    text.lines()
-        .filter_map(|l| l.strip_prefix("CONFIG_")?.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
+    kconfig_engine::parse_config(text, "CONFIG_")
+        .into_iter()
+        .filter_map(|e| Some((e.name.to_string(), e.written?.to_string())))
         .collect()
 }
 
@@ -354,6 +355,14 @@ pub fn hash_tree(root: &Path, exclude: &[&str]) -> io::Result<Vec<FileHash>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parse_config_keeps_values_as_written() {
+        let c =
+            parse_config("# x\nCONFIG_A=y\n# CONFIG_B is not set\nCONFIG_S=\"a b\"\nCONFIG_A=m\n");
+        let got: Vec<(&str, &str)> = c.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(got, [("A", "m"), ("S", "\"a b\"")]);
+    }
 
     #[test]
     fn features_and_hashes() {

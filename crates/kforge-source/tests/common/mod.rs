@@ -96,7 +96,7 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
 }
 
 pub fn hex(d: &[u8; 32]) -> String {
-    d.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(d)
 }
 
 /// The SRI hash of `data`.
