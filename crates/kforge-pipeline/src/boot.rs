@@ -378,7 +378,10 @@ fn judge(
     };
     let path = run_dir.join("result.json");
     let text = serde_json::to_string_pretty(&result).unwrap_or_default() + "\n";
-    crate::write_atomic(&path, text.as_bytes()).map_err(|source| Error::Write { path, source })?;
+    kforge_fs::write_atomic(&path, text.as_bytes()).map_err(|e| Error::Write {
+        path,
+        source: e.source,
+    })?;
     Ok(BootReport {
         outcome: o,
         build_release,

@@ -282,9 +282,9 @@ fn build_entry(
     let t = Instant::now();
     let config_path = objdir.join(".config");
     if std::fs::read_to_string(&config_path).ok().as_deref() != Some(p.config.as_str()) {
-        crate::write_atomic(&config_path, p.config.as_bytes()).map_err(|source| Error::Write {
+        kforge_fs::write_atomic(&config_path, p.config.as_bytes()).map_err(|e| Error::Write {
             path: config_path.clone(),
-            source,
+            source: e.source,
         })?;
     }
     make_step(

@@ -352,16 +352,9 @@ fn same_values(a: &str, b: &str) -> bool {
 /// `CONFIG_X=v` and `# CONFIG_X is not set` lines: (name, value) in order,
 /// `n` for "is not set"; values as written (strings quoted).
 pub fn parse_config(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .filter_map(|l| {
-            if let Some(rest) = l.strip_prefix("# CONFIG_") {
-                let name = rest.strip_suffix(" is not set")?;
-                Some((name.to_string(), "n".to_string()))
-            } else {
-                let (k, v) = l.strip_prefix("CONFIG_")?.split_once('=')?;
-                Some((k.to_string(), v.to_string()))
-            }
-        })
+    kconfig_engine::parse_config(text, "CONFIG_")
+        .into_iter()
+        .map(|e| (e.name.to_string(), e.written.unwrap_or("n").to_string()))
         .collect()
 }
 

@@ -46,19 +46,3 @@ pub use manifest::Manifest;
 pub use plan::Plan;
 pub use resolved::Resolved;
 pub use source::SourceTree;
-
-/// Write `data` to `path` through a temporary file in the same directory,
-/// renamed over `path` once complete.
-pub fn write_atomic(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = dir.join(format!(".{name}.kforge-tmp.{}", std::process::id()));
-    let r = std::fs::write(&tmp, data).and_then(|_| std::fs::rename(&tmp, path));
-    if r.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    r
-}

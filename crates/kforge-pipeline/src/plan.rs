@@ -398,7 +398,7 @@ fn write_memo(store: &Store, key: &str, m: &Memo) -> Result<(), (PathBuf, std::i
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| (dir.to_path_buf(), e))?;
     }
-    crate::write_atomic(&path, text.as_bytes()).map_err(|e| (path, e))
+    kforge_fs::write_atomic(&path, text.as_bytes()).map_err(|e| (path, e.source))
 }
 
 fn read_memo(store: &Store, key: &str) -> Option<Memo> {

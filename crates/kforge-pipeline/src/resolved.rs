@@ -185,8 +185,10 @@ impl Resolved {
     /// symbol by symbol, with why (`# ... is not set` and absent are the
     /// same).
     pub fn changes(&mut self) -> Vec<Change> {
-        let base = config_entries(&self.res.base_config);
-        let now = config_entries(&self.res.config);
+        let entries = |text: &str| -> std::collections::BTreeMap<String, String> {
+            crate::import::parse_config(text).into_iter().collect()
+        };
+        let (base, now) = (entries(&self.res.base_config), entries(&self.res.config));
         let keys: std::collections::BTreeSet<&String> = base.keys().chain(now.keys()).collect();
         let mut out = Vec::new();
         for k in keys {
@@ -283,29 +285,12 @@ pub enum Reason {
     Undefined,
 }
 
-/// The `CONFIG_` settings of a `.config` text, `# CONFIG_X is not set` as
-/// `n`.
-fn config_entries(text: &str) -> std::collections::BTreeMap<String, String> {
-    let mut m = std::collections::BTreeMap::new();
-    for l in text.lines() {
-        if let Some((k, v)) = l.strip_prefix("CONFIG_").and_then(|r| r.split_once('=')) {
-            m.insert(k.to_string(), v.to_string());
-        } else if let Some(n) = l
-            .strip_prefix("# CONFIG_")
-            .and_then(|r| r.strip_suffix(" is not set"))
-        {
-            m.insert(n.to_string(), "n".to_string());
-        }
-    }
-    m
-}
-
 /// `CONFIG_<name>`'s value in a .config text (`n` when unset).
 pub fn config_value<'a>(config: &'a str, name: &str) -> &'a str {
-    let key = format!("CONFIG_{name}=");
-    config
-        .lines()
-        .find_map(|l| l.strip_prefix(&key))
+    kconfig_engine::parse_config(config, "CONFIG_")
+        .into_iter()
+        .find(|e| e.name == name)
+        .and_then(|e| e.written)
         .unwrap_or("n")
 }
 

@@ -798,9 +798,9 @@ fn side(spec: &Spec, tree: &Path, probe_cache: bool) -> Result<Side, Error> {
 
 /// The values of a configuration's symbols, strings without their quotes.
 fn base_values(text: &str) -> BTreeMap<String, String> {
-    crate::import::parse_config(text)
+    kconfig_engine::parse_config(text, "CONFIG_")
         .into_iter()
-        .map(|(k, v)| (k, v.trim_matches('"').to_string()))
+        .map(|e| (e.name.to_string(), e.value.into_owned()))
         .collect()
 }
 

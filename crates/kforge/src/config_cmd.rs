@@ -279,11 +279,9 @@ fn try_run(args: &ConfigArgs) -> Result<i32, Error> {
     let tree = kforge_pipeline::source::tree_only(&spec, args.tree.as_deref(), crate::progress())?;
     let mut r = resolved::resolve(&spec, &tree, !args.no_probe_cache)?;
     eprint!("{}", version_warning(&spec, &r));
-    kforge_pipeline::write_atomic(&args.output, r.res.config.as_bytes()).map_err(|source| {
-        Error::Write {
-            path: args.output.clone(),
-            source,
-        }
+    kforge_fs::write_atomic(&args.output, r.res.config.as_bytes()).map_err(|e| Error::Write {
+        path: args.output.clone(),
+        source: e.source,
     })?;
     let errors = r.error_count();
     if args.json {

@@ -144,11 +144,9 @@ fn try_run(args: &ImportArgs) -> Result<i32, Error> {
     }
     match &args.output {
         Some(path) => {
-            kforge_pipeline::write_atomic(path, imp.declaration.as_bytes()).map_err(|source| {
-                Error::Write {
-                    path: path.clone(),
-                    source,
-                }
+            kforge_fs::write_atomic(path, imp.declaration.as_bytes()).map_err(|e| Error::Write {
+                path: path.clone(),
+                source: e.source,
             })?
         }
         None => out!("{}", imp.declaration),
