@@ -34,6 +34,32 @@ pub struct Failure {
 }
 
 impl TestCase {
+    /// A case that ended in an error before anything ran.
+    pub fn error(classname: &str, name: &str, message: String) -> TestCase {
+        TestCase {
+            name: name.to_string(),
+            classname: classname.to_string(),
+            time: Duration::ZERO,
+            failure: Some(Failure {
+                kind: "error".into(),
+                message,
+                text: String::new(),
+            }),
+            system_out: None,
+        }
+    }
+
+    /// A case that passed without running, with a note why (a dry run).
+    pub fn noted(classname: &str, name: &str, note: &str) -> TestCase {
+        TestCase {
+            name: name.to_string(),
+            classname: classname.to_string(),
+            time: Duration::ZERO,
+            failure: None,
+            system_out: Some(note.to_string()),
+        }
+    }
+
     /// The case for a run's [`Outcome`]: a failure carrying the status
     /// message and the panic lines or console tail; the release, the boot
     /// times and the KVM use as system output.

@@ -115,6 +115,30 @@ pub struct ConfExtras {
     pub probe_cache: bool,
 }
 
+impl ConfExtras {
+    /// The probe cache is on unless `off` (a `--no-probe-cache` flag) or
+    /// `KFORGE_NO_PROBE_CACHE` is set to something other than `0`.
+    pub fn new(off: bool) -> ConfExtras {
+        let env_off =
+            std::env::var("KFORGE_NO_PROBE_CACHE").is_ok_and(|v| !v.is_empty() && v != "0");
+        ConfExtras {
+            probe_cache: !off && !env_off,
+        }
+    }
+}
+
+/// `conf` run from a command line: the kernel's arguments (without the
+/// program name), plus kforge's `--no-probe-cache`; returns the exit code.
+pub fn run_args(progname: &str, args: &[String]) -> i32 {
+    let off = args.iter().any(|a| a == "--no-probe-cache");
+    let args: Vec<String> = args
+        .iter()
+        .filter(|a| *a != "--no-probe-cache")
+        .cloned()
+        .collect();
+    run(progname, &args, ConfExtras::new(off))
+}
+
 /// The environment conf runs with: what its Kconfig files read with
 /// `$(VAR)`, what conf itself reads (`KCONFIG_CONFIG`, ...) and what the
 /// `$(shell,...)` probes see.

@@ -14,8 +14,6 @@ use kforge_pipeline::run::{self, BuildRequest, Built, Report};
 use kforge_pipeline::{Error, Plan, Resolved, StoreEntry};
 use kforge_store::Store;
 
-use crate::config_cmd;
-
 /// Build the kernel a kernel.toml declares, into the store.
 #[derive(Debug, clap::Args)]
 pub struct BuildArgs {
@@ -94,7 +92,7 @@ pub fn run(args: BuildArgs) -> i32 {
             0
         }
         Err(e) => {
-            eprint!("{}", config_cmd::render_error(&e));
+            eprint!("{}", kforge_diagnostics::errors::error(&e));
             1
         }
     }
@@ -193,8 +191,11 @@ impl Progress {
 
 impl Report for Progress {
     fn resolved(&mut self, spec: &Spec, r: &mut Resolved) {
-        eprint!("{}", config_cmd::version_warning(spec, r));
-        eprint!("{}", config_cmd::render_report(r, false));
+        eprint!(
+            "{}",
+            kforge_diagnostics::resolution::version_warning(spec, r)
+        );
+        eprint!("{}", kforge_diagnostics::resolution::report(r, false));
     }
 
     fn unchanged(&mut self) {

@@ -89,10 +89,7 @@ fn render_page(cmd: clap::Command, out: &mut Vec<u8>) -> std::io::Result<()> {
         let th = lines.remove(i);
         lines.insert(0, th);
     }
-    for line in lines {
-        out.extend_from_slice(line.as_bytes());
-        out.push(b'\n');
-    }
+    out.extend_from_slice((lines.join("\n") + "\n").as_bytes());
     Ok(())
 }
 

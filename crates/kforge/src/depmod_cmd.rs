@@ -114,9 +114,5 @@ pub fn run(a: DepmodArgs) -> i32 {
         eprintln!("depmod: FATAL: could not write the -n output to standard output: {e}");
         return 1;
     }
-    if ok {
-        0
-    } else {
-        1
-    }
+    i32::from(!ok)
 }

@@ -5,7 +5,6 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use crate::config_cmd;
 use kforge_pipeline::diff::{self, Menu, Reason, Side};
 
 /// Compare two configurations (.config files or kernel.toml declarations)
@@ -45,7 +44,7 @@ pub fn run(args: DiffArgs) -> i32 {
             i32::from(d.count() != 0)
         }
         Err(e) => {
-            eprint!("{}", config_cmd::render_error(&e));
+            eprint!("{}", kforge_diagnostics::errors::error(&e));
             2
         }
     }

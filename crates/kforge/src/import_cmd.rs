@@ -2,12 +2,10 @@
 //! declaration that reproduces it from a base, checked by resolving it
 //! (the logic is [`kforge_pipeline::import`]).
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::config_cmd;
-use kforge_pipeline::import::{self, Import, Options, Target};
+use kforge_pipeline::import::{self, Options, Target};
 use kforge_pipeline::Error;
 
 /// Turn a .config into a kernel.toml with the fewest requests that
@@ -38,66 +36,17 @@ pub struct ImportArgs {
     pub force: bool,
 }
 
-/// The error for a declaration that resolves to something else than what
-/// `make olddefconfig` on the input `input` writes: the lines only one of
-/// them has (at most 20 each), or that the order differs.
-fn mismatch_report(imp: &Import, input: &str) -> String {
-    let mut out = format!(
-        "error: the imported declaration does not resolve to {input} byte for byte (after {} rounds); ",
-        imp.rounds
-    );
-    let (missing, extra) = import::differing_lines(&imp.target, &imp.resolved);
-    if missing.is_empty() && extra.is_empty() {
-        out.push_str("it has the same lines in another order\n");
-        return out;
-    }
-    out.push_str("these lines differ:\n");
-    for l in missing.iter().take(20) {
-        let _ = writeln!(out, "  - {l}");
-    }
-    for l in extra.iter().take(20) {
-        let _ = writeln!(out, "  + {l}");
-    }
-    out.push_str("  (- after `make olddefconfig` on the input, + resolved from the requests)\n");
-    out
-}
-
 /// Run the command; returns the exit code.
 pub fn run(args: ImportArgs) -> i32 {
     match try_run(&args) {
         Ok(code) => code,
         Err(e) => {
-            eprint!("{}", render_error(&e, &args.arch));
+            eprint!(
+                "{}",
+                kforge_diagnostics::errors::error_in(&e, kforge_diagnostics::errors::Front::Flags)
+            );
             1
         }
-    }
-}
-
-/// The refusals in this command's words (`--arch`), else as every command
-/// words them.
-fn render_error(e: &Error, arch: &str) -> String {
-    match e {
-        Error::ImportArchMismatch {
-            config,
-            header_arch: h,
-            header_version: v,
-            srcarch,
-            ..
-        } => format!(
-            "error: {}: a configuration for {h} (its header says \"Linux/{h} {v}\"), but --arch {arch} builds {srcarch}; give the matching --arch\n",
-            config.display()
-        ),
-        Error::ImportUnknownSymbols {
-            config,
-            unknown,
-            symbols,
-            kernel_version,
-            ..
-        } => format!(
-            "error: {}: {unknown} of its {symbols} symbols are unknown to this tree: a configuration for another architecture or kernel version? (--arch {arch}, tree {kernel_version})\n",
-            config.display()
-        ),
-        e => config_cmd::render_error(e),
     }
 }
 
@@ -138,7 +87,7 @@ fn try_run(args: &ImportArgs) -> Result<i32, Error> {
         // Byte for byte, as the kernel's olddefconfig writes the input.
         eprint!(
             "{}",
-            mismatch_report(&imp, &args.config.display().to_string())
+            kforge_diagnostics::import::mismatch(&imp, &args.config.display().to_string())
         );
         return Ok(1);
     }
@@ -161,37 +110,4 @@ fn try_run(args: &ImportArgs) -> Result<i32, Error> {
         t0.elapsed().as_secs_f64()
     );
     Ok(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_declaration_that_does_not_resolve_byte_for_byte_is_reported() {
-        let imp = |resolved: &str, rounds| Import {
-            declaration: String::new(),
-            requests: 0,
-            savedefconfig: 0,
-            rounds,
-            target: "CONFIG_A=y\n# CONFIG_B is not set\n".into(),
-            resolved: resolved.into(),
-        };
-        let extra = imp(
-            "CONFIG_A=y\n# CONFIG_B is not set\n# CONFIG_C is not set\n",
-            2,
-        );
-        let r = mismatch_report(&extra, "vendor.config");
-        assert!(
-            r.starts_with("error: the imported declaration does not resolve to vendor.config byte for byte (after 2 rounds); these lines differ:\n"),
-            "{r}"
-        );
-        assert!(r.contains("\n  + # CONFIG_C is not set\n"), "{r}");
-        assert!(!r.contains("  - "), "{r}");
-        let r = mismatch_report(&imp("# CONFIG_B is not set\nCONFIG_A=y\n", 1), "v");
-        assert!(
-            r.ends_with("it has the same lines in another order\n"),
-            "{r}"
-        );
-    }
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use kforge_pipeline::conf::{self as conf_cmd, ConfEnv, ConfExtras};
 use kforge_tree::env::{self as kernel_env, KernelEnvError, Request, Vars};
-use kforge_tree::targets::{self, Defconfig, Target, TargetError};
+use kforge_tree::targets::{self, Target, TargetError};
 
 /// Configure a Linux source tree like `make ARCH=... TARGET` (without make).
 ///
@@ -102,7 +102,7 @@ pub struct KconfigArgs {
 pub enum FrontError {
     #[error("{m}", m = env_message(.0))]
     Env(#[from] KernelEnvError),
-    #[error("{e}\n  hint: {hint}", e = .0, hint = target_hint(.0))]
+    #[error("{e}\n  hint: {hint}", e = .0, hint = kforge_diagnostics::errors::target_hint(.0))]
     Target(#[from] TargetError),
     #[error(
         "cannot create the object directory {}: {source}\n  hint: pass --objdir with a writable directory",
@@ -120,37 +120,12 @@ pub enum FrontError {
     Cwd(std::io::Error),
 }
 
-/// The hint that mends a [`TargetError`], in this front's words.
-fn target_hint(e: &TargetError) -> String {
-    match e {
-        TargetError::DefconfigMissing { which, .. } => match which {
-            Defconfig::Given => "check the path given to --defconfig-file".to_string(),
-            Defconfig::ArchDefault { name, arch, srcarch } => format!(
-                "make builds '{name}' as a target of its own for ARCH={arch} (e.g. by \
-                 merging config fragments), which kforge does not do; pass \
-                 --defconfig-file FILE or a NAME_defconfig target that exists in arch/{srcarch}/configs/"
-            ),
-            Defconfig::Named { srcarch } => format!(
-                "see the files in arch/{srcarch}/configs/ of the tree for the available NAME_defconfig targets"
-            ),
-        },
-        TargetError::CompilerNotFound { program, arch, llvm, cross_compile, .. } => {
-            if *llvm {
-                "install clang and the LLVM tools, or point --llvm at them (--llvm=-VERSION or --llvm=/path/to/llvm/bin/)".to_string()
-            } else if !cross_compile.is_empty() {
-                format!(
-                    "install the {arch} cross toolchain providing {program}, or fix --cross-compile (now '{cross_compile}'; it is prepended to gcc, ld, ...)"
-                )
-            } else {
-                "install gcc, pass --cross-compile PREFIX for a cross toolchain, or --llvm to use clang".to_string()
-            }
-        }
-    }
-}
-
 /// An environment error with the hint in this front's words (its flags).
 fn env_message(e: &KernelEnvError) -> String {
-    match crate::config_cmd::env_hint(&e.remedy(), crate::config_cmd::Front::Flags) {
+    match kforge_diagnostics::errors::env_hint(
+        &e.remedy(),
+        kforge_diagnostics::errors::Front::Flags,
+    ) {
         Some(h) => format!("{e}\n  hint: {h}"),
         None => e.to_string(),
     }
@@ -228,12 +203,10 @@ fn try_run(args: KconfigArgs) -> Result<i32, FrontError> {
             source,
         })?;
     }
-    let probe_cache = !args.no_probe_cache
-        && std::env::var("KFORGE_NO_PROBE_CACHE").map_or(true, |v| v.is_empty() || v == "0");
     Ok(conf_cmd::run_with_env(
         "conf",
         &conf_args,
-        ConfExtras { probe_cache },
+        ConfExtras::new(args.no_probe_cache),
         &ConfEnv::Explicit(env),
     ))
 }

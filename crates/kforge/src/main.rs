@@ -17,7 +17,6 @@ mod build_cmd;
 mod completions;
 mod config_cmd;
 mod depmod_cmd;
-mod diagnostic;
 mod diff_cmd;
 mod import_cmd;
 mod kconfig_cmd;
@@ -91,11 +90,11 @@ fn main() {
         .unwrap_or_default();
     // Installed as scripts/kconfig/conf, behave exactly like it.
     if base == "conf" {
-        std::process::exit(run_conf(&argv0, &args[1..]));
+        std::process::exit(kforge_pipeline::conf::run_args(&argv0, &args[1..]));
     }
     // `kforge conf` takes conf's arguments verbatim (getopt, not clap).
     if args.get(1).map(String::as_str) == Some("conf") {
-        std::process::exit(run_conf(&argv0, &args[2..]));
+        std::process::exit(kforge_pipeline::conf::run_args(&argv0, &args[2..]));
     }
     let code = match Cli::parse().command {
         Cmd::Kconfig(a) => kconfig_cmd::run(*a),
@@ -109,34 +108,12 @@ fn main() {
         Cmd::Test(a) => test_cmd::run(*a),
         Cmd::Import(a) => import_cmd::run(*a),
         Cmd::Diff(a) => diff_cmd::run(*a),
-        Cmd::Conf { args } => run_conf(&argv0, &args),
+        Cmd::Conf { args } => kforge_pipeline::conf::run_args(&argv0, &args),
         Cmd::Update(a) => update_cmd::run(*a),
         Cmd::Completions(a) => completions::run_completions(a),
         Cmd::Man(a) => completions::run_man(a),
     };
     std::process::exit(code);
-}
-
-fn run_conf(progname: &str, args: &[String]) -> i32 {
-    let mut probe_cache =
-        std::env::var("KFORGE_NO_PROBE_CACHE").map_or(true, |v| v.is_empty() || v == "0");
-    let args: Vec<String> = args
-        .iter()
-        .filter(|a| {
-            if *a == "--no-probe-cache" {
-                probe_cache = false;
-                false
-            } else {
-                true
-            }
-        })
-        .cloned()
-        .collect();
-    kforge_pipeline::conf::run(
-        progname,
-        &args,
-        kforge_pipeline::conf::ConfExtras { probe_cache },
-    )
 }
 
 /// Whether to show progress (downloads, unpacking): stderr is a terminal.

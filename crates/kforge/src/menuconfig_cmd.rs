@@ -7,7 +7,6 @@ use std::path::PathBuf;
 
 use kforge_menuconfig::Model;
 
-use crate::config_cmd;
 use kforge_pipeline::resolved;
 use kforge_pipeline::Error as ConfigError;
 
@@ -42,7 +41,7 @@ pub fn run(args: MenuconfigArgs) -> i32 {
     let mut model = match prepare(&args) {
         Ok(m) => m,
         Err(e) => {
-            eprint!("{}", config_cmd::render_error(&e));
+            eprint!("{}", kforge_diagnostics::errors::error(&e));
             return 1;
         }
     };

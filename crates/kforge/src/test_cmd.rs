@@ -12,6 +12,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use kforge_boot::junit::TestCase;
 use kforge_boot::{KvmMode, Status};
 use kforge_pipeline::boot::BootReport;
 use kforge_pipeline::plan::BuildOptions;
@@ -19,7 +20,6 @@ use kforge_pipeline::run::{self, BuildRequest, TestRequest, Tested};
 use kforge_pipeline::Error;
 
 use crate::build_cmd::Progress;
-use crate::config_cmd;
 
 /// Boot the kernels that kernel.toml files declare, in QEMU, and check them.
 #[derive(Debug, clap::Args)]
@@ -64,7 +64,23 @@ struct Row {
     script: String,
     verdict: String,
     passed: bool,
-    case: kforge_boot::junit::TestCase,
+    case: TestCase,
+}
+
+impl Row {
+    /// A row for a declaration that was not booted.
+    fn unbooted(label: &str, loaders: &str, verdict: &str, passed: bool, case: TestCase) -> Row {
+        Row {
+            spec: label.to_string(),
+            release: "-".into(),
+            boot: None,
+            loaders: loaders.to_string(),
+            script: "-".into(),
+            verdict: verdict.to_string(),
+            passed,
+            case,
+        }
+    }
 }
 
 /// Run the command; returns the exit code.
@@ -78,30 +94,13 @@ pub fn run(args: TestArgs) -> i32 {
                 if !msg.is_empty() {
                     eprintln!("error: {msg}");
                 }
-                Row {
-                    spec: label.clone(),
-                    release: "-".into(),
-                    boot: None,
-                    loaders: "-".into(),
-                    script: "-".into(),
-                    verdict: "error".into(),
-                    passed: false,
-                    case: kforge_boot::junit::TestCase {
-                        name: label.clone(),
-                        classname: "kforge.test".into(),
-                        time: Duration::ZERO,
-                        failure: Some(kforge_boot::junit::Failure {
-                            kind: "error".into(),
-                            message: if msg.is_empty() {
-                                "the build failed".into()
-                            } else {
-                                msg
-                            },
-                            text: String::new(),
-                        }),
-                        system_out: None,
-                    },
-                }
+                let msg = if msg.is_empty() {
+                    "the build failed".into()
+                } else {
+                    msg
+                };
+                let case = TestCase::error("kforge.test", &label, msg);
+                Row::unbooted(&label, "-", "error", false, case)
             }
         };
         rows.push(row);
@@ -114,11 +113,7 @@ pub fn run(args: TestArgs) -> i32 {
             return 1;
         }
     }
-    if rows.iter().all(|r| r.passed) {
-        0
-    } else {
-        1
-    }
+    i32::from(!rows.iter().all(|r| r.passed))
 }
 
 fn table(rows: &[Row]) -> String {
@@ -167,12 +162,12 @@ fn test_one(args: &TestArgs, spec_path: &Path) -> Result<Row, String> {
     let label = spec_path.display().to_string();
     let failed = |e: Error| match e {
         Error::Make { .. } | Error::NotFixedPoint { .. } | Error::Modules { .. } => {
-            eprint!("{}", config_cmd::render_error(&e));
+            eprint!("{}", kforge_diagnostics::errors::error(&e));
             format!("{label}: the build failed")
         }
         Error::Boot(msg) => msg,
         e => {
-            eprint!("{}", config_cmd::render_error(&e));
+            eprint!("{}", kforge_diagnostics::errors::error(&e));
             String::new()
         }
     };
@@ -222,22 +217,14 @@ fn test_one(args: &TestArgs, spec_path: &Path) -> Result<Row, String> {
         }
         Tested::DryRun { loaders, plan } => {
             crate::build_cmd::print_plan(&store, &plan);
-            Ok(Row {
-                spec: label.clone(),
-                release: "-".into(),
-                boot: None,
-                loaders: loaders.join(" "),
-                script: "-".into(),
-                verdict: "dry run".into(),
-                passed: true,
-                case: kforge_boot::junit::TestCase {
-                    name: label,
-                    classname: "kforge.test".into(),
-                    time: Duration::ZERO,
-                    failure: None,
-                    system_out: Some("dry run: nothing built or booted".into()),
-                },
-            })
+            let case = TestCase::noted("kforge.test", &label, "dry run: nothing built or booted");
+            Ok(Row::unbooted(
+                &label,
+                &loaders.join(" "),
+                "dry run",
+                true,
+                case,
+            ))
         }
     }
 }
