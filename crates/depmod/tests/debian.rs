@@ -111,19 +111,6 @@ fn run_writes_what_kmod_writes_for_the_debian_tree() {
     }
 }
 
-/// Deterministic pseudo-random bytes.
-fn noise(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
 /// What `Module` reads from real modules (moved here from the binary's
 /// tests): names, machine, modinfo, symbols with CRCs, softdeps, and
 /// errors that name the file.
@@ -164,7 +151,7 @@ fn module_api() {
     std::fs::write(&p, &uas[..3000]).unwrap();
     let e = depmod::Module::open(&p).unwrap_err().to_string();
     assert!(e.contains("short.ko") && e.contains("truncated"), "{e}");
-    std::fs::write(&p, noise(1000, 1)).unwrap();
+    std::fs::write(&p, kforge_testkit::noise(1000, 1)).unwrap();
     let e = depmod::Module::open(&p).unwrap_err().to_string();
     assert!(
         e.contains("short.ko: not a valid kernel module: not an ELF file"),

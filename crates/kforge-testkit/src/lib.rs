@@ -186,3 +186,17 @@ mod tests {
         assert!(abi.starts_with("6.") && abi.ends_with("-amd64"), "{abi}");
     }
 }
+
+/// Deterministic pseudo-random bytes (xorshift), for corrupting files in
+/// tests the same way on every run.
+pub fn noise(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}

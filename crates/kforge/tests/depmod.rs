@@ -597,19 +597,6 @@ fn read_orig(m: &str) -> Vec<u8> {
     std::fs::read(debian_tree().join(m)).unwrap()
 }
 
-/// Deterministic pseudo-random bytes.
-fn noise(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
 /// Offset and size of a section of a 64-bit little-endian ELF.
 fn elf_section(data: &[u8], name: &str) -> (usize, usize) {
     let u16_at = |o: usize| u16::from_le_bytes(data[o..o + 2].try_into().unwrap()) as usize;
@@ -694,7 +681,7 @@ fn bad_truncated_ko() {
 
 #[test]
 fn bad_random_bytes_ko() {
-    let (_, f) = broken("random .ko", || noise(20_000, 7), "uas.ko");
+    let (_, f) = broken("random .ko", || kforge_testkit::noise(20_000, 7), "uas.ko");
     assert!(
         f.stderr.contains("uas.ko: Exec format error"),
         "{}",
@@ -704,7 +691,7 @@ fn bad_random_bytes_ko() {
         "ELF magic then noise",
         || {
             let mut v = b"\x7fELF\x02\x01\x01".to_vec();
-            v.extend(noise(20_000, 9));
+            v.extend(kforge_testkit::noise(20_000, 9));
             v
         },
         "uas.ko",
@@ -836,7 +823,7 @@ fn bad_garbage_modinfo() {
         || {
             let mut d = read_orig(VICTIM);
             let (off, size) = elf_section(&d, ".modinfo");
-            d[off..off + size].copy_from_slice(&noise(size, 3));
+            d[off..off + size].copy_from_slice(&kforge_testkit::noise(size, 3));
             d
         },
         "uas.ko",
@@ -847,7 +834,7 @@ fn bad_garbage_modinfo() {
         || {
             let mut d = read_orig(VICTIM);
             let (off, size) = elf_section(&d, ".modinfo");
-            let mut g: Vec<u8> = noise(size, 5)
+            let mut g: Vec<u8> = kforge_testkit::noise(size, 5)
                 .iter()
                 .map(|&c| match c % 7 {
                     0 => 0,
