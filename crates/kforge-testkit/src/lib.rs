@@ -178,15 +178,6 @@ pub fn c_olddefconfig(ver: &str, arch: &str, config: &str) -> String {
     std::fs::read_to_string(dir.path().join(".config")).unwrap()
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_abi_is_one_debian_release() {
-        let abi = super::debian_abi();
-        assert!(abi.starts_with("6.") && abi.ends_with("-amd64"), "{abi}");
-    }
-}
-
 /// Deterministic pseudo-random bytes (xorshift), for corrupting files in
 /// tests the same way on every run.
 pub fn noise(n: usize, seed: u64) -> Vec<u8> {
@@ -199,4 +190,13 @@ pub fn noise(n: usize, seed: u64) -> Vec<u8> {
             (x >> 24) as u8
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_abi_is_one_debian_release() {
+        let abi = super::debian_abi();
+        assert!(abi.starts_with("6.") && abi.ends_with("-amd64"), "{abi}");
+    }
 }
