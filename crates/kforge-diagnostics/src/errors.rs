@@ -205,3 +205,56 @@ pub fn target_hint(e: &TargetError) -> String {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hint_names_the_input_of_the_front_the_user_came_through() {
+        let arch = Remedy::Arch {
+            available: "x86 arm64".into(),
+        };
+        let flags = env_hint(&arch, Front::Flags).unwrap();
+        assert!(
+            flags.contains("--arch") && flags.contains("x86 arm64"),
+            "{flags}"
+        );
+        let decl = env_hint(&arch, Front::Declaration).unwrap();
+        assert!(decl.contains("[build] arch"), "{decl}");
+        assert!(
+            !decl.contains("--arch"),
+            "a declaration has no --arch: {decl}"
+        );
+        let cross = Remedy::CrossPrefix {
+            srcarch: "arm64".into(),
+        };
+        assert!(env_hint(&cross, Front::Declaration)
+            .unwrap()
+            .contains("[build] cross_compile"));
+        assert!(env_hint(&cross, Front::Flags)
+            .unwrap()
+            .contains("--cross-compile"));
+        assert_eq!(env_hint(&Remedy::None, Front::Flags), None);
+    }
+
+    #[test]
+    fn an_unknown_architecture_in_a_declaration_is_worded_for_the_declaration() {
+        let e = Error::Env(kforge_tree::env::KernelEnvError::UnknownArch {
+            arch: "x86_46".into(),
+            srcarch: "x86_46".into(),
+            dir: "/t/arch/x86_46".into(),
+            available: "x86 arm64".into(),
+        });
+        let text = error(&e);
+        assert!(
+            text.starts_with("error: unknown architecture 'x86_46'"),
+            "{text}"
+        );
+        assert!(
+            text.contains("hint: set [build] arch in the declaration to one of: x86 arm64"),
+            "{text}"
+        );
+        assert!(error_in(&e, Front::Flags).contains("hint: pass --arch with one of: x86 arm64"));
+    }
+}
