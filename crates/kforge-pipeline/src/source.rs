@@ -43,11 +43,7 @@ pub fn prepare(spec: &Spec, tree: Option<&Path>, progress: bool) -> Result<Sourc
                 tree: p.tree,
                 place: digest.clone(),
                 digest,
-                patches: p
-                    .patch_sha256
-                    .iter()
-                    .map(|d| kforge_store::hex(d))
-                    .collect(),
+                patches: p.patch_sha256.iter().map(hex::encode).collect(),
             })
         }
     }

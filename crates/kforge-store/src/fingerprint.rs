@@ -48,7 +48,7 @@ pub fn tree_fingerprint(root: &Path) -> io::Result<String> {
     for d in digests {
         h.update(d.expect("every entry walked")?);
     }
-    Ok(crate::hex(&h.finalize()))
+    Ok(hex::encode(h.finalize()))
 }
 
 /// Hash `path` (and what is under it) into `h`.

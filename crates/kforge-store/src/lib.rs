@@ -46,15 +46,10 @@ pub use store::{
 };
 pub use toolchain::{which, Tool, Toolchain};
 
-/// Lower-case hex of `bytes` (the `hex` crate's `encode`).
-pub fn hex(bytes: &[u8]) -> String {
-    hex::encode(bytes)
-}
-
 /// SHA-256 of `data`, in hex.
 pub fn sha256_hex(data: &[u8]) -> String {
     use sha2::Digest;
-    hex(&sha2::Sha256::digest(data))
+    hex::encode(sha2::Sha256::digest(data))
 }
 
 /// SHA-256 of a file's contents, in hex.
@@ -70,7 +65,7 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
         }
         h.update(&buf[..n]);
     }
-    Ok(hex(&h.finalize()))
+    Ok(hex::encode(h.finalize()))
 }
 
 /// The cache root: `$XDG_CACHE_HOME/kforge` (an absolute `XDG_CACHE_HOME`,
@@ -93,7 +88,7 @@ pub fn default_cache_root() -> std::path::PathBuf {
 mod tests {
     #[test]
     fn hex_is_lower_case() {
-        assert_eq!(super::hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+        assert_eq!(hex::encode([0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
         assert_eq!(
             super::sha256_hex(b"abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
