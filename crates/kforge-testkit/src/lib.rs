@@ -192,6 +192,60 @@ pub fn noise(n: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
+/// The store the real kernel builds and boots share (`XDG_CACHE_HOME` for
+/// kforge), kept under `target/` between runs so the QEMU example is
+/// built once per CI run however many tests need it.
+pub struct SharedStore {
+    /// The directory to pass as `XDG_CACHE_HOME`.
+    pub cache: PathBuf,
+    /// A `PATH` whose `make` records each top-level run (those with `O=`)
+    /// in [`SharedStore::make_log`] before running the real one. Every user
+    /// of the store passes it: `make`'s path is part of the store key.
+    pub path: String,
+    /// One line per top-level `make` run, appended by every test.
+    pub make_log: PathBuf,
+}
+
+impl SharedStore {
+    /// The number of top-level `make` runs recorded so far.
+    pub fn make_runs(&self) -> usize {
+        std::fs::read_to_string(&self.make_log).map_or(0, |s| s.lines().count())
+    }
+}
+
+/// The shared store, its `make` shim written (atomically: tests in other
+/// processes may write it at the same moment, with the same bytes).
+pub fn shared_store() -> SharedStore {
+    let cache = repo_root().join("target/kforge-boot-test-cache");
+    let bin = cache.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let make_log = cache.join("make-runs");
+    let path = std::env::var("PATH").unwrap_or_default();
+    let real = path
+        .split(':')
+        .map(|d| Path::new(d).join("make"))
+        .find(|p| p.is_file())
+        .expect("make is not in PATH: apt-get install make");
+    let shim = format!(
+        "#!/bin/sh\ncase \" $* \" in *\" O=\"*) echo \"$*\" >> '{}';; esac\nexec '{}' \"$@\"\n",
+        make_log.display(),
+        real.display()
+    );
+    let target = bin.join("make");
+    if std::fs::read_to_string(&target).ok().as_deref() != Some(shim.as_str()) {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = bin.join(format!(".make.{}", std::process::id()));
+        std::fs::write(&tmp, &shim).unwrap();
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::rename(&tmp, &target).unwrap();
+    }
+    SharedStore {
+        path: format!("{}:{path}", bin.display()),
+        cache,
+        make_log,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -5,9 +5,10 @@
 //! see `make` behave: fast tests of the store, its locks, failures and
 //! kills. One test builds the real 6.1 tree (the shipped QEMU example) and
 //! checks the outputs, the store hit, an incremental rebuild and an
-//! out-of-tree module against `dev/`; a second real test, ignored by
-//! default because it costs two more kernel builds, checks that two clean
-//! builds give identical images and modules.
+//! out-of-tree module against `dev/`, and that a clean build in another
+//! store gives the same key, image and modules. Its first build shares the
+//! boot tests' store (test_cmd.rs), so one CI run builds the example twice,
+//! not three times.
 //!
 //! The fake-tree tests are hermetic; those needing the prepared trees
 //! (Debian's modules, the real 6.1 tree), kmod's depmod or a kernel build
@@ -655,37 +656,6 @@ fn fake_tarball_with_a_patch_through_the_source_crate() {
 
 // ---------------------------------------------------------------- real 6.1
 
-/// A `make` in front of the real one that records every top-level run
-/// (the ones with `O=` on the command line) in `log`.
-#[cfg(feature = "oracle-tests")]
-fn make_shim(dir: &Path, log: &Path) -> PathBuf {
-    let bin = dir.join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let real = build_which("make");
-    let shim = bin.join("make");
-    std::fs::write(
-        &shim,
-        format!(
-            "#!/bin/sh\ncase \" $* \" in *\" O=\"*) echo \"$*\" >> '{}';; esac\nexec '{}' \"$@\"\n",
-            log.display(),
-            real.display()
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
-    bin
-}
-
-#[cfg(feature = "oracle-tests")]
-fn build_which(name: &str) -> PathBuf {
-    let path = std::env::var("PATH").unwrap_or_default();
-    path.split(':')
-        .map(|d| Path::new(d).join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{name} not in PATH"))
-}
-
 fn manifest(entry: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(entry.join("manifest.json")).unwrap()).unwrap()
 }
@@ -761,24 +731,17 @@ fn build_real(cache: &Path, cwd: &Path, spec: &Path, path: &str, link: &str) -> 
 fn real_qemu_example_build_hit_incremental_and_external_module() {
     let tree = tree_6_1();
     let d = tempfile::tempdir().unwrap();
-    let cache = d.path().join("cache");
-    let make_log = d.path().join("make-runs");
-    let shim = make_shim(d.path(), &make_log);
-    let path = format!(
-        "{}:{}",
-        shim.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let make_runs = || {
-        std::fs::read_to_string(&make_log)
-            .map(|s| s.lines().count())
-            .unwrap_or(0)
-    };
+    // The store the boot tests use too (test_cmd.rs): whichever test comes
+    // first builds the example, the other waits for the key's lock and
+    // finds the entry.
+    let shared = kforge_testkit::shared_store();
+    let cache = shared.cache.clone();
+    let path = shared.path.clone();
+    let make_runs = || shared.make_runs();
     let spec = repo_root().join("examples/qemu-x86_64.toml");
 
     // ---- the first build
     let (_, entry) = build_real(&cache, d.path(), &spec, &path, "result");
-    assert!(make_runs() >= 2);
     for f in [
         "kernel/bzImage",
         "kernel/System.map",
@@ -820,6 +783,7 @@ fn real_qemu_example_build_hit_incremental_and_external_module() {
     // ---- reproducibility: a clean build in another directory, with
     // another store and build directory, gives the same image and modules.
     let other = tempfile::tempdir().unwrap();
+    let runs = make_runs();
     let (_, entry_b) = build_real(
         &other.path().join("cache"),
         other.path(),
@@ -827,7 +791,10 @@ fn real_qemu_example_build_hit_incremental_and_external_module() {
         &path,
         "result",
     );
+    assert!(make_runs() >= runs + 2, "the second store built nothing");
     assert_ne!(manifest(&entry_b)["build_directory"], m["build_directory"]);
+    // The same key in both stores: nothing of the store's place enters it.
+    assert_eq!(entry_b.file_name(), entry.file_name());
     let (ha, hb) = (artifact_hashes(&entry), artifact_hashes(&entry_b));
     assert!(ha.len() >= 2, "{ha:?}");
     assert_eq!(ha, hb, "two clean builds differ");

@@ -2,7 +2,8 @@
 //! busybox, qemu-system-x86_64), and the ways a boot test fails.
 //!
 //! The kernel is built once into a store under `target/` that outlives a
-//! run (the build itself is tested from scratch in build_cmd.rs); the
+//! run and that build_cmd.rs's real build shares
+//! (`kforge_testkit::shared_store`: whichever comes first builds); the
 //! variants differ only in `[test]`, which is not part of the store key, so
 //! they boot the same entry.
 //!
@@ -24,14 +25,19 @@ fn tree_6_1() -> PathBuf {
     oracle().join("6.1/src")
 }
 
-/// The store the boot tests share, kept between runs.
+/// The store the boot tests share with build_cmd.rs's real build, kept
+/// between runs.
 fn cache() -> PathBuf {
-    repo_root().join("target/kforge-boot-test-cache")
+    kforge_testkit::shared_store().cache
 }
 
+/// kforge on the shared store, with its `PATH` (the store key names make).
 fn kforge(cwd: &Path) -> Command {
+    let shared = kforge_testkit::shared_store();
     let mut c = Command::new(env!("CARGO_BIN_EXE_kforge"));
-    c.current_dir(cwd).env("XDG_CACHE_HOME", cache());
+    c.current_dir(cwd)
+        .env("XDG_CACHE_HOME", shared.cache)
+        .env("PATH", shared.path);
     c
 }
 
