@@ -119,7 +119,9 @@ impl Target {
         let kernel_version = tree.vars.get("KERNELVERSION").cloned().unwrap_or_default();
         let mut written_for = None;
         if let Some((arch, version)) = header(&text) {
-            if arch != srcarch {
+            // The header names make's ARCH (`x86_64`, `i386`, `x86`,
+            // `sparc64`...): compared by the source directory it selects.
+            if kforge_tree::env::srcarch_of(&arch) != srcarch {
                 return Err(Error::ImportArchMismatch {
                     config: opts.config,
                     header_arch: arch,

@@ -157,6 +157,59 @@ fn a_config_for_another_architecture_is_refused() {
     assert!(err.contains("are unknown to this tree"), "{err}");
 }
 
+/// What `make ARCH=x86_64` writes, and `kforge config` too, says
+/// `Linux/x86_64` in its header: imported with `--arch x86_64` or `--arch
+/// x86`, it resolves to the C conf's olddefconfig of the input.
+#[test]
+fn a_config_with_an_x86_64_header_is_imported() {
+    let d = tempfile::tempdir().unwrap();
+    let tree = oracle().join("6.12/src");
+    let input = d.path().join("input.config");
+    let o = kforge()
+        .arg("config")
+        .arg(common::repo_root().join("examples/qemu-x86_64.toml"))
+        .arg("--tree")
+        .arg(&tree)
+        .arg("-o")
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let input_text = std::fs::read_to_string(&input).unwrap();
+    assert!(
+        input_text.contains("\n# Linux/x86_64 6.12."),
+        "{}",
+        &input_text[..200.min(input_text.len())]
+    );
+    let want = c_olddefconfig("6.12", "x86_64", &input_text);
+    for arch in ["x86_64", "x86"] {
+        let toml = d.path().join(format!("{arch}.toml"));
+        let o = kforge()
+            .arg("import")
+            .arg(&input)
+            .args(["--base", "tinyconfig", "--arch", arch, "--tree"])
+            .arg(&tree)
+            .arg("-o")
+            .arg(&toml)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "--arch {arch}: {}", text(&o));
+        let out = d.path().join(format!("{arch}.config"));
+        let o = kforge()
+            .arg("config")
+            .arg(&toml)
+            .arg("--tree")
+            .arg(&tree)
+            .arg("-o")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        let resolved = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(values(&resolved), values(&want), "--arch {arch}");
+    }
+}
+
 #[test]
 fn an_existing_output_is_kept_without_force() {
     let d = tempfile::tempdir().unwrap();
