@@ -17,7 +17,12 @@
 //!   survives a crash; this is best effort (some file systems cannot sync
 //!   a directory), since the new content is already in place;
 //! - a new file gets mode 0666 less the umask (as [`std::fs::write`]); a
-//!   replaced file keeps its permissions.
+//!   replaced file keeps its permissions;
+//! - only a regular file or a new path is written: a device, FIFO,
+//!   socket or directory at the path is an error naming it (renaming over
+//!   `/dev/null` would replace the device), and a symlink is written
+//!   through, atomically, to the file it points to (so a symlinked lock or
+//!   `.config` stays a link to the updated file).
 //!
 //! The internal component of kforge; its API is unstable.
 
@@ -55,7 +60,10 @@ pub fn write_atomic(path: impl AsRef<Path>, bytes: impl AsRef<[u8]>) -> Result<(
 /// untouched.
 #[derive(Debug)]
 pub struct AtomicFile {
+    /// The path as given (named in errors).
     path: PathBuf,
+    /// The file replaced: `path`, or where its symlinks lead.
+    target: PathBuf,
     dir: PathBuf,
     tmp: NamedTempFile,
 }
@@ -72,23 +80,25 @@ impl AtomicFile {
                 source,
             }
         };
-        let dir = path
+        let target = write_target(path).map_err(err("create"))?;
+        let dir = target
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."))
             .to_path_buf();
-        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let name = target.file_name().unwrap_or_default().to_string_lossy();
         let tmp = tempfile::Builder::new()
             .prefix(&format!(".{name}."))
             .suffix(".tmp")
             .permissions(new_file_permissions())
             .tempfile_in(&dir)
             .map_err(err("create"))?;
-        if let Ok(meta) = fs::metadata(path) {
+        if let Ok(meta) = fs::metadata(&target) {
             fs::set_permissions(tmp.path(), meta.permissions()).map_err(err("create"))?;
         }
         Ok(AtomicFile {
             path: path.to_path_buf(),
+            target,
             dir,
             tmp,
         })
@@ -122,7 +132,7 @@ impl AtomicFile {
                 source,
             });
         }
-        if let Err(e) = self.tmp.persist(&path) {
+        if let Err(e) = self.tmp.persist(&self.target) {
             // `e.file` is dropped here, which removes the temporary file.
             return Err(Error {
                 path,
@@ -135,6 +145,61 @@ impl AtomicFile {
         }
         Ok(())
     }
+}
+
+/// The most symlinks followed from one path, as the kernel's limit.
+const MAX_LINKS: usize = 40;
+
+/// The file a write to `path` replaces: `path`, or the end of the chain of
+/// symlinks at `path` (which may not exist yet). Refused when something
+/// other than a regular file is there.
+fn write_target(path: &Path) -> io::Result<PathBuf> {
+    let mut p = path.to_path_buf();
+    for _ in 0..MAX_LINKS {
+        let meta = match fs::symlink_metadata(&p) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(p),
+            other => other?,
+        };
+        let kind = meta.file_type();
+        if kind.is_symlink() {
+            let link = fs::read_link(&p)?;
+            p = match p.parent() {
+                Some(dir) if link.is_relative() => dir.join(link),
+                _ => link,
+            };
+            continue;
+        }
+        if kind.is_file() {
+            return Ok(p);
+        }
+        use std::os::unix::fs::FileTypeExt;
+        let what = if kind.is_dir() {
+            "a directory"
+        } else if kind.is_char_device() {
+            "a character device"
+        } else if kind.is_block_device() {
+            "a block device"
+        } else if kind.is_fifo() {
+            "a FIFO"
+        } else if kind.is_socket() {
+            "a socket"
+        } else {
+            "not a file"
+        };
+        let at = if p == path {
+            "it is".to_string()
+        } else {
+            format!("it links to {}, which is", p.display())
+        };
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{at} {what}, not a regular file; name a regular file or a new path"),
+        ));
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("more than {MAX_LINKS} symbolic links"),
+    ))
 }
 
 /// 0666: the umask applies when the file is opened, as for `fs::write`.
@@ -193,13 +258,81 @@ mod tests {
             "{e}"
         );
 
-        // A directory in the way: the rename fails, the temporary file goes.
+        // A directory in the way: refused before anything is written.
         let p = d.path().join("dir");
         fs::create_dir(&p).unwrap();
         fs::write(d.path().join("dir/inside"), b"").unwrap();
         let e = write_atomic(&p, b"x").unwrap_err();
-        assert_eq!(e.action, "replace");
+        assert_eq!(e.action, "create");
+        assert!(
+            e.to_string()
+                .contains("it is a directory, not a regular file"),
+            "{e}"
+        );
         assert_eq!(names(d.path()), ["dir"]);
+    }
+
+    #[test]
+    fn devices_and_fifos_are_refused_and_left_alone() {
+        let e = write_atomic("/dev/full", b"x").unwrap_err();
+        assert_eq!(e.path, Path::new("/dev/full"));
+        assert!(
+            e.to_string().starts_with(
+                "/dev/full: cannot create: it is a character device, not a regular file"
+            ),
+            "{e}"
+        );
+        let meta = fs::symlink_metadata("/dev/full").unwrap();
+        use std::os::unix::fs::FileTypeExt;
+        assert!(meta.file_type().is_char_device());
+
+        let d = tempfile::tempdir().unwrap();
+        let fifo = d.path().join("fifo");
+        let ok = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let e = write_atomic(&fifo, b"x").unwrap_err();
+        assert!(e.to_string().contains("it is a FIFO"), "{e}");
+        // Through a symlink, the message names where it leads.
+        let link = d.path().join("link");
+        std::os::unix::fs::symlink(&fifo, &link).unwrap();
+        let e = write_atomic(&link, b"x").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains(&format!("it links to {}, which is a FIFO", fifo.display())),
+            "{e}"
+        );
+        assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+        assert_eq!(names(d.path()), ["fifo", "link"]);
+    }
+
+    #[test]
+    fn symlinks_are_written_through() {
+        let d = tempfile::tempdir().unwrap();
+        let real = d.path().join("sub/kernel.lock");
+        fs::create_dir(d.path().join("sub")).unwrap();
+        fs::write(&real, b"old").unwrap();
+        // A relative chain: link2 -> link1 -> sub/kernel.lock.
+        std::os::unix::fs::symlink("sub/kernel.lock", d.path().join("link1")).unwrap();
+        std::os::unix::fs::symlink("link1", d.path().join("link2")).unwrap();
+        write_atomic(d.path().join("link2"), b"new").unwrap();
+        assert_eq!(fs::read(&real).unwrap(), b"new");
+        assert!(fs::symlink_metadata(d.path().join("link2"))
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(names(d.path()), ["link1", "link2", "sub"]);
+        assert_eq!(names(&d.path().join("sub")), ["kernel.lock"]);
+        // A dangling link gets its target created.
+        std::os::unix::fs::symlink("sub/new", d.path().join("dangling")).unwrap();
+        write_atomic(d.path().join("dangling"), b"x").unwrap();
+        assert_eq!(fs::read(d.path().join("sub/new")).unwrap(), b"x");
+        // A loop is an error, not a hang.
+        std::os::unix::fs::symlink("loop", d.path().join("loop")).unwrap();
+        let e = write_atomic(d.path().join("loop"), b"x").unwrap_err();
+        assert!(e.to_string().contains("more than 40 symbolic links"), "{e}");
     }
 
     #[test]

@@ -376,3 +376,49 @@ fn declared_tarball_is_verified_and_unpacked_once() {
     let config = std::fs::read_to_string(dir.path().join(".config")).unwrap();
     assert!(config.contains("CONFIG_MARK=y\n"), "{config}");
 }
+
+/// `-o` names a device or a FIFO: an error naming it, and the device or
+/// FIFO is left as it was (an atomic rename would have replaced it).
+#[test]
+fn an_output_that_is_not_a_regular_file_is_refused() {
+    use std::os::unix::fs::FileTypeExt;
+    let d = tempfile::tempdir().unwrap();
+    let spec = write_spec(d.path(), "");
+    let fifo = d.path().join("fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    for (out, what) in [
+        (Path::new("/dev/full"), "a character device"),
+        (fifo.as_path(), "a FIFO"),
+    ] {
+        let o = kforge()
+            .arg("config")
+            .arg(&spec)
+            .arg("--tree")
+            .arg(oracle().join("6.12/src"))
+            .arg("-o")
+            .arg(out)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains(&format!(
+                "{}: cannot write it: it is {what}, not a regular file",
+                out.display()
+            )),
+            "{err}"
+        );
+    }
+    assert!(std::fs::symlink_metadata("/dev/full")
+        .unwrap()
+        .file_type()
+        .is_char_device());
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+}
