@@ -62,6 +62,7 @@ mod text;
 mod version;
 
 pub use hash::{sha256_digest, sri};
+pub use load::{MAX_DECLARATION_BYTES, MAX_INCLUDE_DEPTH};
 pub use lock::{
     is_date, BranchName, Follows, Lock, LockedRelease, ParseBranchError, DEFAULT_LOCK_NAME,
     LOCK_FORMAT,

@@ -11,6 +11,14 @@ use crate::parse::{parse, FileDecl, When};
 use crate::text::SourceFile;
 use crate::{Conditional, Origin, Spec, SpecError};
 
+/// The largest declaration or included file read: far above any real one
+/// (the kernel's whole x86 Kconfig text is 6.4 MB), and a bound on memory.
+pub const MAX_DECLARATION_BYTES: u64 = 16 << 20;
+
+/// The deepest chain of includes: far above any real layering, and below
+/// what the loader's recursion can take.
+pub const MAX_INCLUDE_DEPTH: usize = 32;
+
 /// The settings one file contributes to the layers.
 struct FileLayer {
     config: Vec<Setting>,
@@ -64,8 +72,16 @@ impl Loader {
                 // are in the layers once, where it was first included.
                 continue;
             }
-            let text = fs::read_to_string(&include.path)
-                .map_err(|e| fail(format!("cannot read included file {shown}: {e}")))?;
+            if self.stack.len() >= MAX_INCLUDE_DEPTH {
+                return Err(fail(format!(
+                    "cannot include {shown}: includes nest more than {MAX_INCLUDE_DEPTH} files deep \
+                     (from {}); flatten the chain",
+                    self.stack[0].1.display()
+                )));
+            }
+            let text =
+                kforge_fs::read_text_limited(&include.path, MAX_DECLARATION_BYTES, "a declaration")
+                    .map_err(|e| fail(format!("cannot read included file {shown}: {e}")))?;
             let sub = SourceFile::new(Rc::new(include.path.clone()), text);
             let decl = self.file(&sub, canonical, false)?;
             self.layers.push(FileLayer {
@@ -87,7 +103,8 @@ impl Spec {
             path: path.to_path_buf(),
             source,
         };
-        let text = fs::read_to_string(path).map_err(io_error)?;
+        let text = kforge_fs::read_text_limited(path, MAX_DECLARATION_BYTES, "a declaration")
+            .map_err(io_error)?;
         let canonical = fs::canonicalize(path).map_err(io_error)?;
         let file = SourceFile::new(Rc::new(path.to_path_buf()), text);
         let mut loader = Loader::default();

@@ -123,10 +123,12 @@ pub struct Lock {
 impl Lock {
     /// Read the lock file at `path`.
     pub fn load(path: &Path) -> Result<Lock, SpecError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            kforge_fs::read_text_limited(path, crate::load::MAX_DECLARATION_BYTES, "a lock file")
+                .map_err(|source| SpecError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
         Lock::parse(path, &text)
     }
 

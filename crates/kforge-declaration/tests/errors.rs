@@ -557,6 +557,76 @@ fn bad_priority() {
     );
 }
 
+/// Includes that are not regular files, too large, or nested too deep:
+/// an error at the include, at once (no read of /dev/zero to the end of
+/// memory, no wait on a FIFO, no stack overflow).
+#[test]
+fn hostile_includes() {
+    let d = Dir::new();
+    let err = d.error(&format!("{HEAD}include = [\"/dev/zero\"]\n"));
+    d.assert_at(
+        &err,
+        ("kernel.toml", 5, 12),
+        "cannot read included file /dev/zero: it is a character device, not a regular file; \
+         a declaration is read from a regular file",
+        None,
+    );
+    let fifo = d.path().join("fifo.toml");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let err = d.error(&format!("{HEAD}include = [\"fifo.toml\"]\n"));
+    d.assert_at(
+        &err,
+        ("kernel.toml", 5, 12),
+        "cannot read included file $DIR/fifo.toml: it is a FIFO, not a regular file; \
+         a declaration is read from a regular file",
+        None,
+    );
+    // 16 MiB and one byte of comment.
+    let big = d.path().join("big.toml");
+    let f = std::fs::File::create(&big).unwrap();
+    f.set_len(kforge_declaration::MAX_DECLARATION_BYTES + 1)
+        .unwrap();
+    let err = d.error(&format!("{HEAD}include = [\"big.toml\"]\n"));
+    d.assert_at(
+        &err,
+        ("kernel.toml", 5, 12),
+        "cannot read included file $DIR/big.toml: it is larger than 16 MiB, \
+         the most kforge reads as a declaration",
+        None,
+    );
+    // A chain of 40 includes: refused at the 32nd, with its place.
+    let depth = kforge_declaration::MAX_INCLUDE_DEPTH;
+    for i in 0..40 {
+        d.write(
+            &format!("chain/{i}.toml"),
+            &format!("[build]\ninclude = [\"{}.toml\"]\n", i + 1),
+        );
+    }
+    d.write("chain/40.toml", "");
+    let err = d.error(&format!("{HEAD}include = [\"chain/0.toml\"]\n"));
+    d.assert_at(
+        &err,
+        (&format!("chain/{}.toml", depth - 2), 2, 12),
+        &format!(
+            "cannot include $DIR/chain/{}.toml: includes nest more than {depth} files deep \
+             (from $DIR/kernel.toml); flatten the chain",
+            depth - 1
+        ),
+        None,
+    );
+    // The main declaration itself.
+    let err = kforge_declaration::Spec::load(std::path::Path::new("/dev/zero")).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("it is a character device, not a regular file"),
+        "{err}"
+    );
+}
+
 #[test]
 fn bad_includes() {
     let d = Dir::new();

@@ -24,6 +24,11 @@
 //!   through, atomically, to the file it points to (so a symlinked lock or
 //!   `.config` stays a link to the updated file).
 //!
+//! Reading is bounded the same way everywhere: [`read_limited`] reads a
+//! file a user named (a declaration, an include, a lock, a release list, a
+//! `.config`) only when it is a regular file, without blocking on a FIFO,
+//! and never more than a limit that the error names.
+//!
 //! The internal component of kforge; its API is unstable.
 
 use std::fs;
@@ -147,6 +152,92 @@ impl AtomicFile {
     }
 }
 
+/// Read the file at `path` (symlinks followed) when it is a regular file
+/// of at most `limit` bytes. `what` names the file's role in the errors
+/// ("a declaration"). A FIFO, device, socket or directory is refused
+/// without blocking (the file is opened non-blocking and checked before
+/// any read), and a file that grows past `limit` while it is read too.
+pub fn read_limited(path: &Path, limit: u64, what: &str) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "it is {}, not a regular file; {what} is read from a regular file",
+                kind_of(meta.file_type())
+            ),
+        ));
+    }
+    let too_large = || {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "it is larger than {}, the most kforge reads as {what}",
+                size_text(limit)
+            ),
+        )
+    };
+    if meta.len() > limit {
+        return Err(too_large());
+    }
+    let mut data = Vec::with_capacity(meta.len() as usize);
+    file.take(limit + 1).read_to_end(&mut data)?;
+    if data.len() as u64 > limit {
+        return Err(too_large());
+    }
+    Ok(data)
+}
+
+/// [`read_limited`] for a text file: invalid UTF-8 is an error.
+pub fn read_text_limited(path: &Path, limit: u64, what: &str) -> io::Result<String> {
+    String::from_utf8(read_limited(path, limit, what)?).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "it is not UTF-8 text (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ),
+        )
+    })
+}
+
+/// `16 MiB`, `512 KiB`, `100 bytes`.
+fn size_text(n: u64) -> String {
+    if n >= 1 << 20 && n.is_multiple_of(1 << 20) {
+        format!("{} MiB", n >> 20)
+    } else if n >= 1 << 10 && n.is_multiple_of(1 << 10) {
+        format!("{} KiB", n >> 10)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+/// "a directory", "a FIFO", ... for messages.
+fn kind_of(kind: fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if kind.is_dir() {
+        "a directory"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_symlink() {
+        "a symbolic link"
+    } else {
+        "not a file"
+    }
+}
+
 /// The most symlinks followed from one path, as the kernel's limit.
 const MAX_LINKS: usize = 40;
 
@@ -172,20 +263,7 @@ fn write_target(path: &Path) -> io::Result<PathBuf> {
         if kind.is_file() {
             return Ok(p);
         }
-        use std::os::unix::fs::FileTypeExt;
-        let what = if kind.is_dir() {
-            "a directory"
-        } else if kind.is_char_device() {
-            "a character device"
-        } else if kind.is_block_device() {
-            "a block device"
-        } else if kind.is_fifo() {
-            "a FIFO"
-        } else if kind.is_socket() {
-            "a socket"
-        } else {
-            "not a file"
-        };
+        let what = kind_of(kind);
         let at = if p == path {
             "it is".to_string()
         } else {
@@ -306,6 +384,40 @@ mod tests {
         );
         assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
         assert_eq!(names(d.path()), ["fifo", "link"]);
+    }
+
+    #[test]
+    fn reads_are_bounded_and_only_of_regular_files() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("f");
+        fs::write(&p, b"12345").unwrap();
+        assert_eq!(read_limited(&p, 5, "a test").unwrap(), b"12345");
+        let e = read_limited(&p, 4, "a declaration").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "it is larger than 4 bytes, the most kforge reads as a declaration"
+        );
+        // /dev/zero never ends: refused by type, at once.
+        let e = read_limited(Path::new("/dev/zero"), 1 << 20, "an include").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "it is a character device, not a regular file; an include is read from a regular file"
+        );
+        // A FIFO without a writer: refused, not waited on.
+        let fifo = d.path().join("fifo");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        let e = read_limited(&fifo, 1 << 20, "a lock").unwrap_err();
+        assert!(e.to_string().starts_with("it is a FIFO"), "{e}");
+        let e = read_limited(d.path(), 1 << 20, "a lock").unwrap_err();
+        assert!(e.to_string().starts_with("it is a directory"), "{e}");
+        assert_eq!(size_text(16 << 20), "16 MiB");
+        fs::write(&p, b"a\xffb").unwrap();
+        let e = read_text_limited(&p, 100, "x").unwrap_err();
+        assert!(e.to_string().contains("offset 1"), "{e}");
     }
 
     #[test]

@@ -213,6 +213,10 @@ fn strip_position(message: &str) -> String {
 /// kernel.org's release list.
 pub const DEFAULT_RELEASES_URL: &str = "https://www.kernel.org/releases.json";
 
+/// The most read of a release list or signature, local or downloaded (the
+/// HTTP agent's own limit for a body held in memory).
+pub const SMALL_FILE_LIMIT: u64 = 10 << 20;
+
 /// The bytes at `url` (`http://`, `https://`), or of a local file
 /// (`file://PATH` or a plain path). For small files (the list, a
 /// signature): held in memory.
@@ -223,7 +227,12 @@ pub fn fetch_bytes(url: &str) -> Result<Vec<u8>, ReleasesError> {
     };
     if !url.starts_with("http://") && !url.starts_with("https://") {
         let path = url.strip_prefix("file://").unwrap_or(url);
-        return std::fs::read(path).map_err(|e| fail(e.to_string()));
+        return kforge_fs::read_limited(
+            std::path::Path::new(path),
+            SMALL_FILE_LIMIT,
+            "a release list or signature",
+        )
+        .map_err(|e| fail(e.to_string()));
     }
     let response = kforge_http::agent()
         .get(url)
@@ -259,6 +268,20 @@ pub fn fetch_list(url: &str) -> Result<ReleaseList, ReleasesError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `--releases-url /dev/zero` (or `file:///dev/zero`) is refused by
+    /// type at once, not read to the end of memory.
+    #[test]
+    fn a_local_list_must_be_a_regular_file() {
+        for url in ["/dev/zero", "file:///dev/zero"] {
+            let e = fetch_bytes(url).unwrap_err().to_string();
+            assert!(
+                e.contains("it is a character device, not a regular file; a release list or signature is read from a regular file"),
+                "{e}"
+            );
+            assert!(e.contains(url), "{e}");
+        }
+    }
 
     #[test]
     fn position_is_stripped() {
