@@ -313,11 +313,31 @@ fn download_locked(
         kept,
         part: part_path.to_path_buf(),
     };
+    // A partial file is resumed only when the server can say it is still
+    // the same file (`If-Range` with the validator of the response it came
+    // from): a file that changed meanwhile is sent whole, not spliced. One
+    // without a validator is resumed only when the hash is known, which
+    // catches a splice (and then the download starts over, see below).
+    let validator_path = validator_path(part_path);
+    let validator = fs::read_to_string(&validator_path)
+        .ok()
+        .filter(|v| !v.is_empty() && v.len() < 1024 && !v.contains(['\r', '\n']));
+    if have > 0 && validator.is_none() && expected.is_none() {
+        part.set_len(0)
+            .map_err(SourceError::io(part_path, "truncate the partial download"))?;
+        h = Sha256::new();
+        have = 0;
+    }
+    // Set when the body appended to a partial file of this run.
+    let mut appended = false;
     let mut restarted = false;
     let response = loop {
         let mut req = agent.get(url);
         if have > 0 {
             req = req.header("Range", format!("bytes={have}-"));
+            if let Some(v) = &validator {
+                req = req.header("If-Range", v.as_str());
+            }
         }
         let response = req.call().map_err(|e| fail(e.to_string(), have))?;
         let status = response.status().as_u16();
@@ -375,10 +395,27 @@ fn download_locked(
             restarted = true;
             continue;
         }
+        appended = have > 0;
         break Some(response);
     };
 
     if let Some(response) = response {
+        // The validator of what is being written, for a resume after an
+        // interruption (a strong ETag, else Last-Modified).
+        let headers = response.headers();
+        let etag = headers
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.starts_with("W/"));
+        let modified = headers.get("last-modified").and_then(|v| v.to_str().ok());
+        match etag.or(modified) {
+            Some(v) => {
+                let _ = kforge_fs::write_atomic(&validator_path, v);
+            }
+            None => {
+                let _ = fs::remove_file(&validator_path);
+            }
+        }
         part.seek(SeekFrom::Start(have))
             .map_err(SourceError::io(part_path, "write the partial download"))?;
         let remaining = response
@@ -415,9 +452,25 @@ fn download_locked(
     let actual: [u8; 32] = h.finalize().into();
     if expected.is_some_and(|e| &actual != e) {
         let _ = fs::remove_file(part_path);
+        let _ = fs::remove_file(&validator_path);
+        if appended && validator.is_none() {
+            // Resumed without a validator and spliced with a changed
+            // file, or the file is not what was declared: the whole file
+            // once more tells which.
+            return download_locked(what, url, expected, progress, part_path);
+        }
         return Err(what.mismatch(what.hash.as_deref().unwrap_or_default(), &actual));
     }
+    let _ = fs::remove_file(&validator_path);
     Ok(actual)
+}
+
+/// Where the validator (ETag or Last-Modified) of a partial download is
+/// kept: next to it.
+fn validator_path(part_path: &Path) -> std::path::PathBuf {
+    let mut name = part_path.file_name().unwrap_or_default().to_os_string();
+    name.push(".validator");
+    part_path.with_file_name(name)
 }
 
 /// The first byte position of a `Content-Range: bytes START-END/TOTAL`.

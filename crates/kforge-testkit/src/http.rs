@@ -48,6 +48,17 @@ pub struct Seen {
     pub path: String,
     /// The `Range` header's value, as sent.
     pub range: Option<String>,
+    /// The `If-Range` header's value, as sent.
+    pub if_range: Option<String>,
+}
+
+/// The `ETag` the server sends with a body: a hash of its bytes (FNV-1a),
+/// so a changed file gets a new tag.
+pub fn etag(body: &[u8]) -> String {
+    let h = body.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+    });
+    format!("\"{h:016x}\"")
 }
 
 type Routes = Arc<Mutex<HashMap<String, Reply>>>;
@@ -157,6 +168,7 @@ fn serve(
     }
     let path = first.split_whitespace().nth(1).unwrap_or("/").to_owned();
     let mut range = None;
+    let mut if_range = None;
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
@@ -165,12 +177,15 @@ fn serve(
         if let Some((k, v)) = line.split_once(':') {
             if k.trim().eq_ignore_ascii_case("range") {
                 range = Some(v.trim().to_owned());
+            } else if k.trim().eq_ignore_ascii_case("if-range") {
+                if_range = Some(v.trim().to_owned());
             }
         }
     }
     seen.lock().unwrap().push(Seen {
         path: path.clone(),
         range: range.clone(),
+        if_range: if_range.clone(),
     });
     let reply = {
         let mut routes = routes.lock().unwrap();
@@ -181,6 +196,9 @@ fn serve(
         }
         reply
     };
+    // An `If-Range` that is not the body's tag asks for the whole file.
+    let current = reply.as_ref().map(|r| etag(&r.body));
+    let range = range.filter(|_| if_range.is_none() || if_range == current);
     let start = match (&range, mode) {
         (Some(r), Mode::Normal | Mode::CutFirstAfter(_)) => r
             .strip_prefix("bytes=")
@@ -216,10 +234,11 @@ fn serve(
             Some(s) => (
                 format!(
                     "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {s}-{}/{}\r\n\
-                     Content-Length: {}\r\nConnection: close\r\n\r\n",
+                     Content-Length: {}\r\nETag: {}\r\nConnection: close\r\n\r\n",
                     r.body.len() - 1,
                     r.body.len(),
-                    r.body.len() - s
+                    r.body.len() - s,
+                    etag(&r.body)
                 ),
                 r.body[s..].to_vec(),
                 cut.or(r.cut),
@@ -227,8 +246,9 @@ fn serve(
             None => (
                 format!(
                     "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nAccept-Ranges: bytes\r\n\
-                     Connection: close\r\n\r\n",
-                    r.body.len()
+                     ETag: {}\r\nConnection: close\r\n\r\n",
+                    r.body.len(),
+                    etag(&r.body)
                 ),
                 r.body,
                 cut.or(r.cut),

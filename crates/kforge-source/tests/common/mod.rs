@@ -150,4 +150,4 @@ pub fn names(dir: &Path) -> Vec<String> {
 
 /// The loopback HTTP server, shared with the other test trees.
 #[allow(unused_imports)]
-pub use kforge_testkit::http::{Mode, Server};
+pub use kforge_testkit::http::{Mode, Reply, Server};
