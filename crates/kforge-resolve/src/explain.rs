@@ -1,6 +1,6 @@
 //! Why a request did not hold, and what a symbol's value comes from.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
 
@@ -313,12 +313,13 @@ pub(crate) fn verify(
     kc: &mut Kconfig,
     r: &Request,
     effective: &BTreeMap<String, Effective>,
+    index: &UnknownIndex,
 ) -> Option<Problem> {
     let Some(s) = kc
         .find(&r.symbol)
         .filter(|&s| kc.sym(s).ty != SymType::Unknown)
     else {
-        return Some(unknown(kc, &r.symbol));
+        return Some(unknown(kc, &r.symbol, index));
     };
     let ty = kc.sym(s).ty;
     let want = match value::read(ty, &r.value) {
@@ -431,18 +432,32 @@ fn selected_member(kc: &mut Kconfig, s: SymbolId) -> Option<SymbolId> {
     None
 }
 
-fn unknown(kc: &Kconfig, name: &str) -> Problem {
-    let arches = other_arches(kc, name);
+fn unknown(kc: &Kconfig, name: &str, index: &UnknownIndex) -> Problem {
+    let arches = index.arches(kc).get(name).cloned().unwrap_or_default();
     if !arches.is_empty() {
         return Problem::OtherArchitectures { arches };
     }
-    let mut scored: Vec<(usize, String)> = kc
-        .symbol_names()
-        .filter(|(_, s)| kc.sym(*s).ty != SymType::Unknown)
-        .filter_map(|(n, _)| {
-            let d = strsim::levenshtein(&n.to_ascii_uppercase(), &name.to_ascii_uppercase());
-            let limit = (name.len() / 4).clamp(1, 3);
-            (d <= limit).then(|| (d, n.to_string()))
+    let upper = name.to_ascii_uppercase();
+    let counts = letter_counts(&upper);
+    let limit = (name.len() / 4).clamp(1, 3);
+    let mut scored: Vec<(usize, String)> = index
+        .names(kc)
+        .iter()
+        // Cheap bounds first: each edit changes the length by at most one
+        // and the letter counts by at most two.
+        .filter(|k| k.upper.len().abs_diff(upper.len()) <= limit)
+        .filter(|k| {
+            let l1: usize = k
+                .counts
+                .iter()
+                .zip(&counts)
+                .map(|(a, b)| usize::from(a.abs_diff(*b)))
+                .sum();
+            l1 <= 2 * limit
+        })
+        .filter_map(|k| {
+            let d = strsim::levenshtein(&k.upper, &upper);
+            (d <= limit).then(|| (d, k.name.clone()))
         })
         .collect();
     scored.sort();
@@ -452,46 +467,106 @@ fn unknown(kc: &Kconfig, name: &str) -> Problem {
     }
 }
 
-/// Architectures (directories of `arch/`) whose Kconfig files define `name`.
-fn other_arches(kc: &Kconfig, name: &str) -> Vec<String> {
-    let Some(st) = kc.srctree() else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir(st.join("arch")) else {
-        return out;
-    };
-    let mut dirs: Vec<_> = rd.flatten().map(|e| e.path()).collect();
-    dirs.sort();
-    for d in dirs {
-        if d.is_dir() && defines(&d, name) {
-            out.push(
-                d.file_name()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into_owned(),
-            );
-        }
-    }
-    out
+/// What explaining unknown symbols needs from the whole tree, built at the
+/// first unknown symbol of a resolution and used for the others: which
+/// architectures' Kconfig files define each name (one walk of `arch/`),
+/// and the known names with their letter counts (a bound on the edit
+/// distance that rules most names out without computing it). Without it,
+/// each unknown symbol walked the tree and compared every name.
+#[derive(Default)]
+pub(crate) struct UnknownIndex {
+    arches: std::cell::OnceCell<HashMap<String, Vec<String>>>,
+    names: std::cell::OnceCell<Vec<KnownName>>,
 }
 
-fn defines(dir: &Path, name: &str) -> bool {
+/// A symbol the tree defines, for suggestions.
+struct KnownName {
+    upper: String,
+    name: String,
+    counts: [u8; LETTER_CLASSES],
+}
+
+/// A-Z, 0-9, `_`, anything else.
+const LETTER_CLASSES: usize = 38;
+
+fn letter_counts(upper: &str) -> [u8; LETTER_CLASSES] {
+    let mut c = [0u8; LETTER_CLASSES];
+    for b in upper.bytes() {
+        let i = match b {
+            b'A'..=b'Z' => usize::from(b - b'A'),
+            b'0'..=b'9' => 26 + usize::from(b - b'0'),
+            b'_' => 36,
+            _ => 37,
+        };
+        c[i] = c[i].saturating_add(1);
+    }
+    c
+}
+
+impl UnknownIndex {
+    fn names(&self, kc: &Kconfig) -> &[KnownName] {
+        self.names.get_or_init(|| {
+            kc.symbol_names()
+                .filter(|(_, s)| kc.sym(*s).ty != SymType::Unknown)
+                .map(|(n, _)| {
+                    let upper = n.to_ascii_uppercase();
+                    KnownName {
+                        counts: letter_counts(&upper),
+                        upper,
+                        name: n.to_string(),
+                    }
+                })
+                .collect()
+        })
+    }
+
+    /// Symbol name → the architectures (directories of `arch/`, sorted)
+    /// whose Kconfig files define it.
+    fn arches(&self, kc: &Kconfig) -> &HashMap<String, Vec<String>> {
+        self.arches.get_or_init(|| {
+            let mut map: HashMap<String, Vec<String>> = HashMap::new();
+            let Some(st) = kc.srctree() else {
+                return map;
+            };
+            let Ok(rd) = std::fs::read_dir(st.join("arch")) else {
+                return map;
+            };
+            let mut dirs: Vec<_> = rd.flatten().map(|e| e.path()).collect();
+            dirs.sort();
+            for d in dirs.iter().filter(|d| d.is_dir()) {
+                let arch = d
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned();
+                let mut names = HashSet::new();
+                definitions(d, &mut names);
+                for n in names {
+                    map.entry(n).or_default().push(arch.clone());
+                }
+            }
+            map
+        })
+    }
+}
+
+/// The names every Kconfig file under `dir` defines (`config` and
+/// `menuconfig` lines).
+fn definitions(dir: &Path, out: &mut HashSet<String>) {
     let Ok(rd) = std::fs::read_dir(dir) else {
-        return false;
+        return;
     };
     for e in rd.flatten() {
         let p = e.path();
-        if p.is_dir() {
-            if defines(&p, name) {
-                return true;
-            }
+        let Ok(kind) = e.file_type() else { continue };
+        if kind.is_dir() {
+            definitions(&p, out);
             continue;
         }
         let is_kconfig = p
             .file_name()
             .is_some_and(|f| f.to_string_lossy().starts_with("Kconfig"));
-        if !is_kconfig {
+        if !is_kconfig || !kind.is_file() {
             continue;
         }
         let Ok(text) = std::fs::read_to_string(&p) else {
@@ -499,12 +574,13 @@ fn defines(dir: &Path, name: &str) -> bool {
         };
         for l in text.lines() {
             let mut w = l.split_whitespace();
-            if matches!(w.next(), Some("config" | "menuconfig")) && w.next() == Some(name) {
-                return true;
+            if matches!(w.next(), Some("config" | "menuconfig")) {
+                if let Some(n) = w.next() {
+                    out.insert(n.to_string());
+                }
             }
         }
     }
-    false
 }
 
 /// Everything `kforge explain` says about a symbol.

@@ -242,10 +242,11 @@ pub(crate) fn resolve_from_base(
         if now == active {
             let config = kc.render_config();
             kc.messages.take();
+            let index = explain::UnknownIndex::default();
             let outcomes = effective
                 .values()
                 .map(|e| Outcome {
-                    problem: explain::verify(kc, &e.request, &effective),
+                    problem: explain::verify(kc, &e.request, &effective, &index),
                     actual: kc
                         .find(&e.request.symbol)
                         .map(|s| kc.string_value(s).to_string()),
