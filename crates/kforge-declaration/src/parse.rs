@@ -345,11 +345,32 @@ impl<'f> Cx<'f> {
         let text = self.string(value)?;
         match text.split_once("://") {
             Some((scheme, rest))
+                if scheme.eq_ignore_ascii_case("file") && !rest.starts_with('/') =>
+            {
+                Err(self.at_help(
+                    value.span().start,
+                    format!("`{text}` is not an absolute file:// URL"),
+                    "write file:///absolute/path, or a path relative to this file in `tarball` or `file`",
+                ))
+            }
+            Some((scheme, rest))
+                if ["http", "https", "file"]
+                    .iter()
+                    .any(|s| s.eq_ignore_ascii_case(scheme))
+                    && !rest.is_empty() =>
+            {
+                Ok(text.to_owned())
+            }
+            Some((scheme, rest))
                 if !scheme.is_empty()
                     && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
                     && !rest.is_empty() =>
             {
-                Ok(text.to_owned())
+                Err(self.at_help(
+                    value.span().start,
+                    format!("kforge cannot fetch `{scheme}://` URLs"),
+                    "write an http://, https:// or file:// URL, or a local path in `tarball` or `file`",
+                ))
             }
             _ => Err(self.at_help(
                 value.span().start,

@@ -407,6 +407,20 @@ fn source_fields() {
         "`kernel.org/a.tar` is not a URL",
         Some("write scheme://..., e.g. https://...; a local file is a path in `tarball` or `file`"),
     );
+    let err = d.error("[source]\nversion = \"6.1\"\nurl = \"ftp://kernel.org/a.tar\"\n");
+    d.assert_at(
+        &err,
+        ("kernel.toml", 3, 7),
+        "kforge cannot fetch `ftp://` URLs",
+        Some("write an http://, https:// or file:// URL, or a local path in `tarball` or `file`"),
+    );
+    let err = d.error("[source]\nversion = \"6.1\"\nurl = \"file://a.tar\"\n");
+    d.assert_at(
+        &err,
+        ("kernel.toml", 3, 7),
+        "`file://a.tar` is not an absolute file:// URL",
+        Some("write file:///absolute/path, or a path relative to this file in `tarball` or `file`"),
+    );
     let err = d.error("[source]\nversion = \"6.1\"\ntarball = \"\"\n");
     d.assert_at(&err, ("kernel.toml", 3, 11), "the path is empty", None);
 }

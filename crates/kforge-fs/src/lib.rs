@@ -159,21 +159,7 @@ impl AtomicFile {
 /// any read), and a file that grows past `limit` while it is read too.
 pub fn read_limited(path: &Path, limit: u64, what: &str) -> io::Result<Vec<u8>> {
     use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!(
-                "it is {}, not a regular file; {what} is read from a regular file",
-                kind_of(meta.file_type())
-            ),
-        ));
-    }
+    let (file, meta) = open_regular(path, what)?;
     let too_large = || {
         io::Error::new(
             io::ErrorKind::InvalidData,
@@ -192,6 +178,28 @@ pub fn read_limited(path: &Path, limit: u64, what: &str) -> io::Result<Vec<u8>> 
         return Err(too_large());
     }
     Ok(data)
+}
+
+/// Open the file at `path` (symlinks followed) for reading when it is a
+/// regular file, without blocking on a FIFO; `what` names the file's role
+/// in the error. For files read as a stream (a tarball being hashed).
+pub fn open_regular(path: &Path, what: &str) -> io::Result<(fs::File, fs::Metadata)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "it is {}, not a regular file; {what} is read from a regular file",
+                kind_of(meta.file_type())
+            ),
+        ));
+    }
+    Ok((file, meta))
 }
 
 /// [`read_limited`] for a text file: invalid UTF-8 is an error.

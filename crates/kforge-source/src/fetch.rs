@@ -43,6 +43,16 @@ pub struct Fetchable {
     pub origin: Option<String>,
 }
 
+/// Where a declared `url` is: a `file://` URL is the local path it names
+/// (read in place like `tarball = "..."`), anything else a URL to
+/// download.
+fn url_location(url: &str) -> Location {
+    match url.strip_prefix("file://") {
+        Some(path) => Location::Path(PathBuf::from(path)),
+        None => Location::Url(url.to_owned()),
+    }
+}
+
 impl Fetchable {
     /// The tarball or URL of `[source]`; [`SourceError::NoSource`] when it
     /// names neither.
@@ -50,7 +60,7 @@ impl Fetchable {
         let origin = Some(source.origin.to_string());
         let location = match (&source.tarball, &source.url) {
             (Some(path), _) => Location::Path(path.clone()),
-            (None, Some(url)) => Location::Url(url.clone()),
+            (None, Some(url)) => url_location(url),
             (None, None) => return Err(SourceError::NoSource { origin }),
         };
         Ok(Fetchable {
@@ -65,7 +75,7 @@ impl Fetchable {
     pub fn from_patch(patch: &kforge_declaration::Patch) -> Fetchable {
         let location = match (&patch.file, &patch.url) {
             (Some(path), _) => Location::Path(path.clone()),
-            (None, Some(url)) => Location::Url(url.clone()),
+            (None, Some(url)) => url_location(url),
             // The spec refuses a patch with neither; an empty path then
             // fails to open with a message naming the patch.
             (None, None) => Location::Path(PathBuf::new()),
@@ -115,11 +125,11 @@ pub struct Fetched {
 
 /// The SHA-256 of a file's content.
 pub fn sha256_file(path: &Path) -> Result<[u8; 32], SourceError> {
-    hash_file(path).map_err(SourceError::io(path, "read"))
+    hash_file(path, "a file to hash").map_err(SourceError::io(path, "read"))
 }
 
-fn hash_file(path: &Path) -> io::Result<[u8; 32]> {
-    let mut f = File::open(path)?;
+fn hash_file(path: &Path, what: &str) -> io::Result<[u8; 32]> {
+    let (mut f, _) = kforge_fs::open_regular(path, what)?;
     let mut h = Sha256::new();
     copy_hashing(&mut f, &mut h, &mut io::sink(), |_| {})?;
     Ok(h.finalize().into())
@@ -166,7 +176,7 @@ pub fn fetch(cache: &Cache, what: &Fetchable, progress: bool) -> Result<Fetched,
     let digest = what.digest()?;
     match &what.location {
         Location::Path(path) => {
-            let actual = hash_file(path).map_err(|source| SourceError::Unreadable {
+            let actual = hash_file(path, &what.what).map_err(|source| SourceError::Unreadable {
                 origin: what.origin.clone(),
                 what: what.what.clone(),
                 path: path.clone(),

@@ -411,3 +411,43 @@ fn an_unverified_download_returns_its_digest() {
     assert_eq!(server.requests().len(), n + 1);
     assert_eq!(names(&cache.downloads_dir()), [hex(&sha256(&data))]);
 }
+
+/// `url = "file:///..."` is read in place like a `tarball` path (it failed
+/// with "http: invalid format"); a local path that is not a regular file
+/// is refused at once, not read forever (`/dev/zero`) or waited on.
+#[test]
+fn file_urls_and_local_paths_that_are_not_files() {
+    let d = tempfile::tempdir().unwrap();
+    let cache = Cache::new(d.path().join("cache"));
+    let data = payload(5_000);
+    let tarball = d.path().join("l.tar");
+    std::fs::write(&tarball, &data).unwrap();
+    let decl = d.path().join("kernel.toml");
+    std::fs::write(
+        &decl,
+        format!(
+            "[source]\nversion = \"6.1\"\nurl = \"file://{}\"\nhash = \"{}\"\n\n\
+             [build]\narch = \"x86_64\"\nbase = \"tinyconfig\"\n",
+            tarball.display(),
+            sri(&data)
+        ),
+    )
+    .unwrap();
+    let spec = kforge_declaration::Spec::load(&decl).unwrap();
+    let item = Fetchable::from_source(&spec.source).unwrap();
+    let got = fetch(&cache, &item, false).unwrap();
+    assert_eq!(got.path, tarball);
+    assert_eq!(got.sha256, sha256(&data));
+
+    let item = Fetchable {
+        location: Location::Path("/dev/zero".into()),
+        hash: None,
+        what: "the source tarball".into(),
+        origin: Some("kernel.toml:3:1".into()),
+    };
+    let err = fetch(&cache, &item, false).unwrap_err().to_string();
+    assert!(
+        err.contains("it is a character device, not a regular file; the source tarball is read from a regular file"),
+        "{err}"
+    );
+}
