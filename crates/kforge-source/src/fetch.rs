@@ -1,7 +1,7 @@
 //! [`fetch`]: a local file holding a declared archive or patch, verified
 //! against its hash, downloading it into the cache when it is a URL.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{self, IsTerminal, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 

@@ -44,13 +44,50 @@ pub fn unpack(archive: &Path, dest: &Path) -> Result<PathBuf, SourceError> {
         .file_name()
         .map_or("unpack".into(), |n| n.to_string_lossy().into_owned());
     let staging = Staging::new(parent, &format!(".{name}.unpack-"))?;
-    unpack_into(archive, staging.path())?;
+    let links = unpack_into(archive, staging.path())?;
     let top = single_dir(staging.path());
+    // The single top directory becomes the tree's root: a link that stays
+    // in the archive but leaves that directory (`linux-x/l -> ../other`)
+    // leaves the tree.
+    if let Some(top) = &top {
+        for (rel, target, name) in &links {
+            let inside = rel.strip_prefix(top).unwrap_or(rel);
+            if let Some(why) = symlink_escapes(inside, target) {
+                return Err(SourceError::UnsafeEntry {
+                    archive: archive.to_path_buf(),
+                    entry: name.clone(),
+                    reason: format!("{why} (the tree's root is `{}/`)", top.to_string_lossy()),
+                });
+            }
+        }
+    }
     staging.rename_to(dest)?;
     Ok(match top {
         Some(top) => dest.join(top),
         None => dest.to_path_buf(),
     })
+}
+
+/// `reason` fit for a terminal: the tar reader quotes the bytes it could
+/// not read, which for a file that is not an archive are binary. The text
+/// is cut before the first binary character (at the `: ` that introduces
+/// the quote), and at 160 characters.
+fn printable(reason: &str) -> String {
+    const MAX: usize = 160;
+    let binary = reason.find(|c: char| c == '\u{fffd}' || (c.is_control() && c != '\t'));
+    let mut text = match binary {
+        Some(at) => {
+            let head = &reason[..at];
+            let cut = head.rfind(": ").unwrap_or(head.len());
+            format!("{} (binary data)", &head[..cut])
+        }
+        None => reason.to_string(),
+    };
+    if let Some((cut, _)) = text.char_indices().nth(MAX) {
+        text.truncate(cut);
+        text.push_str("...");
+    }
+    text
 }
 
 /// The name of the only entry of `dir`, when it is a directory.
@@ -156,12 +193,17 @@ fn clear(path: &Path) -> std::io::Result<()> {
     }
 }
 
-fn unpack_into(archive: &Path, root: &Path) -> Result<(), SourceError> {
+/// A symbolic link unpacked: its path in the archive, its target, and the
+/// entry's name as written (for messages).
+type Link = (PathBuf, PathBuf, String);
+
+/// Unpack `archive` into `root`; returns the symbolic links it holds.
+fn unpack_into(archive: &Path, root: &Path) -> Result<Vec<Link>, SourceError> {
     let file = File::open(archive).map_err(SourceError::io(archive, "open"))?;
     let bad = |entry: Option<&str>, reason: String| SourceError::Archive {
         archive: archive.to_path_buf(),
         entry: entry.map(str::to_owned),
-        reason,
+        reason: printable(&reason),
     };
     let reader = compress::decompressed(BufReader::with_capacity(256 * 1024, file))
         .map_err(|e| bad(None, e.to_string()))?;
@@ -173,6 +215,7 @@ fn unpack_into(archive: &Path, root: &Path) -> Result<(), SourceError> {
     ar.set_overwrite(true);
 
     let mut symlinks: HashSet<PathBuf> = HashSet::new();
+    let mut links: Vec<Link> = Vec::new();
     let mut dirs: Vec<(PathBuf, u32)> = Vec::new();
     let mut last: Option<String> = None;
     let entries = ar.entries().map_err(|e| bad(None, e.to_string()))?;
@@ -247,6 +290,7 @@ fn unpack_into(archive: &Path, root: &Path) -> Result<(), SourceError> {
                 make_parent(&full).map_err(at)?;
                 clear(&full).map_err(at)?;
                 std::os::unix::fs::symlink(&target, &full).map_err(at)?;
+                links.push((rel.clone(), target, name.clone()));
                 symlinks.insert(rel);
             }
             EntryType::Link => {
@@ -294,5 +338,7 @@ fn unpack_into(archive: &Path, root: &Path) -> Result<(), SourceError> {
         fs::set_permissions(dir, fs::Permissions::from_mode((mode & 0o777) | 0o700))
             .map_err(SourceError::io(dir, "set the permissions of"))?;
     }
-    Ok(())
+    // Links replaced by a later entry are gone.
+    links.retain(|(rel, _, _)| symlinks.contains(rel));
+    Ok(links)
 }

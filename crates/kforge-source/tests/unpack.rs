@@ -174,6 +174,12 @@ fn unsafe_entries_are_refused() {
         "linux/etc",
         "symbolic link to `../../etc`, outside the tree",
     );
+    // Inside the archive, but outside `linux/`, which becomes the root.
+    refused(
+        &[E::Dir("linux/"), E::Symlink("linux/l", "../sibling")],
+        "linux/l",
+        "symbolic link to `../sibling`, outside the tree (the tree's root is `linux/`)",
+    );
     refused(
         &[E::Symlink("passwd", "/etc/passwd")],
         "passwd",
@@ -241,6 +247,29 @@ fn unreadable_archives() {
 
     let err = unpack(&d.path().join("absent.tar"), &d.path().join("out")).unwrap_err();
     assert!(err.to_string().contains("absent.tar"), "{err}");
+
+    // Random bytes: the tar reader quotes what it could not read; the
+    // message shows it escaped and short, never raw binary.
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let noise: Vec<u8> = (0..20_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect();
+    let random = d.path().join("random.tar");
+    std::fs::write(&random, noise).unwrap();
+    let err = unpack(&random, &d.path().join("out"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("random.tar"), "{err}");
+    assert!(
+        err.chars().all(|c| c == '\n' || !c.is_control()) && !err.contains('\u{fffd}'),
+        "{err:?}"
+    );
+    assert!(err.len() < 600, "{} bytes: {err}", err.len());
 }
 
 #[test]
