@@ -68,6 +68,24 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     Ok(hex::encode(h.finalize()))
 }
 
+/// The most days `kforge gc --older-than` takes: a hundred years.
+pub const MAX_AGE_DAYS: u64 = 36_500;
+
+/// A number of whole days (`--older-than DAYS`), 0 to [`MAX_AGE_DAYS`], as
+/// a duration; anything else (a fraction, a sign, NaN, a huge number) is an
+/// error saying what is accepted.
+pub fn parse_days(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    match t.parse::<u64>() {
+        Ok(d) if t.bytes().all(|b| b.is_ascii_digit()) && d <= MAX_AGE_DAYS => {
+            Ok(std::time::Duration::from_secs(d * 86_400))
+        }
+        _ => Err(format!(
+            "`{text}` is not a number of days: give a whole number from 0 to {MAX_AGE_DAYS}"
+        )),
+    }
+}
+
 /// The cache root: `$XDG_CACHE_HOME/kforge` (an absolute `XDG_CACHE_HOME`,
 /// as the XDG spec requires), else `~/.cache/kforge`; the same rule as the
 /// probe cache, whose directory is `probes/` under it.
@@ -86,6 +104,30 @@ pub fn default_cache_root() -> std::path::PathBuf {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn days_are_whole_and_bounded() {
+        use std::time::Duration;
+        assert_eq!(super::parse_days("0"), Ok(Duration::ZERO));
+        assert_eq!(super::parse_days("2"), Ok(Duration::from_secs(2 * 86_400)));
+        assert!(super::parse_days("36500").is_ok());
+        for bad in [
+            "36501",
+            "99999999999999999999",
+            "NaN",
+            "inf",
+            "-1",
+            "+1",
+            "1.5",
+            "",
+        ] {
+            let e = super::parse_days(bad).unwrap_err();
+            assert!(
+                e.contains("give a whole number from 0 to 36500"),
+                "{bad}: {e}"
+            );
+        }
+    }
+
     #[test]
     fn hex_is_lower_case() {
         assert_eq!(hex::encode([0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");

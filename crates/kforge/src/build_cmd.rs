@@ -52,8 +52,8 @@ pub struct BuildArgs {
 pub struct GcArgs {
     /// Only entries unused for at least DAYS days (and then also build
     /// directories unused that long)
-    #[arg(long, value_name = "DAYS")]
-    pub older_than: Option<f64>,
+    #[arg(long, value_name = "DAYS", value_parser = kforge_store::parse_days, allow_hyphen_values = true)]
+    pub older_than: Option<Duration>,
     /// Say what would be removed, remove nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -289,10 +289,7 @@ impl Observer for Progress {
 pub fn run_gc(args: GcArgs) -> i32 {
     let store = Store::new(kforge_store::default_cache_root());
     let opts = kforge_store::GcOptions {
-        older_than: args
-            .older_than
-            .filter(|d| d.is_finite() && *d >= 0.0)
-            .map(|d| Duration::from_secs_f64(d * 86400.0)),
+        older_than: args.older_than,
         dry_run: args.dry_run,
     };
     match store.gc(&opts) {

@@ -282,6 +282,21 @@ fn fake_build_outputs_store_hit_and_gc() {
     // With an age, recently used entries stay.
     gc(&["--older-than", "1"]);
     assert!(entry2.is_dir());
+    // An age that is not a whole number of days is refused (it panicked
+    // on 99999999999999999999, and took NaN and -1), removing nothing.
+    for bad in ["99999999999999999999", "NaN", "inf", "-1", "0.5"] {
+        let o = kforge(&cache, d.path())
+            .args(["gc", "--older-than", bad])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(
+            text(&o).contains("is not a number of days: give a whole number from 0 to 36500"),
+            "{}",
+            text(&o)
+        );
+    }
+    assert!(entry2.is_dir());
     let o = gc(&["--dry-run"]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("would remove"));
     assert!(entry2.is_dir());
