@@ -383,8 +383,11 @@ impl Store {
                 } else {
                     t
                 };
+                // A link into an entry (`result -> <entry>/kernel`) keeps
+                // the whole entry.
                 let t = fs::canonicalize(t).ok()?;
-                (t.parent() == Some(store.as_path())).then_some(t)
+                let name = t.strip_prefix(&store).ok()?.components().next()?;
+                Some(store.join(name))
             });
             match target {
                 Some(t) => live.push(t),
@@ -585,6 +588,27 @@ mod tests {
         let _held = s.lock_key("aaaa", &mut || {}).unwrap();
         let r = s.gc(&GcOptions::default()).unwrap();
         assert!(r.removed.is_empty() && a.exists());
+    }
+
+    /// A result link repointed by the user into the entry (`result ->
+    /// <entry>/kernel`) still keeps the whole entry.
+    #[test]
+    fn a_link_into_an_entry_keeps_the_entry() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::new(d.path().join("cache"));
+        let lock = s.lock_key("eeee", &mut || {}).unwrap();
+        let t = s.begin(&lock, "eeee", "eeee-linux-6.1-x86_64").unwrap();
+        fs::create_dir(t.path().join("kernel")).unwrap();
+        let e = t.commit().unwrap();
+        drop(lock);
+        let link = d.path().join("result");
+        s.add_root(&e, &link).unwrap();
+        fs::remove_file(&link).unwrap();
+        std::os::unix::fs::symlink(e.join("kernel"), &link).unwrap();
+        let r = s.gc(&GcOptions::default()).unwrap();
+        assert!(r.removed.is_empty(), "{:?}", r.removed);
+        assert_eq!(r.stale_roots, 0);
+        assert!(e.join("kernel").is_dir());
     }
 
     #[test]
