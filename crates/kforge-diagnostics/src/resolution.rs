@@ -16,6 +16,7 @@ use crate::{render, Level};
 pub fn report(r: &mut Resolved, diff: bool) -> String {
     let ignore = r.ignore_errors;
     let mut out = module_errors(r);
+    out.push_str(&unknown_conditions(r));
     for o in r.res.failures() {
         let level = if o.request.optional || ignore {
             Level::Warning
@@ -26,6 +27,30 @@ pub fn report(r: &mut Resolved, diff: bool) -> String {
     }
     if diff {
         out.push_str(&render_diff(r));
+    }
+    out
+}
+
+/// A warning for each `[when.SYMBOL]` whose symbol the tree does not
+/// define: its requests never apply (a misspelt or lower-case name, or a
+/// symbol of another architecture).
+pub fn unknown_conditions(r: &Resolved) -> String {
+    let mut out = String::new();
+    for (origin, symbol, why) in &r.res.unknown_conditions {
+        let text = why.to_string();
+        let mut lines = text.lines();
+        let label = lines.next().unwrap_or_default().to_string();
+        let mut notes: Vec<String> = lines.map(|l| l.trim_start().to_string()).collect();
+        notes.push("its requests never apply".to_string());
+        out.push_str(&render(
+            Level::Warning,
+            Some("unknown-condition"),
+            &format!("[when.{symbol}] never holds"),
+            Some(origin),
+            &label,
+            &notes,
+            None,
+        ));
     }
     out
 }

@@ -158,6 +158,7 @@ impl Resolved {
     /// The failures that are only warnings.
     pub fn warning_count(&self) -> usize {
         self.res.failures().count() + self.module_errors.len() - self.error_count()
+            + self.res.unknown_conditions.len()
     }
 
     /// The requests resolved, and how many held.

@@ -432,7 +432,7 @@ fn selected_member(kc: &mut Kconfig, s: SymbolId) -> Option<SymbolId> {
     None
 }
 
-fn unknown(kc: &Kconfig, name: &str, index: &UnknownIndex) -> Problem {
+pub(crate) fn unknown(kc: &Kconfig, name: &str, index: &UnknownIndex) -> Problem {
     let arches = index.arches(kc).get(name).cloned().unwrap_or_default();
     if !arches.is_empty() {
         return Problem::OtherArchitectures { arches };

@@ -124,6 +124,9 @@ pub struct Resolution {
     pub active_conditions: Vec<String>,
     /// Symbols `auto_modules` turned into modules.
     pub auto_modules: Vec<String>,
+    /// `[when.SYMBOL]` tables whose symbol the tree does not define (so
+    /// they never hold), with why: other architectures, or suggestions.
+    pub unknown_conditions: Vec<(Origin, String, Problem)>,
 }
 
 impl Resolution {
@@ -243,6 +246,18 @@ pub(crate) fn resolve_from_base(
             let config = kc.render_config();
             kc.messages.take();
             let index = explain::UnknownIndex::default();
+            let unknown_conditions = input
+                .conditionals
+                .iter()
+                .filter(|c| {
+                    kc.find(&c.symbol)
+                        .is_none_or(|s| kc.sym(s).ty == kconfig_engine::SymType::Unknown)
+                })
+                .map(|c| {
+                    let why = explain::unknown(kc, &c.symbol, &index);
+                    (c.origin.clone(), c.symbol.clone(), why)
+                })
+                .collect();
             let outcomes = effective
                 .values()
                 .map(|e| Outcome {
@@ -263,6 +278,7 @@ pub(crate) fn resolve_from_base(
                 outcomes,
                 active_conditions: active.into_iter().collect(),
                 auto_modules: auto,
+                unknown_conditions,
             });
         }
         if seen_states.contains(&now) {

@@ -82,6 +82,7 @@ fn try_run(args: &ConfigArgs) -> Result<i32, Error> {
     let errors = r.error_count();
     if args.json {
         eprint!("{}", resolution::module_errors(&r));
+        eprint!("{}", resolution::unknown_conditions(&r));
         outln!(
             "{}",
             resolution::report_json(&r.res, &args.output, r.ignore_errors)

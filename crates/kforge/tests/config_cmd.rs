@@ -422,3 +422,39 @@ fn an_output_that_is_not_a_regular_file_is_refused() {
         .file_type()
         .is_fifo());
 }
+
+/// `[when.SYMBOL]` tables whose symbol the tree does not define never
+/// hold: each is a warning at its table, with why (another architecture's
+/// symbol, a lower-case name, a misspelling), not silence.
+#[test]
+fn unknown_when_symbols_are_warned_about() {
+    let d = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        d.path(),
+        "\n[config]\nMODULES = \"y\"\n\n[when.modules]\nDUMMY = \"m\"\n\n\
+         [when.ARM64_SVE]\nNET = \"y\"\n\n[when.NO_SUCH_SYM]\nNET = \"y\"\n",
+    );
+    let (o, config) = config(&spec, "6.12", &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    for (line, symbol, why) in [
+        (11, "modules", "did you mean MODULES?"),
+        (
+            14,
+            "ARM64_SVE",
+            "defined only for other architectures: arm64",
+        ),
+        (17, "NO_SUCH_SYM", "not defined anywhere in this tree"),
+    ] {
+        let at = err
+            .find(&format!(
+                "warning[unknown-condition]: [when.{symbol}] never holds\n"
+            ))
+            .unwrap_or_else(|| panic!("{symbol}: {err}"));
+        let block = &err[at..];
+        assert!(block.contains(&format!("kernel.toml:{line}:1")), "{block}");
+        assert!(block.contains(why), "{block}");
+    }
+    assert!(err.contains("0 errors, 3 warnings"), "{err}");
+    assert!(!config.contains("CONFIG_NET=y"), "a condition held");
+}
