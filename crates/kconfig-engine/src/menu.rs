@@ -476,7 +476,7 @@ impl Kconfig {
                     }
                     if self.is_choice(s) {
                         let ok = match self.dialect {
-                            Dialect::V6_12 => {
+                            Dialect::V6_12 | Dialect::V6_18 => {
                                 self.sym(s2).choice_menu.and_then(|cm| self.menu(cm).sym) == Some(s)
                                     || self.choice_menu_of(s2).and_then(|cm| self.menu(cm).sym)
                                         == Some(s)
@@ -485,7 +485,7 @@ impl Kconfig {
                                 self.sym(s2).choice_of == Some(s) || !self.is_choice_value(s2)
                             }
                         };
-                        if !ok && self.dialect == Dialect::V6_12 {
+                        if !ok && self.dialect >= Dialect::V6_12 {
                             let n2 = self.sym(s2).display_name().to_string();
                             self.prop_warn(
                                 p,
@@ -567,7 +567,7 @@ impl Kconfig {
     /// Finalise the parsed tree (the kernel's `menu_finalize`).
     pub(crate) fn finalize(&mut self) {
         self.finalize_node(super::menu::ROOT_MENU, false);
-        if self.dialect == Dialect::V6_12 {
+        if self.dialect >= Dialect::V6_12 {
             for i in 0..self.symbols.len() {
                 let s = SymbolId(i as u32);
                 let cm = self.choice_menu_of(s);
