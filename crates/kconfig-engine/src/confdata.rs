@@ -982,6 +982,66 @@ impl Kconfig {
     }
 }
 
+/// Linux 6.18 and later with `KCONFIG_WARN_CHANGED_INPUT` set: the values
+/// read from a configuration that the tree changed, reported on stderr
+/// once the configuration has been written.
+struct ChangedInput {
+    enabled: bool,
+    text: String,
+}
+
+impl ChangedInput {
+    fn new(kc: &Kconfig) -> ChangedInput {
+        ChangedInput {
+            enabled: kc.dialect >= Dialect::V6_18
+                && kc
+                    .getenv("KCONFIG_WARN_CHANGED_INPUT")
+                    .is_some_and(|v| !v.is_empty()),
+            text: String::new(),
+        }
+    }
+
+    /// Note `s` (just computed) if its value is not the one read.
+    fn note(&mut self, kc: &Kconfig, s: SymbolId) {
+        if !self.enabled || !kc.has_value(s) {
+            return;
+        }
+        let sym = kc.sym(s);
+        let (user, changed): (Rc<str>, bool) = match sym.ty {
+            SymType::Unknown => return,
+            SymType::Bool | SymType::Tristate => {
+                let t = sym.def[0].tri;
+                (t.as_str().into(), t != sym.curr.tri)
+            }
+            _ => {
+                let u = sym.def[0].val.clone().unwrap_or_else(|| "".into());
+                let changed = u != kc.string_value(s);
+                (u, changed)
+            }
+        };
+        if !changed {
+            return;
+        }
+        if self.text.is_empty() {
+            self.text
+                .push_str("warning: user-provided values changed by Kconfig:\n");
+        }
+        self.text.push_str(&format!(
+            "  {}{}: {} -> {}\n",
+            kc.prefix,
+            sym.name.as_deref().unwrap_or(""),
+            user,
+            kc.string_value(s)
+        ));
+    }
+
+    fn report(self, kc: &mut Kconfig) {
+        if let Some(t) = self.text.strip_suffix('\n') {
+            kc.messages.err(t);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1071,65 +1131,5 @@ mod tests {
         assert!(matches!(e.value, Cow::Owned(_)));
         let e = parse_config_line("CONFIG_N=12", "CONFIG_").unwrap();
         assert!(matches!(e.value, Cow::Borrowed("12")));
-    }
-}
-
-/// Linux 6.18 and later with `KCONFIG_WARN_CHANGED_INPUT` set: the values
-/// read from a configuration that the tree changed, reported on stderr
-/// once the configuration has been written.
-struct ChangedInput {
-    enabled: bool,
-    text: String,
-}
-
-impl ChangedInput {
-    fn new(kc: &Kconfig) -> ChangedInput {
-        ChangedInput {
-            enabled: kc.dialect >= Dialect::V6_18
-                && kc
-                    .getenv("KCONFIG_WARN_CHANGED_INPUT")
-                    .is_some_and(|v| !v.is_empty()),
-            text: String::new(),
-        }
-    }
-
-    /// Note `s` (just computed) if its value is not the one read.
-    fn note(&mut self, kc: &Kconfig, s: SymbolId) {
-        if !self.enabled || !kc.has_value(s) {
-            return;
-        }
-        let sym = kc.sym(s);
-        let (user, changed): (Rc<str>, bool) = match sym.ty {
-            SymType::Unknown => return,
-            SymType::Bool | SymType::Tristate => {
-                let t = sym.def[0].tri;
-                (t.as_str().into(), t != sym.curr.tri)
-            }
-            _ => {
-                let u = sym.def[0].val.clone().unwrap_or_else(|| "".into());
-                let changed = u != kc.string_value(s);
-                (u, changed)
-            }
-        };
-        if !changed {
-            return;
-        }
-        if self.text.is_empty() {
-            self.text
-                .push_str("warning: user-provided values changed by Kconfig:\n");
-        }
-        self.text.push_str(&format!(
-            "  {}{}: {} -> {}\n",
-            kc.prefix,
-            sym.name.as_deref().unwrap_or(""),
-            user,
-            kc.string_value(s)
-        ));
-    }
-
-    fn report(self, kc: &mut Kconfig) {
-        if let Some(t) = self.text.strip_suffix('\n') {
-            kc.messages.err(t);
-        }
     }
 }
