@@ -240,3 +240,32 @@ fn recorded_cases_match_the_c_conf() {
     }
     assert!(failed.is_empty(), "{}", failed.join("\n\n"));
 }
+
+/// The dialect by version: 6.18 is where `transitional` came, and
+/// `KERNELVERSION` (what make exports, and all a test directory of the
+/// kernel's own suite has) wins over a Makefile.
+#[test]
+fn dialect_by_version() {
+    assert_eq!(Dialect::for_version(6, 10), Dialect::V6_1);
+    assert_eq!(Dialect::for_version(6, 11), Dialect::V6_12);
+    assert_eq!(Dialect::for_version(6, 17), Dialect::V6_12);
+    assert_eq!(Dialect::for_version(6, 18), Dialect::V6_18);
+    assert_eq!(Dialect::for_version(7, 0), Dialect::V6_18);
+    assert_eq!(Dialect::for_version(7, 3), Dialect::V6_18);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Makefile"),
+        "# SPDX-License-Identifier: GPL-2.0\nVERSION = 6\nPATCHLEVEL = 12\nSUBLEVEL = 0\n",
+    )
+    .unwrap();
+    let st = dir.path().to_string_lossy().into_owned();
+    let st2 = st.clone();
+    let from_makefile = move |k: &str| (k == "srctree").then(|| st.clone());
+    assert_eq!(Dialect::detect(&from_makefile), Dialect::V6_12);
+    let from_env = move |k: &str| match k {
+        "srctree" => Some(st2.clone()),
+        "KERNELVERSION" => Some("7.3.4".to_string()),
+        _ => None,
+    };
+    assert_eq!(Dialect::detect(&from_env), Dialect::V6_18);
+}
