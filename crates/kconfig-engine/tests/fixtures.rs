@@ -8,6 +8,13 @@
 //! Kconfig and inputs (how they were made is said there). With the oracle
 //! prepared, `fixtures_match_the_c_conf` in `tests/oracle.rs` runs the C
 //! conf on them again and checks they are still its output.
+//!
+//! The cases under `tests/fixtures/` (one directory each: Kconfig files,
+//! the `.config` read, a `case` file naming the kernel version and the conf
+//! mode, and the expected `.config`, stdout, stderr and exit code) were
+//! recorded by `tests/fixtures/record` from the C conf of the release each
+//! names: 7.3 for the Kconfig of 6.18 and later, 6.12 for the same inputs
+//! under the older rules.
 
 use std::path::Path;
 use std::rc::Rc;
