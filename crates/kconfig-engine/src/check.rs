@@ -32,7 +32,7 @@ impl Kconfig {
         let mut ck = Checker { stack: Vec::new() };
         let mut errors = 0;
         let syms: Vec<SymbolId> = match self.dialect {
-            Dialect::V6_12 => self
+            Dialect::V6_12 | Dialect::V6_18 => self
                 .all_menus()
                 .into_iter()
                 .filter_map(|m| self.menu(m).sym)
@@ -49,7 +49,9 @@ impl Kconfig {
 
     fn choice_of_for_check(&self, s: SymbolId) -> Option<SymbolId> {
         match self.dialect {
-            Dialect::V6_12 => self.sym(s).choice_menu.and_then(|m| self.menu(m).sym),
+            Dialect::V6_12 | Dialect::V6_18 => {
+                self.sym(s).choice_menu.and_then(|m| self.menu(m).sym)
+            }
             Dialect::V6_1 => {
                 if self.is_choice_value(s) {
                     self.sym(s).choice_of
@@ -216,7 +218,7 @@ impl Kconfig {
                 .map(|p| self.prop(p).kind.name())
                 .unwrap_or("unknown");
             match self.dialect {
-                Dialect::V6_12 => {
+                Dialect::V6_12 | Dialect::V6_18 => {
                     if sym == last {
                         out.push_str("error: recursive dependency detected!\n");
                     }
@@ -293,43 +295,102 @@ impl Kconfig {
     }
 
     /// 6.12: members of a choice may not have defaults or prompts elsewhere.
-    pub(crate) fn check_choice_sanity(&mut self) -> u32 {
+    /// The checks after the tree is finalised (the kernel's loop over every
+    /// menu node in `conf_parse`): recursive dependencies, then (6.18) a
+    /// transitional symbol with more than help, then (6.11) the members of
+    /// a choice. Returns the number of errors.
+    pub(crate) fn check_all(&mut self) -> u32 {
+        if self.dialect == Dialect::V6_1 {
+            return self.check_all_deps();
+        }
+        let mut ck = Checker { stack: Vec::new() };
         let mut errors = 0;
         for m in self.all_menus() {
-            let Some(cs) = self.menu(m).sym else { continue };
+            let sym = self.menu(m).sym;
+            if let Some(s) = sym {
+                if self.check_deps(&mut ck, s).is_some() {
+                    errors += 1;
+                }
+            }
+            if self.dialect >= Dialect::V6_18 && !self.transitional_sane(m) {
+                errors += 1;
+            }
+            let Some(cs) = sym else { continue };
             if !self.is_choice(cs) {
                 continue;
             }
             for child in self.menu_subtree(m) {
-                let Some(s) = self.menu(child).sym else {
-                    continue;
-                };
-                let mut bad = false;
-                for p in self.sym(s).props.clone() {
-                    let pr = self.prop(p).clone();
-                    if pr.kind == PropKind::Default {
-                        self.messages.err(format!(
-                            "{}:{}: error: defaults for choice values not supported",
-                            pr.file, pr.line
-                        ));
-                        bad = true;
-                    }
-                    if pr.menu != child
-                        && pr.kind == PropKind::Prompt
-                        && self.menu(pr.menu).parent != self.menu(child).parent
-                    {
-                        self.messages.err(format!(
-                            "{}:{}: error: choice value has a prompt outside its choice group",
-                            pr.file, pr.line
-                        ));
-                        bad = true;
-                    }
-                }
-                if bad {
+                if self.menu(child).sym.is_some() && !self.choice_member_sane(child) {
                     errors += 1;
                 }
             }
         }
         errors
+    }
+
+    /// A transitional symbol may only have help: no dependency, visibility
+    /// or property. Reports the first offence.
+    fn transitional_sane(&mut self, m: MenuId) -> bool {
+        let Some(s) = self.menu(m).sym else {
+            return true;
+        };
+        if !self.has_flag(s, flags::TRANS) {
+            return true;
+        }
+        const MSG: &str = "error: transitional symbols can only have help sections";
+        let not_y = |kc: &Kconfig, e: Option<ExprId>| {
+            e.is_some_and(|e| kc.exprs.get(e) != Expr::Symbol(crate::symbol::SYM_YES))
+        };
+        if not_y(self, self.menu(m).dep) || not_y(self, self.menu(m).visibility) {
+            let (f, l) = (self.menu(m).file.clone(), self.menu(m).line);
+            self.messages.err(format!("{f}:{l}: {MSG}"));
+            return false;
+        }
+        if let Some(&p) = self
+            .sym(s)
+            .props
+            .iter()
+            .find(|&&p| self.prop(p).kind != PropKind::Comment)
+        {
+            let (f, l) = (self.prop(p).file.clone(), self.prop(p).line);
+            self.messages.err(format!("{f}:{l}: {MSG}"));
+            return false;
+        }
+        true
+    }
+
+    /// A member of a choice has no default, and no prompt elsewhere (6.18:
+    /// in any other entry; before: outside its choice group).
+    fn choice_member_sane(&mut self, child: MenuId) -> bool {
+        let Some(s) = self.menu(child).sym else {
+            return true;
+        };
+        let mut ok = true;
+        for p in self.sym(s).props.clone() {
+            let pr = self.prop(p).clone();
+            if pr.kind == PropKind::Default {
+                self.messages.err(format!(
+                    "{}:{}: error: defaults for choice values not supported",
+                    pr.file, pr.line
+                ));
+                ok = false;
+            }
+            if pr.menu != child && pr.kind == PropKind::Prompt {
+                if self.dialect >= Dialect::V6_18 {
+                    self.messages.err(format!(
+                        "{}:{}: error: choice value must not have a prompt in another entry",
+                        pr.file, pr.line
+                    ));
+                    ok = false;
+                } else if self.menu(pr.menu).parent != self.menu(child).parent {
+                    self.messages.err(format!(
+                        "{}:{}: error: choice value has a prompt outside its choice group",
+                        pr.file, pr.line
+                    ));
+                    ok = false;
+                }
+            }
+        }
+        ok
     }
 }

@@ -139,7 +139,7 @@ impl Kconfig {
         prob: Probabilities,
     ) {
         match self.dialect {
-            Dialect::V6_12 => self.set_all_new_612(mode, rng, prob),
+            Dialect::V6_12 | Dialect::V6_18 => self.set_all_new_612(mode, rng, prob),
             Dialect::V6_1 => {
                 if mode == NewSymbols::Random {
                     while self.set_all_new_61(mode, rng, prob) {}
@@ -578,7 +578,7 @@ impl<'a> Asker<'a> {
                 .push_str(&format!("{:w$}{}\n", "", p, w = self.indent - 1));
             let cs = self.kc.menu(m).sym.unwrap();
             let def_sym = match self.kc.dialect {
-                Dialect::V6_12 => self.kc.calc_choice_612(m),
+                Dialect::V6_12 | Dialect::V6_18 => self.kc.calc_choice_612(m),
                 Dialect::V6_1 => {
                     self.kc.calc_value(cs);
                     self.kc.sym(cs).curr.choice
@@ -725,7 +725,7 @@ impl<'a> Asker<'a> {
         if let Some(s) = sym {
             if self.kc.is_choice(s) {
                 self.conf_choice(m)?;
-                if self.kc.dialect == Dialect::V6_12 || self.kc.sym(s).curr.tri != Tri::Mod {
+                if self.kc.dialect >= Dialect::V6_12 || self.kc.sym(s).curr.tri != Tri::Mod {
                     return Ok(());
                 }
             } else {
@@ -813,7 +813,7 @@ impl Kconfig {
     /// Make `sym` the user's choice in the choice at `choice`.
     pub fn choice_set_value(&mut self, choice: MenuId, sym: SymbolId) {
         match self.dialect {
-            Dialect::V6_12 => {
+            Dialect::V6_12 | Dialect::V6_18 => {
                 let mut changed = false;
                 for m in self.menu_subtree(choice) {
                     let Some(s) = self.menu(m).sym else { continue };

@@ -602,6 +602,8 @@ impl Kconfig {
         if !self.changed {
             self.clear_all_valid();
         }
+        let v618 = self.dialect >= Dialect::V6_18;
+        let mut changed_input = ChangedInput::new(self);
         let mut need_newline = false;
         let mut menu = self.menu(ROOT_MENU).list;
         while let Some(m) = menu {
@@ -614,6 +616,10 @@ impl Kconfig {
                 }
                 Some(s) if !self.is_choice(s) && !self.has_flag(s, flags::WRITTEN) => {
                     self.calc_value(s);
+                    if v618 {
+                        changed_input.note(self, s);
+                        self.set_flag(s, flags::WRITTEN);
+                    }
                     if self.has_flag(s, flags::WRITE) {
                         if need_newline {
                             out.push('\n');
@@ -658,6 +664,7 @@ impl Kconfig {
         for s in &mut self.symbols {
             s.flags &= !flags::WRITTEN;
         }
+        changed_input.report(self);
         out
     }
 
@@ -706,12 +713,18 @@ impl Kconfig {
     pub fn render_defconfig(&mut self) -> String {
         let mut out = String::new();
         self.clear_all_valid();
+        let v618 = self.dialect >= Dialect::V6_18;
+        let mut changed_input = ChangedInput::new(self);
         for m in self.all_menus() {
             let Some(s) = self.menu(m).sym else { continue };
-            if self.is_choice(s) {
+            if self.is_choice(s) || self.has_flag(s, flags::WRITTEN) {
                 continue;
             }
             self.calc_value(s);
+            if v618 {
+                changed_input.note(self, s);
+                self.set_flag(s, flags::WRITTEN);
+            }
             if !self.has_flag(s, flags::WRITE) {
                 continue;
             }
@@ -725,7 +738,7 @@ impl Kconfig {
                 continue;
             }
             match self.dialect {
-                Dialect::V6_12 => {
+                Dialect::V6_12 | Dialect::V6_18 => {
                     if let Some(cm) = self.sym(s).choice_menu {
                         let cs = self.menu(cm).sym.unwrap_or(crate::symbol::SYM_NO);
                         let ds = self.choice_default(cs);
@@ -751,6 +764,10 @@ impl Kconfig {
             }
             self.dotconfig_line(s, &mut out);
         }
+        for s in &mut self.symbols {
+            s.flags &= !flags::WRITTEN;
+        }
+        changed_input.report(self);
         out
     }
 
@@ -777,7 +794,7 @@ impl Kconfig {
     pub fn render_autoconf_cmd(&self, autoconf_name: &str) -> String {
         let mut out = String::new();
         match self.dialect {
-            Dialect::V6_12 => {
+            Dialect::V6_12 | Dialect::V6_18 => {
                 out.push_str(&format!("autoconfig := {autoconf_name}\n"));
                 out.push_str("\ndeps_config := \\\n");
                 for f in &self.files {
@@ -962,6 +979,66 @@ impl Kconfig {
         )?;
         Self::write_atomic(&auto, &a)?;
         Ok(())
+    }
+}
+
+/// Linux 6.18 and later with `KCONFIG_WARN_CHANGED_INPUT` set: the values
+/// read from a configuration that the tree changed, reported on stderr
+/// once the configuration has been written.
+struct ChangedInput {
+    enabled: bool,
+    text: String,
+}
+
+impl ChangedInput {
+    fn new(kc: &Kconfig) -> ChangedInput {
+        ChangedInput {
+            enabled: kc.dialect >= Dialect::V6_18
+                && kc
+                    .getenv("KCONFIG_WARN_CHANGED_INPUT")
+                    .is_some_and(|v| !v.is_empty()),
+            text: String::new(),
+        }
+    }
+
+    /// Note `s` (just computed) if its value is not the one read.
+    fn note(&mut self, kc: &Kconfig, s: SymbolId) {
+        if !self.enabled || !kc.has_value(s) {
+            return;
+        }
+        let sym = kc.sym(s);
+        let (user, changed): (Rc<str>, bool) = match sym.ty {
+            SymType::Unknown => return,
+            SymType::Bool | SymType::Tristate => {
+                let t = sym.def[0].tri;
+                (t.as_str().into(), t != sym.curr.tri)
+            }
+            _ => {
+                let u = sym.def[0].val.clone().unwrap_or_else(|| "".into());
+                let changed = u != kc.string_value(s);
+                (u, changed)
+            }
+        };
+        if !changed {
+            return;
+        }
+        if self.text.is_empty() {
+            self.text
+                .push_str("warning: user-provided values changed by Kconfig:\n");
+        }
+        self.text.push_str(&format!(
+            "  {}{}: {} -> {}\n",
+            kc.prefix,
+            sym.name.as_deref().unwrap_or(""),
+            user,
+            kc.string_value(s)
+        ));
+    }
+
+    fn report(self, kc: &mut Kconfig) {
+        if let Some(t) = self.text.strip_suffix('\n') {
+            kc.messages.err(t);
+        }
     }
 }
 

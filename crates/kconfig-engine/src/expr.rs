@@ -117,6 +117,55 @@ impl Exprs {
     pub fn sym(&mut self, s: SymbolId) -> ExprId {
         self.add(Expr::Symbol(s))
     }
+    /// The kernel's `expr_trans_compare`: `e` compared with `sym` (`y`, `m`
+    /// or `n`) by `op` (`=` or `!=`), pushed down to the symbols: `A && B`
+    /// compared with `n` becomes `A=n || B=n`, a comparison compared again
+    /// becomes itself, its negation or a constant.
+    /// `None` where the kernel's gives nothing (a range).
+    pub fn trans_compare(&mut self, e: Option<ExprId>, op: CmpOp, sym: SymbolId) -> Option<ExprId> {
+        use crate::symbol::{SYM_NO, SYM_YES};
+        let equal = op == CmpOp::Equal;
+        let Some(e) = e else {
+            let s = self.sym(sym);
+            return Some(if equal { s } else { self.add(Expr::Not(s)) });
+        };
+        Some(match self.get(e) {
+            Expr::And(a, b) | Expr::Or(a, b) => {
+                let is_and = matches!(self.get(e), Expr::And(..));
+                let (Some(e1), Some(e2)) = (
+                    self.trans_compare(Some(a), CmpOp::Equal, sym),
+                    self.trans_compare(Some(b), CmpOp::Equal, sym),
+                ) else {
+                    return None;
+                };
+                // with y the operator stays, with n it flips (De Morgan)
+                let r = if (sym == SYM_YES) == is_and {
+                    self.add(Expr::And(e1, e2))
+                } else {
+                    self.add(Expr::Or(e1, e2))
+                };
+                if equal {
+                    r
+                } else {
+                    self.add(Expr::Not(r))
+                }
+            }
+            Expr::Not(a) => {
+                let flipped = if equal { CmpOp::Unequal } else { CmpOp::Equal };
+                return self.trans_compare(Some(a), flipped, sym);
+            }
+            Expr::Compare(..) => match (equal, sym) {
+                (true, SYM_YES) | (false, SYM_NO) => e,
+                (true, SYM_NO) | (false, SYM_YES) => self.add(Expr::Not(e)),
+                (true, _) => self.sym(SYM_NO),
+                (false, _) => self.sym(SYM_YES),
+            },
+            Expr::Symbol(a) => self.add(Expr::Compare(op, a, sym)),
+            // not an expression a condition can hold
+            Expr::Range(..) => return None,
+        })
+    }
+
     /// Does `e` mention `sym` anywhere?
     pub fn contains_symbol(&self, e: Option<ExprId>, sym: SymbolId) -> bool {
         let Some(e) = e else { return false };

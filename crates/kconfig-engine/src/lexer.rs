@@ -67,7 +67,7 @@ pub enum Tok {
     PlusEqual,
 }
 
-fn keyword(w: &str, with_optional: bool) -> Option<Kw> {
+fn keyword(w: &str, with_optional: bool, with_transitional: bool) -> Option<Kw> {
     Some(match w {
         "bool" => Kw::Bool,
         "choice" => Kw::Choice,
@@ -96,7 +96,7 @@ fn keyword(w: &str, with_optional: bool) -> Option<Kw> {
         "select" => Kw::Select,
         "source" => Kw::Source,
         "string" => Kw::String,
-        "transitional" => Kw::Transitional,
+        "transitional" if with_transitional => Kw::Transitional,
         "tristate" => Kw::Tristate,
         "visible" => Kw::Visible,
         _ => return None,
@@ -146,6 +146,12 @@ pub struct Lexer {
     /// Linux 6.1 rules: `optional` is a keyword, messages name the file the
     /// statement started in, and the top file's end also yields an end of line.
     v61: bool,
+    /// Linux 6.18 rules: `transitional` is a keyword, and a file sourced a
+    /// second time is an error.
+    pub v618: bool,
+    /// Where each file was first sourced from (file, statement line); the
+    /// top file has none.
+    first_inclusion: Vec<(Rc<str>, u32)>,
     /// 6.1: the top file has ended (its end of line has been returned).
     top_closed: bool,
     pub msgs: Messages,
@@ -215,6 +221,8 @@ impl Lexer {
             cur_line: 1,
             stmt_file: None,
             v61,
+            v618: false,
+            first_inclusion: vec![("".into(), 0)],
             top_closed: false,
             msgs: Messages::default(),
             files: vec![name],
@@ -293,11 +301,21 @@ impl Lexer {
             m.push_str(&lines.join("\n"));
             return Err(LexFatal(m));
         }
-        let name: Rc<str> = match self.files.iter().find(|f| &***f == name) {
-            Some(f) => f.clone(),
+        let name: Rc<str> = match self.files.iter().position(|f| &**f == name) {
+            Some(i) if self.v618 => {
+                let (first, first_line) = &self.first_inclusion[i];
+                return Err(LexFatal(format!(
+                    "{}:{}: error: repeated inclusion of {name}\n\
+                     {first}:{first_line}: note: location of first inclusion of {name}",
+                    self.cur_file(),
+                    self.cur_line,
+                )));
+            }
+            Some(i) => self.files[i].clone(),
             None => {
                 let f: Rc<str> = name.into();
                 self.files.push(f.clone());
+                self.first_inclusion.push((self.cur_file(), self.cur_line));
                 f
             }
         };
@@ -444,7 +462,7 @@ impl Lexer {
                     if !dollar {
                         let w = &b.text[start..end];
                         b.pos = end;
-                        if let Some(k) = keyword(w, self.v61) {
+                        if let Some(k) = keyword(w, self.v61, self.v618) {
                             return Ok(Tok::Kw(k));
                         }
                         return Ok(Tok::Word(w.to_string()));

@@ -90,27 +90,59 @@ pub use symbol::{PropId, PropKind, Property, SymType, Symbol, SymbolId, Value};
 /// Which kernel's Kconfig rules apply. The big split is the choice rework of
 /// Linux 6.11; smaller differences (empty int defaults, hash table size,
 /// auto.conf.cmd layout, `optional`) moved with it in the releases we support.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Linux 6.18 brought `transitional` symbols; with them go the later rules
+/// up to 7.3: `depends on X if Y`, the error on a file sourced twice, errors
+/// where there were warnings (a second or blank help text, `menuconfig`
+/// without a prompt), no `bool` line in a choice, the stricter check of a
+/// choice member's prompts and `KCONFIG_WARN_CHANGED_INPUT`
+/// (docs/compatibility.md has the table of releases).
+///
+/// The variants are ordered by release: `dialect >= Dialect::V6_12` means
+/// "the 6.11 choice rules apply".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Dialect {
     /// Linux up to 6.10 (tested with 6.1).
     V6_1,
-    /// Linux 6.11 and later (tested with 6.12).
+    /// Linux 6.11 to 6.17 (tested with 6.12).
     V6_12,
+    /// Linux 6.18 and later (tested with 7.2 and 7.3).
+    V6_18,
 }
 
 impl Dialect {
     /// The dialect for a kernel version.
     pub fn for_version(major: u32, minor: u32) -> Dialect {
-        if (major, minor) >= (6, 11) {
+        if (major, minor) >= (6, 18) {
+            Dialect::V6_18
+        } else if (major, minor) >= (6, 11) {
             Dialect::V6_12
         } else {
             Dialect::V6_1
         }
     }
+    /// The dialect of the tree an environment names: the version in
+    /// `KERNELVERSION` (what make exports, and all a test directory with no
+    /// Makefile has), else `$srctree/Makefile` (or `./Makefile`); 6.12's
+    /// when neither says.
+    pub fn detect(env: &dyn Fn(&str) -> Option<String>) -> Dialect {
+        let v = env("KERNELVERSION")
+            .and_then(|v| parse_kernel_version(&v))
+            .or_else(|| {
+                let mk = match env("srctree") {
+                    Some(s) => PathBuf::from(s).join("Makefile"),
+                    None => PathBuf::from("Makefile"),
+                };
+                makefile_version(&mk)
+            });
+        match v {
+            Some((a, b)) => Dialect::for_version(a, b),
+            None => Dialect::V6_12,
+        }
+    }
     fn hash_size(self) -> u32 {
         match self {
             Dialect::V6_1 => 9973,
-            Dialect::V6_12 => 16384,
+            Dialect::V6_12 | Dialect::V6_18 => 16384,
         }
     }
 }
@@ -335,31 +367,18 @@ impl Kconfig {
     pub fn load(opts: LoadOptions) -> Result<Kconfig, LoadError> {
         let env = opts.env.clone();
         let srctree = env("srctree").map(PathBuf::from);
-        let dialect = opts.dialect.unwrap_or_else(|| {
-            let v = env("KERNELVERSION")
-                .and_then(|v| parse_kernel_version(&v))
-                .or_else(|| {
-                    let mk = match &srctree {
-                        Some(s) => s.join("Makefile"),
-                        None => PathBuf::from("Makefile"),
-                    };
-                    makefile_version(&mk)
-                });
-            match v {
-                Some((a, b)) => Dialect::for_version(a, b),
-                None => Dialect::V6_12,
-            }
-        });
+        let dialect = opts.dialect.unwrap_or_else(|| Dialect::detect(&*env));
         let mut kc = Kconfig::empty_tree(dialect, env.clone(), &opts.kconfig);
-        let lex = match lexer::Lexer::new(&opts.kconfig, srctree.clone(), dialect == Dialect::V6_1)
-        {
-            Ok(l) => l,
-            Err(e) => {
-                return Err(LoadError {
-                    messages: vec![(Stream::Stderr, e.0)],
-                });
-            }
-        };
+        let mut lex =
+            match lexer::Lexer::new(&opts.kconfig, srctree.clone(), dialect == Dialect::V6_1) {
+                Ok(l) => l,
+                Err(e) => {
+                    return Err(LoadError {
+                        messages: vec![(Stream::Stderr, e.0)],
+                    });
+                }
+            };
+        lex.v618 = dialect >= Dialect::V6_18;
         let env2 = env.clone();
         let pp = preprocess::Preprocessor::new(Box::new(move |k| env2(k)), opts.shell);
         let mut parser = parser::Parser::new(&mut kc, lex, pp);
@@ -396,10 +415,7 @@ impl Kconfig {
         }
         kc.finalize();
         kc.compute_hash_order();
-        let mut dep_errors = kc.check_all_deps();
-        if kc.dialect == Dialect::V6_12 {
-            dep_errors += kc.check_choice_sanity();
-        }
+        let dep_errors = kc.check_all();
         all.extend(kc.messages.take());
         kc.messages.lines = all;
         if dep_errors > 0 {

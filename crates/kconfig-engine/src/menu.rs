@@ -121,6 +121,35 @@ impl Kconfig {
         })
     }
 
+    /// Can `dep` hold with `sym` off because it names `sym` negated (`!sym`,
+    /// `sym=n`, `sym!=y`, `sym!=m`, under any AND or OR)? Linux 7.3's
+    /// `expr_contains_symbol_negated`, on the expression as written:
+    /// `negate` carries a `!` down to the leaves as the kernel's
+    /// `expr_transform` would.
+    fn contains_symbol_negated(&self, dep: Option<ExprId>, sym: SymbolId, negate: bool) -> bool {
+        use crate::expr::CmpOp;
+        let Some(d) = dep else { return false };
+        match self.exprs.get(d) {
+            Expr::And(a, b) | Expr::Or(a, b) => {
+                self.contains_symbol_negated(Some(a), sym, negate)
+                    || self.contains_symbol_negated(Some(b), sym, negate)
+            }
+            Expr::Not(a) => self.contains_symbol_negated(Some(a), sym, !negate),
+            Expr::Symbol(s) => negate && s == sym,
+            Expr::Compare(op @ (CmpOp::Equal | CmpOp::Unequal), l, r) => {
+                // sym=n, or sym!=y / sym!=m, once a `!` above is applied
+                let equal = (op == CmpOp::Equal) != negate;
+                l == sym
+                    && if equal {
+                        r == SYM_NO
+                    } else {
+                        r == crate::symbol::SYM_YES || r == SYM_MOD
+                    }
+            }
+            _ => false,
+        }
+    }
+
     /// Does `dep` force `sym` (dep is `sym`, `sym=y`, `sym!=n`, or an AND
     /// containing one of them)? The kernel's `expr_depends_symbol`.
     fn depends_symbol(&self, dep: Option<ExprId>, sym: SymbolId) -> bool {
@@ -216,6 +245,8 @@ impl Kconfig {
             }
         } else if let (false, Some(s)) = (inside_choice, sym) {
             // automatic submenus: following entries that depend on this symbol
+            // (7.3: but not those that can hold with it off, like `!sym`)
+            let v73_negated = self.dialect >= Dialect::V6_18;
             let mut last: Option<MenuId> = None;
             let mut m = self.menu(parent).next;
             while let Some(x) = m {
@@ -226,7 +257,10 @@ impl Kconfig {
                 if !self.exprs.contains_symbol(dep, s) {
                     break;
                 }
-                if !self.depends_symbol(dep, s) && !self.superset_dep(parent, dep, s) {
+                if !self.depends_symbol(dep, s)
+                    && (v73_negated && self.contains_symbol_negated(dep, s, false)
+                        || !self.superset_dep(parent, dep, s))
+                {
                     break;
                 }
                 self.finalize_node(x, false);
@@ -476,7 +510,7 @@ impl Kconfig {
                     }
                     if self.is_choice(s) {
                         let ok = match self.dialect {
-                            Dialect::V6_12 => {
+                            Dialect::V6_12 | Dialect::V6_18 => {
                                 self.sym(s2).choice_menu.and_then(|cm| self.menu(cm).sym) == Some(s)
                                     || self.choice_menu_of(s2).and_then(|cm| self.menu(cm).sym)
                                         == Some(s)
@@ -485,7 +519,7 @@ impl Kconfig {
                                 self.sym(s2).choice_of == Some(s) || !self.is_choice_value(s2)
                             }
                         };
-                        if !ok && self.dialect == Dialect::V6_12 {
+                        if !ok && self.dialect >= Dialect::V6_12 {
                             let n2 = self.sym(s2).display_name().to_string();
                             self.prop_warn(
                                 p,
@@ -567,7 +601,7 @@ impl Kconfig {
     /// Finalise the parsed tree (the kernel's `menu_finalize`).
     pub(crate) fn finalize(&mut self) {
         self.finalize_node(super::menu::ROOT_MENU, false);
-        if self.dialect == Dialect::V6_12 {
+        if self.dialect >= Dialect::V6_12 {
             for i in 0..self.symbols.len() {
                 let s = SymbolId(i as u32);
                 let cm = self.choice_menu_of(s);

@@ -126,6 +126,10 @@ impl<'a> Parser<'a> {
         self.kc.dialect == Dialect::V6_1
     }
 
+    fn v618(&self) -> bool {
+        self.kc.dialect >= Dialect::V6_18
+    }
+
     /// Warnings the tree itself queued (type or prompt redefinitions, ...)
     /// go before whatever the lexer or the parser says next.
     fn flush_tree_msgs(&mut self) {
@@ -539,11 +543,12 @@ impl<'a> Parser<'a> {
             let e = self.current_entry;
             match self.kc.menu(e).prompt {
                 Some(p) => self.kc.props[p.0 as usize].kind = PropKind::Menu,
+                None if self.v618() => self.zconf_error("menuconfig statement without prompt"),
                 None => self.err_here("warning: menuconfig statement without prompt"),
             }
         } else if let Some(choice) = self
             .current_choice
-            .filter(|_| self.kc.dialect == Dialect::V6_12)
+            .filter(|_| self.kc.dialect >= Dialect::V6_12)
         {
             let e = self.current_entry;
             if self.kc.menu(e).prompt.is_none() {
@@ -593,15 +598,23 @@ impl<'a> Parser<'a> {
             .map(|s| self.kc.sym(s).display_name().to_string())
             .unwrap_or_default();
         if self.kc.menu(e).help.is_some() {
-            self.err_here(&format!(
-                "warning: '{name}' defined with more than one help text -- only the last one will be used"
-            ));
+            if self.v618() {
+                self.zconf_error(&format!("'{name}' defined with more than one help text"));
+            } else {
+                self.err_here(&format!(
+                    "warning: '{name}' defined with more than one help text -- only the last one will be used"
+                ));
+            }
         }
         if text
             .chars()
             .all(|c| matches!(c, ' ' | '\x0c' | '\n' | '\r' | '\t' | '\x0b'))
         {
-            self.err_here(&format!("warning: '{name}' defined with blank help text"));
+            if self.v618() {
+                self.zconf_error(&format!("'{name}' defined with blank help text"));
+            } else {
+                self.err_here(&format!("warning: '{name}' defined with blank help text"));
+            }
         }
         self.kc.menu_mut(e).help = Some(text.into());
         Ok(())
@@ -613,16 +626,20 @@ impl<'a> Parser<'a> {
             return Err(Fail::Syntax);
         }
         self.next()?;
-        let mut e = self.expr()?;
-        // mainline after 6.12: `depends on X if Y` means X || !Y
-        if *self.peek()? == Tok::Kw(Kw::If) {
+        let mut e = Some(self.expr()?);
+        // 6.18 and later: `depends on X if Y` is X || Y=n (the kernel's
+        // menu_add_dep with a condition)
+        if self.v618() && *self.peek()? == Tok::Kw(Kw::If) {
             self.next()?;
             let c = self.expr()?;
-            let nc = self.kc.exprs.add(Expr::Not(c));
-            e = self.kc.exprs.add(Expr::Or(e, nc));
+            let cond = self
+                .kc
+                .exprs
+                .trans_compare(Some(c), CmpOp::Equal, crate::symbol::SYM_NO);
+            e = self.kc.exprs.or(e, cond);
         }
         self.expect_eol()?;
-        self.add_dep(Some(e));
+        self.add_dep(e);
         Ok(())
     }
 
@@ -709,7 +726,7 @@ impl<'a> Parser<'a> {
                     self.next()?;
                     self.expect_eol()?;
                     if let Some(c) = self.kc.menu(self.current_entry).sym {
-                        self.kc.set_flag(c, flags::NO_WRITE);
+                        self.kc.set_flag(c, flags::TRANS);
                     }
                     Ok(())
                 }
@@ -831,6 +848,7 @@ impl<'a> Parser<'a> {
     fn choice_stmt(&mut self) -> PResult<()> {
         self.next()?;
         let v61 = self.v61();
+        let v618 = self.v618();
         let sym = if v61 {
             let name = match self.peek()? {
                 Tok::Word(_) => match self.next()? {
@@ -873,7 +891,7 @@ impl<'a> Parser<'a> {
                     self.add_prompt(PropKind::Prompt, &text, dep);
                     Ok(())
                 }
-                Tok::Kw(k @ (Kw::Bool | Kw::Tristate)) if v61 || k == Kw::Bool => {
+                Tok::Kw(k @ (Kw::Bool | Kw::Tristate)) if v61 || (k == Kw::Bool && !v618) => {
                     self.next()?;
                     if v61 {
                         if let Tok::WordQuote(_) = self.peek()? {

@@ -59,6 +59,9 @@ pub mod flags {
     pub const WRITTEN: u32 = 0x0800;
     pub const NO_WRITE: u32 = 0x1000;
     pub const CHECKED: u32 = 0x2000;
+    /// A `transitional` symbol (Linux 6.18): never written, always
+    /// visible, its value only a default for the symbol replacing it.
+    pub const TRANS: u32 = 0x4000;
     pub const WARNED: u32 = 0x8000;
     pub const DEF_USER: u32 = 0x10000;
     pub const DEF_AUTO: u32 = 0x20000;
@@ -225,14 +228,14 @@ impl Kconfig {
     pub fn is_choice(&self, s: SymbolId) -> bool {
         match self.dialect {
             Dialect::V6_1 => self.has_flag(s, flags::CHOICE),
-            Dialect::V6_12 => self.sym(s).name.is_none(),
+            Dialect::V6_12 | Dialect::V6_18 => self.sym(s).name.is_none(),
         }
     }
     /// Is `s` a member of a choice?
     pub fn is_choice_value(&self, s: SymbolId) -> bool {
         match self.dialect {
             Dialect::V6_1 => self.has_flag(s, flags::CHOICEVAL),
-            Dialect::V6_12 => self.sym(s).in_choice_list,
+            Dialect::V6_12 | Dialect::V6_18 => self.sym(s).in_choice_list,
         }
     }
     /// Has `s` a user value (from `.config` or a mode)?
@@ -404,6 +407,10 @@ impl Kconfig {
     }
 
     pub(crate) fn calc_visibility(&mut self, s: SymbolId) {
+        if self.has_flag(s, flags::TRANS) {
+            self.sym_mut(s).visible = Tri::Yes;
+            return;
+        }
         let choice_sym = if self.dialect == Dialect::V6_1 && self.is_choice_value(s) {
             Some(self.choice_of_value(s))
         } else {
@@ -491,7 +498,7 @@ impl Kconfig {
     pub(crate) fn choice_member_order(&self, choice: SymbolId) -> Vec<SymbolId> {
         match self.dialect {
             Dialect::V6_1 => self.sym(choice).choice_members.clone(),
-            Dialect::V6_12 => {
+            Dialect::V6_12 | Dialect::V6_18 => {
                 let Some(&menu) = self.sym(choice).menus.first() else {
                     return Vec::new();
                 };
@@ -673,6 +680,8 @@ impl Kconfig {
         }
         // the default if called recursively
         self.sym_mut(s).curr = newval.clone();
+        // the default property the value came from, if it did
+        let mut default_prop = None;
 
         match self.effective_type(s) {
             SymType::Bool | SymType::Tristate => {
@@ -699,6 +708,7 @@ impl Kconfig {
                         }
                         if !self.is_choice(s) {
                             if let Some(p) = self.first_active_prop(s, PropKind::Default) {
+                                default_prop = Some(p);
                                 let e = self.prop(p).expr;
                                 let vt = self.prop(p).visible_tri;
                                 newval.tri = self.eval(e).and(vt);
@@ -726,6 +736,7 @@ impl Kconfig {
                 if self.sym(s).visible != Tri::No && self.has_value(s) {
                     newval.val = self.sym(s).def[0].val.clone();
                 } else if let Some(p) = self.first_active_prop(s, PropKind::Default) {
+                    default_prop = Some(p);
                     if let Some(ds) = self.prop_symbol(p) {
                         self.set_flag(s, flags::WRITE);
                         self.calc_value(ds);
@@ -734,6 +745,16 @@ impl Kconfig {
                 }
             }
             SymType::Unknown => {}
+        }
+        // 6.18: a value taken from a transitional symbol that the
+        // configuration set counts as set by the user (no prompt for it).
+        if let Some(p) = default_prop.filter(|_| !self.has_value(s)) {
+            if let Some(ds) = self.prop_symbol(p) {
+                if self.has_flag(ds, flags::TRANS) && self.has_value(ds) {
+                    self.sym_mut(s).def[0] = newval.clone();
+                    self.set_flag(s, flags::DEF_USER);
+                }
+            }
         }
         if v61 && self.is_choice(s) && newval.tri == Tri::Yes {
             self.sym_mut(s).curr = newval;
@@ -763,7 +784,7 @@ impl Kconfig {
             if self.has_flag(s, flags::NEED_SET_CHOICE_VALUES) {
                 self.set_all_choice_values(s);
             }
-        } else if self.is_choice(s) {
+        } else if self.is_choice(s) || self.has_flag(s, flags::TRANS) {
             self.clear_flag(s, flags::WRITE);
         }
     }
@@ -804,7 +825,7 @@ impl Kconfig {
         let ok = sym.visible > sym.rev_dep_tri;
         match self.dialect {
             Dialect::V6_1 => ok,
-            Dialect::V6_12 => !self.is_choice(s) && ok,
+            Dialect::V6_12 | Dialect::V6_18 => !self.is_choice(s) && ok,
         }
     }
 
@@ -963,8 +984,8 @@ impl Kconfig {
         }
         match self.sym(s).ty {
             SymType::Bool | SymType::Tristate => self.tri_str(val),
-            SymType::Int if self.dialect == Dialect::V6_12 && text.is_empty() => self.zero.clone(),
-            SymType::Hex if self.dialect == Dialect::V6_12 && text.is_empty() => {
+            SymType::Int if self.dialect >= Dialect::V6_12 && text.is_empty() => self.zero.clone(),
+            SymType::Hex if self.dialect >= Dialect::V6_12 && text.is_empty() => {
                 self.zero_hex.clone()
             }
             SymType::Unknown if self.dialect == Dialect::V6_1 => self.empty.clone(),

@@ -52,9 +52,17 @@ const MODES: &[(&str, Mode, bool)] = &[
     ("mod2noconfig", Mode::Mod2No, false),
 ];
 
-fn usage(progname: &str) -> String {
+fn usage(progname: &str, dialect: kconfig_engine::Dialect) -> String {
+    let (arg, tail) = if dialect >= kconfig_engine::Dialect::V6_18 {
+        (
+            "kconfig_file",
+            "\nArguments:\n  kconfig_file            Top-level Kconfig file.\n",
+        )
+    } else {
+        ("<kconfig-file>", "")
+    };
     format!(
-        "Usage: {progname} [options] <kconfig-file>\n\
+        "Usage: {progname} [options] {arg}\n\
 \n\
 Generic options:\n\
 \x20 -h, --help              Print this message and exit.\n\
@@ -78,7 +86,8 @@ Mode options:\n\
 \x20 --yes2modconfig         Change answers from yes to mod if possible\n\
 \x20 --mod2yesconfig         Change answers from mod to yes if possible\n\
 \x20 --mod2noconfig          Change answers from mod to no if possible\n\
-\x20 (If none of the above is given, --oldaskconfig is the default)\n"
+\x20 (If none of the above is given, --oldaskconfig is the default)\n\
+{tail}"
     )
 }
 
@@ -212,7 +221,7 @@ pub fn run_with_env(progname: &str, args: &[String], extras: ConfExtras, cenv: &
                 None => (long, None),
             };
             if name == "help" {
-                o.out(&usage(progname));
+                o.out(&usage(progname, kconfig_engine::Dialect::detect(&*env)));
                 return 1;
             }
             if name == "silent" {
@@ -270,7 +279,7 @@ pub fn run_with_env(progname: &str, args: &[String], extras: ConfExtras, cenv: &
         for c in a[1..].chars() {
             match c {
                 'h' => {
-                    o.out(&usage(progname));
+                    o.out(&usage(progname, kconfig_engine::Dialect::detect(&*env)));
                     return 1;
                 }
                 's' => silent = true,
@@ -280,7 +289,7 @@ pub fn run_with_env(progname: &str, args: &[String], extras: ConfExtras, cenv: &
     }
     let Some(kconfig_file) = positional.first().cloned() else {
         o.err(&format!("{progname}: Kconfig file missing\n"));
-        o.out(&usage(progname));
+        o.out(&usage(progname, kconfig_engine::Dialect::detect(&*env)));
         return 1;
     };
 

@@ -152,7 +152,7 @@ pub const INT_OUT_OF_RANGE_6_1: (&str, &str) = ("CONFIG_N=10\n", "CONFIG_N=4\n")
 pub fn expected(i: usize, dialect: Dialect) -> String {
     let want = CASES[i].2;
     match dialect {
-        Dialect::V6_12 => want.to_string(),
+        Dialect::V6_12 | Dialect::V6_18 => want.to_string(),
         Dialect::V6_1 => want.replace(INT_OUT_OF_RANGE_6_1.0, INT_OUT_OF_RANGE_6_1.1),
     }
 }
