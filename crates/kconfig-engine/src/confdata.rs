@@ -304,6 +304,9 @@ impl Kconfig {
             };
             rest = more;
             lineno += 1;
+            // The C tool reads a line whole and then handles it as a C
+            // string: whatever follows a NUL byte is not there.
+            let raw = raw.find('\0').map_or(raw, |i| &raw[..i]);
             let line = raw.strip_suffix('\r').unwrap_or(raw);
             let (sym_name, val): (&str, &str);
             if v61 {

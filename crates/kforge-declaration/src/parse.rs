@@ -789,6 +789,22 @@ impl<'f> Cx<'f> {
     /// A value as written: string, integer or boolean.
     fn request_value(&self, value: &Val<'_>, table_too: bool) -> Result<RequestValue, SpecError> {
         match value.get_ref() {
+            // A .config holds one value per line and is read as C strings:
+            // the kernel's conf would stop at a NUL or the newline, and
+            // warn "invalid string found".
+            DeValue::String(s) if s.contains(['\0', '\n', '\r']) => Err(self.at_help(
+                value.span().start,
+                format!(
+                    "a Kconfig value cannot hold {}",
+                    if s.contains('\0') {
+                        "a NUL byte"
+                    } else {
+                        "a line break"
+                    }
+                ),
+                "a .config has one value per line, read as a C string: the kernel's conf \
+                 would cut it there and warn \"invalid string found\"",
+            )),
             DeValue::String(s) => Ok(RequestValue::Text(s.to_string())),
             DeValue::Integer(_) => Ok(RequestValue::Integer(self.integer(value)?)),
             DeValue::Boolean(b) => Ok(RequestValue::Boolean(*b)),

@@ -571,6 +571,30 @@ fn bad_priority() {
     );
 }
 
+/// A string value with a NUL byte or a line break cannot be written to a
+/// .config as the kernel's conf reads it: refused where it is written.
+#[test]
+fn values_a_config_cannot_hold() {
+    let d = Dir::new();
+    let help = "a .config has one value per line, read as a C string: the kernel's conf \
+                would cut it there and warn \"invalid string found\"";
+    let err = d.error(&format!("{HEAD}[config]\nCMDLINE = \"a\\u0000b\"\n"));
+    d.assert_at(
+        &err,
+        ("kernel.toml", 6, 11),
+        "a Kconfig value cannot hold a NUL byte",
+        Some(help),
+    );
+    let err = d.error(&format!(
+        "{HEAD}[config]\nDEFAULT_HOSTNAME = {{ value = \"x\\ny\", optional = true }}\n"
+    ));
+    assert!(
+        err.to_string()
+            .contains("a Kconfig value cannot hold a line break"),
+        "{err}"
+    );
+}
+
 /// Includes that are not regular files, too large, or nested too deep:
 /// an error at the include, at once (no read of /dev/zero to the end of
 /// memory, no wait on a FIFO, no stack overflow).
