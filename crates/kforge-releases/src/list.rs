@@ -73,8 +73,9 @@ pub struct ReleaseList {
     pub latest_stable: Option<KernelVersion>,
     /// The releases, linux-next left out, in the list's order.
     pub releases: Vec<Release>,
-    /// Entries that were left out, and why (unknown moniker, a version
-    /// kforge cannot read): one line each, for the user.
+    /// Entries, or parts of them, that were left out, and why (an unknown
+    /// moniker, a version or a date kforge cannot read): one line each,
+    /// for the user.
     pub skipped: Vec<String>,
 }
 
@@ -149,10 +150,19 @@ impl ReleaseList {
                 }
             };
             let (timestamp, date) = match r.released {
-                Some(d) => (
-                    d.timestamp,
-                    d.isodate.filter(|d| kforge_declaration::is_date(d)),
-                ),
+                Some(d) => {
+                    let date = match d.isodate {
+                        Some(date) if !kforge_declaration::is_date(&date) => {
+                            list.skipped.push(format!(
+                                "releases[{i}] ({version}): its date `{date}` is not YYYY-MM-DD; \
+                                 the release is kept without a date"
+                            ));
+                            None
+                        }
+                        date => date,
+                    };
+                    (d.timestamp, date)
+                }
                 None => (None, None),
             };
             list.releases.push(Release {

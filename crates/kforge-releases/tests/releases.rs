@@ -281,3 +281,26 @@ fn the_lock_is_written_atomically() {
     assert!(err.to_string().contains("cannot create"), "{err}");
     assert!(!Path::new(&d.path().join("absent")).exists());
 }
+
+/// A date that is not YYYY-MM-DD is left out with a note, not silently.
+#[test]
+fn an_unreadable_date_is_noted() {
+    let text = LIST.replace("\"isodate\": \"2025-12-17\"", "\"isodate\": \"17/12/2025\"");
+    assert_ne!(text, LIST);
+    let list = ReleaseList::parse("releases.json", &text).unwrap();
+    let r = list
+        .releases
+        .iter()
+        .find(|r| r.version == v("6.18.2"))
+        .unwrap();
+    assert_eq!(r.date, None);
+    assert!(
+        list.skipped.contains(
+            &"releases[1] (6.18.2): its date `17/12/2025` is not YYYY-MM-DD; \
+              the release is kept without a date"
+                .to_string()
+        ),
+        "{:?}",
+        list.skipped
+    );
+}
