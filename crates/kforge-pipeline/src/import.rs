@@ -118,7 +118,7 @@ impl Target {
         let srcarch = tree.vars.get("SRCARCH").cloned().unwrap_or_default();
         let kernel_version = tree.vars.get("KERNELVERSION").cloned().unwrap_or_default();
         let mut written_for = None;
-        if let Some((arch, version)) = header(&text) {
+        if let Some((arch, version)) = kforge_resolve::config_header(&text) {
             // The header names make's ARCH (`x86_64`, `i386`, `x86`,
             // `sparc64`...): compared by the source directory it selects.
             if kforge_tree::env::srcarch_of(&arch) != srcarch {
@@ -360,16 +360,6 @@ pub fn parse_config(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The `# Linux/<arch> <version> Kernel Configuration` header line.
-fn header(text: &str) -> Option<(String, String)> {
-    text.lines().take(5).find_map(|l| {
-        let rest = l.strip_prefix("# Linux/")?;
-        let (arch, rest) = rest.split_once(' ')?;
-        let version = rest.strip_suffix(" Kernel Configuration")?;
-        Some((arch.to_string(), version.to_string()))
-    })
-}
-
 /// A request for `name = value` (`value` as the .config writes it), typed
 /// by the symbol: strings unquoted, ints as integers.
 fn request(name: &str, kc: &kconfig_engine::Kconfig, value: &str, origin: &Origin) -> Request {
@@ -437,8 +427,11 @@ mod tests {
                 ("S".to_string(), "\"a b\"".to_string())
             ]
         );
-        assert_eq!(header(text), Some(("x86".into(), "6.1.192".into())));
-        assert_eq!(header("CONFIG_A=y\n"), None);
+        assert_eq!(
+            kforge_resolve::config_header(text),
+            Some(("x86".into(), "6.1.192".into()))
+        );
+        assert_eq!(kforge_resolve::config_header("CONFIG_A=y\n"), None);
     }
 
     #[test]

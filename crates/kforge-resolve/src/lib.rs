@@ -75,6 +75,13 @@ pub enum ResolveError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("the base configuration {} is for {arch} (its header says \"{header}\"), but the declaration builds {srcarch}; give a configuration of {srcarch}", path.display())]
+    BaseArch {
+        path: PathBuf,
+        header: String,
+        arch: String,
+        srcarch: String,
+    },
     #[error("the tree has no default configuration {path} (KBUILD_DEFCONFIG); use `base = {{ file = \"...\" }}` or another base")]
     NoDefconfig { path: PathBuf },
     #[error("the environment does not name the source tree (srctree)")]
@@ -458,6 +465,17 @@ fn apply(kc: &mut Kconfig, text: &str) {
     kc.messages.take();
 }
 
+/// The `# Linux/<ARCH> <version> Kernel Configuration` line a `.config`
+/// starts with, as (ARCH, version).
+pub fn config_header(text: &str) -> Option<(String, String)> {
+    text.lines().take(5).find_map(|l| {
+        let rest = l.strip_prefix("# Linux/")?;
+        let (arch, rest) = rest.split_once(' ')?;
+        let version = rest.strip_suffix(" Kernel Configuration")?;
+        Some((arch.to_string(), version.to_string()))
+    })
+}
+
 /// The base configuration as `.config` text.
 pub fn base_config(kc: &mut Kconfig, base: &Base) -> Result<String, ResolveError> {
     kc.restart();
@@ -466,10 +484,25 @@ pub fn base_config(kc: &mut Kconfig, base: &Base) -> Result<String, ResolveError
     let mut rng = None;
     let prob = Probabilities::default();
     let text = match base {
-        Base::File(path) => read_config_file(path).map_err(|source| ResolveError::BaseFile {
-            path: path.clone(),
-            source,
-        })?,
+        Base::File(path) => {
+            let text = read_config_file(path).map_err(|source| ResolveError::BaseFile {
+                path: path.clone(),
+                source,
+            })?;
+            // The header names make's ARCH: a configuration of another
+            // architecture would lose most of its symbols silently.
+            if let Some((arch, version)) = config_header(&text) {
+                if !srcarch.is_empty() && kforge_tree::env::srcarch_of(&arch) != srcarch {
+                    return Err(ResolveError::BaseArch {
+                        path: path.clone(),
+                        header: format!("Linux/{arch} {version}"),
+                        arch,
+                        srcarch,
+                    });
+                }
+            }
+            text
+        }
         Base::Allnoconfig | Base::Alldefconfig => {
             let mode = if *base == Base::Allnoconfig {
                 NewSymbols::No

@@ -458,3 +458,35 @@ fn unknown_when_symbols_are_warned_about() {
     assert!(err.contains("0 errors, 3 warnings"), "{err}");
     assert!(!config.contains("CONFIG_NET=y"), "a condition held");
 }
+
+/// A base file whose header names another architecture is refused (an
+/// arm64 .config under an x86_64 declaration lost its symbols silently);
+/// a header naming make's ARCH for the same sources is accepted.
+#[test]
+fn a_base_file_of_another_architecture_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let head = |arch: &str| {
+        format!("#\n# Automatically generated file; DO NOT EDIT.\n# Linux/{arch} 6.12.0 Kernel Configuration\n#\nCONFIG_64BIT=y\n")
+    };
+    std::fs::write(d.path().join("arm64.config"), head("arm64")).unwrap();
+    std::fs::write(d.path().join("x86.config"), head("x86_64")).unwrap();
+    for (file, ok) in [("arm64.config", false), ("x86.config", true)] {
+        let p = d.path().join(format!("{file}.toml"));
+        std::fs::write(
+            &p,
+            format!("[source]\nversion = \"6.12\"\n\n[build]\narch = \"x86_64\"\nbase = {{ file = \"{file}\" }}\n"),
+        )
+        .unwrap();
+        let (o, _) = config(&p, "6.12", &[]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        if ok {
+            assert_eq!(o.status.code(), Some(0), "{err}");
+        } else {
+            assert_eq!(o.status.code(), Some(1), "{err}");
+            assert!(
+                err.contains("is for arm64 (its header says \"Linux/arm64 6.12.0\"), but the declaration builds x86"),
+                "{err}"
+            );
+        }
+    }
+}
