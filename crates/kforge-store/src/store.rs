@@ -639,7 +639,9 @@ mod tests {
         let r = s.gc(&opts).unwrap();
         assert_eq!((r.probes.removed_files, r.probes.removed_bytes), (1, 1000));
         assert!(legacy.exists());
-        assert!(r.summary(true).contains("probe cache: would remove 1 files"));
+        assert!(r
+            .summary(true)
+            .contains("probe cache: would remove 1 files"));
         let r = s
             .gc(&GcOptions {
                 dry_run: false,

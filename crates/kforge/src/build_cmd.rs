@@ -298,7 +298,11 @@ pub fn run_gc(args: GcArgs) -> i32 {
     };
     match store.gc(&opts) {
         Ok(r) => {
-            let verb = if args.dry_run { "would remove" } else { "removed" };
+            let verb = if args.dry_run {
+                "would remove"
+            } else {
+                "removed"
+            };
             for p in &r.removed {
                 outln!("{verb} {}", p.display());
             }
