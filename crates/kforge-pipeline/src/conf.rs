@@ -298,7 +298,14 @@ pub fn run_with_env(progname: &str, args: &[String], extras: ConfExtras, cenv: &
         cached_shell(
             cenv.vars(),
             cwd.clone(),
-            format!("{}|{}", env("srctree").unwrap_or_default(), kconfig_file),
+            // One probe history per tree and architecture: another
+            // architecture's probes would only be run in vain.
+            format!(
+                "{}|{}|{}",
+                env("srctree").unwrap_or_default(),
+                env("ARCH").unwrap_or_default(),
+                kconfig_file
+            ),
             &kconfig_file,
             &env,
         )

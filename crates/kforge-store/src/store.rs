@@ -168,6 +168,9 @@ pub struct GcOptions {
     pub older_than: Option<Duration>,
     /// Report what would be removed, remove nothing.
     pub dry_run: bool,
+    /// The probe cache to collect too, with its own bounds (see
+    /// [`kforge_probe_cache::gc`]).
+    pub probe_cache: Option<PathBuf>,
 }
 
 /// What [`Store::gc`] did.
@@ -183,6 +186,30 @@ pub struct GcReport {
     pub stale_roots: usize,
     /// Bytes freed (or that would be).
     pub bytes: u64,
+    /// What was removed from the probe cache (or would be).
+    pub probes: kforge_probe_cache::GcReport,
+}
+
+impl GcReport {
+    /// The one-line summary `kforge gc` prints.
+    pub fn summary(&self, dry_run: bool) -> String {
+        let verb = if dry_run { "would remove" } else { "removed" };
+        let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+        let p = &self.probes;
+        format!(
+            "kforge gc: {verb} {} ({:.1} MiB); kept {} reachable entries and {} recent unreachable ones; {} stale result links forgotten; probe cache: {verb} {} files ({:.1} MiB, {} of the old layout), kept {} ({:.1} MiB)",
+            self.removed.len(),
+            mib(self.bytes),
+            self.live.len(),
+            self.recent,
+            self.stale_roots,
+            p.removed_files,
+            mib(p.removed_bytes),
+            p.legacy_files,
+            p.kept_files,
+            mib(p.kept_bytes),
+        )
+    }
 }
 
 fn lock_file(path: &Path, on_wait: &mut dyn FnMut()) -> io::Result<(File, bool)> {
@@ -406,7 +433,8 @@ impl Store {
     /// at (with `older_than`, only those unused for that long), temporary
     /// directories of builds that are not running, and (with `older_than`)
     /// build directories unused for that long. An entry or build directory
-    /// whose lock is held is never removed.
+    /// whose lock is held is never removed. With
+    /// [`GcOptions::probe_cache`], the probe cache is collected too.
     pub fn gc(&self, opts: &GcOptions) -> io::Result<GcReport> {
         let mut report = GcReport::default();
         let live = self.live_entries(opts.dry_run, &mut report);
@@ -486,6 +514,13 @@ impl Store {
                     }
                 }
             }
+        }
+        if let Some(dir) = &opts.probe_cache {
+            let probe_opts = kforge_probe_cache::GcOptions {
+                dry_run: opts.dry_run,
+                ..Default::default()
+            };
+            report.probes = kforge_probe_cache::gc(dir, &probe_opts)?;
         }
         Ok(report)
     }
@@ -571,7 +606,7 @@ mod tests {
         let r = s
             .gc(&GcOptions {
                 older_than: Some(Duration::from_secs(3600)),
-                dry_run: false,
+                ..GcOptions::default()
             })
             .unwrap();
         // Nothing unreachable is old enough; the temporary directory goes.
@@ -609,6 +644,45 @@ mod tests {
         assert!(r.removed.is_empty(), "{:?}", r.removed);
         assert_eq!(r.stale_roots, 0);
         assert!(e.join("kernel").is_dir());
+    }
+
+    #[test]
+    fn gc_collects_the_probe_cache_too() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::new(d.path().join("cache"));
+        let probes = d.path().join("probes");
+        fs::create_dir_all(&probes).unwrap();
+        // An entry of the old one-file-per-probe layout.
+        let legacy = probes.join("0".repeat(64));
+        fs::write(&legacy, vec![1u8; 1000]).unwrap();
+        let opts = GcOptions {
+            dry_run: true,
+            probe_cache: Some(probes.clone()),
+            ..GcOptions::default()
+        };
+        let r = s.gc(&opts).unwrap();
+        assert_eq!((r.probes.removed_files, r.probes.removed_bytes), (1, 1000));
+        assert!(legacy.exists());
+        assert!(r
+            .summary(true)
+            .contains("probe cache: would remove 1 files"));
+        let r = s
+            .gc(&GcOptions {
+                dry_run: false,
+                ..opts.clone()
+            })
+            .unwrap();
+        assert_eq!(r.probes.legacy_files, 1);
+        assert!(!legacy.exists());
+        assert!(r.summary(false).contains("probe cache: removed 1 files"));
+        // A probe cache that cannot be listed is an error.
+        let bad = d.path().join("not-a-dir");
+        fs::write(&bad, "x").unwrap();
+        let err = s.gc(&GcOptions {
+            probe_cache: Some(bad),
+            ..GcOptions::default()
+        });
+        assert!(err.is_err());
     }
 
     #[test]

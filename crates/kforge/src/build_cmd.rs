@@ -47,7 +47,7 @@ pub struct BuildArgs {
     pub no_probe_cache: bool,
 }
 
-/// Remove the store entries no result link points at.
+/// Remove the store entries no result link points at; collect the probe cache
 #[derive(Debug, clap::Args)]
 pub struct GcArgs {
     /// Only entries unused for at least DAYS days (and then also build
@@ -291,6 +291,7 @@ pub fn run_gc(args: GcArgs) -> i32 {
     let opts = kforge_store::GcOptions {
         older_than: args.older_than,
         dry_run: args.dry_run,
+        probe_cache: Some(kforge_probe_cache::ProbeCache::default_dir()),
     };
     match store.gc(&opts) {
         Ok(r) => {
@@ -302,14 +303,7 @@ pub fn run_gc(args: GcArgs) -> i32 {
             for p in &r.removed {
                 outln!("{verb} {}", p.display());
             }
-            eprintln!(
-                "kforge gc: {verb} {} ({:.1} MiB); kept {} reachable entries and {} recent unreachable ones; {} stale result links forgotten",
-                r.removed.len(),
-                r.bytes as f64 / (1024.0 * 1024.0),
-                r.live.len(),
-                r.recent,
-                r.stale_roots
-            );
+            eprintln!("{}", r.summary(args.dry_run));
             0
         }
         Err(e) => {

@@ -46,7 +46,7 @@ enum Cmd {
     Menuconfig(Box<menuconfig_cmd::MenuconfigArgs>),
     /// Build the kernel a kernel.toml declares into the store; link ./result to it
     Build(Box<build_cmd::BuildArgs>),
-    /// Remove the store entries no result link points at
+    /// Remove the store entries no result link points at; collect the probe cache
     Gc(Box<build_cmd::GcArgs>),
     /// Compare two configurations (.config files or declarations), grouped
     /// by menu, with the reasons of a declaration's values
