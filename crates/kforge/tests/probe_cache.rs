@@ -12,6 +12,7 @@ use common::text;
 
 /// The probe cache's files under `cache` (an `XDG_CACHE_HOME`): count and
 /// bytes.
+#[cfg(feature = "oracle-tests")]
 fn probe_files(cache: &Path) -> (u64, u64) {
     fn walk(p: &Path, acc: &mut (u64, u64)) {
         let Ok(rd) = fs::read_dir(p) else {
