@@ -553,7 +553,8 @@ fn cached(env: &Env) -> Vec<String> {
         .map(|r| {
             r.flatten()
                 .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| !n.ends_with(".part"))
+                // A partial download and its validator are not finished files.
+                .filter(|n| !n.ends_with(".part") && !n.ends_with(".part.validator"))
                 .collect()
         })
         .unwrap_or_default();
@@ -638,6 +639,13 @@ fn faults_leave_the_lock_as_it_was() {
         env.server.seen().last().unwrap(),
         "/pub/linux-6.6.119.tar.gz"
     );
+    let leftovers: Vec<_> = std::fs::read_dir(env.path("cache/kforge/downloads"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".part"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
 #[test]
