@@ -161,6 +161,9 @@ pub enum Layer {
     Main,
     /// The `config` table of the named patch.
     Patch(String),
+    /// The `config` table of the named out-of-tree module
+    /// (`[external.NAME]`).
+    External(String),
 }
 
 /// One Kconfig setting the declaration asks for, after merging layers.
@@ -280,6 +283,35 @@ pub struct ModuleSet {
     pub origin: Origin,
 }
 
+/// Where the source of an out-of-tree module is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExternalSource {
+    /// A directory the user edits (`path`, resolved against the declaring
+    /// file's directory): fingerprinted like `--tree`, never written to.
+    Path(PathBuf),
+    /// A local tar archive (`tarball`), with its hash when declared.
+    Tarball { path: PathBuf, hash: Option<String> },
+    /// An archive to download (`url`), with its required hash.
+    Url { url: String, hash: String },
+}
+
+/// `[external.NAME]`: an out-of-tree module built with the kernel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct External {
+    pub name: String,
+    pub source: ExternalSource,
+    /// Where its Kbuild or Makefile is, relative to the source's root
+    /// (`.` by default; never leaves the source).
+    pub subdir: PathBuf,
+    /// Further arguments for its `make M=... modules`.
+    pub make_flags: Vec<String>,
+    /// The other externals whose exported symbols it uses: they are built
+    /// first and their `Module.symvers` passed on.
+    pub uses: Vec<String>,
+    /// Where `[external.NAME]` is.
+    pub origin: Origin,
+}
+
 /// `[test]`: how `kforge test` boots the built kernel in QEMU and what it
 /// runs there.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -326,6 +358,9 @@ pub struct Spec {
     pub conditionals: Vec<Conditional>,
     pub patches: Vec<Patch>,
     pub modules: BTreeMap<String, ModuleSet>,
+    /// `[external.NAME]` tables, in an order where each comes after the
+    /// externals it `uses`.
+    pub externals: Vec<External>,
     /// `[test]`, when declared.
     pub test: Option<Test>,
     /// Every included file that was read (paths resolved against the

@@ -131,6 +131,11 @@ impl Spec {
             unconditional.extend(settings);
             patches.push(patch);
         }
+        let mut externals = Vec::new();
+        for (external, settings) in main.externals {
+            unconditional.extend(settings);
+            externals.push(external);
+        }
 
         let requests = merge(unconditional, "")?;
         let conditionals = whens
@@ -152,6 +157,7 @@ impl Spec {
             conditionals,
             patches,
             modules: main.modules,
+            externals,
             test: main.test,
             includes: loader.includes,
         })

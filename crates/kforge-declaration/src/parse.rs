@@ -14,8 +14,8 @@ use crate::lock::{BranchName, Follows, Lock, DEFAULT_LOCK_NAME};
 use crate::merge::Setting;
 use crate::text::SourceFile;
 use crate::{
-    hash, suggest, Base, Build, KernelVersion, Layer, ModuleSet, Origin, Patch, Priority, Request,
-    RequestValue, Source, SpecError, Test, TestScript,
+    hash, suggest, Base, Build, External, ExternalSource, KernelVersion, Layer, ModuleSet, Origin,
+    Patch, Priority, Request, RequestValue, Source, SpecError, Test, TestScript,
 };
 
 type Key<'i> = Spanned<DeString<'i>>;
@@ -31,6 +31,7 @@ pub(crate) struct FileDecl {
     pub whens: Vec<When>,
     pub patches: Vec<(Patch, Vec<Setting>)>,
     pub modules: BTreeMap<String, ModuleSet>,
+    pub externals: Vec<(External, Vec<Setting>)>,
     pub test: Option<Test>,
     /// `[test] loaders` entries with their offsets, checked against
     /// `[modules]` once the whole file is read.
@@ -54,7 +55,7 @@ pub(crate) struct When {
 
 /// The top-level tables.
 const TABLES: &[&str] = &[
-    "source", "build", "config", "when", "patches", "modules", "test",
+    "source", "build", "config", "when", "patches", "modules", "test", "external",
 ];
 const SOURCE_KEYS: &[&str] = &["version", "tarball", "url", "hash"];
 const TEST_KEYS: &[&str] = &["script", "memory", "timeout", "append", "files", "loaders"];
@@ -77,6 +78,16 @@ const BUILD_KEYS: &[&str] = &[
 const SETTING_KEYS: &[&str] = &["value", "optional", "since", "until", "priority", "unset"];
 const PATCH_KEYS: &[&str] = &["name", "file", "url", "hash", "strip", "config"];
 const MODULE_KEYS: &[&str] = &["load"];
+const EXTERNAL_KEYS: &[&str] = &[
+    "path",
+    "tarball",
+    "url",
+    "hash",
+    "subdir",
+    "make_flags",
+    "uses",
+    "config",
+];
 const BASES: &[&str] = &["defconfig", "tinyconfig", "allnoconfig", "alldefconfig"];
 const PRIORITIES: &[&str] = &["default", "normal", "force"];
 const INCLUDED_HELP: &str =
@@ -117,7 +128,7 @@ pub(crate) fn parse(file: &SourceFile, main: bool) -> Result<FileDecl, SpecError
         let name = key.get_ref().as_ref();
         if TABLES.contains(&name) {
             match name {
-                "source" | "patches" | "modules" | "test" if !main => {
+                "source" | "patches" | "modules" | "test" | "external" if !main => {
                     return Err(cx.at_help(
                         key.span().start,
                         format!("`[{name}]` is not allowed in an included file"),
@@ -133,6 +144,7 @@ pub(crate) fn parse(file: &SourceFile, main: bool) -> Result<FileDecl, SpecError
                 "when" => decl.whens = cx.whens(cx.table(value)?)?,
                 "patches" => decl.patches = cx.patches(value)?,
                 "modules" => decl.modules = cx.modules(cx.table(value)?)?,
+                "external" => decl.externals = cx.externals(cx.table(value)?)?,
                 "test" => {
                     let (test, refs) = cx.test(value, cx.table(value)?)?;
                     decl.test = Some(test);
@@ -1114,5 +1126,144 @@ impl<'f> Cx<'f> {
             );
         }
         Ok(sets)
+    }
+
+    /// `[external.NAME]`: out-of-tree modules, in an order where each
+    /// follows the externals it `uses` (else as written).
+    fn externals(&self, table: &DeTable<'_>) -> Result<Vec<(External, Vec<Setting>)>, SpecError> {
+        let mut out: Vec<(External, Vec<Setting>)> = Vec::new();
+        let mut uses_at: Vec<Vec<usize>> = Vec::new();
+        for (key, value) in entries(table) {
+            let name = key.get_ref().as_ref();
+            if !valid_module(name) {
+                return Err(self.at(
+                    key.span().start,
+                    format!("invalid external module name `{name}`: only letters, digits, _ and - are allowed"),
+                ));
+            }
+            let t = self.table(value)?;
+            self.known_keys(t, EXTERNAL_KEYS, &format!("in [external.{name}]"))?;
+            for (a, b) in [("path", "tarball"), ("path", "url"), ("tarball", "url")] {
+                self.exclusive(t, a, b)?;
+            }
+            let hash = t.get("hash").map(|v| self.hash(v)).transpose()?;
+            let source = if let Some(v) = t.get("path") {
+                if let Some((k, _)) = t.get_key_value("hash") {
+                    return Err(self.at_help(
+                        k.span().start,
+                        format!("`hash` with `path` in [external.{name}]"),
+                        "a path is fingerprinted as it is; `hash` is for `tarball` or `url`",
+                    ));
+                }
+                ExternalSource::Path(self.path(v, "the path")?)
+            } else if let Some(v) = t.get("tarball") {
+                ExternalSource::Tarball {
+                    path: self.path(v, "the path")?,
+                    hash,
+                }
+            } else if let Some(v) = t.get("url") {
+                let url = self.url(v)?;
+                let Some(hash) = hash else {
+                    return Err(self.at_help(
+                        v.span().start,
+                        format!("[external.{name}] has a `url` but no `hash`"),
+                        "add hash = \"sha256-...\" (kforge prints the right one when it is wrong)",
+                    ));
+                };
+                ExternalSource::Url { url, hash }
+            } else {
+                return Err(self.at_help(
+                    value.span().start,
+                    format!("[external.{name}] has no `path`, `tarball` or `url`"),
+                    "e.g. path = \"../v4l2loopback\"",
+                ));
+            };
+            let subdir = match t.get("subdir") {
+                None => PathBuf::from("."),
+                Some(v) => {
+                    let s = self.nonempty(v, "the subdirectory")?;
+                    let p = Path::new(s);
+                    if p.is_absolute()
+                        || p.components().any(|c| c == std::path::Component::ParentDir)
+                    {
+                        return Err(self.at_help(
+                            v.span().start,
+                            format!("subdir `{s}` leaves the module's source"),
+                            "write a relative path inside it, e.g. subdir = \"driver\"",
+                        ));
+                    }
+                    p.to_path_buf()
+                }
+            };
+            let make_flags = match t.get("make_flags") {
+                None => Vec::new(),
+                Some(v) => self
+                    .strings(v)?
+                    .into_iter()
+                    .map(|(s, _)| s.to_owned())
+                    .collect(),
+            };
+            let uses = match t.get("uses") {
+                None => Vec::new(),
+                Some(v) => self.strings(v)?,
+            };
+            let settings = match t.get("config") {
+                None => Vec::new(),
+                Some(v) => self.settings(
+                    self.table(v)?,
+                    &Layer::External(name.to_owned()),
+                    &format!("the config of [external.{name}]"),
+                )?,
+            };
+            uses_at.push(uses.iter().map(|(_, o)| *o).collect());
+            out.push((
+                External {
+                    name: name.to_owned(),
+                    source,
+                    subdir,
+                    make_flags,
+                    uses: uses.iter().map(|(s, _)| (*s).to_owned()).collect(),
+                    origin: self.origin(key.span().start),
+                },
+                settings,
+            ));
+        }
+        // Every `uses` names another declared external.
+        let names: Vec<&str> = out.iter().map(|(e, _)| e.name.as_str()).collect();
+        for ((e, _), offsets) in out.iter().zip(&uses_at) {
+            for (u, offset) in e.uses.iter().zip(offsets) {
+                if u == &e.name || !names.contains(&u.as_str()) {
+                    return Err(self.at_help(
+                        *offset,
+                        format!(
+                            "[external.{}] uses `{u}`, which is not another declared external",
+                            e.name
+                        ),
+                        suggest::help(u, &names),
+                    ));
+                }
+            }
+        }
+        // Dependencies first: repeatedly take the first whose uses are done.
+        let mut ordered: Vec<(External, Vec<Setting>)> = Vec::new();
+        let mut left = out;
+        while !left.is_empty() {
+            let Some(i) = left.iter().position(|(e, _)| {
+                e.uses
+                    .iter()
+                    .all(|u| ordered.iter().any(|(d, _)| &d.name == u))
+            }) else {
+                let cycle: Vec<&str> = left.iter().map(|(e, _)| e.name.as_str()).collect();
+                return Err(SpecError::At {
+                    origin: left[0].0.origin.clone(),
+                    message: format!("externals use each other in a cycle: {}", cycle.join(", ")),
+                    help: Some(
+                        "two modules cannot each need the other's symbols; drop one `uses`".into(),
+                    ),
+                });
+            };
+            ordered.push(left.remove(i));
+        }
+        Ok(ordered)
     }
 }

@@ -169,6 +169,16 @@ pub fn error_in(e: &Error, front: Front) -> String {
             ));
             s
         }
+        Error::External { name, source } => {
+            let inner = error_in(source, front);
+            format!(
+                "error: external module `{name}`: {}",
+                inner.strip_prefix("error: ").unwrap_or(&inner)
+            )
+        }
+        Error::WrongVermagic { expected, .. } => format!(
+            "error: {e}\n  the kernel's vermagic: {expected}\n  help: rebuild the module against this kernel (kforge module build DIR --spec KERNEL_TOML)\n"
+        ),
         Error::Modules { log, .. } => format!(
             "error: {e}\n  full log: {}\n  no store entry was made\n",
             log.display()

@@ -10,8 +10,10 @@
 
 pub mod errors;
 pub mod import;
+pub mod progress;
 mod render;
 pub mod resolution;
+pub mod table;
 pub mod update;
 
 pub use render::{render, Level};

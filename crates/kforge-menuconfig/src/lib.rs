@@ -591,6 +591,7 @@ impl Model {
                 let from = match &d.layer {
                     Layer::Include => format!(" (included profile {})", d.origin.file.display()),
                     Layer::Patch(p) => format!(" (patch {p})"),
+                    Layer::External(e) => format!(" (external module {e})"),
                     Layer::Main => String::new(),
                 };
                 let when = d
@@ -1047,6 +1048,7 @@ impl Model {
         let by = match (&d.layer, &d.condition) {
             (Layer::Include, _) => format!("the included profile {place}"),
             (Layer::Patch(p), _) => format!("patch {p} ({place})"),
+            (Layer::External(e), _) => format!("external module {e} ({place})"),
             (Layer::Main, Some(c)) => format!("[when.{c}] at {place}"),
             (Layer::Main, None) => place.clone(),
         };
@@ -1094,6 +1096,10 @@ impl Model {
                 )),
                 Layer::Patch(p) => self.status.push_str(&format!(
                     " (was {} from patch {p}: saving writes it with priority \"force\")",
+                    d.value
+                )),
+                Layer::External(e) => self.status.push_str(&format!(
+                    " (was {} from external module {e}: saving writes it with priority \"force\")",
                     d.value
                 )),
                 Layer::Main => {}

@@ -174,12 +174,21 @@ fn entry_image(
 }
 
 /// The build log of a build directory, and make run into it.
-struct Log {
-    path: PathBuf,
-    file: std::io::BufWriter<std::fs::File>,
+pub(crate) struct Log {
+    pub(crate) path: PathBuf,
+    pub(crate) file: std::io::BufWriter<std::fs::File>,
 }
 
 impl Log {
+    /// A new log at `path` (replacing an earlier one).
+    pub(crate) fn create(path: PathBuf) -> Result<Log, Error> {
+        let file = std::fs::File::create(&path).map_err(io(path.display().to_string()))?;
+        Ok(Log {
+            file: std::io::BufWriter::new(file),
+            path,
+        })
+    }
+
     /// [`Error::Make`] for a failed make: the first error lines of the log,
     /// or its last lines.
     fn failed(&mut self, error: kforge_store::MakeError) -> Error {
@@ -222,7 +231,7 @@ impl Log {
 }
 
 /// Run make for `targets` as step `step`, counting compile lines.
-fn make_step(
+pub(crate) fn make_step(
     plan: &Plan,
     dirlock: &kforge_store::BuildDirLock,
     log: &mut Log,
@@ -234,9 +243,23 @@ fn make_step(
     let stdin = dirlock
         .inherit()
         .map_err(io("passing the build directory lock to make"))?;
+    run_make(&plan.make, stdin, log, obs, step, targets, expected)
+}
+
+/// Run `make` for `targets` as step `step` with `stdin`, counting compile
+/// lines.
+pub(crate) fn run_make(
+    make: &kforge_store::Make,
+    stdin: std::process::Stdio,
+    log: &mut Log,
+    obs: &mut dyn Observer,
+    step: &str,
+    targets: &[String],
+    expected: Option<u64>,
+) -> Result<u64, Error> {
     obs.step(step, expected);
     let mut count = 0;
-    let r = plan.make.run(targets, stdin, &mut log.file, &mut |l| {
+    let r = make.run(targets, stdin, &mut log.file, &mut |l| {
         if kforge_store::quiet_line(l).is_some() {
             count += 1;
         }
@@ -263,13 +286,7 @@ fn build_entry(
     let tmp = store
         .begin(lock, &p.hash, &p.name)
         .map_err(io("creating the store entry"))?;
-    let log_path = objdir.join("kforge-build.log");
-    let mut log = Log {
-        file: std::io::BufWriter::new(
-            std::fs::File::create(&log_path).map_err(io(log_path.display().to_string()))?,
-        ),
-        path: log_path,
-    };
+    let mut log = Log::create(objdir.join("kforge-build.log"))?;
     let mut durations: BTreeMap<String, f64> = BTreeMap::new();
     let mut took = |name: &str, t: Instant| {
         durations.insert(
@@ -386,6 +403,11 @@ fn build_entry(
             None,
         )?;
     }
+    let externals = if p.source.externals.is_empty() {
+        Vec::new()
+    } else {
+        crate::external::build_externals(p, &dirlock, &mut log, obs, &out)?
+    };
     if dtbs {
         let install = vec![
             "dtbs_install".to_string(),
@@ -437,6 +459,13 @@ fn build_entry(
                     .map_err(io(link.display().to_string()))?;
             }
         }
+        if !externals.is_empty() {
+            crate::external::append_symvers(p, &out.join("dev/Module.symvers"))?;
+            crate::external::check_vermagic(
+                &out.join("modules/lib/modules").join(&release),
+                &release,
+            )?;
+        }
         modules_indexes_and_loaders(p, objdir, &out, &release, &mut log, obs)?;
     }
     took("install", t);
@@ -468,7 +497,7 @@ fn build_entry(
             kernel_version: p.kernelversion.clone(),
         },
         config_sha256: kforge_store::sha256_hex(p.config.as_bytes()),
-        kernel_release: release,
+        kernel_release: release.clone(),
         arch: p.arch.clone(),
         srcarch: p.srcarch.clone(),
         image: image
@@ -494,6 +523,14 @@ fn build_entry(
             .collect(),
         features: (&features).into(),
         durations_s: durations,
+        externals: externals
+            .into_iter()
+            .map(|(e, modules)| manifest::External {
+                name: e.name.clone(),
+                source: e.digest.clone(),
+                modules: crate::external::installed_modules(&out, &release, &e.name, &modules),
+            })
+            .collect(),
         files: files.iter().map(Into::into).collect(),
     };
     std::fs::write(out.join(Manifest::FILE), manifest.to_json())

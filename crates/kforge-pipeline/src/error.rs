@@ -137,6 +137,39 @@ pub enum Error {
         /// The tree's `KERNELVERSION`.
         kernel_version: String,
     },
+    /// An external module's `path` cannot be read.
+    #[error("{origin}: external module `{name}`: {}: {source}", path.display())]
+    ExternalSource {
+        name: String,
+        origin: Origin,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// An external module's directory has no Kbuild or Makefile.
+    #[error("{origin}: external module `{name}`: {} has no Kbuild or Makefile", dir.display())]
+    ExternalNotAModule {
+        name: String,
+        origin: Origin,
+        dir: PathBuf,
+    },
+    /// Building an out-of-tree module (`[external.NAME]`) failed.
+    #[error("external module `{name}`: {source}")]
+    External { name: String, source: Box<Error> },
+    /// The kernel of a declaration with out-of-tree modules has no module
+    /// support.
+    #[error("{origin}: external module `{name}` needs a kernel with modules, but the configuration has CONFIG_MODULES off")]
+    ExternalWithoutModules { name: String, origin: Origin },
+    /// An installed module was built for another kernel than the entry's.
+    #[error("{}: built for {built_for}, but the kernel is {release}", module.display())]
+    WrongVermagic {
+        /// The module, in the entry.
+        module: PathBuf,
+        /// Its `vermagic`, and the kernel's.
+        built_for: String,
+        release: String,
+        /// The kernel's whole `vermagic`.
+        expected: String,
+    },
     /// A boot test cannot be made.
     #[error("{0}")]
     Boot(String),

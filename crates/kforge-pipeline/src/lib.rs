@@ -31,6 +31,7 @@ pub mod build;
 pub mod conf;
 pub mod diff;
 pub mod error;
+pub mod external;
 pub mod import;
 pub mod manifest;
 pub mod modules;

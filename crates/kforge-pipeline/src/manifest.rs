@@ -44,6 +44,9 @@ pub struct Manifest {
     pub features: Features,
     /// Seconds per step (olddefconfig, build, install).
     pub durations_s: BTreeMap<String, f64>,
+    /// The out-of-tree modules built with the kernel, in build order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub externals: Vec<External>,
     /// Every file of the entry but the manifest, with its hash.
     pub files: Vec<FileHash>,
 }
@@ -62,6 +65,16 @@ pub struct Source {
     pub digest: String,
     pub patches_sha256: Vec<String>,
     pub kernel_version: String,
+}
+
+/// An out-of-tree module (`[external.NAME]`) of an entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct External {
+    pub name: String,
+    /// `archive:<sha256>` or `path:<sha256>`: its source.
+    pub source: String,
+    /// Its modules, relative to the entry.
+    pub modules: Vec<String>,
 }
 
 /// A tool of the build.
@@ -200,6 +213,11 @@ mod tests {
                 of: false,
             },
             durations_s: BTreeMap::from([("build".into(), 1.5)]),
+            externals: vec![External {
+                name: "hello".into(),
+                source: "path:00".into(),
+                modules: vec!["modules/lib/modules/6.1.0/extra/hello/hello.ko".into()],
+            }],
             files: vec![FileHash {
                 path: "kernel/bzImage".into(),
                 size: 3,

@@ -154,6 +154,20 @@ fn key_inputs(
         "env",
         repro_key_text(&kforge_store::ReproSettings::default()),
     );
+    // Out-of-tree modules: each one's source, where in it, flags and uses
+    // (its config requests are in the configuration already).
+    for e in &source.externals {
+        k.add(
+            &format!("external.{}", e.name),
+            format!(
+                "{} subdir={} make_flags={} uses={}",
+                e.digest,
+                e.declared.subdir.display(),
+                serde_json::to_string(&e.declared.make_flags).unwrap_or_default(),
+                e.declared.uses.join(",")
+            ),
+        );
+    }
     k
 }
 
@@ -222,6 +236,14 @@ pub fn plan(
         return Err(Error::MissingLauncher(prog));
     }
     let config = resolved.res.config.clone();
+    if let Some(e) = source.externals.first() {
+        if !kforge_store::config_features(&config).modules {
+            return Err(Error::ExternalWithoutModules {
+                name: e.name.clone(),
+                origin: e.declared.origin.clone(),
+            });
+        }
+    }
     let config_sha256 = kforge_store::sha256_hex(config.as_bytes());
     let key = key_inputs(spec, &source, &config_sha256, &toolchain, opts);
     let hash = key.hash();

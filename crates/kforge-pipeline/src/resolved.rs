@@ -312,6 +312,20 @@ pub fn module_requests(
     }
     let map = kforge_tree::ModuleMap::scan(tree)?;
     let srcarch = kc.getenv("SRCARCH").unwrap_or_default();
+    // The modules the externals declare, when every one is a directory
+    // that can be read now (an archive is known once fetched: its modules
+    // are then checked after the build).
+    let external: Option<Vec<String>> = spec
+        .externals
+        .iter()
+        .map(|e| match &e.source {
+            kforge_declaration::ExternalSource::Path(p) => {
+                kforge_tree::external_modules(&p.join(&e.subdir))
+            }
+            _ => None,
+        })
+        .collect::<Option<Vec<Vec<String>>>>()
+        .map(|v| v.concat());
     let tristate = |name: &str| {
         kc.find(name)
             .is_some_and(|s| kc.sym(s).ty == kconfig_engine::SymType::Tristate)
@@ -324,13 +338,25 @@ pub fn module_requests(
                     && !s.symbols.is_empty()
                     && s.symbols.iter().all(|x| tristate(x))
             }) else {
-                missing.push((
-                    set.origin.clone(),
-                    format!(
-                        "[modules.{}]: no Makefile of arch/{srcarch} builds a module named {module}",
-                        set.name
-                    ),
-                ));
+                let name = module.replace('-', "_");
+                match &external {
+                    Some(names) if names.contains(&name) => {}
+                    None => {}
+                    Some(_) if spec.externals.is_empty() => missing.push((
+                        set.origin.clone(),
+                        format!(
+                            "[modules.{}]: no Makefile of arch/{srcarch} builds a module named {module}",
+                            set.name
+                        ),
+                    )),
+                    Some(_) => missing.push((
+                        set.origin.clone(),
+                        format!(
+                            "[modules.{}]: neither a Makefile of arch/{srcarch} nor an [external] builds a module named {module}",
+                            set.name
+                        ),
+                    )),
+                }
                 continue;
             };
             let wanted =

@@ -19,6 +19,78 @@ pub struct SourceTree {
     pub place: String,
     /// SHA-256 of each patch file, in order (none for a given tree).
     pub patches: Vec<String>,
+    /// The declared out-of-tree modules' sources, in build order.
+    pub externals: Vec<ExternalTree>,
+}
+
+/// The source of one `[external.NAME]`, ready to build.
+#[derive(Debug, Clone)]
+pub struct ExternalTree {
+    pub name: String,
+    /// Its declaration (flags, uses).
+    pub declared: kforge_declaration::External,
+    /// The directory holding its Kbuild or Makefile (its `subdir`).
+    pub dir: PathBuf,
+    /// `archive:<sha256>` or `path:<sha256>` (of the directory's place and
+    /// fingerprint, kbuild's outputs left out): what is in it.
+    pub digest: String,
+}
+
+/// The declared externals' sources: archives fetched, verified and
+/// unpacked into the cache; `path` directories taken as they are (never
+/// written to) and fingerprinted. Each must hold a Kbuild or Makefile.
+pub fn prepare_externals(
+    cache: &kforge_source::Cache,
+    spec: &Spec,
+    progress: bool,
+) -> Result<Vec<ExternalTree>, Error> {
+    let mut out = Vec::new();
+    for e in &spec.externals {
+        let (root, digest) = match kforge_source::Fetchable::from_external(e) {
+            Some(what) => {
+                let (root, sha) = kforge_source::prepare_archive(cache, &what, progress)?;
+                (root, format!("archive:{}", hex::encode(sha)))
+            }
+            None => {
+                let kforge_declaration::ExternalSource::Path(p) = &e.source else {
+                    unreachable!("from_external is None only for a path")
+                };
+                let root = std::fs::canonicalize(p).map_err(|source| Error::ExternalSource {
+                    name: e.name.clone(),
+                    origin: e.origin.clone(),
+                    path: p.clone(),
+                    source,
+                })?;
+                let fp = kforge_store::module_source_fingerprint(&root).map_err(|source| {
+                    Error::ExternalSource {
+                        name: e.name.clone(),
+                        origin: e.origin.clone(),
+                        path: root.clone(),
+                        source,
+                    }
+                })?;
+                let place = root.as_os_str().as_encoded_bytes();
+                let digest =
+                    kforge_store::sha256_hex([place, b"\n", fp.as_bytes()].concat().as_slice());
+                (root, format!("path:{digest}"))
+            }
+        };
+        let dir = root.join(&e.subdir);
+        if !dir.join("Kbuild").is_file() && !dir.join("Makefile").is_file() {
+            return Err(Error::ExternalNotAModule {
+                name: e.name.clone(),
+                origin: e.origin.clone(),
+                dir,
+            });
+        }
+        out.push(ExternalTree {
+            name: e.name.clone(),
+            declared: e.clone(),
+            dir,
+            digest,
+        });
+    }
+    Ok(out)
 }
 
 /// The source tree of a declaration: `tree` as it is, or the declared
@@ -44,6 +116,7 @@ pub fn prepare(spec: &Spec, tree: Option<&Path>, progress: bool) -> Result<Sourc
                 place: digest.clone(),
                 digest,
                 patches: p.patch_sha256.iter().map(hex::encode).collect(),
+                externals: prepare_externals(&kforge_source::Cache::default(), spec, progress)?,
             })
         }
     }
@@ -82,5 +155,6 @@ fn given_tree(spec: &Spec, t: &Path) -> Result<SourceTree, Error> {
         place: format!("tree:{place}"),
         tree,
         patches: Vec::new(),
+        externals: prepare_externals(&kforge_source::Cache::default(), spec, false)?,
     })
 }

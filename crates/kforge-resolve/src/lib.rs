@@ -369,6 +369,7 @@ fn layer_order(r: &Request) -> (u8, Origin) {
         kforge_declaration::Layer::Include => 0,
         kforge_declaration::Layer::Main => 1,
         kforge_declaration::Layer::Patch(_) => 2,
+        kforge_declaration::Layer::External(_) => 3,
     };
     (l, r.origin.clone())
 }

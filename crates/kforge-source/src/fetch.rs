@@ -71,6 +71,23 @@ impl Fetchable {
         })
     }
 
+    /// The archive of an `[external.NAME]` declared with `tarball` or
+    /// `url`; `None` for a `path`.
+    pub fn from_external(external: &kforge_declaration::External) -> Option<Fetchable> {
+        use kforge_declaration::ExternalSource;
+        let (location, hash) = match &external.source {
+            ExternalSource::Path(_) => return None,
+            ExternalSource::Tarball { path, hash } => (Location::Path(path.clone()), hash.clone()),
+            ExternalSource::Url { url, hash } => (url_location(url), Some(hash.clone())),
+        };
+        Some(Fetchable {
+            location,
+            hash,
+            what: format!("the archive of external module `{}`", external.name),
+            origin: Some(external.origin.to_string()),
+        })
+    }
+
     /// The file or URL of a `[[patches]]` entry.
     pub fn from_patch(patch: &kforge_declaration::Patch) -> Fetchable {
         let location = match (&patch.file, &patch.url) {

@@ -193,22 +193,60 @@ pub fn prepare(
         .collect();
     let post_patch = spec.build.post_patch.as_deref();
     let key = cache_key(&source.sha256, &digests, post_patch);
-    let sources = cache.sources_dir();
-    let tree = sources.join(&key);
-    let done = |reused| Prepared {
-        tree: tree.clone(),
-        key: key.clone(),
+    let (tree, reused) = cached_tree(
+        cache,
+        &key,
+        |root| {
+            apply_patches(root, &patch_files)?;
+            if let Some(script) = post_patch {
+                run_post_patch(root, script)?;
+            }
+            Ok(())
+        },
+        &source.path,
+    )?;
+    Ok(Prepared {
+        tree,
+        key,
         source_sha256: source.sha256,
-        patch_sha256: patch_sha256.clone(),
+        patch_sha256,
         reused,
-    };
+    })
+}
+
+/// A declared archive (an out-of-tree module's `tarball` or `url`),
+/// fetched, verified and unpacked into the cache as [`prepare`] does for a
+/// kernel source without patches: its root directory and the archive's
+/// SHA-256.
+pub fn prepare_archive(
+    cache: &Cache,
+    what: &Fetchable,
+    progress: bool,
+) -> Result<(PathBuf, [u8; 32]), SourceError> {
+    let archive = fetch(cache, what, progress)?;
+    let key = cache_key(&archive.sha256, &[], None);
+    let (tree, _) = cached_tree(cache, &key, |_| Ok(()), &archive.path)?;
+    Ok((tree, archive.sha256))
+}
+
+/// `sources/<key>`: found, or unpacked from `archive` and finished by
+/// `finish` under the key's lock, then renamed into place (never half
+/// prepared). Also says whether it was found.
+fn cached_tree(
+    cache: &Cache,
+    key: &str,
+    finish: impl FnOnce(&Path) -> Result<(), SourceError>,
+    archive: &Path,
+) -> Result<(PathBuf, bool), SourceError> {
+    let sources = cache.sources_dir();
+    let tree = sources.join(key);
     if tree.is_dir() {
-        return Ok(done(true));
+        return Ok((tree, true));
     }
     fs::create_dir_all(&sources).map_err(SourceError::io(&sources, "create the directory"))?;
     let _lock = lock(&cache.locks_dir().join(format!("source-{key}.lock")))?;
     if tree.is_dir() {
-        return Ok(done(true));
+        return Ok((tree, true));
     }
     // Leftovers of a process that died while preparing this key (we hold
     // its lock, so nobody else is working on them).
@@ -221,14 +259,11 @@ pub fn prepare(
         }
     }
     let staging = Staging::new(&sources, &prefix)?;
-    let root = unpack(&source.path, &staging.path().join("unpacked"))?;
-    apply_patches(&root, &patch_files)?;
-    if let Some(script) = post_patch {
-        run_post_patch(&root, script)?;
-    }
+    let root = unpack(archive, &staging.path().join("unpacked"))?;
+    finish(&root)?;
     fs::rename(&root, &tree).map_err(SourceError::io(&tree, "move the prepared tree into"))?;
     drop(staging);
-    Ok(done(false))
+    Ok((tree, false))
 }
 
 /// An exclusive lock on `path` (created if needed, with its directory),

@@ -37,7 +37,9 @@ pub use driver::{
     clean_env, first_errors, quiet_line, reproducible_env, Make, MakeError, ReproSettings,
     FIXED_TIMESTAMP,
 };
-pub use fingerprint::tree_fingerprint;
+pub use fingerprint::{
+    is_kbuild_output, module_source_fingerprint, sync_module_source, tree_fingerprint,
+};
 pub use outputs::{
     collect_dev, collect_kernel, config_features, hash_tree, parse_config, Features, FileHash,
 };

@@ -320,6 +320,42 @@ fn harvest(unit: &Unit, edges: &mut Vec<Edge>, rules: &mut Vec<Rule>, notes: &mu
     }
 }
 
+/// The modules an out-of-tree module's directory declares: the `NAME.o`
+/// words of its `obj-m` (or `obj-$(...)`) assignments, in its Kbuild, else
+/// its Makefile, names as modprobe takes them. `None`: neither file can be
+/// read.
+pub fn external_modules(dir: &Path) -> Option<Vec<String>> {
+    let text = ["Kbuild", "Makefile"]
+        .iter()
+        .find_map(|f| std::fs::read_to_string(dir.join(f)).ok())?;
+    let joined = text.replace("\\\n", " ");
+    let mut names = Vec::new();
+    for line in joined.lines() {
+        let line = line.split('#').next().unwrap_or_default().trim();
+        let Some(rest) = line.strip_prefix("obj-m").or_else(|| {
+            line.strip_prefix("obj-$(")
+                .and_then(|r| r.split_once(')').map(|x| x.1))
+        }) else {
+            continue;
+        };
+        let Some((_, words)) = rest.split_once('=') else {
+            continue;
+        };
+        for w in words.split_whitespace() {
+            if let Some(stem) = w
+                .strip_suffix(".o")
+                .filter(|s| !s.contains('/') && !s.is_empty())
+            {
+                let n = normalize_name(stem);
+                if !names.contains(&n) {
+                    names.push(n);
+                }
+            }
+        }
+    }
+    Some(names)
+}
+
 /// `-` → `_`, as `KBUILD_MODNAME` and modprobe do.
 fn normalize_name(name: &str) -> String {
     name.replace('-', "_")

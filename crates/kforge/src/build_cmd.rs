@@ -2,7 +2,6 @@
 //! to store entry (kforge-pipeline), with progress on a terminal; or the
 //! entries nothing refers to collected.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -71,8 +70,6 @@ pub fn run(args: BuildArgs) -> i32 {
     let built = Spec::load(&args.spec)
         .map_err(Error::from)
         .and_then(|spec| {
-            let source =
-                kforge_pipeline::source::prepare(&spec, args.tree.as_deref(), crate::progress())?;
             let req = BuildRequest {
                 spec: &spec,
                 opts: &opts,
@@ -80,7 +77,7 @@ pub fn run(args: BuildArgs) -> i32 {
                 dry_run: args.dry_run,
                 probe_cache: !args.no_probe_cache,
             };
-            run::build_declaration(&store, &req, source, None, &mut Progress::default())
+            build(&store, &req, args.tree.as_deref(), &mut Progress::default())
         });
     match built {
         Ok(Built::Entry(entry)) => {
@@ -96,6 +93,18 @@ pub fn run(args: BuildArgs) -> i32 {
             1
         }
     }
+}
+
+/// The declaration's source prepared (or `tree`), then its entry built or
+/// found.
+pub fn build(
+    store: &Store,
+    req: &BuildRequest<'_>,
+    tree: Option<&std::path::Path>,
+    progress: &mut Progress,
+) -> Result<Built, Error> {
+    let source = kforge_pipeline::source::prepare(req.spec, tree, crate::progress())?;
+    run::build_declaration(store, req, source, None, progress)
 }
 
 /// `--dry-run`: the store key, the entry, the make command, the key inputs.
@@ -124,8 +133,7 @@ pub fn print_plan(store: &Store, plan: &Plan) {
 /// make's lines otherwise.
 #[derive(Default)]
 pub struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-    count: u64,
+    make: kforge_diagnostics::progress::MakeProgress,
     /// The declaration a boot test is about (`kforge test`).
     label: String,
 }
@@ -136,55 +144,6 @@ impl Progress {
         Progress {
             label: label.to_string(),
             ..Progress::default()
-        }
-    }
-
-    fn start(&mut self, phase: &str, expected: Option<u64>) {
-        self.count = 0;
-        self.bar = std::io::stderr().is_terminal().then(|| {
-            let bar = match expected {
-                Some(n) => indicatif::ProgressBar::new(n.max(1)),
-                None => indicatif::ProgressBar::new_spinner(),
-            };
-            let template = if expected.is_some() {
-                "{prefix} [{elapsed_precise}] {bar:30} {pos}/{len} {wide_msg}"
-            } else {
-                "{prefix} [{elapsed_precise}] {spinner} {pos} {wide_msg}"
-            };
-            if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
-                bar.set_style(style);
-            }
-            bar.set_prefix(phase.to_string());
-            bar.enable_steady_tick(Duration::from_millis(200));
-            bar
-        });
-    }
-
-    fn show(&mut self, line: &str) {
-        let quiet = kforge_store::quiet_line(line);
-        if quiet.is_some() {
-            self.count += 1;
-        }
-        match &self.bar {
-            Some(bar) => match quiet {
-                Some((tag, what)) => {
-                    if bar.length().is_some_and(|l| self.count > l) {
-                        bar.set_length(self.count);
-                    }
-                    bar.set_position(self.count);
-                    bar.set_message(format!("{tag} {what}"));
-                }
-                // Warnings and anything else make says stay visible.
-                None if !line.starts_with("make") => bar.println(line),
-                None => {}
-            },
-            None => eprintln!("{line}"),
-        }
-    }
-
-    fn finish(&mut self) {
-        if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
         }
     }
 }
@@ -243,15 +202,15 @@ impl Observer for Progress {
     }
 
     fn step(&mut self, name: &str, expected: Option<u64>) {
-        self.start(name, expected);
+        self.make.start(name, expected);
     }
 
     fn line(&mut self, line: &str) {
-        self.show(line);
+        self.make.line(line);
     }
 
     fn step_done(&mut self) {
-        self.finish();
+        self.make.finish();
     }
 
     fn done(&mut self, e: &StoreEntry) {

@@ -65,7 +65,9 @@ enum Cmd {
     /// Generate modules.dep and the module index files, byte-identical to kmod's depmod
     #[command(disable_help_flag = false)]
     Depmod(Box<depmod_cmd::DepmodArgs>),
-    /// Module closures of a requirement, and loaders that ship only them
+    /// Module closures of a requirement, loaders that ship only them, and
+    /// out-of-tree modules built against a declared kernel
+    #[command(alias = "module")]
     Modules(Box<modules_cmd::ModulesArgs>),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions(completions::CompletionsArgs),

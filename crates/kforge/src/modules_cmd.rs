@@ -1,5 +1,6 @@
-//! `kforge modules closure|loader`: what a requirement needs from a module
-//! tree, and a directory that loads exactly that.
+//! `kforge modules closure|loader|build`: what a requirement needs from a
+//! module tree, a directory that loads exactly that, and a module under
+//! development built against a declared kernel.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -21,6 +22,29 @@ pub enum ModulesCmd {
     /// Write a loader: the closure's modules, depmod files, firmware,
     /// load.sh/unload.sh, an s6-rc oneshot and a systemd unit
     Loader(LoaderArgs),
+    /// Build a module directory against the declared kernel's store entry
+    /// (built first when missing), incrementally; print the .ko paths
+    Build(BuildArgs),
+}
+
+/// `kforge module build`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The module's directory (its Kbuild or Makefile); kbuild builds in it
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// The declaration of the kernel to build against
+    #[arg(long, value_name = "KERNEL_TOML", default_value = "kernel.toml")]
+    pub spec: PathBuf,
+    /// An unpacked kernel tree to use instead of the declared source
+    #[arg(long, value_name = "DIR")]
+    pub tree: Option<PathBuf>,
+    /// The symlink to point at the kernel's store entry
+    #[arg(long, value_name = "PATH", default_value = "result")]
+    pub out_link: PathBuf,
+    /// Further make arguments (`KCPPFLAGS=-DDEBUG`, `W=1`)
+    #[arg(last = true, value_name = "MAKE_ARGS")]
+    pub make_flags: Vec<String>,
 }
 
 /// Where the modules are and what is wanted.
@@ -75,6 +99,7 @@ pub fn run(a: ModulesArgs) -> i32 {
     let r = match a.command {
         ModulesCmd::Closure(t) => closure(&t).map(|(_, c)| print_closure(&c)),
         ModulesCmd::Loader(l) => loader(&l),
+        ModulesCmd::Build(b) => return build(&b),
     };
     match r {
         Ok(()) => 0,
@@ -153,4 +178,42 @@ fn loader(a: &LoaderArgs) -> Result<(), String> {
         a.out.display()
     );
     Ok(())
+}
+
+/// `kforge module build`: the entry (a store hit when nothing changed),
+/// then the module against its `dev/`.
+fn build(a: &BuildArgs) -> i32 {
+    use kforge_pipeline::run::{BuildRequest, Built};
+    let store = kforge_store::Store::new(kforge_store::default_cache_root());
+    let mut progress = crate::build_cmd::Progress::default();
+    let r = kforge_declaration::Spec::load(&a.spec)
+        .map_err(kforge_pipeline::Error::from)
+        .and_then(|spec| {
+            let req = BuildRequest {
+                spec: &spec,
+                opts: &Default::default(),
+                out_link: &a.out_link,
+                dry_run: false,
+                probe_cache: true,
+            };
+            let tree = a.tree.as_deref();
+            let Built::Entry(e) = crate::build_cmd::build(&store, &req, tree, &mut progress)?
+            else {
+                unreachable!("not a dry run")
+            };
+            let pipeline = kforge_pipeline::external::build_module;
+            pipeline(&store, &e.path, &a.dir, &a.make_flags, &mut progress)
+        });
+    match r {
+        Ok(modules) => {
+            for m in modules {
+                outln!("{}", m.display());
+            }
+            0
+        }
+        Err(e) => {
+            eprint!("{}", kforge_diagnostics::errors::error(&e));
+            1
+        }
+    }
 }

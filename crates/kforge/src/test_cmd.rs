@@ -8,7 +8,6 @@
 //! (kforge-pipeline's boot stage). A table sums up; `--junit` writes JUnit
 //! XML.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -118,44 +117,24 @@ pub fn run(args: TestArgs) -> i32 {
 
 fn table(rows: &[Row]) -> String {
     let head = ["spec", "release", "boot", "loaders", "script", "result"];
-    let cells: Vec<[String; 6]> = rows
+    let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
-            [
+            let boot = r
+                .boot
+                .map_or("-".into(), |d| format!("{:.2}s", d.as_secs_f64()));
+            let (loaders, script) = (r.loaders.clone(), r.script.clone());
+            vec![
                 r.spec.clone(),
                 r.release.clone(),
-                r.boot
-                    .map_or("-".into(), |d| format!("{:.2}s", d.as_secs_f64())),
-                r.loaders.clone(),
-                r.script.clone(),
+                boot,
+                loaders,
+                script,
                 r.verdict.clone(),
             ]
         })
         .collect();
-    let mut width = head.map(str::len);
-    for c in &cells {
-        for (w, s) in width.iter_mut().zip(c) {
-            *w = (*w).max(s.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let line = |out: &mut String, c: &[&str]| {
-        let mut l = String::new();
-        for (i, (s, w)) in c.iter().zip(width).enumerate() {
-            if i + 1 == c.len() {
-                l.push_str(s);
-            } else {
-                let _ = write!(l, "{s:<w$}  ");
-            }
-        }
-        out.push_str(l.trim_end());
-        out.push('\n');
-    };
-    line(&mut out, &head);
-    for c in &cells {
-        line(&mut out, &c.each_ref().map(String::as_str));
-    }
-    out
+    kforge_diagnostics::table::columns(&head, &cells)
 }
 
 fn test_one(args: &TestArgs, spec_path: &Path) -> Result<Row, String> {

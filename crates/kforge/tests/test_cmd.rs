@@ -333,3 +333,231 @@ fn a_mips_kernel_gets_the_runner_of_its_byte_order() {
         );
     }
 }
+
+/// Copy the directory `from` into `to` (files and directories only).
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// The C files kbuild compiled, from a build log's `  CC [M]  path` lines.
+fn compiled(log: &str) -> Vec<String> {
+    log.lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("  CC")?;
+            Some(rest.rsplit(' ').next()?.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn external_modules_are_built_beside_the_kernel_booted_rebuilt_and_checked() {
+    example_passes();
+    // The external example, its repository modules copied so the test can
+    // edit one; Debian's vpoll-dkms stays where the package put it.
+    let d = tempfile::tempdir().unwrap();
+    copy_dir(
+        &repo_root().join("examples/modules"),
+        &d.path().join("modules"),
+    );
+    let example =
+        std::fs::read_to_string(repo_root().join("examples/qemu-x86_64-external.toml")).unwrap();
+    assert!(
+        Path::new("/usr/src/vpoll-0.1/Makefile").is_file(),
+        "Debian's vpoll-dkms is not installed: run scripts/setup (apt-get install vpoll-dkms)"
+    );
+    let spec = d.path().join("ext.toml");
+    std::fs::write(
+        &spec,
+        example.replace(
+            "include = [\"../profiles/qemu.toml\"]",
+            &format!(
+                "include = [\"{}\"]",
+                repo_root().join("profiles/qemu.toml").display()
+            ),
+        ),
+    )
+    .unwrap();
+
+    // ---- built with the kernel, booted: loaded and unloaded
+    let junit = d.path().join("junit.xml");
+    let o = test(&spec, &["--junit", junit.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("1/1 loaded, 1 unloaded"), "{stdout}");
+    let entry = std::fs::read_link(d.path().join("result")).unwrap();
+    let m = kforge_pipeline::Manifest::read(&entry).unwrap();
+    let release = m.kernel_release.clone();
+    let names: Vec<(&str, Vec<String>)> = m
+        .externals
+        .iter()
+        .map(|e| (e.name.as_str(), e.modules.clone()))
+        .collect();
+    let ko = |n: &str| format!("modules/lib/modules/{release}/extra/{n}/{n}.ko");
+    assert_eq!(
+        names,
+        [
+            ("hello", vec![ko("hello")]),
+            ("greeter", vec![ko("greeter")]),
+            ("vpoll", vec![ko("vpoll")]),
+        ]
+    );
+    // kforge's depmod saw greeter's use of hello; dev/ exports hello's symbol.
+    let moddir = entry.join("modules/lib/modules").join(&release);
+    let dep = std::fs::read_to_string(moddir.join("modules.dep")).unwrap();
+    assert!(
+        dep.contains("extra/greeter/greeter.ko: extra/hello/hello.ko\n"),
+        "{dep}"
+    );
+    let symvers = std::fs::read_to_string(entry.join("dev/Module.symvers")).unwrap();
+    assert!(symvers.contains("\thello_greet\t"), "{symvers}");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let log = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("kforge: console log: "))
+        .expect("the console log's path");
+    let console = std::fs::read_to_string(log).unwrap();
+    for line in [
+        "hello: greetings, greeter",
+        "vpoll: loaded",
+        ":loader:external:load:0",
+        "vpoll: unloaded",
+        "hello: unloaded",
+        ":loader:external:unload:0",
+    ] {
+        assert!(console.contains(line), "{line}:\n{console}");
+    }
+
+    // ---- one line of a path module edited: only that module is compiled
+    let source = d.path().join("modules/hello/hello.c");
+    let original = std::fs::read_to_string(&source).unwrap();
+    let edited = original.replace("hello: loaded\\n", "hello: loaded, edited\\n");
+    assert_ne!(edited, original);
+    std::fs::write(&source, &edited).unwrap();
+    let build = |link: &str| {
+        let o = kforge(d.path())
+            .args(["build", "ext.toml", "--tree"])
+            .arg(tree_6_1())
+            .args(["--out-link", link])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        (o, std::fs::read_link(d.path().join(link)).unwrap())
+    };
+    let (_, edited_entry) = build("result-edited");
+    assert_ne!(edited_entry, entry);
+    let log = std::fs::read_to_string(edited_entry.join("build.log")).unwrap();
+    let cc = compiled(&log);
+    assert!(!cc.is_empty(), "nothing compiled:\n{log}");
+    assert!(
+        cc.iter().all(|f| f.contains("/.kforge-external/hello/")),
+        "more than hello compiled: {cc:?}"
+    );
+    // ---- the edit undone: the first entry again, without building
+    std::fs::write(&source, &original).unwrap();
+    let (o, undone) = build("result-undone");
+    assert_eq!(undone, entry, "{}", text(&o));
+    assert!(text(&o).contains("up to date"), "{}", text(&o));
+
+    // ---- a module that does not compile: its name, the compiler's error,
+    // no entry
+    let broken = d.path().join("modules/broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(broken.join("Kbuild"), "obj-m := broken.o\n").unwrap();
+    std::fs::write(
+        broken.join("broken.c"),
+        "int broken(void) { return undeclared_thing; }\n",
+    )
+    .unwrap();
+    let with_broken = d.path().join("broken.toml");
+    std::fs::write(
+        &with_broken,
+        std::fs::read_to_string(&spec).unwrap()
+            + "\n[external.broken]\npath = \"modules/broken\"\n",
+    )
+    .unwrap();
+    let o = kforge(d.path())
+        .args([
+            "build",
+            "broken.toml",
+            "--out-link",
+            "result-broken",
+            "--tree",
+        ])
+        .arg(tree_6_1())
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("error: external module `broken`: the build failed"),
+        "{t}"
+    );
+    assert!(
+        t.contains("broken.c:1:") && t.contains("undeclared_thing"),
+        "{t}"
+    );
+    assert!(t.contains("no store entry was made"), "{t}");
+    assert!(!d.path().join("result-broken").exists());
+    // ---- a loader naming a module nobody builds, caught at resolution
+    std::fs::write(
+        &with_broken,
+        std::fs::read_to_string(&spec)
+            .unwrap()
+            .replace("load = [\"hello\", ", "load = [\"nosuch\", \"hello\", "),
+    )
+    .unwrap();
+    let o = kforge(d.path())
+        .args(["config", "broken.toml", "--tree"])
+        .arg(tree_6_1())
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("neither a Makefile of arch/x86 nor an [external] builds a module named nosuch"),
+        "{t}"
+    );
+
+    // ---- the module loop: a module directory against the declared kernel
+    let o = kforge(d.path())
+        .args(["module", "build"])
+        .arg(d.path().join("modules/hello"))
+        .args(["--spec", "ext.toml", "--out-link", "result-loop", "--tree"])
+        .arg(tree_6_1())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let built = d.path().join("modules/hello/hello.ko");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        std::fs::canonicalize(&built).unwrap().display().to_string()
+    );
+    let vermagic = depmod::Module::open(&built)
+        .unwrap()
+        .modinfo
+        .vermagic()
+        .unwrap();
+    assert!(vermagic.starts_with(&format!("{release} ")), "{vermagic}");
+
+    // ---- a module of another kernel (Debian's own 6.1 build) is refused
+    // with both releases named.
+    let other = kforge_testkit::modules_tree().join("kernel/drivers/net/dummy.ko");
+    let fake = d.path().join("fake/lib/modules").join(&release);
+    std::fs::create_dir_all(fake.join("extra/dummy")).unwrap();
+    std::fs::copy(&other, fake.join("extra/dummy/dummy.ko")).unwrap();
+    let e = kforge_pipeline::external::check_vermagic(&fake, &release).unwrap_err();
+    let msg = kforge_diagnostics::errors::error(&e);
+    let debian = kforge_testkit::debian_abi();
+    assert!(
+        msg.contains(&format!("built for {debian}, but the kernel is {release}")),
+        "{msg}"
+    );
+}
