@@ -40,6 +40,7 @@ mod tests {
             requests: 0,
             savedefconfig: 0,
             rounds,
+            list: Vec::new(),
             target: "CONFIG_A=y\n# CONFIG_B is not set\n".into(),
             resolved: resolved.into(),
         };

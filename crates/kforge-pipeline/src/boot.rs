@@ -157,6 +157,10 @@ pub struct BootRequest<'a> {
     pub entry: &'a Path,
     /// The loaders to run, in order.
     pub loaders: &'a [String],
+    /// Modules under development (`kforge test --module`), each with its
+    /// arguments: inserted after the loaders by a loader named `module`,
+    /// which also fails on a taint other than an out-of-tree module's.
+    pub modules: &'a [(PathBuf, String)],
     /// Stream the guest's console to stderr.
     pub verbose: bool,
     pub kvm: KvmMode,
@@ -185,6 +189,9 @@ pub struct BootReport {
     /// The run's directory and its console log.
     pub run_dir: PathBuf,
     pub console_log: PathBuf,
+    /// What the modules under development made the kernel say (and the
+    /// loader's own complaints), from the console.
+    pub module_log: Vec<String>,
 }
 
 /// `result.json` of a run.
@@ -270,6 +277,41 @@ pub fn boot(
     Ok(report)
 }
 
+/// The loader of the modules under development, written into
+/// `dir/module-loader`: the modules and the scripts of
+/// [`kforge_boot::guest::module_loader_scripts`].
+fn module_loader(dir: &Path, modules: &[(PathBuf, String)]) -> Result<Loader, Error> {
+    let host = dir.join("module-loader");
+    let write = |path: PathBuf, data: &[u8]| {
+        std::fs::write(&path, data).map_err(|source| Error::Write { path, source })
+    };
+    std::fs::create_dir_all(&host).map_err(|source| Error::Write {
+        path: host.clone(),
+        source,
+    })?;
+    let mut files = Vec::new();
+    for (ko, args) in modules {
+        let name = ko
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let data = std::fs::read(ko).map_err(|source| Error::Read {
+            path: ko.clone(),
+            source,
+        })?;
+        write(host.join(&name), &data)?;
+        files.push((name, args.clone()));
+    }
+    let (load, unload) = kforge_boot::guest::module_loader_scripts(&files);
+    write(host.join("load.sh"), load.as_bytes())?;
+    write(host.join("unload.sh"), unload.as_bytes())?;
+    Ok(Loader {
+        name: "module".into(),
+        guest_dir: format!("{LOADER_PREFIX}/module"),
+        host_dir: Some(host),
+    })
+}
+
 /// Write the initramfs into `dir` and boot.
 fn prepare_and_boot(
     req: &BootRequest<'_>,
@@ -302,6 +344,9 @@ fn prepare_and_boot(
             guest_dir: format!("{LOADER_PREFIX}/{name}"),
             host_dir: Some(host),
         });
+    }
+    if !req.modules.is_empty() {
+        plan.loaders.push(module_loader(dir, req.modules)?);
     }
     let mut img = kforge_boot::guest::test_initramfs(req.busybox, &plan)
         .map_err(|e| Error::Boot(e.to_string()))?;
@@ -382,6 +427,16 @@ fn judge(
         path,
         source: e.source,
     })?;
+    let prefix = kforge_boot::guest::MODULE_LOG_PREFIX;
+    let module_log = std::fs::read(&console_log)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            l.split_once(prefix)
+                .map(|(_, rest)| rest.trim_end().to_string())
+        })
+        .collect();
     Ok(BootReport {
         outcome: o,
         build_release,
@@ -389,6 +444,7 @@ fn judge(
         verdict,
         run_dir,
         console_log,
+        module_log,
     })
 }
 

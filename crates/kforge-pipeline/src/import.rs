@@ -58,7 +58,8 @@ pub fn base_name(base: &Base) -> Option<&'static str> {
 pub struct Options {
     /// The configuration to import (`.xz` and `.gz` are read too).
     pub config: PathBuf,
-    /// The base the declaration starts from (not a file).
+    /// The base the declaration starts from (a `.config` file too: the
+    /// requests are then the changes against it).
     pub base: Base,
     /// The kernel source tree.
     pub tree: PathBuf,
@@ -91,6 +92,8 @@ pub struct Import {
     pub savedefconfig: usize,
     /// Rounds of resolution it took.
     pub rounds: usize,
+    /// The requests themselves, in the input's order.
+    pub list: Vec<Request>,
     /// The input as `make olddefconfig` writes it.
     pub target: String,
     /// What the declaration resolves to: [`Import::target`] unless the
@@ -278,6 +281,7 @@ impl Target {
             requests: requests.len(),
             savedefconfig: savedefconfig.len(),
             rounds,
+            list: requests,
             target,
             resolved: resolved.config,
         })

@@ -38,6 +38,7 @@ pub mod modules;
 pub mod plan;
 pub mod resolved;
 pub mod run;
+pub mod shell;
 pub mod source;
 pub mod update;
 

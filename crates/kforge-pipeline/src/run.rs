@@ -103,6 +103,12 @@ pub struct TestRequest<'a> {
     pub kvm: KvmMode,
     /// Show download progress.
     pub progress: bool,
+    /// Module directories under development, built against the entry and
+    /// inserted after the loaders (`kforge test --module DIR`).
+    pub modules: &'a [PathBuf],
+    /// Arguments for those modules: `(module name, arguments)`; a name of
+    /// `*` gives them to every module.
+    pub module_args: &'a [(String, String)],
 }
 
 /// What [`test_declaration`] gave.
@@ -159,6 +165,21 @@ pub fn test_declaration(
         Built::Entry(e) => e.path,
         Built::DryRun(plan) => return Ok(Tested::DryRun { loaders, plan }),
     };
+    let mut modules = Vec::new();
+    for dir in test.modules {
+        for ko in crate::external::build_module(store, &entry, dir, &[], report)? {
+            let name = depmod::normalize_name_str(
+                ko.file_stem().and_then(|s| s.to_str()).unwrap_or_default(),
+            );
+            let args: Vec<&str> = test
+                .module_args
+                .iter()
+                .filter(|(m, _)| m == "*" || depmod::normalize_name_str(m) == name)
+                .map(|(_, a)| a.as_str())
+                .collect();
+            modules.push((ko, args.join(" ")));
+        }
+    }
     let req = BootRequest {
         label: test.label,
         test: spec.test.as_ref(),
@@ -167,6 +188,7 @@ pub fn test_declaration(
         busybox: &busybox,
         entry: &entry,
         loaders: &loaders,
+        modules: &modules,
         verbose: test.verbose,
         kvm: test.kvm,
     };

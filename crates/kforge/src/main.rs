@@ -22,6 +22,7 @@ mod import_cmd;
 mod kconfig_cmd;
 mod menuconfig_cmd;
 mod modules_cmd;
+mod shell_cmd;
 mod test_cmd;
 mod update_cmd;
 
@@ -65,6 +66,9 @@ enum Cmd {
     /// Generate modules.dep and the module index files, byte-identical to kmod's depmod
     #[command(disable_help_flag = false)]
     Depmod(Box<depmod_cmd::DepmodArgs>),
+    /// A shell (or a command) in a declaration's source with its resolved
+    /// .config; afterwards, what changed in it as requests (--write adds them)
+    Shell(Box<shell_cmd::ShellArgs>),
     /// Module closures of a requirement, loaders that ship only them, and
     /// out-of-tree modules built against a declared kernel
     #[command(alias = "module")]
@@ -107,6 +111,7 @@ fn main() {
         Cmd::Gc(a) => build_cmd::run_gc(*a),
         Cmd::Depmod(a) => depmod_cmd::run(*a),
         Cmd::Modules(a) => modules_cmd::run(*a),
+        Cmd::Shell(a) => shell_cmd::run(*a),
         Cmd::Test(a) => test_cmd::run(*a),
         Cmd::Import(a) => import_cmd::run(*a),
         Cmd::Diff(a) => diff_cmd::run(*a),

@@ -52,6 +52,21 @@ pub struct TestArgs {
     /// Parallel make jobs for builds
     #[arg(short = 'j', long, value_name = "N")]
     pub jobs: Option<usize>,
+    /// A module directory under development (repeatable): built against the
+    /// kernel, inserted after the loaders and removed; fails on an insert or
+    /// removal that fails, or a taint other than an out-of-tree module's
+    #[arg(long = "module", value_name = "DIR")]
+    pub modules: Vec<PathBuf>,
+    /// Arguments of a --module module, as NAME:ARGS (`*:ARGS` for all)
+    #[arg(long, value_name = "NAME:ARGS", value_parser = module_args)]
+    pub module_args: Vec<(String, String)>,
+}
+
+fn module_args(s: &str) -> Result<(String, String), String> {
+    match s.split_once(':') {
+        Some((m, a)) if !m.is_empty() && !a.contains(['\n', '\0']) => Ok((m.into(), a.into())),
+        _ => Err("expected NAME:ARGS on one line, e.g. hello:who=world".into()),
+    }
 }
 
 /// One declaration's result.
@@ -123,15 +138,10 @@ fn table(rows: &[Row]) -> String {
             let boot = r
                 .boot
                 .map_or("-".into(), |d| format!("{:.2}s", d.as_secs_f64()));
-            let (loaders, script) = (r.loaders.clone(), r.script.clone());
-            vec![
-                r.spec.clone(),
-                r.release.clone(),
-                boot,
-                loaders,
-                script,
-                r.verdict.clone(),
-            ]
+            let cells = [
+                &r.spec, &r.release, &boot, &r.loaders, &r.script, &r.verdict,
+            ];
+            cells.map(String::clone).to_vec()
         })
         .collect();
     kforge_diagnostics::table::columns(&head, &cells)
@@ -151,17 +161,13 @@ fn test_one(args: &TestArgs, spec_path: &Path) -> Result<Row, String> {
         }
     };
     let spec = kforge_declaration::Spec::load(spec_path).map_err(|e| failed(e.into()))?;
-    let out_link = if args.specs.len() > 1 {
-        PathBuf::from(format!(
-            "result-{}",
-            spec_path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        ))
+    let stem = spec_path.file_stem().unwrap_or_default().to_string_lossy();
+    let link = if args.specs.len() > 1 {
+        format!("result-{stem}")
     } else {
-        PathBuf::from("result")
+        "result".into()
     };
+    let out_link = PathBuf::from(link);
     let opts = BuildOptions {
         jobs: args.jobs,
         ..Default::default()
@@ -185,6 +191,8 @@ fn test_one(args: &TestArgs, spec_path: &Path) -> Result<Row, String> {
             KvmMode::Auto
         },
         progress: crate::progress(),
+        modules: &args.modules,
+        module_args: &args.module_args,
     };
     let store = kforge_store::Store::new(kforge_store::default_cache_root());
     let mut report = Progress::for_test(&label);
@@ -197,13 +205,8 @@ fn test_one(args: &TestArgs, spec_path: &Path) -> Result<Row, String> {
         Tested::DryRun { loaders, plan } => {
             crate::build_cmd::print_plan(&store, &plan);
             let case = TestCase::noted("kforge.test", &label, "dry run: nothing built or booted");
-            Ok(Row::unbooted(
-                &label,
-                &loaders.join(" "),
-                "dry run",
-                true,
-                case,
-            ))
+            let names = loaders.join(" ");
+            Ok(Row::unbooted(&label, &names, "dry run", true, case))
         }
     }
 }
@@ -222,6 +225,9 @@ fn row(label: &str, r: &BootReport) -> Row {
     }
     if let Some(why) = &o.kvm_fallback {
         eprintln!("kforge: note: without KVM: {why}");
+    }
+    for l in &r.module_log {
+        eprintln!("kforge: module: {l}");
     }
     if !r.passed {
         eprintln!("error: {label}: {}", r.verdict);

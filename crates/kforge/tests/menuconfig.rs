@@ -27,6 +27,15 @@ impl Tmux {
     /// Start `kforge menuconfig ARGS` in a `w`x`h` terminal, in a temporary
     /// directory holding the example as kernel.toml.
     fn start(name: &str, w: u16, h: u16, extra: &str, setup: impl FnOnce(&Path)) -> Tmux {
+        let args = format!(
+            "menuconfig kernel.toml --tree {} {extra}",
+            tree_6_1().display()
+        );
+        Tmux::start_kforge(name, w, h, &args, setup)
+    }
+
+    /// Start `kforge ARGS` as [`Tmux::start`] does.
+    fn start_kforge(name: &str, w: u16, h: u16, args: &str, setup: impl FnOnce(&Path)) -> Tmux {
         assert!(
             Command::new("tmux").arg("-V").output().is_ok(),
             "tmux is needed (apt-get install tmux; it is in scripts/packages)"
@@ -51,10 +60,9 @@ impl Tmux {
         // A cache of probe results that survives test runs.
         let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("menuconfig-cache");
         let cmd = format!(
-            "XDG_CACHE_HOME={} {} menuconfig kernel.toml --tree {} {extra}; echo KFORGE-EXIT=$?; sleep 600",
+            "XDG_CACHE_HOME={} {} {args}; echo KFORGE-EXIT=$?; sleep 600",
             cache.display(),
             env!("CARGO_BIN_EXE_kforge"),
-            tree_6_1().display()
         );
         let st = Command::new("tmux")
             .args(["-L", &socket, "-f", "/dev/null", "new-session", "-d"])
@@ -233,4 +241,70 @@ fn not_a_terminal() {
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("needs a terminal"), "{err}");
+}
+
+/// `kforge shell` in a terminal: make and scripts/config typed into the
+/// shell, then `exit`; `--write` puts the change into kernel.toml, which
+/// `kforge config` then resolves; a shell that changes nothing writes
+/// nothing.
+#[test]
+fn shell_edits_the_config_and_writes_the_change_back() {
+    let tree = tree_6_1();
+    let args = format!("shell kernel.toml --tree {} --write", tree.display());
+    let t = Tmux::start_kforge("shell", 160, 50, &args, |_| {});
+    let original = std::fs::read_to_string(t.path()).unwrap();
+    t.wait_for("(KBUILD_OUTPUT)", START);
+    // The shell is the user's $SHELL (or sh) in the source tree.
+    t.type_text("make olddefconfig && scripts/config --file \"$KBUILD_OUTPUT/.config\" --enable IKCONFIG && make olddefconfig && echo SHELL-DONE");
+    t.keys(&["Enter"]);
+    t.wait_for("SHELL-DONE", START);
+    t.type_text("exit");
+    t.keys(&["Enter"]);
+    let s = t.wait_for("KFORGE-EXIT=", STEP);
+    assert!(s.contains("IKCONFIG = \"y\""), "{s}");
+    assert!(
+        s.contains("kforge: wrote 1 requests into kernel.toml"),
+        "{s}"
+    );
+    assert!(s.contains("KFORGE-EXIT=0"), "{s}");
+    let edited = std::fs::read_to_string(t.path()).unwrap();
+    assert_ne!(edited, original);
+    assert!(edited.contains("\nIKCONFIG = \"y\"\n"), "{edited}");
+    // The comments of the declaration are kept.
+    for l in original.lines().filter(|l| l.starts_with('#')) {
+        assert!(edited.contains(l), "{l}");
+    }
+    // kforge config resolves the new request.
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("menuconfig-cache");
+    let out = t.dir.path().join("out.config");
+    let o = Command::new(env!("CARGO_BIN_EXE_kforge"))
+        .current_dir(t.dir.path())
+        .env("XDG_CACHE_HOME", &cache)
+        .args(["config", "kernel.toml", "--tree"])
+        .arg(&tree)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(std::fs::read_to_string(&out)
+        .unwrap()
+        .contains("\nCONFIG_IKCONFIG=y\n"));
+
+    // A shell that changes nothing: nothing written.
+    let o = Command::new(env!("CARGO_BIN_EXE_kforge"))
+        .current_dir(t.dir.path())
+        .env("XDG_CACHE_HOME", &cache)
+        .args(["shell", "kernel.toml", "--write", "--tree"])
+        .arg(&tree)
+        .args(["--", "make", "olddefconfig"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("the .config did not change; kernel.toml is unchanged"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(t.path()).unwrap(), edited);
 }

@@ -561,3 +561,56 @@ fn external_modules_are_built_beside_the_kernel_booted_rebuilt_and_checked() {
         "{msg}"
     );
 }
+
+#[test]
+fn the_module_loop_boots_fresh_modules_and_fails_on_a_warning() {
+    let (_, o) = example_passes();
+    assert!(o.status.success(), "{}", text(o));
+    let d = tempfile::tempdir().unwrap();
+    copy_dir(
+        &repo_root().join("examples/modules/hello"),
+        &d.path().join("hello"),
+    );
+    let spec = variant(d.path(), "loop", None);
+
+    // A module built against the example's entry, inserted with its
+    // argument after the loaders, removed before the end.
+    let o = test(
+        &spec,
+        &["--module", "hello", "--module-args", "hello:who=kforge"],
+    );
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("2/2 loaded, 2 unloaded"),
+        "{t}"
+    );
+    assert!(t.contains("kforge: module: "), "{t}");
+    assert!(t.contains("hello: hello, kforge"), "{t}");
+    assert!(d.path().join("hello/hello.ko").is_file());
+
+    // A module that warns when loaded: the kernel is tainted with W, the
+    // test fails and says so.
+    let w = d.path().join("warner");
+    std::fs::create_dir_all(&w).unwrap();
+    std::fs::write(w.join("Kbuild"), "obj-m := warner.o\n").unwrap();
+    std::fs::write(
+        w.join("warner.c"),
+        "#include <linux/module.h>\n#include <linux/bug.h>\n\
+         static int __init warner_init(void) { WARN_ON(1); return 0; }\n\
+         static void __exit warner_exit(void) {}\n\
+         module_init(warner_init);\nmodule_exit(warner_exit);\nMODULE_LICENSE(\"Dual MIT/GPL\");\n",
+    )
+    .unwrap();
+    let o = test(&spec, &["--module", "warner"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("the kernel is tainted"), "{t}");
+    assert!(t.contains("more than an out-of-tree module"), "{t}");
+    let row = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    assert!(row.ends_with("failed") || row.contains("module"), "{row}");
+}

@@ -5,7 +5,12 @@
  */
 #include <linux/init.h>
 #include <linux/module.h>
+#include <linux/moduleparam.h>
 #include <linux/printk.h>
+
+static char *who = "world";
+module_param(who, charp, 0444);
+MODULE_PARM_DESC(who, "whom to greet when loaded");
 
 void hello_greet(const char *who)
 {
@@ -16,6 +21,7 @@ EXPORT_SYMBOL(hello_greet);
 static int __init hello_init(void)
 {
 	pr_info("hello: loaded\n");
+	pr_info("hello: hello, %s\n", who);
 	return 0;
 }
 
