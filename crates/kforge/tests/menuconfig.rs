@@ -253,7 +253,7 @@ fn shell_edits_the_config_and_writes_the_change_back() {
     let args = format!("shell kernel.toml --tree {} --write", tree.display());
     let t = Tmux::start_kforge("shell", 160, 50, &args, |_| {});
     let original = std::fs::read_to_string(t.path()).unwrap();
-    t.wait_for("(KBUILD_OUTPUT)", START);
+    t.wait_for("make nconfig, make menuconfig, ...", START);
     // The shell is the user's $SHELL (or sh) in the source tree.
     t.type_text("make olddefconfig && scripts/config --file \"$KBUILD_OUTPUT/.config\" --enable IKCONFIG && make olddefconfig && echo SHELL-DONE");
     t.keys(&["Enter"]);
