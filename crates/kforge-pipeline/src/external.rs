@@ -223,6 +223,70 @@ fn first_vermagic(dir: &Path) -> Option<String> {
     None
 }
 
+/// What a make run showed, kept to be shown later ([`build_module_against`]).
+#[derive(Default)]
+struct Recorded(Vec<(u8, String, Option<u64>)>);
+
+impl Observer for Recorded {
+    fn step(&mut self, name: &str, expected: Option<u64>) {
+        self.0.push((0, name.to_string(), expected));
+    }
+    fn line(&mut self, line: &str) {
+        self.0.push((1, line.to_string(), None));
+    }
+    fn step_done(&mut self) {
+        self.0.push((2, String::new(), None));
+    }
+}
+
+impl Recorded {
+    fn replay(self, obs: &mut dyn Observer) {
+        for (kind, text, expected) in self.0 {
+            match kind {
+                0 => obs.step(&text, expected),
+                1 => obs.line(&text),
+                _ => obs.step_done(),
+            }
+        }
+    }
+}
+
+/// [`build_module`] against the entry `entry` finds (or builds), with the
+/// module built against `guess` (the entry it was built against last, as
+/// the result link says) at the same time: when `entry` gives that entry,
+/// the module is ready as soon as it is found; when not, the module is
+/// built again against the right one (kbuild sees the other headers and
+/// compiles again). The module loop's edit → `.ko` costs the module's own
+/// make, not that plus finding the entry.
+pub fn build_module_against(
+    store: &kforge_store::Store,
+    guess: Option<&Path>,
+    entry: impl FnOnce() -> Result<PathBuf, Error>,
+    dir: &Path,
+    make_flags: &[String],
+    obs: &mut dyn Observer,
+) -> Result<Vec<PathBuf>, Error> {
+    std::thread::scope(|s| {
+        // The early build's errors are not kept (they are not Send): a
+        // failed early build is run again below, where they are reported.
+        let early = guess.map(|g| {
+            s.spawn(move || {
+                let mut shown = Recorded::default();
+                let built = build_module(store, g, dir, make_flags, &mut shown).ok();
+                (built, shown)
+            })
+        });
+        let entry = entry()?;
+        if let Some((Some(built), shown)) = early.and_then(|h| h.join().ok()) {
+            if guess == Some(entry.as_path()) {
+                shown.replay(obs);
+                return Ok(built);
+            }
+        }
+        build_module(store, &entry, dir, make_flags, obs)
+    })
+}
+
 /// Build the module directory `dir` against the entry's `dev/` (`make -C
 /// <entry>/dev M=<dir> modules` with the entry's architecture, cross
 /// prefix, LLVM and reproducibility environment), in place and

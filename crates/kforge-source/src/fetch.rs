@@ -152,6 +152,50 @@ fn hash_file(path: &Path, what: &str) -> io::Result<[u8; 32]> {
     Ok(h.finalize().into())
 }
 
+/// [`hash_file`], remembered in the cache's `hashes/` under the file's
+/// path with what `stat` says of it (size, modification and change times,
+/// inode, device): a local tarball of 140 MB is read once, not on every
+/// command. Any change to the file changes its change time, which no
+/// `touch` can set back, so a stale hash is never used. The memo is best
+/// effort: one that cannot be written only costs the next hash.
+fn hash_file_memo(cache: &Cache, path: &Path, what: &str) -> io::Result<[u8; 32]> {
+    use std::os::unix::fs::MetadataExt;
+    let stamp = |m: &fs::Metadata| {
+        format!(
+            "{} {}.{} {}.{} {} {}",
+            m.len(),
+            m.mtime(),
+            m.mtime_nsec(),
+            m.ctime(),
+            m.ctime_nsec(),
+            m.ino(),
+            m.dev()
+        )
+    };
+    let canonical = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let key = hex::encode(Sha256::digest(canonical.as_os_str().as_encoded_bytes()));
+    let memo = cache.root().join("hashes").join(&key[..32]);
+    let before = fs::metadata(path).map(|m| stamp(&m));
+    if let (Ok(stamp), Ok(text)) = (&before, fs::read_to_string(&memo)) {
+        if let Some((s, h)) = text.trim_end().rsplit_once(' ') {
+            let mut out = [0u8; 32];
+            if s == stamp && hex::decode_to_slice(h, &mut out).is_ok() {
+                return Ok(out);
+            }
+        }
+    }
+    let hash = hash_file(path, what)?;
+    // Remembered only when the file did not change while it was read.
+    if let (Ok(b), Ok(a)) = (before, fs::metadata(path).map(|m| stamp(&m))) {
+        if a == b {
+            let _ = fs::create_dir_all(cache.root().join("hashes"));
+            let _ =
+                kforge_fs::write_atomic(&memo, format!("{a} {}\n", hex::encode(hash)).as_bytes());
+        }
+    }
+    Ok(hash)
+}
+
 /// Copy `r` to `w`, feeding every byte to `h` and reporting each chunk's
 /// size to `tick`. Returns the number of bytes copied.
 fn copy_hashing(
@@ -193,11 +237,13 @@ pub fn fetch(cache: &Cache, what: &Fetchable, progress: bool) -> Result<Fetched,
     let digest = what.digest()?;
     match &what.location {
         Location::Path(path) => {
-            let actual = hash_file(path, &what.what).map_err(|source| SourceError::Unreadable {
-                origin: what.origin.clone(),
-                what: what.what.clone(),
-                path: path.clone(),
-                source,
+            let actual = hash_file_memo(cache, path, &what.what).map_err(|source| {
+                SourceError::Unreadable {
+                    origin: what.origin.clone(),
+                    what: what.what.clone(),
+                    path: path.clone(),
+                    source,
+                }
             })?;
             if let (Some(d), Some(h)) = (digest, &what.hash) {
                 if d != actual {

@@ -66,7 +66,25 @@ fn local_path_is_hashed_in_place() {
         "{msg}"
     );
     assert!(msg.contains(&file.display().to_string()), "{msg}");
-    assert!(!cache.root().exists());
+    // Nothing but the hash memo in the cache.
+    assert!(!cache.downloads_dir().exists() && !cache.sources_dir().exists());
+
+    // The hash is remembered with the file's stat: the same size and
+    // modification time but other bytes (its change time moved) is hashed
+    // again, and the declared hash then fails.
+    let mtime = std::fs::metadata(&file).unwrap().modified().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(&file, b"CONTENTS").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let err = fetch(&cache, &item, false).unwrap_err();
+    assert!(matches!(err, SourceError::HashMismatch { .. }), "{err}");
+    assert!(err.to_string().contains(&sri(b"CONTENTS")), "{err}");
+    std::fs::write(&file, b"contents").unwrap();
 
     // A Nix-style hash is accepted too.
     let nix = "sha256:0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73"; // empty file

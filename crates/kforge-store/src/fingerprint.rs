@@ -153,6 +153,20 @@ fn walk(
     content: bool,
 ) -> io::Result<()> {
     let m = std::fs::symlink_metadata(path).map_err(|e| at(path, e))?;
+    entry(root, path, &m, h, skip, content)
+}
+
+/// Hash one entry whose metadata (not followed) is `m`. A directory's
+/// entries are listed once and their metadata taken through the open
+/// directory (no path lookup per file: most of a kernel tree's cost).
+fn entry(
+    root: &Path,
+    path: &Path,
+    m: &std::fs::Metadata,
+    h: &mut Sha256,
+    skip: &(dyn Fn(&[u8]) -> bool + Sync),
+    content: bool,
+) -> io::Result<()> {
     let rel = path.strip_prefix(root).unwrap_or(path);
     h.update(rel.as_os_str().as_bytes());
     h.update([0]);
@@ -164,15 +178,19 @@ fn walk(
         h.update([0]);
     } else if ft.is_dir() {
         h.update(b"d");
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-            .map_err(|e| at(path, e))?
-            .map(|e| e.map(|e| e.path()))
-            .collect::<io::Result<_>>()
-            .map_err(|e| at(path, e))?;
-        entries.sort();
-        entries.retain(|e| !e.file_name().is_some_and(|n| skip(n.as_bytes())));
-        for e in entries {
-            walk(root, &e, h, skip, content)?;
+        let mut entries: Vec<(std::ffi::OsString, std::fs::Metadata)> = Vec::new();
+        for e in std::fs::read_dir(path).map_err(|e| at(path, e))? {
+            let e = e.map_err(|e| at(path, e))?;
+            let name = e.file_name();
+            if skip(name.as_bytes()) {
+                continue;
+            }
+            let m = e.metadata().map_err(|err| at(&e.path(), err))?;
+            entries.push((name, m));
+        }
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, m) in entries {
+            entry(root, &path.join(name), &m, h, skip, content)?;
         }
     } else if content {
         h.update(b"c");

@@ -183,28 +183,7 @@ fn loader(a: &LoaderArgs) -> Result<(), String> {
 /// `kforge module build`: the entry (a store hit when nothing changed),
 /// then the module against its `dev/`.
 fn build(a: &BuildArgs) -> i32 {
-    use kforge_pipeline::run::{BuildRequest, Built};
-    let store = kforge_store::Store::new(kforge_store::default_cache_root());
-    let mut progress = crate::build_cmd::Progress::default();
-    let r = kforge_declaration::Spec::load(&a.spec)
-        .map_err(kforge_pipeline::Error::from)
-        .and_then(|spec| {
-            let req = BuildRequest {
-                spec: &spec,
-                opts: &Default::default(),
-                out_link: &a.out_link,
-                dry_run: false,
-                probe_cache: true,
-            };
-            let tree = a.tree.as_deref();
-            let Built::Entry(e) = crate::build_cmd::build(&store, &req, tree, &mut progress)?
-            else {
-                unreachable!("not a dry run")
-            };
-            let pipeline = kforge_pipeline::external::build_module;
-            pipeline(&store, &e.path, &a.dir, &a.make_flags, &mut progress)
-        });
-    match r {
+    match try_build(a) {
         Ok(modules) => {
             for m in modules {
                 outln!("{}", m.display());
@@ -216,4 +195,26 @@ fn build(a: &BuildArgs) -> i32 {
             1
         }
     }
+}
+
+fn try_build(a: &BuildArgs) -> Result<Vec<PathBuf>, kforge_pipeline::Error> {
+    use crate::build_cmd::Progress;
+    use kforge_pipeline::run::{BuildRequest, Built};
+    let store = kforge_store::Store::new(kforge_store::default_cache_root());
+    let spec = kforge_declaration::Spec::load(&a.spec)?;
+    let (opts, tree) = (Default::default(), a.tree.as_deref());
+    let req = BuildRequest {
+        spec: &spec,
+        opts: &opts,
+        out_link: &a.out_link,
+        dry_run: false,
+        probe_cache: true,
+    };
+    let entry = || match crate::build_cmd::build(&store, &req, tree, &mut Progress::default())? {
+        Built::Entry(e) => Ok(e.path),
+        Built::DryRun(_) => unreachable!("not a dry run"),
+    };
+    let last = std::fs::canonicalize(&a.out_link).ok();
+    let (dir, flags, p) = (&a.dir, &a.make_flags, &mut Progress::default());
+    kforge_pipeline::external::build_module_against(&store, last.as_deref(), entry, dir, flags, p)
 }
