@@ -546,6 +546,24 @@ fn external_modules_are_built_beside_the_kernel_booted_rebuilt_and_checked() {
         .vermagic()
         .unwrap();
     assert!(vermagic.starts_with(&format!("{release} ")), "{vermagic}");
+    // Again after an edit: the result link names the entry, the module is
+    // built against it while the entry is found.
+    let hello_c = d.path().join("modules/hello/hello.c");
+    let text_c = std::fs::read_to_string(&hello_c).unwrap();
+    std::fs::write(&hello_c, text_c.replace("hello: unloaded", "hello: gone")).unwrap();
+    let o = kforge(d.path())
+        .args(["module", "build"])
+        .arg(d.path().join("modules/hello"))
+        .args(["--spec", "ext.toml", "--out-link", "result-loop", "--tree"])
+        .arg(tree_6_1())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let ko = std::fs::read(&built).unwrap();
+    assert!(
+        ko.windows(11).any(|w| w == b"hello: gone"),
+        "the edit is not in the module"
+    );
 
     // ---- a module of another kernel (Debian's own 6.1 build) is refused
     // with both releases named.
