@@ -164,6 +164,10 @@ pub enum Layer {
     /// The `config` table of the named out-of-tree module
     /// (`[external.NAME]`).
     External(String),
+    /// A line of the named fragment of the tree (`[build] fragments`):
+    /// already in the base, verified like an optional request, and given
+    /// up for any request of the declaration for the same symbol.
+    Fragment(String),
 }
 
 /// One Kconfig setting the declaration asks for, after merging layers.
@@ -259,6 +263,20 @@ pub struct Build {
     /// A shell snippet run with `/bin/sh -c` in the unpacked, patched
     /// source tree (`[build] post_patch`), as written.
     pub post_patch: Option<String>,
+    /// The tree's own configuration fragments applied over the base, in
+    /// order, as `make defconfig NAME.config` does (`[build] fragments`).
+    pub fragments: Vec<Fragment>,
+}
+
+/// A configuration fragment the kernel tree ships (`hardening.config`):
+/// `kernel/configs/NAME` and `arch/$SRCARCH/configs/NAME`, merged as
+/// `make NAME` merges them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fragment {
+    /// The file name, as make's target: `hardening.config`.
+    pub name: String,
+    /// Where the declaration names it.
+    pub origin: Origin,
 }
 
 /// `[[patches]]`: a patch to apply, and the settings it needs.

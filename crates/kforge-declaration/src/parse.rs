@@ -14,8 +14,8 @@ use crate::lock::{BranchName, Follows, Lock, DEFAULT_LOCK_NAME};
 use crate::merge::Setting;
 use crate::text::SourceFile;
 use crate::{
-    hash, suggest, Base, Build, External, ExternalSource, KernelVersion, Layer, ModuleSet, Origin,
-    Patch, Priority, Request, RequestValue, Source, SpecError, Test, TestScript,
+    hash, suggest, Base, Build, External, ExternalSource, Fragment, KernelVersion, Layer,
+    ModuleSet, Origin, Patch, Priority, Request, RequestValue, Source, SpecError, Test, TestScript,
 };
 
 type Key<'i> = Spanned<DeString<'i>>;
@@ -74,6 +74,7 @@ const BUILD_KEYS: &[&str] = &[
     "launcher",
     "llvm",
     "post_patch",
+    "fragments",
 ];
 const SETTING_KEYS: &[&str] = &["value", "optional", "since", "until", "priority", "unset"];
 const PATCH_KEYS: &[&str] = &["name", "file", "url", "hash", "strip", "config"];
@@ -684,8 +685,44 @@ impl<'f> Cx<'f> {
                 .get("post_patch")
                 .map(|v| self.string(v).map(str::to_owned))
                 .transpose()?,
+            fragments: match t.get("fragments") {
+                None => Vec::new(),
+                Some(v) => self.fragments(v)?,
+            },
         });
         Ok(())
+    }
+
+    /// `fragments`: file names of the tree's fragments, as make's targets
+    /// (`hardening.config`), each once.
+    fn fragments(&self, value: &Val<'_>) -> Result<Vec<Fragment>, SpecError> {
+        let mut out: Vec<Fragment> = Vec::new();
+        for (name, offset) in self.strings(value)? {
+            let bad = |msg: String, help: String| Err(self.at_help(offset, msg, help));
+            if name.is_empty() || name.contains('/') || name.starts_with('.') {
+                return bad(
+                    format!("`{name}` is not the name of a fragment"),
+                    "give the file name of a fragment the tree ships in kernel/configs/ or arch/ARCH/configs/, e.g. \"hardening.config\"".into(),
+                );
+            }
+            if !name.ends_with(".config") {
+                return bad(
+                    format!("`{name}` is not the name of a fragment"),
+                    format!("fragments are named as make's targets: \"{name}.config\""),
+                );
+            }
+            if out.iter().any(|f| f.name == name) {
+                return bad(
+                    format!("the fragment `{name}` is named twice"),
+                    "remove one of them".into(),
+                );
+            }
+            out.push(Fragment {
+                name: name.to_owned(),
+                origin: self.origin(offset),
+            });
+        }
+        Ok(out)
     }
 
     /// `llvm`: `true` is `LLVM=1`, `false` none; a string is a version

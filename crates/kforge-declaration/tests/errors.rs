@@ -77,7 +77,7 @@ fn unknown_keys() {
         "unknown key `parallelism` in [build]",
         Some(
             "expected one of `arch`, `cross_compile`, `base`, `targets`, `auto_modules`, \
-             `prefer_builtin`, `ignore_config_errors`, `include`, `make_flags`, `jobs`, `launcher`, `llvm` or `post_patch`",
+             `prefer_builtin`, `ignore_config_errors`, `include`, `make_flags`, `jobs`, `launcher`, `llvm`, `post_patch` or `fragments`",
         ),
     );
 
@@ -186,6 +186,36 @@ fn wrong_types() {
         ("kernel.toml", 5, 14),
         "expected a string, found an array",
         None,
+    );
+    let err = d.error(&format!("{HEAD}fragments = \"hardening.config\"\n"));
+    d.assert_at(
+        &err,
+        ("kernel.toml", 5, 13),
+        "expected an array, found a string",
+        None,
+    );
+    let err = d.error(&format!("{HEAD}fragments = [\"hardening\"]\n"));
+    d.assert_at(
+        &err,
+        ("kernel.toml", 5, 14),
+        "`hardening` is not the name of a fragment",
+        Some("fragments are named as make's targets: \"hardening.config\""),
+    );
+    let err = d.error(&format!(
+        "{HEAD}fragments = [\"kernel/configs/hardening.config\"]\n"
+    ));
+    d.assert_at(
+        &err,
+        ("kernel.toml", 5, 14),
+        "`kernel/configs/hardening.config` is not the name of a fragment",
+        Some("give the file name of a fragment the tree ships in kernel/configs/ or arch/ARCH/configs/, e.g. \"hardening.config\""),
+    );
+    let err = d.error(&format!("{HEAD}fragments = [\"a.config\", \"a.config\"]\n"));
+    d.assert_at(
+        &err,
+        ("kernel.toml", 5, 26),
+        "the fragment `a.config` is named twice",
+        Some("remove one of them"),
     );
     let err = d.error(&format!("{HEAD}targets = \"bzImage\"\n"));
     d.assert_at(

@@ -310,6 +310,7 @@ fn defaults() {
     assert!(!spec.build.ignore_config_errors);
     assert_eq!(spec.build.cross_compile, None);
     assert_eq!(spec.build.post_patch, None);
+    assert!(spec.build.fragments.is_empty());
     assert_eq!(spec.source.tarball, None);
     assert_eq!(spec.source.url, None);
     assert_eq!(spec.source.hash, None);
@@ -346,6 +347,24 @@ fn defaults() {
     assert_eq!(
         spec.source.url.as_deref(),
         Some("https://example.org/l.tar.gz")
+    );
+}
+
+#[test]
+fn fragments_in_order_with_their_places() {
+    let d = Dir::new();
+    let spec = d.spec(&format!(
+        "{HEAD}fragments = [\"hardening.config\",\n  \"kvm_guest.config\"]\n"
+    ));
+    let got: Vec<(&str, u32, u32)> = spec
+        .build
+        .fragments
+        .iter()
+        .map(|f| (f.name.as_str(), f.origin.line, f.origin.column))
+        .collect();
+    assert_eq!(
+        got,
+        [("hardening.config", 5, 14), ("kvm_guest.config", 6, 3)]
     );
 }
 

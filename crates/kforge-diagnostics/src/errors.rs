@@ -89,6 +89,24 @@ pub fn error_in(e: &Error, front: Front) -> String {
             ));
             s
         }
+        Error::Resolve(kforge_resolve::ResolveError::NoFragment {
+            name,
+            origin,
+            srcarch,
+            available,
+        }) => render(
+            Level::Error,
+            None,
+            &format!("the tree has no fragment `{name}`"),
+            Some(origin),
+            &format!("not in kernel/configs/ nor arch/{srcarch}/configs/"),
+            &[],
+            Some(&if available.is_empty() {
+                "this tree ships no fragments for this architecture".to_string()
+            } else {
+                format!("the fragments of this tree: {}", available.join(", "))
+            }),
+        ),
         Error::Env(env) => match env_hint(&env.remedy(), front) {
             Some(h) => format!("error: {env}\n  hint: {h}\n"),
             None => format!("error: {env}\n"),

@@ -71,6 +71,10 @@ pub fn render(
         if let Some(o) = origin {
             footers.push(format!("at {o}"));
         }
+        // The label belongs under the line; without the line it is a note.
+        if !label.is_empty() {
+            footers.push(label.to_string());
+        }
     }
     let notes: Vec<String> = footers.into_iter().chain(notes.iter().cloned()).collect();
     for n in &notes {

@@ -38,13 +38,7 @@ fn load() -> Kconfig {
 
 fn model() -> Model {
     let mut kc = load();
-    let input = kforge_resolve::Input {
-        base: kforge_declaration::Base::Defconfig,
-        requests: Vec::new(),
-        conditionals: Vec::new(),
-        auto_modules: false,
-        prefer_builtin: false,
-    };
+    let input = kforge_resolve::Input::on(kforge_declaration::Base::Defconfig);
     let res = kforge_resolve::resolve(&mut kc, &input).unwrap();
     Model::new(
         kc,

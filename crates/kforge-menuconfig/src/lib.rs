@@ -592,6 +592,7 @@ impl Model {
                     Layer::Include => format!(" (included profile {})", d.origin.file.display()),
                     Layer::Patch(p) => format!(" (patch {p})"),
                     Layer::External(e) => format!(" (external module {e})"),
+                    Layer::Fragment(f) => format!(" (fragment {f}, {})", d.origin.file.display()),
                     Layer::Main => String::new(),
                 };
                 let when = d
@@ -1049,6 +1050,7 @@ impl Model {
             (Layer::Include, _) => format!("the included profile {place}"),
             (Layer::Patch(p), _) => format!("patch {p} ({place})"),
             (Layer::External(e), _) => format!("external module {e} ({place})"),
+            (Layer::Fragment(f), _) => format!("fragment {f} ({place})"),
             (Layer::Main, Some(c)) => format!("[when.{c}] at {place}"),
             (Layer::Main, None) => place.clone(),
         };
@@ -1100,6 +1102,10 @@ impl Model {
                 )),
                 Layer::External(e) => self.status.push_str(&format!(
                     " (was {} from external module {e}: saving writes it with priority \"force\")",
+                    d.value
+                )),
+                Layer::Fragment(f) => self.status.push_str(&format!(
+                    " (was {} from fragment {f}: saving writes it into the declaration, which overrides the fragment)",
                     d.value
                 )),
                 Layer::Main => {}

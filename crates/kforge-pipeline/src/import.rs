@@ -197,13 +197,7 @@ impl Target {
 
         // ---- the base, resolved with no requests
         let mut base_tree = load(&opts)?;
-        let empty = kforge_resolve::Input {
-            base: opts.base.clone(),
-            requests: Vec::new(),
-            conditionals: Vec::new(),
-            auto_modules: false,
-            prefer_builtin: false,
-        };
+        let empty = kforge_resolve::Input::on(opts.base.clone());
         let base_res = kforge_resolve::resolve(&mut base_tree.kc, &empty)?;
         let base_values: BTreeMap<String, String> =
             parse_config(&base_res.config).into_iter().collect();

@@ -250,6 +250,7 @@ impl Resolved {
 pub fn resolve(spec: &Spec, tree: &Path, probe_cache: bool) -> Result<Resolved, Error> {
     let mut t = load_tree(tree, Toolchain::of(spec), probe_cache)?;
     let mut input = kforge_resolve::Input::from_spec(spec, &t.version);
+    input.add_fragments(&t.kc, &spec.build.fragments)?;
     let module_errors = module_requests(spec, tree, &t.kc, &mut input)?;
     let res = kforge_resolve::resolve(&mut t.kc, &input)?;
     Ok(Resolved {

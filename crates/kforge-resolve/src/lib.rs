@@ -16,6 +16,7 @@
 
 mod explain;
 mod fix;
+pub mod fragment;
 pub mod value;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -41,9 +42,26 @@ pub struct Input {
     pub conditionals: Vec<Conditional>,
     pub auto_modules: bool,
     pub prefer_builtin: bool,
+    /// The tree's fragments merged over the base (see [`fragment`]); their
+    /// lines are in `requests` too, first, as [`Layer::Fragment`].
+    ///
+    /// [`Layer::Fragment`]: kforge_declaration::Layer::Fragment
+    pub fragments: Vec<fragment::LoadedFragment>,
 }
 
 impl Input {
+    /// `base` alone: no requests, no conditions, no fragments.
+    pub fn on(base: Base) -> Input {
+        Input {
+            base,
+            requests: Vec::new(),
+            conditionals: Vec::new(),
+            auto_modules: false,
+            prefer_builtin: false,
+            fragments: Vec::new(),
+        }
+    }
+
     /// The parts of `spec` that apply to a source of version `version`.
     pub fn from_spec(
         spec: &kforge_declaration::Spec,
@@ -63,7 +81,21 @@ impl Input {
                 .collect(),
             auto_modules: spec.build.auto_modules,
             prefer_builtin: spec.build.prefer_builtin,
+            fragments: Vec::new(),
         }
+    }
+
+    /// Read the fragments `declared` from `kc`'s tree: merged into the
+    /// base, and their lines put first among the requests.
+    pub fn add_fragments(
+        &mut self,
+        kc: &Kconfig,
+        declared: &[kforge_declaration::Fragment],
+    ) -> Result<(), ResolveError> {
+        self.fragments = fragment::load(kc, declared)?;
+        let lines = fragment::requests(kc, &self.fragments);
+        self.requests.splice(0..0, lines);
+        Ok(())
     }
 }
 
@@ -84,6 +116,19 @@ pub enum ResolveError {
     },
     #[error("the tree has no default configuration {path} (KBUILD_DEFCONFIG); use `base = {{ file = \"...\" }}` or another base")]
     NoDefconfig { path: PathBuf },
+    #[error("{origin}: the tree has no fragment `{name}` (in kernel/configs/ or arch/{srcarch}/configs/)")]
+    NoFragment {
+        name: String,
+        origin: Origin,
+        srcarch: String,
+        /// The fragments the tree has for this architecture.
+        available: Vec<String>,
+    },
+    #[error("{}: cannot read the fragment: {source}", path.display())]
+    FragmentFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("the environment does not name the source tree (srctree)")]
     NoSrctree,
     #[error("{}: [when.{}] sets {} = {}, but {}: [when.{}] sets {}; both conditions hold", .0.first, .0.first_cond, .0.symbol, .0.first_value, .0.second, .0.second_cond, .0.second_value)]
@@ -153,7 +198,7 @@ struct Effective {
 /// Resolve `input` on `kc`, which must be freshly loaded (the base
 /// configuration is computed first, exactly as the conf modes would).
 pub fn resolve(kc: &mut Kconfig, input: &Input) -> Result<Resolution, ResolveError> {
-    let base_config = base_config(kc, &input.base)?;
+    let base_config = base_config(kc, &input.base, &input.fragments)?;
     let mut res = resolve_from_base(kc, input, &base_config, &[])?;
     for i in 0..res.outcomes.len() {
         if res.outcomes[i].problem.is_some() {
@@ -352,6 +397,8 @@ fn request_lines(kc: &Kconfig, effective: &BTreeMap<String, Effective>) -> Vec<(
     let mut v: Vec<&Effective> = effective.values().collect();
     v.sort_by_key(|e| layer_order(&e.request));
     v.into_iter()
+        // A fragment's lines are in the base already.
+        .filter(|e| !matches!(e.request.layer, kforge_declaration::Layer::Fragment(_)))
         .filter_map(|e| {
             let s = kc.find(&e.request.symbol)?;
             let ty = kc.sym(s).ty;
@@ -366,10 +413,11 @@ fn request_lines(kc: &Kconfig, effective: &BTreeMap<String, Effective>) -> Vec<(
 
 fn layer_order(r: &Request) -> (u8, Origin) {
     let l = match r.layer {
-        kforge_declaration::Layer::Include => 0,
-        kforge_declaration::Layer::Main => 1,
-        kforge_declaration::Layer::Patch(_) => 2,
-        kforge_declaration::Layer::External(_) => 3,
+        kforge_declaration::Layer::Fragment(_) => 0,
+        kforge_declaration::Layer::Include => 1,
+        kforge_declaration::Layer::Main => 2,
+        kforge_declaration::Layer::Patch(_) => 3,
+        kforge_declaration::Layer::External(_) => 4,
     };
     (l, r.origin.clone())
 }
@@ -477,8 +525,27 @@ pub fn config_header(text: &str) -> Option<(String, String)> {
     })
 }
 
-/// The base configuration as `.config` text.
-pub fn base_config(kc: &mut Kconfig, base: &Base) -> Result<String, ResolveError> {
+/// The base configuration as `.config` text, with `fragments` merged in,
+/// one olddefconfig for each (`make defconfig a.config b.config`).
+pub fn base_config(
+    kc: &mut Kconfig,
+    base: &Base,
+    fragments: &[fragment::LoadedFragment],
+) -> Result<String, ResolveError> {
+    let mut text = plain_base_config(kc, base)?;
+    for frag in fragments {
+        for file in &frag.files {
+            text = overlay(kc, &text, &fragment::lines(kc, file));
+        }
+        apply(kc, &text);
+        text = kc.render_config();
+        kc.messages.take();
+    }
+    Ok(text)
+}
+
+/// The base configuration alone.
+fn plain_base_config(kc: &mut Kconfig, base: &Base) -> Result<String, ResolveError> {
     kc.restart();
     let srctree = kc.srctree().map(Path::to_path_buf);
     let srcarch = kc.getenv("SRCARCH").unwrap_or_default();
@@ -536,20 +603,19 @@ pub fn base_config(kc: &mut Kconfig, base: &Base) -> Result<String, ResolveError
             }
             kc.set_all_new_symbols(NewSymbols::No, &mut rng, prob);
             let mut text = kc.render_config();
-            for frag in [
-                st.join("kernel/configs/tiny.config"),
-                st.join(format!("arch/{srcarch}/configs/tiny.config")),
+            for dir in [
+                "kernel/configs".to_string(),
+                format!("arch/{srcarch}/configs"),
             ] {
-                let Ok(f) = std::fs::read_to_string(&frag) else {
+                let path = std::path::Path::new(&dir).join("tiny.config");
+                let Ok(text_of) = std::fs::read_to_string(st.join(&path)) else {
                     continue;
                 };
-                let lines: Vec<(String, String)> = f
-                    .lines()
-                    .filter_map(|l| {
-                        value::line_symbol(&kc.prefix, l).map(|n| (n.to_string(), l.to_string()))
-                    })
-                    .collect();
-                text = overlay(kc, &text, &lines);
+                let file = fragment::FragmentFile {
+                    path,
+                    text: text_of,
+                };
+                text = overlay(kc, &text, &fragment::lines(kc, &file));
             }
             apply(kc, &text);
             kc.render_config()

@@ -64,11 +64,8 @@ fn req(line: u32, sym: &str, v: &str) -> Request {
 
 fn input(base: Base, requests: Vec<Request>) -> Input {
     Input {
-        base,
         requests,
-        conditionals: Vec::new(),
-        auto_modules: false,
-        prefer_builtin: false,
+        ..Input::on(base)
     }
 }
 
