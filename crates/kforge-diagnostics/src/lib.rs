@@ -8,6 +8,7 @@
 //!
 //! An internal component of kforge; its API is not stable.
 
+pub mod audit;
 pub mod errors;
 pub mod import;
 pub mod progress;

@@ -21,6 +21,12 @@ pub enum Error {
     /// The declared source could not be fetched, verified, unpacked or patched.
     #[error(transparent)]
     Source(Box<kforge_source::SourceError>),
+    /// Requests could not be written into a declaration.
+    #[error(transparent)]
+    Edit(#[from] kforge_declaration::edit::EditError),
+    /// A policy could not be had (unknown name, unreadable or wrong file).
+    #[error(transparent)]
+    Policy(#[from] kforge_policy::PolicyError),
     /// The tree's Kbuild files could not be read.
     #[error(transparent)]
     Kbuild(#[from] kforge_tree::KbuildError),

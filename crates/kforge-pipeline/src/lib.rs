@@ -21,11 +21,13 @@
 //! 6. **Boot report**: [`boot::boot`] boots an entry in QEMU with its
 //!    loaders and test script, and gives a [`boot::BootReport`].
 //!
+//! [`audit`] judges a resolution against hardening policies.
 //! [`conf`] is the `scripts/kconfig/conf` drop-in, built on the same engine.
 //! [`import`] turns a `.config` into a declaration, [`diff`] compares two
 //! configurations, and [`update`] follows kernel.org's releases in a lock
 //! file and checks declarations against the new ones.
 
+pub mod audit;
 pub mod boot;
 pub mod build;
 pub mod conf;

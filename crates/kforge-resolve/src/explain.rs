@@ -432,7 +432,9 @@ fn selected_member(kc: &mut Kconfig, s: SymbolId) -> Option<SymbolId> {
     None
 }
 
-pub(crate) fn unknown(kc: &Kconfig, name: &str, index: &UnknownIndex) -> Problem {
+/// Why `name` is not a symbol of this tree: defined only by other
+/// architectures, or not at all (with close names).
+pub fn unknown(kc: &Kconfig, name: &str, index: &UnknownIndex) -> Problem {
     let arches = index.arches(kc).get(name).cloned().unwrap_or_default();
     if !arches.is_empty() {
         return Problem::OtherArchitectures { arches };
@@ -474,7 +476,7 @@ pub(crate) fn unknown(kc: &Kconfig, name: &str, index: &UnknownIndex) -> Problem
 /// distance that rules most names out without computing it). Without it,
 /// each unknown symbol walked the tree and compared every name.
 #[derive(Default)]
-pub(crate) struct UnknownIndex {
+pub struct UnknownIndex {
     arches: std::cell::OnceCell<HashMap<String, Vec<String>>>,
     names: std::cell::OnceCell<Vec<KnownName>>,
 }

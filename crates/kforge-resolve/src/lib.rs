@@ -27,7 +27,7 @@ use kconfig_engine::symbol::DefSlot;
 use kconfig_engine::{Kconfig, Tri};
 use kforge_declaration::{Base, Conditional, Origin, Priority, Request};
 
-pub use explain::{explain_symbol, Problem, SymbolReport};
+pub use explain::{explain_symbol, unknown, Problem, SymbolReport, UnknownIndex};
 use value::Typed;
 
 /// Name under which configurations held in memory are read by the engine.

@@ -13,6 +13,7 @@ macro_rules! outln {
     ($($t:tt)*) => { $crate::write_stdout(format!("{}\n", format_args!($($t)*)).as_bytes()) };
 }
 
+mod audit_cmd;
 mod build_cmd;
 mod completions;
 mod config_cmd;
@@ -73,6 +74,9 @@ enum Cmd {
     /// out-of-tree modules built against a declared kernel
     #[command(alias = "module")]
     Modules(Box<modules_cmd::ModulesArgs>),
+    /// Check a configuration against hardening policies, with the engine's
+    /// reasons and checked fixes
+    Audit(Box<audit_cmd::AuditArgs>),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions(completions::CompletionsArgs),
     /// Print the kforge(1) man page (roff); --dir DIR writes a page per subcommand
@@ -117,6 +121,7 @@ fn main() {
         Cmd::Diff(a) => diff_cmd::run(*a),
         Cmd::Conf { args } => kforge_pipeline::conf::run_args(&argv0, &args),
         Cmd::Update(a) => update_cmd::run(*a),
+        Cmd::Audit(a) => audit_cmd::run(*a),
         Cmd::Completions(a) => completions::run_completions(a),
         Cmd::Man(a) => completions::run_man(a),
     };
