@@ -198,7 +198,7 @@ fn build(a: &BuildArgs) -> i32 {
 }
 
 fn try_build(a: &BuildArgs) -> Result<Vec<PathBuf>, kforge_pipeline::Error> {
-    use crate::build_cmd::Progress;
+    use kforge_diagnostics::progress::Progress;
     use kforge_pipeline::run::{BuildRequest, Built};
     let store = kforge_store::Store::new(kforge_store::default_cache_root());
     let spec = kforge_declaration::Spec::load(&a.spec)?;

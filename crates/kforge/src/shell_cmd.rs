@@ -39,7 +39,7 @@ fn try_run(a: &ShellArgs) -> Result<i32, Error> {
     let spec = Spec::load(&a.spec)?;
     let source = kforge_pipeline::source::prepare(&spec, a.tree.as_deref(), crate::progress())?;
     let mut r = resolved::resolve(&spec, &source.tree, true)?;
-    crate::build_cmd::Progress::default().resolved(&spec, &mut r);
+    kforge_diagnostics::progress::Progress::default().resolved(&spec, &mut r);
     let plan = plan::plan(&spec, source, &r, &store, &Default::default())?;
     let sh = shell::prepare(&store, &spec, &plan)?;
     let what = if a.command.is_empty() {

@@ -18,7 +18,7 @@ use kforge_pipeline::plan::BuildOptions;
 use kforge_pipeline::run::{self, BuildRequest, TestRequest, Tested};
 use kforge_pipeline::Error;
 
-use crate::build_cmd::Progress;
+use kforge_diagnostics::progress::Progress;
 
 /// Boot the kernels that kernel.toml files declare, in QEMU, and check them.
 #[derive(Debug, clap::Args)]
