@@ -227,7 +227,9 @@ pub fn audit(subject: Subject<'_>, policies: &[Policy]) -> Audit {
     Audit { findings, misspelt }
 }
 
-/// Steps 3 and 4 of the module's doc, for the findings at `open`.
+/// Steps 3 and 4 of the module's doc, for the findings at `open`. A
+/// recommendation that holds now but not once the others' fixes are made
+/// (an option the fixes make visible, with another default) joins them.
 fn check_fixes(
     kc: &mut Kconfig,
     input: &Input,
@@ -238,18 +240,40 @@ fn check_fixes(
     if open.is_empty() {
         return;
     }
+    let mut open = open.to_vec();
     // One request per symbol: the first policy's value.
     let mut requests: BTreeMap<String, Request> = BTreeMap::new();
-    for &i in open {
-        let r = &findings[i].recommendation;
-        requests
-            .entry(r.symbol.clone())
-            .or_insert_with(|| request_for(r));
+    let mut together = None;
+    for _ in 0..MAX_ROUNDS {
+        for &i in &open {
+            let r = &findings[i].recommendation;
+            requests
+                .entry(r.symbol.clone())
+                .or_insert_with(|| request_for(r));
+        }
+        let mut all = input.clone();
+        all.requests.extend(requests.values().cloned());
+        let res = kforge_resolve::resolve_on_base(kc, &all, base_config).ok();
+        let config = res.as_ref().map_or("", |r| r.config.as_str());
+        let broken: Vec<usize> = (0..findings.len())
+            .filter(|&i| {
+                matches!(findings[i].verdict, Verdict::Holds)
+                    && !holds_in(kc, config, &findings[i].recommendation)
+            })
+            .collect();
+        together = res;
+        if broken.is_empty() || together.is_none() {
+            break;
+        }
+        for i in broken {
+            findings[i].verdict = Verdict::DoesNotHold {
+                reason: "it holds now, but not once the other fixes of this audit are made".into(),
+                fix: None,
+            };
+            open.push(i);
+        }
     }
-    let mut all = input.clone();
-    all.requests.extend(requests.values().cloned());
-    let together = kforge_resolve::resolve_on_base(kc, &all, base_config).ok();
-    for &i in open {
+    for &i in &open {
         let r = findings[i].recommendation.clone();
         let req = request_for(&r);
         let held_together = together.as_ref().is_some_and(|res| {
@@ -295,6 +319,17 @@ fn check_fixes(
             },
         };
     }
+}
+
+/// How many times the fixes may grow with recommendations they break.
+const MAX_ROUNDS: usize = 4;
+
+/// Whether `r` holds in the `.config` text `config`.
+fn holds_in(kc: &Kconfig, config: &str, r: &Recommendation) -> bool {
+    let now = value_in(config, &r.symbol);
+    r.values
+        .iter()
+        .any(|v| same_value(kind_of(kc, &r.symbol), &now, v))
 }
 
 /// The request a fix makes for `r`: its first value, as the declaration's.
