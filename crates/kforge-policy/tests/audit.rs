@@ -418,3 +418,85 @@ fn the_shipped_policies_parse_and_self_protection_is_a_subset() {
         assert!(!r.reason.is_empty(), "{}", r.symbol);
     }
 }
+
+/// profiles/hardened.toml is the kspp policy as requests: each
+/// recommendation, but those it leaves out on purpose (and says why),
+/// optional, at default priority, for the same architectures and versions.
+#[test]
+fn the_hardened_profile_follows_the_kspp_policy() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let profile = root.join("profiles/hardened.toml");
+    let d = tempfile::tempdir().unwrap();
+    let main = d.path().join("kernel.toml");
+    std::fs::write(
+        &main,
+        format!(
+            "[source]\nversion = \"6.12\"\n[build]\narch = \"x86_64\"\ninclude = [{:?}]\n",
+            profile.display()
+        ),
+    )
+    .unwrap();
+    let spec = kforge_declaration::Spec::load(&main).unwrap();
+    let text = std::fs::read_to_string(&profile).unwrap();
+    let kc = load(d.path());
+    let kspp = kforge_policy::load("kspp", &kc).unwrap();
+    let left_out = [
+        "MODULE_SIG",
+        "MODULE_SIG_FORCE",
+        "MODULE_SIG_ALL",
+        "MODULE_SIG_SHA512",
+        "LOCK_DOWN_KERNEL_FORCE_CONFIDENTIALITY",
+    ];
+    for r in &kspp.recommendations {
+        if left_out.contains(&r.symbol.as_str()) {
+            assert!(
+                text.contains(&format!("{}:", r.symbol))
+                    || text.contains(&format!("{},", r.symbol)),
+                "{} is left out without a word",
+                r.symbol
+            );
+            continue;
+        }
+        let conditions: Vec<&str> = if r.arches.is_empty() {
+            vec![""]
+        } else {
+            r.arches
+                .iter()
+                .map(|a| match a.as_str() {
+                    "x86_64" => "X86_64",
+                    "x86" => "X86",
+                    "arm64" => "ARM64",
+                    other => panic!("no condition for {other}"),
+                })
+                .collect()
+        };
+        for cond in conditions {
+            let requests = if cond.is_empty() {
+                &spec.requests
+            } else {
+                &spec
+                    .conditionals
+                    .iter()
+                    .find(|c| c.symbol == cond)
+                    .unwrap_or_else(|| panic!("no [when.{cond}]"))
+                    .requests
+            };
+            let q = requests
+                .iter()
+                .find(|q| q.symbol == r.symbol)
+                .unwrap_or_else(|| panic!("{} is not in the profile ({cond})", r.symbol));
+            assert_eq!(
+                q.value,
+                RequestValue::Text(r.values[0].clone()),
+                "{}",
+                r.symbol
+            );
+            assert!(
+                q.optional && q.priority == Priority::Default,
+                "{}",
+                r.symbol
+            );
+            assert_eq!((q.since, q.until), (r.since, r.until), "{}", r.symbol);
+        }
+    }
+}
