@@ -29,15 +29,21 @@ pub const DEFAULT_LOCK_NAME: &str = "kernels.lock.toml";
 const TOP_KEYS: &[&str] = &["format", "branches"];
 const BRANCH_KEYS: &[&str] = &["version", "url", "hash", "longterm", "eol", "released"];
 
-/// A branch of kernel releases: `6.12` (every `6.12.y`), or `mainline`
-/// (Linus Torvalds' release candidates). Branches sort by version, with
-/// `mainline` last.
+/// A branch of kernel releases: `6.12` (every `6.12.y`), `mainline`
+/// (Linus Torvalds' release candidates), or an alias that moves with
+/// kernel.org: `latest` (the newest stable release, whatever its series)
+/// and `longterm` (the newest release of the newest longterm series).
+/// Branches sort by version, then `mainline`, `latest`, `longterm`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum BranchName {
     /// `MAJOR.MINOR`.
     Series(u32, u32),
     /// The release candidates of the next version.
     Mainline,
+    /// The newest stable release (kernel.org's `latest_stable`).
+    Latest,
+    /// The newest release of the newest longterm series.
+    Longterm,
 }
 
 impl BranchName {
@@ -53,14 +59,20 @@ impl BranchName {
 
     /// Does `version` belong to this branch? (`mainline` takes any
     /// version: between a release and the next `-rc1`, kernel.org's
-    /// mainline is the release itself.)
+    /// mainline is the release itself; an alias takes any release.)
     pub fn contains(&self, version: &KernelVersion) -> bool {
         match self {
             BranchName::Series(major, minor) => {
                 !version.is_rc() && version.major == *major && version.minor == *minor
             }
             BranchName::Mainline => true,
+            BranchName::Latest | BranchName::Longterm => !version.is_rc(),
         }
+    }
+
+    /// `latest` and `longterm`: names whose series changes over time.
+    pub fn is_alias(&self) -> bool {
+        matches!(self, BranchName::Latest | BranchName::Longterm)
     }
 }
 
@@ -69,21 +81,28 @@ impl fmt::Display for BranchName {
         match self {
             BranchName::Series(major, minor) => write!(f, "{major}.{minor}"),
             BranchName::Mainline => f.write_str("mainline"),
+            BranchName::Latest => f.write_str("latest"),
+            BranchName::Longterm => f.write_str("longterm"),
         }
     }
 }
 
 /// Why a string is not a branch name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid branch `{0}`: expected MAJOR.MINOR (e.g. 6.12) or `mainline`")]
+#[error(
+    "invalid branch `{0}`: expected MAJOR.MINOR (e.g. 6.12), `mainline`, `latest` or `longterm`"
+)]
 pub struct ParseBranchError(String);
 
 impl FromStr for BranchName {
     type Err = ParseBranchError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s == "mainline" {
-            return Ok(BranchName::Mainline);
+        match s {
+            "mainline" => return Ok(BranchName::Mainline),
+            "latest" => return Ok(BranchName::Latest),
+            "longterm" => return Ok(BranchName::Longterm),
+            _ => {}
         }
         match s.parse::<KernelVersion>() {
             Ok(v) if !v.is_rc() && v.to_string() == s && v.patch == 0 => {

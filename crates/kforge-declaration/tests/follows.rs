@@ -106,7 +106,7 @@ fn errors_in_the_declaration() {
         (
             "[source]\nversion = { branch = \"6.12.1\" }\n",
             (2, 22),
-            "invalid branch `6.12.1`: expected MAJOR.MINOR (e.g. 6.12) or `mainline`",
+            "invalid branch `6.12.1`: expected MAJOR.MINOR (e.g. 6.12), `mainline`, `latest` or `longterm`",
             None,
         ),
         (
@@ -164,7 +164,7 @@ fn errors_in_the_lock_file() {
         (
             good.replace("[branches.\"6.6\"]", "[branches.\"6.6.1\"]"),
             (11, 11),
-            "invalid branch `6.6.1`: expected MAJOR.MINOR (e.g. 6.12) or `mainline`",
+            "invalid branch `6.6.1`: expected MAJOR.MINOR (e.g. 6.12), `mainline`, `latest` or `longterm`",
         ),
         (
             good.replace("format = 1", "format = 2"),

@@ -56,7 +56,7 @@ pub struct Release {
 /// The newest release of a branch, and the branch's flags.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Branch {
-    /// `6.12`, or `mainline`.
+    /// `6.12`, `mainline`, or an alias (`latest`, `longterm`).
     pub name: BranchName,
     /// The branch's newest release on the list.
     pub latest: Release,
@@ -205,6 +205,20 @@ impl ReleaseList {
                         },
                     );
                 }
+            }
+        }
+        // The aliases: the newest maintained series, and the newest
+        // maintained longterm series.
+        let newest = |out: &BTreeMap<BranchName, Branch>, longterm_only: bool| {
+            out.values()
+                .filter(|b| matches!(b.name, BranchName::Series(..)) && !b.eol)
+                .filter(|b| !longterm_only || b.longterm)
+                .max_by_key(|b| b.latest.version)
+                .cloned()
+        };
+        for (alias, longterm_only) in [(BranchName::Latest, false), (BranchName::Longterm, true)] {
+            if let Some(b) = newest(&out, longterm_only) {
+                out.insert(alias, Branch { name: alias, ..b });
             }
         }
         out

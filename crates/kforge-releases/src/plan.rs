@@ -83,6 +83,27 @@ impl Change {
     /// The flags and moves that change: "end of life", "longterm", ...
     fn notes(&self) -> Vec<String> {
         let mut notes = Vec::new();
+        if self.name().is_alias() {
+            // What matters of an alias is the series it now follows.
+            let new = self.new.latest.version;
+            let moved = self
+                .old
+                .as_ref()
+                .is_some_and(|o| (o.version.major, o.version.minor) != (new.major, new.minor));
+            if moved {
+                notes.push(format!(
+                    "now {}.{}, {}",
+                    new.major,
+                    new.minor,
+                    if self.name() == BranchName::Longterm {
+                        "a new longterm series"
+                    } else {
+                        "a new major release"
+                    }
+                ));
+            }
+            return notes;
+        }
         let (old_lt, old_eol) = self
             .old
             .as_ref()
@@ -187,7 +208,9 @@ pub fn plan(lock: &Lock, list: &ReleaseList, only: &[BranchName]) -> Result<Plan
         }
     }
     for (name, branch) in branches {
-        if !tracked(&name) {
+        // An alias is tracked when asked for: named, or in the lock.
+        let alias_wanted = only.contains(&name) || lock.branches.contains_key(&name);
+        if !tracked(&name) || (name.is_alias() && !alias_wanted) {
             continue;
         }
         let version = branch.latest.version;

@@ -18,8 +18,9 @@ pub struct UpdateArgs {
     /// kernel.org's release list (a URL, or a local file)
     #[arg(long, value_name = "URL", default_value = kforge_releases::DEFAULT_RELEASES_URL)]
     pub releases_url: String,
-    /// Track only these branches (`6.12`, `mainline`); without it every
-    /// branch on the list is tracked and new ones are added
+    /// Track only these branches (`6.12`, `mainline`, the aliases `latest`
+    /// and `longterm`); without it every branch on the list is tracked and
+    /// new ones are added (aliases only once in the lock)
     #[arg(long = "branch", value_name = "BRANCH", num_args = 1.., value_parser = parse_branch)]
     pub branches: Vec<BranchName>,
     /// Print what would change and write nothing (tarballs are not

@@ -892,3 +892,111 @@ fn signatures_are_checked_against_the_keyring() {
     assert!(text.contains("6.6: 6.6.118 -> 6.6.119"), "{text}");
     assert!(text.contains("good signature by"), "{text}");
 }
+
+#[test]
+fn aliases_move_with_kernel_org() {
+    let env = Env::new();
+    let repo = env.path("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    git(&repo, &["init", "--quiet"]);
+    git(&repo, &["config", "user.name", "Test"]);
+    git(&repo, &["config", "user.email", "test@example.org"]);
+    git(&repo, &["config", "commit.gpgsign", "false"]);
+    publish(
+        &env.server,
+        &[
+            Rel("stable", "6.17.5", false),
+            Rel("longterm", "6.12.60", false),
+            Rel("longterm", "6.6.118", true),
+        ],
+    );
+    // Asked for, the aliases are tracked; the series they stand for are not.
+    let text = env.ok(&["--branch", "latest", "longterm", "--commit"]);
+    assert!(text.contains("latest: new branch at 6.17.5"), "{text}");
+    assert!(text.contains("longterm: new branch at 6.12.60"), "{text}");
+    let lock = lock_of(&env);
+    let names: Vec<String> = lock.branches.keys().map(ToString::to_string).collect();
+    assert_eq!(names, ["latest", "longterm"]);
+    assert_eq!(lock.branches[&b("latest")].hash, sri(&tarball("6.17.5")));
+    assert!(lock.branches[&b("longterm")].longterm);
+    // A declaration follows an alias like a branch.
+    let spec = env.write(
+        "repo/k.toml",
+        "[source]\nversion = { branch = \"latest\" }\n[build]\narch = \"x86_64\"\n",
+    );
+    let version = |p: &Path| {
+        kforge_declaration::Spec::load(p)
+            .unwrap()
+            .source
+            .version_text
+    };
+    assert_eq!(version(&spec), "6.17.5");
+
+    // A new major: latest moves to it; longterm takes its bump.
+    publish(
+        &env.server,
+        &[
+            Rel("stable", "6.18.1", false),
+            Rel("stable", "6.17.6", false),
+            Rel("longterm", "6.12.61", false),
+        ],
+    );
+    let text = env.ok(&["--branch", "latest", "longterm", "--commit"]);
+    assert!(
+        text.contains("latest: 6.17.5 -> 6.18.1 (now 6.18, a new major release)"),
+        "{text}"
+    );
+    assert!(text.contains("longterm: 6.12.60 -> 6.12.61"), "{text}");
+    assert_eq!(version(&spec), "6.18.1");
+    // One reviewable commit per alias, saying where it moved.
+    let log = git(&repo, &["log", "--format=%s", "-2"]);
+    assert_eq!(
+        log,
+        "linux longterm: 6.12.60 -> 6.12.61\nlinux latest: 6.17.5 -> 6.18.1\n"
+    );
+    let body = git(&repo, &["log", "--format=%b", "-1", "HEAD~1"]);
+    assert!(
+        body.contains("latest: now 6.18, a new major release"),
+        "{body}"
+    );
+
+    // kernel.org names 6.18 longterm: longterm moves to the new series;
+    // a stable bump of 6.18 moves latest.
+    publish(
+        &env.server,
+        &[
+            Rel("longterm", "6.18.2", false),
+            Rel("longterm", "6.12.61", false),
+        ],
+    );
+    let text = env.ok(&["--commit"]);
+    assert!(
+        text.contains("longterm: 6.12.61 -> 6.18.2 (now 6.18, a new longterm series)"),
+        "{text}"
+    );
+    assert!(text.contains("latest: 6.18.1 -> 6.18.2"), "{text}");
+    // Without --branch, the series are tracked too, and the aliases stay.
+    let names: Vec<String> = lock_of(&env)
+        .branches
+        .keys()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(names, ["6.12", "6.18", "latest", "longterm"]);
+    // An end-of-life series is never an alias's.
+    publish(
+        &env.server,
+        &[
+            Rel("longterm", "6.18.2", true),
+            Rel("longterm", "6.12.62", false),
+        ],
+    );
+    let text = env.ok(&["--branch", "longterm"]);
+    assert!(
+        text.contains("older than the locked") || text.contains("up to date"),
+        "{text}"
+    );
+    assert_eq!(
+        lock_of(&env).branches[&b("longterm")].version.to_string(),
+        "6.18.2"
+    );
+}
