@@ -446,6 +446,8 @@ fn the_hardened_profile_follows_the_kspp_policy() {
         "MODULE_SIG_ALL",
         "MODULE_SIG_SHA512",
         "LOCK_DOWN_KERNEL_FORCE_CONFIDENTIALITY",
+        "SECURITY_LOCKDOWN_LSM",
+        "SECURITY_LOCKDOWN_LSM_EARLY",
     ];
     for r in &kspp.recommendations {
         if left_out.contains(&r.symbol.as_str()) {
