@@ -273,6 +273,9 @@ fn check_fixes(
             open.push(i);
         }
     }
+    // A fix may change what the audit itself asks for: the recommendations'
+    // symbols (with a dependency among them, say).
+    let free: Vec<String> = requests.keys().cloned().collect();
     for &i in &open {
         let r = findings[i].recommendation.clone();
         let req = request_for(&r);
@@ -296,7 +299,7 @@ fn check_fixes(
             };
             continue;
         }
-        let alone = kforge_resolve::check_request(kc, input, base_config, req, &[])
+        let alone = kforge_resolve::check_request(kc, input, base_config, req, &free)
             .ok()
             .flatten();
         findings[i].verdict = match alone {

@@ -36,6 +36,7 @@ fn config(spec: &Path, ver: &str, extra: &[&str]) -> (std::process::Output, Stri
 fn examples_are_fixed_points_of_the_kernels_conf() {
     for (example, arch) in [
         ("qemu-x86_64.toml", "x86_64"),
+        ("qemu-x86_64-hardened.toml", "x86_64"),
         ("liminix-router.toml", "mips"),
         ("debian-amd64.toml", "x86_64"),
     ] {
