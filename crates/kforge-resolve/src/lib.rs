@@ -585,6 +585,13 @@ fn plain_base_config(kc: &mut Kconfig, base: &Base) -> Result<String, ResolveErr
             let name = kc.getenv("KBUILD_DEFCONFIG").unwrap_or_default();
             let rel = format!("arch/{srcarch}/configs/{name}");
             let path = st.join(&rel);
+            if !name.is_empty() && !path.is_file() {
+                // A target the arch Makefile makes by merging files.
+                if let Some(text) = generated_defconfig(kc, &st, &srcarch, &name) {
+                    kc.messages.take();
+                    return Ok(text);
+                }
+            }
             if name.is_empty() || !path.is_file() {
                 return Err(ResolveError::NoDefconfig { path });
             }
@@ -623,6 +630,26 @@ fn plain_base_config(kc: &mut Kconfig, base: &Base) -> Result<String, ResolveErr
     };
     kc.messages.take();
     Ok(text)
+}
+
+/// `make NAME` for a default configuration the arch Makefile generates
+/// (`ppc64le_defconfig`): its base file with the fragments merged in, then
+/// one olddefconfig. `None` when `NAME` is no such target or a file of it
+/// is missing.
+fn generated_defconfig(kc: &mut Kconfig, st: &Path, srcarch: &str, name: &str) -> Option<String> {
+    let g = kforge_tree::defconfigs::generated_defconfig(st, srcarch, name)?;
+    let dir = Path::new("arch").join(srcarch).join("configs");
+    let read = |f: &str| std::fs::read_to_string(st.join(&dir).join(f)).ok();
+    let mut text = read(&g.base)?;
+    for f in &g.fragments {
+        let file = fragment::FragmentFile {
+            path: dir.join(f),
+            text: read(f)?,
+        };
+        text = overlay(kc, &text, &fragment::lines(kc, &file));
+    }
+    apply(kc, &text);
+    Some(kc.render_config())
 }
 
 /// A configuration file, decompressed when its name ends in `.xz` or `.gz`

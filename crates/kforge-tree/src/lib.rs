@@ -90,6 +90,7 @@
 //! Module names are normalised as the kernel does for `KBUILD_MODNAME`:
 //! `-` becomes `_`, so `snd-hda-intel` and `snd_hda_intel` are one module.
 
+pub mod defconfigs;
 pub mod env;
 mod make;
 pub mod targets;

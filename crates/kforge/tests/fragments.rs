@@ -17,6 +17,11 @@ use common::{kforge, oracle, text};
 
 /// What `make ARCH=x86_64 TARGETS...` writes in a fresh object directory.
 fn make_config(tree: &Path, targets: &[&str]) -> String {
+    make_config_for(tree, "x86_64", targets)
+}
+
+/// What `make ARCH=<arch> TARGETS...` writes in a fresh object directory.
+fn make_config_for(tree: &Path, arch: &str, targets: &[&str]) -> String {
     let obj = tempfile::tempdir().unwrap();
     let o = Command::new("make")
         .env_clear()
@@ -28,7 +33,7 @@ fn make_config(tree: &Path, targets: &[&str]) -> String {
         .arg("-C")
         .arg(tree)
         .arg(format!("O={}", obj.path().display()))
-        .arg("ARCH=x86_64")
+        .arg(format!("ARCH={arch}"))
         .args(targets)
         .output()
         .unwrap();
@@ -38,11 +43,16 @@ fn make_config(tree: &Path, targets: &[&str]) -> String {
 
 /// `kforge config` of a declaration with `build` as its [build] body.
 fn kforge_config(tree: &Path, build: &str) -> (std::process::Output, String) {
+    kforge_config_for(tree, "x86_64", build)
+}
+
+/// [`kforge_config`] for `arch`.
+fn kforge_config_for(tree: &Path, arch: &str, build: &str) -> (std::process::Output, String) {
     let d = tempfile::tempdir().unwrap();
     let spec = d.path().join("kernel.toml");
     std::fs::write(
         &spec,
-        format!("[source]\nversion = \"6.12\"\n[build]\narch = \"x86_64\"\n{build}"),
+        format!("[source]\nversion = \"6.12\"\n[build]\narch = \"{arch}\"\n{build}"),
     )
     .unwrap();
     let out = d.path().join("out.config");
@@ -130,5 +140,21 @@ fn a_request_wins_over_a_fragment_line_and_a_missing_fragment_lists_the_others()
             && report.contains("hardening.config, kvm_guest.config")
             && report.contains("xen.config"),
         "{report}"
+    );
+}
+
+/// powerpc's default configuration on another host is `ppc64le_defconfig`,
+/// which arch/powerpc/Makefile makes by merging `le.config` into
+/// `ppc64_defconfig`: `base = "defconfig"` gives what make gives.
+#[test]
+fn a_generated_default_configuration_is_makes() {
+    let tree = oracle().join("6.12/src");
+    let want = make_config_for(&tree, "powerpc", &["defconfig"]);
+    let (o, got) = kforge_config_for(&tree, "powerpc", "base = \"defconfig\"\n");
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        got == want,
+        "kforge's .config differs from make's:\n{}",
+        first_difference(&want, &got)
     );
 }
