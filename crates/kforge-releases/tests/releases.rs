@@ -81,7 +81,21 @@ fn the_list_and_its_branches() {
 
     let branches = list.branches();
     let names: Vec<String> = branches.keys().map(ToString::to_string).collect();
-    assert_eq!(names, ["6.6", "6.12", "6.17", "6.18", "mainline"]);
+    assert_eq!(
+        names,
+        ["6.6", "6.12", "6.17", "6.18", "mainline", "latest", "longterm"]
+    );
+    // The aliases: the newest series that is not end of life, and the
+    // newest longterm one.
+    assert_eq!(
+        branches[&BranchName::Latest].latest.version,
+        branches[&b("6.18")].latest.version
+    );
+    assert_eq!(
+        branches[&BranchName::Longterm].latest.version,
+        branches[&b("6.12")].latest.version
+    );
+    assert!(branches[&BranchName::Longterm].longterm);
     let main = &branches[&BranchName::Mainline];
     assert_eq!(main.latest.version, v("6.19-rc3"));
     assert!(!main.longterm && !main.eol);
@@ -233,7 +247,7 @@ fn the_plan_against_a_lock() {
     let err = plan(&lock, &list(), &[b("6.3")]).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "branch 6.3 is neither on the release list nor in the lock file\n  help: the list has 6.6, 6.12, 6.17, 6.18, mainline"
+        "branch 6.3 is neither on the release list nor in the lock file\n  help: the list has 6.6, 6.12, 6.17, 6.18, mainline, latest, longterm"
     );
 }
 
