@@ -27,7 +27,7 @@ pub struct AuditArgs {
     /// make's ARCH, with --config
     #[arg(long)]
     pub arch: Option<String>,
-    /// Add the checked fixes to the declaration's [config] (comments kept)
+    /// Add the checked fixes as requests to the declaration (comments kept)
     #[arg(long, conflicts_with = "config")]
     pub write: bool,
     /// Show every recommendation, also those that hold or do not apply
