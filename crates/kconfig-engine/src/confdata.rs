@@ -28,6 +28,20 @@ pub enum WriteError {
     },
 }
 
+/// The bytes of `path` as the C conf reads a file it could `fopen`: what
+/// its reads gave before the first one that failed. A directory opens and
+/// its first read fails (`EISDIR`), so it reads as an empty file, as
+/// `conf --defconfig=arch/powerpc/configs/44x` does. `None` when it cannot
+/// be opened at all (missing, no permission).
+fn read_opened(path: &Path) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut f = fs::File::open(path).ok()?;
+    let mut buf = Vec::new();
+    // An error ends the file, keeping what came before it (C's getline loop).
+    let _ = f.read_to_end(&mut buf);
+    Some(buf)
+}
+
 fn io_err(path: &str) -> impl FnOnce(std::io::Error) -> WriteError + '_ {
     move |source| WriteError::Io {
         path: path.to_string(),
@@ -211,16 +225,19 @@ impl Kconfig {
         self.sym_warnings > 0 && self.getenv("KCONFIG_WERROR").is_some()
     }
 
+    /// The bytes of a configuration file, found as the kernel's
+    /// `zconf_fopen` finds it (as named, else under `$srctree` when
+    /// relative); `None` when it cannot be opened.
     fn open_conf(&self, name: &str) -> Option<Vec<u8>> {
         if let Some(b) = self.config_overlay.get(name) {
             return Some(b.clone());
         }
-        if let Ok(b) = fs::read(name) {
+        if let Some(b) = read_opened(Path::new(name)) {
             return Some(b);
         }
         if !name.starts_with('/') {
             if let Some(st) = &self.srctree {
-                return fs::read(st.join(name)).ok();
+                return read_opened(&st.join(name));
             }
         }
         None

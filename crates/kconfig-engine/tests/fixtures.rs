@@ -85,6 +85,36 @@ fn in_memory_reads_and_renders_the_same() {
     }
 }
 
+/// A configuration file that is a directory reads as an empty file, as the
+/// C conf's `fopen` and failing first read make it (issue 17: `conf
+/// --defconfig=arch/powerpc/configs/44x`), also when found under
+/// `$srctree`; a path that does not exist still reads as nothing.
+#[test]
+fn a_directory_reads_as_an_empty_file() {
+    for dialect in [Dialect::V6_12, Dialect::V6_1] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut kc = load(dir.path(), dialect);
+        std::fs::write(dir.path().join("empty"), "").unwrap();
+        kc.read(Some(dir.path().join("empty").to_str().unwrap()));
+        let empty = kc.render_config();
+        std::fs::create_dir(dir.path().join("configs")).unwrap();
+        for name in [
+            dir.path().join("configs").to_str().unwrap().to_string(),
+            // relative: found under $srctree, as the kernel's zconf_fopen does
+            "configs".to_string(),
+        ] {
+            kc.restart();
+            assert!(!kc.read(Some(&name)), "{dialect:?}: {name} was not read");
+            assert_eq!(kc.render_config(), empty, "{dialect:?}: {name}");
+        }
+        kc.restart();
+        assert!(
+            kc.read(Some("no-such-file")),
+            "{dialect:?}: a missing file was read"
+        );
+    }
+}
+
 /// One recorded case of `tests/fixtures/<name>/` (see `tests/fixtures/record`,
 /// which made the expected files by running the C conf of the case's
 /// release): the Kconfig files, `config` (the `.config` read), and `case`

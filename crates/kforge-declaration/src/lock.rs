@@ -155,12 +155,7 @@ impl Lock {
     pub fn parse(path: &Path, text: &str) -> Result<Lock, SpecError> {
         let file = SourceFile::new(Rc::new(path.to_path_buf()), text.to_owned());
         let cx = Cx::new(&file, false);
-        let root = DeTable::parse(&file.text).map_err(|e| {
-            cx.at(
-                e.span().map_or(0, |s| s.start),
-                format!("invalid TOML: {}", e.message()),
-            )
-        })?;
+        let root = DeTable::parse(&file.text).map_err(|e| crate::parse::invalid_toml(&cx, &e))?;
         let root = root.get_ref();
         cx.known_keys(root, TOP_KEYS, "in the lock file")?;
         let Some(format) = root.get("format") else {

@@ -115,15 +115,28 @@ fn join_lexically(dir: &Path, rel: impl AsRef<Path>) -> PathBuf {
     out
 }
 
+/// A file the TOML reader refused, at the place it stopped; with a remedy
+/// where the reader's own words give none.
+pub(crate) fn invalid_toml(cx: &Cx<'_>, e: &toml::de::Error) -> SpecError {
+    let at = e.span().map_or(0, |s| s.start);
+    let message = format!("invalid TOML: {}", e.message());
+    if e.message().contains("max recursion depth") {
+        // The reader stops at 80 levels; no key of a declaration or a lock
+        // takes more than a list of tables.
+        return cx.at_help(
+            at,
+            message,
+            "no key kforge reads takes values nested more than a few arrays or \
+             inline tables deep: remove the extra `[` or `{` from here on",
+        );
+    }
+    cx.at(at, message)
+}
+
 /// Parse one file. `main`: the declaration itself (else an included file).
 pub(crate) fn parse(file: &SourceFile, main: bool) -> Result<FileDecl, SpecError> {
     let cx = Cx::new(file, main);
-    let root = DeTable::parse(&file.text).map_err(|e| {
-        cx.at(
-            e.span().map_or(0, |s| s.start),
-            format!("invalid TOML: {}", e.message()),
-        )
-    })?;
+    let root = DeTable::parse(&file.text).map_err(|e| invalid_toml(&cx, &e))?;
     let mut decl = FileDecl::default();
     for (key, value) in entries(root.get_ref()) {
         let name = key.get_ref().as_ref();

@@ -50,6 +50,32 @@ fn malformed_toml() {
     );
 }
 
+/// Issue 17: a value nested 100,000 arrays deep is refused at the level
+/// the TOML reader stops (80), with a remedy; the message is one short line
+/// (the renderer, kforge-diagnostics, cuts the source line it shows).
+#[test]
+fn values_nested_too_deeply() {
+    let d = Dir::new();
+    let n = 100_000;
+    for (open, close, column) in [("[", "]", 85), ("{a = ", "}", 405)] {
+        let err = d.error(&format!(
+            "{HEAD}[config]\nA = {}{}\n",
+            open.repeat(n),
+            close.repeat(n)
+        ));
+        d.assert_at(
+            &err,
+            ("kernel.toml", 6, column),
+            "invalid TOML: cannot recurse further; max recursion depth met",
+            Some(DEPTH_HELP),
+        );
+        assert!(err.to_string().len() < 300, "{err}");
+    }
+}
+
+const DEPTH_HELP: &str = "no key kforge reads takes values nested more than a few arrays or \
+     inline tables deep: remove the extra `[` or `{` from here on";
+
 #[test]
 fn unknown_keys() {
     let d = Dir::new();

@@ -174,8 +174,6 @@ pub enum Event {
     Skipped(String),
     /// A note of the plan.
     PlanNote(String),
-    /// A new release has no signature on the list: not verified.
-    Unsigned { what: String },
     /// A new release's signature is good.
     GoodSignature { what: String, fingerprint: String },
     /// A locked tarball was downloaded again and matched its hash.
@@ -305,6 +303,25 @@ pub fn update(opts: &Options, on: &mut dyn FnMut(Event)) -> Result<usize, Update
     } else {
         checked.iter().map(|u| u.branch).collect()
     };
+
+    // With a keyring, every tarball downloaded as new must be signed:
+    // refused before anything is downloaded.
+    if keyring.is_some() {
+        let unsigned: Vec<&Change> = plan
+            .changes
+            .iter()
+            .filter(|c| is_new_tarball(c) && c.new.latest.pgp.is_none())
+            .collect();
+        if !unsigned.is_empty() {
+            let candidate = |c: &&Change| c.new.latest.version.rc != u32::MAX;
+            return Err(ReleasesError::Unsigned {
+                releases: unsigned.iter().map(|c| release_name(c)).collect(),
+                candidates: unsigned.iter().any(candidate),
+                others: !unsigned.iter().all(candidate),
+            }
+            .into());
+        }
+    }
 
     // Every download and check before anything is written.
     let mut entries: Vec<(&Change, Option<LockedRelease>)> = Vec::new();
@@ -440,10 +457,26 @@ pub fn update(opts: &Options, on: &mut dyn FnMut(Event)) -> Result<usize, Update
     Ok(newly_failing)
 }
 
+/// Is the tarball of `change` downloaded as a new one (hashed and locked,
+/// so checked against its signature with a keyring), rather than checked
+/// against the hash already locked?
+fn is_new_tarball(change: &Change) -> bool {
+    !matches!((&change.kind, &change.old), (ChangeKind::Same, Some(_)))
+}
+
+/// "linux 6.6.119 (branch 6.6)": the release of `change` in messages.
+fn release_name(change: &Change) -> String {
+    format!(
+        "linux {} (branch {})",
+        change.new.latest.version,
+        change.name()
+    )
+}
+
 /// Check the downloaded tarball of `change` against its signature (over
-/// the uncompressed tar). A tarball whose signature is not good is removed
-/// from the cache. A release without a signature on the list is let
-/// through (kernel.org does not sign mainline's release candidates).
+/// the uncompressed tar). A tarball whose signature is not good, or made
+/// by a key that cannot vouch for it, is removed from the cache. A release
+/// without a signature on the list was refused before the download.
 fn verify_signature(
     keyring: &kforge_releases::Keyring,
     change: &Change,
@@ -452,8 +485,12 @@ fn verify_signature(
     on: &mut dyn FnMut(Event),
 ) -> Result<(), UpdateError> {
     let Some(url) = change.new.latest.pgp.as_deref() else {
-        on(Event::Unsigned { what: what.into() });
-        return Ok(());
+        return Err(ReleasesError::Unsigned {
+            releases: vec![what.to_owned()],
+            candidates: change.new.latest.version.rc != u32::MAX,
+            others: change.new.latest.version.rc == u32::MAX,
+        }
+        .into());
     };
     let unreadable = |e: std::io::Error| ReleasesError::Signature {
         what: what.to_owned(),
@@ -474,9 +511,13 @@ fn verify_signature(
             Ok(())
         }
         Err(e) => {
-            // Not what its signer released: not kept (a signature that could
-            // not be fetched says nothing about the tarball).
-            if matches!(e, ReleasesError::Signature { .. }) {
+            // Not what its signer released, or not vouched for: not kept (a
+            // signature that could not be fetched says nothing about the
+            // tarball).
+            if matches!(
+                e,
+                ReleasesError::Signature { .. } | ReleasesError::UntrustedKey { .. }
+            ) {
                 let _ = std::fs::remove_file(tarball);
             }
             Err(e.into())
@@ -494,11 +535,7 @@ fn fetchable(
     kforge_source::Fetchable {
         location: kforge_source::Location::Url(url.to_owned()),
         hash,
-        what: format!(
-            "linux {} (branch {})",
-            change.new.latest.version,
-            change.name()
-        ),
+        what: release_name(change),
         origin: lock.origins.get(&change.name()).map(ToString::to_string),
     }
 }

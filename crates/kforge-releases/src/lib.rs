@@ -31,7 +31,7 @@ pub use list::{
     DEFAULT_RELEASES_URL,
 };
 pub use plan::{plan, Change, ChangeKind, Plan};
-pub use signature::Keyring;
+pub use signature::{KeyProblem, Keyring, KEYRING_LIMIT};
 
 /// Why the release list could not be read or the lock not written.
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +90,30 @@ pub enum ReleasesError {
         /// Why.
         reason: String,
     },
+    /// A tarball's signature was made by a key of the keyring that cannot
+    /// vouch for it now: expired, revoked, or not allowed to sign.
+    #[error("the signature of {what} cannot be trusted: it was made by key {key} of the keyring {}, which {problem}\n  help: {}", keyring.display(), problem.remedy(key))]
+    UntrustedKey {
+        /// The signed thing ("linux 6.6.119 (branch 6.6)").
+        what: String,
+        /// The fingerprint of the key that made the signature.
+        key: String,
+        /// The keyring file.
+        keyring: PathBuf,
+        /// Why it cannot vouch for the signature.
+        problem: KeyProblem,
+    },
+    /// New releases the list gives no signature for, while a keyring asks
+    /// for every new tarball to be checked.
+    #[error("{} {} no signature on the release list, and --keyring requires one\n  help: {}", releases.join(", "), if releases.len() == 1 { "has" } else { "have" }, unsigned_help(*candidates, *others))]
+    Unsigned {
+        /// The releases ("linux 6.19-rc1 (branch mainline)").
+        releases: Vec<String>,
+        /// Some are release candidates.
+        candidates: bool,
+        /// Some are not.
+        others: bool,
+    },
     /// The lock file could not be written.
     #[error("{}: cannot {action}: {source}", path.display())]
     Write {
@@ -100,6 +124,25 @@ pub enum ReleasesError {
         /// The system's reason.
         source: std::io::Error,
     },
+}
+
+/// The remedy for [`ReleasesError::Unsigned`].
+fn unsigned_help(candidates: bool, others: bool) -> String {
+    let mut help = Vec::new();
+    if candidates {
+        help.push(
+            "kernel.org does not sign mainline's release candidates (their tarballs are \
+             git.kernel.org snapshots): update the other branches with --keyring and --branch \
+             naming them, and mainline in a run without --keyring",
+        );
+    }
+    if others {
+        help.push(
+            "kernel.org signs every release but mainline's release candidates, each with a \
+             `pgp` URL on its list: check --releases-url",
+        );
+    }
+    help.join("; ")
 }
 
 /// Write `text` to `path` atomically and durably ([`kforge_fs::write_atomic`]:

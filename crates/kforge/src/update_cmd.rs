@@ -49,7 +49,10 @@ pub struct UpdateArgs {
     #[arg(long)]
     pub verify: bool,
     /// Check each new tarball's kernel.org signature (`pgp` on the list:
-    /// a .tar.sign over the uncompressed tar) with these OpenPGP public keys
+    /// a .tar.sign over the uncompressed tar) with these OpenPGP public
+    /// keys; every new tarball must then be signed, by a key that is not
+    /// expired, not revoked and allowed to sign (mainline's release
+    /// candidates, which kernel.org does not sign, are refused)
     #[arg(long, value_name = "FILE")]
     pub keyring: Option<PathBuf>,
     /// With --check: run every $(shell,...) probe instead of using the
@@ -129,9 +132,6 @@ fn show(args: &UpdateArgs, e: Event) {
         ),
         Event::Skipped(s) => eprintln!("note: {}: left out {s}", args.releases_url),
         Event::PlanNote(n) => eprintln!("note: {n}"),
-        Event::Unsigned { what } => {
-            eprintln!("warning: {what} has no signature on the release list: not verified")
-        }
         Event::GoodSignature { what, fingerprint } => {
             eprintln!("{what}: good signature by {fingerprint}")
         }

@@ -43,6 +43,7 @@ fn oracle(ver: &str) -> PathBuf {
 struct Case {
     label: String,
     files: Vec<(String, Vec<u8>)>,
+    dirs: Vec<String>,
     args: Vec<String>,
     env: Vec<(String, String)>,
     stdin: Option<Vec<u8>>,
@@ -53,6 +54,7 @@ impl Case {
         Case {
             label: label.to_string(),
             files: vec![("Kconfig".to_string(), kconfig.as_bytes().to_vec())],
+            dirs: Vec::new(),
             args: Vec::new(),
             env: Vec::new(),
             stdin: None,
@@ -61,6 +63,11 @@ impl Case {
     fn file(mut self, name: &str, content: &str) -> Case {
         self.files
             .push((name.to_string(), content.as_bytes().to_vec()));
+        self
+    }
+    /// An empty directory at `name` in the scratch directory.
+    fn dir(mut self, name: &str) -> Case {
+        self.dirs.push(name.to_string());
         self
     }
     fn config(self, content: &str) -> Case {
@@ -143,6 +150,9 @@ fn capped_reader<R: Read + Send + 'static>(mut r: R) -> std::thread::JoinHandle<
 
 fn run_one(prog: &Path, pre_args: &[&str], dir: &Path, case: &Case, kver: &str) -> Outcome {
     std::fs::create_dir_all(dir).unwrap();
+    for name in &case.dirs {
+        std::fs::create_dir_all(dir.join(name)).unwrap();
+    }
     for (name, content) in &case.files {
         let p = dir.join(name);
         if let Some(parent) = p.parent() {
@@ -1638,6 +1648,98 @@ fn malformed_config_lines() {
             .arg("--olddefconfig"),
     );
     check("malformed_config_lines", cases);
+}
+
+/// A configuration file that is a directory: the C conf's `fopen` opens it
+/// and its first read fails, so it reads as an empty file (issue 17), as
+/// `--defconfig=arch/powerpc/configs/44x` does on a real tree. The same for
+/// every file conf reads: `--defconfig`, `KCONFIG_ALLCONFIG` (named, and the
+/// `allno.config` of `KCONFIG_ALLCONFIG=1`), `KCONFIG_CONFIG` (read, then
+/// not written: "Is a directory") and an entry of `KCONFIG_DEFCONFIG_LIST`.
+#[test]
+fn directories_read_as_empty_files() {
+    let cases = vec![
+        Case::new("--defconfig=DIR", SMALL)
+            .dir("cfgdir")
+            .arg("--defconfig=cfgdir"),
+        Case::new("--defconfig=DIR/ with a file in it", SMALL)
+            .file("cfgdir/x_defconfig", "CONFIG_B=y\n")
+            .arg("--defconfig=cfgdir/"),
+        Case::new("--defconfig=. over an existing .config", SMALL)
+            .config("# CONFIG_A is not set\nCONFIG_I=5\n")
+            .arg("--defconfig=."),
+        Case::new("KCONFIG_ALLCONFIG=DIR", SMALL)
+            .dir("cfgdir")
+            .arg("--allnoconfig")
+            .env("KCONFIG_ALLCONFIG", "cfgdir"),
+        Case::new("KCONFIG_ALLCONFIG=1, allno.config a directory", SMALL)
+            .dir("allno.config")
+            .file("all.config", "CONFIG_I=9\n")
+            .arg("--allnoconfig")
+            .env("KCONFIG_ALLCONFIG", "1"),
+        Case::new("KCONFIG_CONFIG=DIR", SMALL)
+            .dir("cfgdir")
+            .arg("--olddefconfig")
+            .env("KCONFIG_CONFIG", "cfgdir"),
+        Case::new("KCONFIG_CONFIG=DIR, savedefconfig", SMALL)
+            .dir("cfgdir")
+            .arg("--savedefconfig=defconfig")
+            .env("KCONFIG_CONFIG", "cfgdir"),
+        Case::new("KCONFIG_DEFCONFIG_LIST names a directory first", SMALL)
+            .dir("cfgdir")
+            .file("later", "CONFIG_I=3\n")
+            .arg("--olddefconfig")
+            .env("KCONFIG_DEFCONFIG_LIST", "missing cfgdir later"),
+    ];
+    check("directories_read_as_empty_files", cases);
+}
+
+/// The case of issue 17 on the prepared 6.12 tree: `--defconfig=` a
+/// directory of `arch/powerpc/configs` (found through `$srctree`), with the
+/// captured x86_64 environment, gives the C conf's output and files.
+#[test]
+fn a_directory_as_defconfig_on_the_6_12_tree() {
+    let env = kforge_testkit::captured_env("6.12", "x86_64");
+    let tmp = tempfile::tempdir().unwrap();
+    let mut outcomes = Vec::new();
+    for (side, prog, pre) in [
+        ("c", kforge_testkit::oracle().join("6.12/conf"), &[][..]),
+        (
+            "k",
+            PathBuf::from(env!("CARGO_BIN_EXE_kforge")),
+            &["conf"][..],
+        ),
+    ] {
+        let dir = tmp.path().join(side);
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = Command::new(&prog)
+            .args(pre)
+            .args(["--defconfig=arch/powerpc/configs/44x", "Kconfig"])
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .env("KCONFIG_CONFIG", ".config")
+            .env("KFORGE_NO_PROBE_CACHE", "1")
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let mut files = BTreeMap::new();
+        collect(&dir, "", &mut files);
+        outcomes.push(Outcome {
+            code: out.status.code(),
+            stdout: out.stdout,
+            stderr: out.stderr,
+            files,
+        });
+    }
+    assert_eq!(outcomes[0].code, Some(0), "the C conf failed");
+    assert!(outcomes[0].files.contains_key(".config"));
+    let problems = compare(&outcomes[0], &outcomes[1]);
+    assert!(
+        problems.is_empty(),
+        "differs from the C conf:\n{}",
+        problems.join("\n")
+    );
 }
 
 #[test]

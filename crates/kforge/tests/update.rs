@@ -732,31 +732,64 @@ fn a_broken_lock_is_reported_where_it_is_broken() {
 mod keys {
     use pgp::composed::{
         ArmorOptions, DetachedSignature, EncryptionCaps, KeyType, SecretKeyParamsBuilder,
-        SignedSecretKey,
+        SignedPublicKey, SignedSecretKey, SubkeyParamsBuilder,
     };
     use pgp::crypto::hash::HashAlgorithm;
-    use pgp::types::{KeyDetails, Password};
+    use pgp::packet::{
+        KeyFlags, RevocationCode, Signature, SignatureConfig, SignatureType, Subpacket,
+        SubpacketData,
+    };
+    use pgp::types::{Duration, KeyDetails, Password, Tag, Timestamp};
 
     /// A signing key, made now.
     pub fn generate(uid: &str) -> SignedSecretKey {
+        made(uid, true, Timestamp::now())
+    }
+
+    /// A key made at `at` whose primary may sign when `can_sign`.
+    pub fn made(uid: &str, can_sign: bool, at: Timestamp) -> SignedSecretKey {
         let mut p = SecretKeyParamsBuilder::default();
         p.key_type(KeyType::Ed25519Legacy)
             .can_certify(true)
-            .can_sign(true)
+            .can_sign(can_sign)
             .can_encrypt(EncryptionCaps::None)
+            .created_at(at)
             .primary_user_id(uid.into());
+        p.build().unwrap().generate(rand::thread_rng()).unwrap()
+    }
+
+    /// A key whose primary only certifies, with a subkey that signs (as
+    /// many developers' keys are).
+    pub fn with_signing_subkey(uid: &str) -> SignedSecretKey {
+        let mut p = SecretKeyParamsBuilder::default();
+        p.key_type(KeyType::Ed25519Legacy)
+            .can_certify(true)
+            .can_sign(false)
+            .can_encrypt(EncryptionCaps::None)
+            .primary_user_id(uid.into())
+            .subkeys(vec![SubkeyParamsBuilder::default()
+                .key_type(KeyType::Ed25519Legacy)
+                .can_sign(true)
+                .build()
+                .unwrap()]);
         p.build().unwrap().generate(rand::thread_rng()).unwrap()
     }
 
     /// The public key, armored (a keyring of one).
     pub fn public(key: &SignedSecretKey) -> Vec<u8> {
-        key.to_public_key()
-            .to_armored_bytes(ArmorOptions::default())
-            .unwrap()
+        armored(&key.to_public_key())
+    }
+
+    fn armored(key: &SignedPublicKey) -> Vec<u8> {
+        key.to_armored_bytes(ArmorOptions::default()).unwrap()
     }
 
     pub fn fingerprint(key: &SignedSecretKey) -> String {
         format!("{:X}", key.primary_key.fingerprint())
+    }
+
+    pub fn subkey_fingerprint(key: &SignedSecretKey) -> String {
+        format!("{:X}", key.secret_subkeys[0].key.fingerprint())
     }
 
     /// A detached, armored signature of `data`, as kernel.org's .tar.sign.
@@ -771,6 +804,83 @@ mod keys {
         .unwrap()
         .to_armored_bytes(ArmorOptions::default())
         .unwrap()
+    }
+
+    /// [`sign`] with the key's first subkey.
+    pub fn sign_with_subkey(key: &SignedSecretKey, data: &[u8]) -> Vec<u8> {
+        DetachedSignature::sign_binary_data(
+            rand::thread_rng(),
+            &key.secret_subkeys[0].key,
+            &Password::empty(),
+            HashAlgorithm::Sha256,
+            data,
+        )
+        .unwrap()
+        .to_armored_bytes(ArmorOptions::default())
+        .unwrap()
+    }
+
+    /// A self-signature's config of `typ`, made at `at`, by `key`.
+    fn config(key: &SignedSecretKey, typ: SignatureType, at: Timestamp) -> SignatureConfig {
+        let pk = key.primary_key.public_key();
+        let mut c = SignatureConfig::v4(typ, pk.algorithm(), HashAlgorithm::Sha256);
+        c.hashed_subpackets = vec![
+            Subpacket::regular(SubpacketData::SignatureCreationTime(at)).unwrap(),
+            Subpacket::regular(SubpacketData::IssuerFingerprint(pk.fingerprint())).unwrap(),
+        ];
+        c.unhashed_subpackets =
+            vec![Subpacket::regular(SubpacketData::IssuerKeyId(pk.legacy_key_id())).unwrap()];
+        c
+    }
+
+    /// The public key of `key` with its user ID bound by one self-signature
+    /// made at `at`, saying that the key (which may sign and certify)
+    /// expires `after` seconds after its creation.
+    pub fn expiring(key: &SignedSecretKey, at: Timestamp, after: u32) -> Vec<u8> {
+        let mut public = key.to_public_key();
+        let mut c = config(key, SignatureType::CertPositive, at);
+        let mut flags = KeyFlags::default();
+        flags.set_sign(true);
+        flags.set_certify(true);
+        c.hashed_subpackets.extend([
+            Subpacket::regular(SubpacketData::KeyFlags(flags)).unwrap(),
+            Subpacket::regular(SubpacketData::KeyExpirationTime(Duration::from_secs(after)))
+                .unwrap(),
+        ]);
+        let user = &mut public.details.users[0];
+        let sig: Signature = c
+            .sign_certification(
+                &key.primary_key,
+                key.primary_key.public_key(),
+                &Password::empty(),
+                Tag::UserId,
+                &user.id,
+            )
+            .unwrap();
+        user.signatures = vec![sig];
+        armored(&public)
+    }
+
+    /// The public key of `key` with a revocation by its owner.
+    pub fn revoked(key: &SignedSecretKey, code: RevocationCode, why: &str) -> Vec<u8> {
+        let mut public = key.to_public_key();
+        let mut c = config(key, SignatureType::KeyRevocation, Timestamp::now());
+        c.hashed_subpackets.push(
+            Subpacket::regular(SubpacketData::RevocationReason(
+                code,
+                why.to_string().into(),
+            ))
+            .unwrap(),
+        );
+        let sig = c
+            .sign_key(
+                &key.primary_key,
+                &Password::empty(),
+                key.primary_key.public_key(),
+            )
+            .unwrap();
+        public.details.revocation_signatures.push(sig);
+        armored(&public)
     }
 }
 
@@ -793,7 +903,24 @@ fn signatures_are_checked_against_the_keyring() {
         ],
         Some(&good),
     );
-    let text = env.ok(&["--keyring", kr]);
+    // kernel.org does not sign mainline's release candidates: with a
+    // keyring, every new tarball must be signed, so this is refused before
+    // anything is downloaded, saying how to update mainline.
+    let (out, text) = env.update(&["--keyring", kr]);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    for w in [
+        "error: linux 6.19-rc1 (branch mainline) has no signature on the release list, and --keyring requires one",
+        "kernel.org does not sign mainline's release candidates",
+        "--branch",
+        "without --keyring",
+        "kernels.lock.toml: not changed",
+    ] {
+        assert!(text.contains(w), "wanted {w:?} in:\n{text}");
+    }
+    assert!(!env.lock().exists(), "{text}");
+    assert_eq!(cached(&env), Vec::<String>::new(), "nothing downloaded");
+    // The signed branch alone, with the keyring; mainline alone, without.
+    let text = env.ok(&["--keyring", kr, "--branch", "6.6"]);
     assert!(
         text.contains(&format!(
             "linux 6.6.118 (branch 6.6): good signature by {}",
@@ -801,11 +928,7 @@ fn signatures_are_checked_against_the_keyring() {
         )),
         "{text}"
     );
-    // kernel.org does not sign release candidates: said, and let through.
-    assert!(
-        text.contains("warning: linux 6.19-rc1 (branch mainline) has no signature on the release list: not verified"),
-        "{text}"
-    );
+    env.ok(&["--branch", "mainline"]);
     let finished = cached(&env);
 
     // A signature over something else.
@@ -882,6 +1005,13 @@ fn signatures_are_checked_against_the_keyring() {
         &["cannot read the keyring"],
     );
 
+    // Not a regular file: refused before it is read.
+    fails_cleanly(
+        &env,
+        &["--keyring", "/dev/zero"],
+        &["/dev/zero: cannot read the keyring: it is a character device, not a regular file"],
+    );
+
     // And good again.
     publish_signed(
         &env.server,
@@ -891,6 +1021,205 @@ fn signatures_are_checked_against_the_keyring() {
     let text = env.ok(&["--keyring", kr, "--branch", "6.6"]);
     assert!(text.contains("6.6: 6.6.118 -> 6.6.119"), "{text}");
     assert!(text.contains("good signature by"), "{text}");
+}
+
+/// A release the list gives no signature for is refused with a keyring,
+/// whatever its branch (kernel.org signs every other release: the list is
+/// not kernel.org's, or not whole), and the lock is left as it was.
+#[test]
+fn a_keyring_requires_every_new_release_to_be_signed() {
+    let env = Env::new();
+    let key = keys::generate("Release Signer <signer@example.org>");
+    let keyring = env.write("keyring.asc", "");
+    std::fs::write(&keyring, keys::public(&key)).unwrap();
+    publish(&env.server, &[Rel("longterm", "6.6.118", false)]);
+    env.ok(&[]);
+    publish(
+        &env.server,
+        &[
+            Rel("longterm", "6.6.119", false),
+            Rel("stable", "6.18.2", false),
+        ],
+    );
+    fails_cleanly(
+        &env,
+        &["--keyring", keyring.to_str().unwrap()],
+        &[
+            "linux 6.6.119 (branch 6.6), linux 6.18.2 (branch 6.18) have no signature on the release list, and --keyring requires one",
+            "kernel.org signs every release but mainline's release candidates",
+            "check --releases-url",
+        ],
+    );
+}
+
+/// The key that made a signature must be fit to make it: not expired, not
+/// revoked, allowed to sign, bound by a valid self-signature; a signing
+/// subkey is checked through its binding and its back-signature. Each key
+/// is generated here; each refusal says why, removes the download and
+/// leaves the lock as it was.
+#[test]
+fn keys_that_cannot_sign_are_refused() {
+    use pgp::packet::RevocationCode;
+    use pgp::types::Timestamp;
+
+    let env = Env::new();
+    let good_key = keys::generate("Good Signer <good@example.org>");
+    let day = 86_400;
+    let now = Timestamp::now().as_secs();
+    // Made ten days ago, valid for five: expired five days ago.
+    let old = keys::made(
+        "Expired Signer <expired@example.org>",
+        true,
+        Timestamp::from_secs(now - 10 * day),
+    );
+    let expired = keys::expiring(&old, Timestamp::from_secs(now - 10 * day), 5 * day);
+    let revoked_key = keys::generate("Revoked Signer <revoked@example.org>");
+    let revoked = keys::revoked(
+        &revoked_key,
+        RevocationCode::KeyCompromised,
+        "stolen laptop",
+    );
+    let certify_only = keys::made("Certifier <certify@example.org>", false, Timestamp::now());
+    let subkeyed = keys::with_signing_subkey("Subkey Signer <subkey@example.org>");
+    // Valid for a year: not expired.
+    let lasting = keys::made(
+        "Lasting Signer <lasting@example.org>",
+        true,
+        Timestamp::from_secs(now - day),
+    );
+    let lasting_pub = keys::expiring(&lasting, Timestamp::from_secs(now - day), 365 * day);
+
+    // One keyring holds them all, with the good key.
+    let mut ring = keys::public(&good_key);
+    for k in [
+        &expired,
+        &revoked,
+        &keys::public(&certify_only),
+        &keys::public(&subkeyed),
+        &lasting_pub,
+    ] {
+        ring.extend_from_slice(k);
+    }
+    let keyring = env.write("keyring.asc", "");
+    std::fs::write(&keyring, &ring).unwrap();
+    let kr = keyring.to_str().unwrap();
+
+    let good = |_: &str, tar: &[u8]| keys::sign(&good_key, tar);
+    publish_signed(
+        &env.server,
+        &[Rel("longterm", "6.6.118", false)],
+        Some(&good),
+    );
+    env.ok(&["--keyring", kr]);
+    let finished = cached(&env);
+
+    let by_expired = |_: &str, tar: &[u8]| keys::sign(&old, tar);
+    let by_revoked = |_: &str, tar: &[u8]| keys::sign(&revoked_key, tar);
+    let by_certifier = |_: &str, tar: &[u8]| keys::sign(&certify_only, tar);
+    let cases: [(&Signer, Vec<String>); 3] = [
+        (
+            &by_expired,
+            vec![
+                format!(
+                    "the signature of linux 6.6.119 (branch 6.6) cannot be trusted: it was made by key {} of the keyring {kr}, which expired on ",
+                    keys::fingerprint(&old)
+                ),
+                "gpg --refresh-keys".into(),
+            ],
+        ),
+        (
+            &by_revoked,
+            vec![
+                format!(
+                    "it was made by key {} of the keyring {kr}, which was revoked by its owner (key material compromised: stolen laptop)",
+                    keys::fingerprint(&revoked_key)
+                ),
+                "do not use this release".into(),
+            ],
+        ),
+        (
+            &by_certifier,
+            vec![
+                format!(
+                    "it was made by key {} of the keyring {kr}, which may not make signatures (its self-signature does not give it the signing flag)",
+                    keys::fingerprint(&certify_only)
+                ),
+                "export it again".into(),
+            ],
+        ),
+    ];
+    for (signer, wanted) in cases {
+        publish_signed(
+            &env.server,
+            &[Rel("longterm", "6.6.119", false)],
+            Some(signer),
+        );
+        let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
+        fails_cleanly(&env, &["--keyring", kr, "--branch", "6.6"], &wanted);
+        assert_eq!(cached(&env), finished, "the tarball is not kept");
+    }
+
+    // A signing subkey, bound and back-signed: good, by the subkey.
+    let by_subkey = |_: &str, tar: &[u8]| keys::sign_with_subkey(&subkeyed, tar);
+    publish_signed(
+        &env.server,
+        &[Rel("longterm", "6.6.119", false)],
+        Some(&by_subkey),
+    );
+    let text = env.ok(&["--keyring", kr, "--branch", "6.6"]);
+    assert!(
+        text.contains(&format!(
+            "good signature by {}",
+            keys::subkey_fingerprint(&subkeyed)
+        )),
+        "{text}"
+    );
+    // A key with an expiry date still ahead: good.
+    let by_lasting = |_: &str, tar: &[u8]| keys::sign(&lasting, tar);
+    publish_signed(
+        &env.server,
+        &[Rel("longterm", "6.6.120", false)],
+        Some(&by_lasting),
+    );
+    let text = env.ok(&["--keyring", kr, "--branch", "6.6"]);
+    assert!(
+        text.contains(&format!(
+            "good signature by {}",
+            keys::fingerprint(&lasting)
+        )),
+        "{text}"
+    );
+
+    // A keyring none of whose keys can sign is refused before anything is
+    // downloaded, each key with its reason.
+    let mut bad_ring = expired.clone();
+    bad_ring.extend_from_slice(&revoked);
+    bad_ring.extend_from_slice(&keys::public(&certify_only));
+    let bad = env.write("bad.asc", "");
+    std::fs::write(&bad, &bad_ring).unwrap();
+    publish_signed(
+        &env.server,
+        &[Rel("longterm", "6.6.121", false)],
+        Some(&good),
+    );
+    let before = cached(&env);
+    fails_cleanly(
+        &env,
+        &["--keyring", bad.to_str().unwrap(), "--branch", "6.6"],
+        &[
+            "cannot read the keyring: none of its keys can check a signature:",
+            &format!("{} expired on ", keys::fingerprint(&old)),
+            &format!(
+                "{} was revoked by its owner",
+                keys::fingerprint(&revoked_key)
+            ),
+            &format!(
+                "{} may not make signatures",
+                keys::fingerprint(&certify_only)
+            ),
+        ],
+    );
+    assert_eq!(cached(&env), before, "nothing downloaded");
 }
 
 #[test]
