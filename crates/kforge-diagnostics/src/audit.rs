@@ -55,7 +55,14 @@ fn finding(f: &Finding) -> String {
     let actual = f
         .actual
         .as_deref()
-        .map(|v| format!(": it is {}", if v == "n" { "not set" } else { v }))
+        .map(|v| {
+            let shown = if v == "n" || v.is_empty() {
+                "not set"
+            } else {
+                v
+            };
+            format!(": it is {shown}")
+        })
         .unwrap_or_default();
     let mut s = format!(
         "  {label:<14} {} = {} ({}, {}){actual}\n",

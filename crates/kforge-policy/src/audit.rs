@@ -192,7 +192,7 @@ pub fn audit(subject: Subject<'_>, policies: &[Policy]) -> Audit {
                 } else {
                     let why = kforge_resolve::explain_symbol(kc, &r.symbol)
                         .map(|e| match e.reason.split_whitespace().next() {
-                            Some("selected" | "requested" | "not") => e.reason,
+                            Some("selected" | "requested" | "not" | "its") => e.reason,
                             _ => format!("its value comes from {}", e.reason),
                         })
                         .unwrap_or_default();

@@ -264,7 +264,7 @@ fn a_plain_config_and_bad_policies() {
 
 /// The hardened QEMU example: the kspp recommendations hold but those the
 /// profile leaves out on purpose, those needing hardware support the
-/// example does not have (IOMMUs, TPM, /dev/mem) and CFI_CLANG (gcc has no
+/// example does not have (IOMMUs, TPM, EFI, /dev/mem) and CFI_CLANG (gcc has no
 /// kCFI), on both trees.
 #[test]
 fn the_hardened_example_follows_kspp() {
@@ -282,6 +282,8 @@ fn the_hardened_example_follows_kspp() {
         "AMD_IOMMU",
         "STRICT_DEVMEM",
         "IO_STRICT_DEVMEM",
+        "EFI_DISABLE_PCI_DMA",
+        "RESET_ATTACK_MITIGATION",
     ];
     let d = tempfile::tempdir().unwrap();
     let spec = repo_root().join("examples/qemu-x86_64-hardened.toml");
