@@ -457,6 +457,12 @@ fn the_hardened_profile_follows_the_kspp_policy() {
                 "{} is left out without a word",
                 r.symbol
             );
+            let requested = spec
+                .requests
+                .iter()
+                .chain(spec.conditionals.iter().flat_map(|c| &c.requests))
+                .any(|q| q.symbol == r.symbol);
+            assert!(!requested, "{} is left out, but requested", r.symbol);
             continue;
         }
         let conditions: Vec<&str> = if r.arches.is_empty() {
