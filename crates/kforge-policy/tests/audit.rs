@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use kconfig_engine::{Kconfig, LoadOptions};
+use kconfig_engine::Kconfig;
 use kforge_declaration::{Base, KernelVersion, Layer, Origin, Priority, Request, RequestValue};
 use kforge_policy::audit::{audit, NotApplicable, Subject, Verdict};
 use kforge_policy::{parse, Policy, PolicyError};
@@ -57,20 +57,7 @@ endmenu
 
 fn load(dir: &Path) -> Kconfig {
     std::fs::write(dir.join("Kconfig"), KCONFIG).unwrap();
-    let srctree = dir.to_string_lossy().into_owned();
-    let mut kc = Kconfig::load(LoadOptions {
-        kconfig: "Kconfig".into(),
-        env: Rc::new(move |k: &str| match k {
-            "srctree" => Some(srctree.clone()),
-            "SRCARCH" => Some("x86".into()),
-            _ => None,
-        }),
-        shell: Box::new(kconfig_engine::preprocess::DirectShell),
-        dialect: None,
-    })
-    .unwrap_or_else(|e| panic!("{:?}", e.messages));
-    kc.silent = true;
-    kc
+    kforge_testkit::synthetic_kconfig(dir, "x86")
 }
 
 const POLICY: &str = r#"

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use kconfig_engine::{Kconfig, LoadOptions};
+use kconfig_engine::Kconfig;
 use kforge_declaration::{Base, Fragment, Layer, Origin, Priority, Request, RequestValue};
 use kforge_resolve::{resolve, Input, ResolveError};
 
@@ -64,20 +64,7 @@ fn tree() -> tempfile::TempDir {
 }
 
 fn load(dir: &Path) -> Kconfig {
-    let srctree = dir.to_string_lossy().into_owned();
-    let mut kc = Kconfig::load(LoadOptions {
-        kconfig: "Kconfig".into(),
-        env: Rc::new(move |k: &str| match k {
-            "srctree" => Some(srctree.clone()),
-            "SRCARCH" => Some("x86".into()),
-            _ => None,
-        }),
-        shell: Box::new(kconfig_engine::preprocess::DirectShell),
-        dialect: None,
-    })
-    .unwrap_or_else(|e| panic!("{:?}", e.messages));
-    kc.silent = true;
-    kc
+    kforge_testkit::synthetic_kconfig(dir, "x86")
 }
 
 fn origin(line: u32) -> Origin {

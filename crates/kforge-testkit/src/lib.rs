@@ -246,6 +246,27 @@ pub fn shared_store() -> SharedStore {
     }
 }
 
+/// Load the `Kconfig` file a test wrote in `dir`, as a tree of `srcarch`
+/// (the environment names `srctree` and `SRCARCH`, nothing else; probes
+/// run directly), with the engine's messages silenced.
+pub fn synthetic_kconfig(dir: &Path, srcarch: &str) -> kconfig_engine::Kconfig {
+    let srctree = dir.to_string_lossy().into_owned();
+    let srcarch = srcarch.to_string();
+    let mut kc = kconfig_engine::Kconfig::load(kconfig_engine::LoadOptions {
+        kconfig: "Kconfig".into(),
+        env: std::rc::Rc::new(move |k: &str| match k {
+            "srctree" => Some(srctree.clone()),
+            "SRCARCH" => Some(srcarch.clone()),
+            _ => None,
+        }),
+        shell: Box::new(kconfig_engine::preprocess::DirectShell),
+        dialect: None,
+    })
+    .unwrap_or_else(|e| panic!("{:?}", e.messages));
+    kc.silent = true;
+    kc
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
