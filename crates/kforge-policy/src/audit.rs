@@ -276,6 +276,7 @@ fn check_fixes(
     // A fix may change what the audit itself asks for: the recommendations'
     // symbols (with a dependency among them, say).
     let free: Vec<String> = requests.keys().cloned().collect();
+    let mut checked: BTreeMap<(String, String), Option<kforge_resolve::Outcome>> = BTreeMap::new();
     for &i in &open {
         let r = findings[i].recommendation.clone();
         let req = request_for(&r);
@@ -299,9 +300,18 @@ fn check_fixes(
             };
             continue;
         }
-        let alone = kforge_resolve::check_request(kc, input, base_config, req, &free)
-            .ok()
-            .flatten();
+        // Two policies may recommend the same value: one check serves both.
+        let key = (r.symbol.clone(), r.values[0].clone());
+        let alone = match checked.get(&key) {
+            Some(o) => o.clone(),
+            None => {
+                let o = kforge_resolve::check_request(kc, input, base_config, req, &free)
+                    .ok()
+                    .flatten();
+                checked.insert(key, o.clone());
+                o
+            }
+        };
         findings[i].verdict = match alone {
             Some(o) if o.problem.is_none() => Verdict::DoesNotHold {
                 reason: format!("{reason}; it holds when requested alone, not with every other fix of this audit"),
