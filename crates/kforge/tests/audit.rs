@@ -183,12 +183,16 @@ fn a_plain_config_and_bad_policies() {
         .all(|f| f["group"] == "self-protection"));
 
     // An unknown name, with the close one.
-    let (code, _, err) = audit(
-        &[
-            "--config", debian, "--tree", tree, "--arch", "x86_64", "--policy", "kpsp",
-        ],
-        d.path(),
-    );
+    // Debian's configuration against one policy.
+    let with_policy = |policy: &str| {
+        audit(
+            &[
+                "--config", debian, "--tree", tree, "--arch", "x86_64", "--policy", policy,
+            ],
+            d.path(),
+        )
+    };
+    let (code, _, err) = with_policy("kpsp");
     assert_eq!(code, Some(2));
     assert!(
         err.contains("unknown policy `kpsp`") && err.contains("did you mean `kspp`?"),
@@ -201,19 +205,7 @@ fn a_plain_config_and_bad_policies() {
         "[policy]\nname = \"mine\"\ndescription = \"d\"\n[[recommend]]\nsymbol = \"BUG\"\nvalue = \"y\"\nreason = \"r\"\nlevel = 3\n",
     )
     .unwrap();
-    let (code, _, err) = audit(
-        &[
-            "--config",
-            debian,
-            "--tree",
-            tree,
-            "--arch",
-            "x86_64",
-            "--policy",
-            "./mine.toml",
-        ],
-        d.path(),
-    );
+    let (code, _, err) = with_policy("./mine.toml");
     assert_eq!(code, Some(2));
     assert!(
         err.contains("./mine.toml:8:1") && err.contains("unknown field `level`"),
@@ -224,19 +216,7 @@ fn a_plain_config_and_bad_policies() {
         "[policy]\nname = \"mine\"\ndescription = \"d\"\n[[recommend]]\nsymbol = \"PRINTKK\"\nvalue = \"y\"\nreason = \"r\"\n",
     )
     .unwrap();
-    let (code, _, err) = audit(
-        &[
-            "--config",
-            debian,
-            "--tree",
-            tree,
-            "--arch",
-            "x86_64",
-            "--policy",
-            "./mine.toml",
-        ],
-        d.path(),
-    );
+    let (code, _, err) = with_policy("./mine.toml");
     assert_eq!(code, Some(0), "{err}");
     assert!(
         err.contains(
