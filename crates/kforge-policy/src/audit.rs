@@ -16,7 +16,7 @@
 //! another value) does not hold, and its fix is left to the user: the
 //! report names the request in the way.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use kconfig_engine::{Kconfig, SymType, Tri};
 use kforge_declaration::{KernelVersion, Layer, Origin, Priority, Request, RequestValue};
@@ -254,11 +254,11 @@ fn check_fixes(
         let mut all = input.clone();
         all.requests.extend(requests.values().cloned());
         let res = kforge_resolve::resolve_on_base(kc, &all, base_config).ok();
-        let config = res.as_ref().map_or("", |r| r.config.as_str());
+        let values = Values::of(kc, res.as_ref().map_or("", |r| r.config.as_str()));
         let broken: Vec<usize> = (0..findings.len())
             .filter(|&i| {
                 matches!(findings[i].verdict, Verdict::Holds)
-                    && !holds_in(kc, config, &findings[i].recommendation)
+                    && !values.satisfy(kc, &findings[i].recommendation)
             })
             .collect();
         together = res;
@@ -277,17 +277,15 @@ fn check_fixes(
     // symbols (with a dependency among them, say).
     let free: Vec<String> = requests.keys().cloned().collect();
     let mut checked: BTreeMap<(String, String), Option<kforge_resolve::Outcome>> = BTreeMap::new();
+    let together_values = together.as_ref().map(|res| Values::of(kc, &res.config));
     for &i in &open {
         let r = findings[i].recommendation.clone();
         let req = request_for(&r);
         let held_together = together.as_ref().is_some_and(|res| {
             res.outcomes.iter().any(|o| {
                 o.request.symbol == r.symbol && o.condition.is_none() && o.problem.is_none()
-            }) && r
-                .values
-                .iter()
-                .any(|v| same_value(kind_of(kc, &r.symbol), &value_in(&res.config, &r.symbol), v))
-        });
+            })
+        }) && together_values.as_ref().is_some_and(|v| v.satisfy(kc, &r));
         let reason = match &findings[i].verdict {
             Verdict::DoesNotHold { reason, .. } => reason.clone(),
             _ => String::new(),
@@ -337,12 +335,26 @@ fn check_fixes(
 /// How many times the fixes may grow with recommendations they break.
 const MAX_ROUNDS: usize = 4;
 
-/// Whether `r` holds in the `.config` text `config`.
-fn holds_in(kc: &Kconfig, config: &str, r: &Recommendation) -> bool {
-    let now = value_in(config, &r.symbol);
-    r.values
-        .iter()
-        .any(|v| same_value(kind_of(kc, &r.symbol), &now, v))
+/// A resolved `.config`'s values by symbol, read once (a recommendation
+/// is checked against it many times).
+struct Values(HashMap<String, String>);
+
+impl Values {
+    fn of(kc: &Kconfig, config: &str) -> Values {
+        Values(
+            kconfig_engine::parse_config(config, &kc.prefix)
+                .into_iter()
+                .map(|e| (e.name.to_string(), e.value.into_owned()))
+                .collect(),
+        )
+    }
+
+    /// Whether `r` holds here (a symbol not written is `n`).
+    fn satisfy(&self, kc: &Kconfig, r: &Recommendation) -> bool {
+        let now = self.0.get(&r.symbol).map_or("n", String::as_str);
+        let ty = kind_of(kc, &r.symbol);
+        r.values.iter().any(|v| same_value(ty, now, v))
+    }
 }
 
 /// The request a fix makes for `r`: its first value, as the declaration's.
@@ -393,15 +405,6 @@ fn current(kc: &mut Kconfig, s: kconfig_engine::SymbolId) -> String {
 
 fn kind_of(kc: &Kconfig, name: &str) -> SymType {
     kc.find(name).map_or(SymType::Unknown, |s| kc.sym(s).ty)
-}
-
-/// `name`'s value in a `.config` text (`n` when unset).
-fn value_in(config: &str, name: &str) -> String {
-    kconfig_engine::parse_config(config, "CONFIG_")
-        .into_iter()
-        .rev()
-        .find(|e| e.name == name)
-        .map_or_else(|| "n".to_string(), |e| e.value.into_owned())
 }
 
 /// Whether `now` satisfies `want` for a symbol of type `ty`.

@@ -43,7 +43,7 @@ pub struct LoadedFragment {
 }
 
 /// The directories make looks for a fragment in, relative to the tree.
-fn fragment_dirs(srcarch: &str) -> [String; 2] {
+pub(crate) fn fragment_dirs(srcarch: &str) -> [String; 2] {
     [
         "kernel/configs".to_string(),
         format!("arch/{srcarch}/configs"),

@@ -610,10 +610,7 @@ fn plain_base_config(kc: &mut Kconfig, base: &Base) -> Result<String, ResolveErr
             }
             kc.set_all_new_symbols(NewSymbols::No, &mut rng, prob);
             let mut text = kc.render_config();
-            for dir in [
-                "kernel/configs".to_string(),
-                format!("arch/{srcarch}/configs"),
-            ] {
+            for dir in fragment::fragment_dirs(&srcarch) {
                 let path = std::path::Path::new(&dir).join("tiny.config");
                 let Ok(text_of) = std::fs::read_to_string(st.join(&path)) else {
                     continue;

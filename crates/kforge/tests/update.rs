@@ -440,6 +440,17 @@ fn dry_run_writes_nothing() {
     assert!(!env.lock().exists());
 }
 
+/// The lock's directory, made a git repository with a committer.
+fn git_repo(env: &Env) -> PathBuf {
+    let repo = env.path("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    git(&repo, &["init", "--quiet"]);
+    git(&repo, &["config", "user.name", "Test"]);
+    git(&repo, &["config", "user.email", "test@example.org"]);
+    git(&repo, &["config", "commit.gpgsign", "false"]);
+    repo
+}
+
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .arg("-C")
@@ -458,12 +469,7 @@ fn git(dir: &Path, args: &[&str]) -> String {
 #[test]
 fn commit_makes_one_commit_per_branch() {
     let env = Env::new();
-    let repo = env.path("repo");
-    std::fs::create_dir_all(&repo).unwrap();
-    git(&repo, &["init", "--quiet"]);
-    git(&repo, &["config", "user.name", "Test"]);
-    git(&repo, &["config", "user.email", "test@example.org"]);
-    git(&repo, &["config", "commit.gpgsign", "false"]);
+    let repo = git_repo(&env);
     env.write("repo/README", "a repository\n");
     git(&repo, &["add", "README"]);
     git(&repo, &["commit", "--quiet", "-m", "start"]);
@@ -1225,12 +1231,7 @@ fn keys_that_cannot_sign_are_refused() {
 #[test]
 fn aliases_move_with_kernel_org() {
     let env = Env::new();
-    let repo = env.path("repo");
-    std::fs::create_dir_all(&repo).unwrap();
-    git(&repo, &["init", "--quiet"]);
-    git(&repo, &["config", "user.name", "Test"]);
-    git(&repo, &["config", "user.email", "test@example.org"]);
-    git(&repo, &["config", "commit.gpgsign", "false"]);
+    let repo = git_repo(&env);
     publish(
         &env.server,
         &[
