@@ -2,6 +2,8 @@
 //! Kconfig preprocessor and to the parser/loader, with no shell commands
 //! executed and an environment that only knows `srctree`.
 
+pub mod declaration;
+pub mod dotconfig;
 pub mod kmod_read;
 
 use std::path::Path;

@@ -151,7 +151,11 @@ fn set_in_table(t: &mut InlineTable, new: Value, force: bool) {
 /// the original. A read-only file or directory is refused; on any error the
 /// original is untouched.
 pub fn save(path: &Path, edits: &[Edit], check: bool) -> Result<(), EditError> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match kforge_fs::read_text_limited(
+        path,
+        crate::load::MAX_DECLARATION_BYTES,
+        "a declaration",
+    ) {
         Ok(t) => {
             let meta = std::fs::metadata(path).map_err(|source| EditError::Read {
                 path: path.to_path_buf(),

@@ -158,26 +158,33 @@ impl AtomicFile {
 /// without blocking (the file is opened non-blocking and checked before
 /// any read), and a file that grows past `limit` while it is read too.
 pub fn read_limited(path: &Path, limit: u64, what: &str) -> io::Result<Vec<u8>> {
-    use std::io::Read;
     let (file, meta) = open_regular(path, what)?;
-    let too_large = || {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!(
-                "it is larger than {}, the most kforge reads as {what}",
-                size_text(limit)
-            ),
-        )
-    };
     if meta.len() > limit {
-        return Err(too_large());
+        return Err(too_large(limit, what));
     }
-    let mut data = Vec::with_capacity(meta.len() as usize);
-    file.take(limit + 1).read_to_end(&mut data)?;
+    read_to_limit(file, limit, what)
+}
+
+/// Everything `reader` yields, when that is at most `limit` bytes; `what`
+/// names it in the error (a decompressed configuration, a response body).
+pub fn read_to_limit(reader: impl io::Read, limit: u64, what: &str) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut data = Vec::new();
+    reader.take(limit + 1).read_to_end(&mut data)?;
     if data.len() as u64 > limit {
-        return Err(too_large());
+        return Err(too_large(limit, what));
     }
     Ok(data)
+}
+
+fn too_large(limit: u64, what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!(
+            "it is larger than {}, the most kforge reads as {what}",
+            size_text(limit)
+        ),
+    )
 }
 
 /// Open the file at `path` (symlinks followed) for reading when it is a
@@ -204,7 +211,12 @@ pub fn open_regular(path: &Path, what: &str) -> io::Result<(fs::File, fs::Metada
 
 /// [`read_limited`] for a text file: invalid UTF-8 is an error.
 pub fn read_text_limited(path: &Path, limit: u64, what: &str) -> io::Result<String> {
-    String::from_utf8(read_limited(path, limit, what)?).map_err(|e| {
+    utf8(read_limited(path, limit, what)?)
+}
+
+/// `data` as text; invalid UTF-8 is an error naming the offset.
+pub fn utf8(data: Vec<u8>) -> io::Result<String> {
+    String::from_utf8(data).map_err(|e| {
         io::Error::new(
             io::ErrorKind::InvalidData,
             format!(

@@ -649,18 +649,22 @@ fn generated_defconfig(kc: &mut Kconfig, st: &Path, srcarch: &str, name: &str) -
     Some(kc.render_config())
 }
 
+/// The most kforge reads as a configuration, after decompression (Debian's
+/// amd64 `.config` is 280 KiB, an allmodconfig under 400 KiB).
+pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
+
 /// A configuration file, decompressed when its name ends in `.xz` or `.gz`
-/// (distributions ship their configs compressed).
+/// (distributions ship their configs compressed). Only a regular file is
+/// read, and at most [`MAX_CONFIG_BYTES`] of it once decompressed.
 pub fn read_config_file(path: &Path) -> std::io::Result<String> {
-    use std::io::Read;
-    let file = std::fs::File::open(path)?;
-    let mut text = String::new();
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("xz") => xz2::read::XzDecoder::new(file).read_to_string(&mut text)?,
-        Some("gz") => flate2::read::GzDecoder::new(file).read_to_string(&mut text)?,
-        _ => std::io::BufReader::new(file).read_to_string(&mut text)?,
+    const WHAT: &str = "a configuration";
+    let (file, _) = kforge_fs::open_regular(path, WHAT)?;
+    let data = match path.extension().and_then(|e| e.to_str()) {
+        Some("xz") => kforge_fs::read_to_limit(xz2::read::XzDecoder::new(file), MAX_CONFIG_BYTES, WHAT)?,
+        Some("gz") => kforge_fs::read_to_limit(flate2::read::GzDecoder::new(file), MAX_CONFIG_BYTES, WHAT)?,
+        _ => kforge_fs::read_to_limit(file, MAX_CONFIG_BYTES, WHAT)?,
     };
-    Ok(text)
+    kforge_fs::utf8(data)
 }
 
 /// Requests that make a fix, as `(symbol, value)` pairs, turned into
