@@ -8,7 +8,7 @@
 //! scripts/prepare-oracle.
 #![cfg(feature = "oracle-tests")]
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

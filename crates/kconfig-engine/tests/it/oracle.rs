@@ -18,7 +18,7 @@ use kconfig_engine::preprocess::run_shell_command;
 use kconfig_engine::{Kconfig, LoadOptions, ShellRunner};
 use kforge_testkit::{c_conf, c_olddefconfig, captured_env, debian_config, oracle, text};
 
-mod common;
+use crate::common;
 
 /// `$(shell,...)` run as under make: with the captured environment only,
 /// in the output directory.

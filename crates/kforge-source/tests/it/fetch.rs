@@ -1,7 +1,7 @@
 //! Fetching: local paths hashed in place, downloads from a server on
 //! 127.0.0.1 verified, cached and resumed.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 

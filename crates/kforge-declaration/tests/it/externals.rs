@@ -1,7 +1,7 @@
 //! `[external.NAME]`: out-of-tree modules, their sources, order and
 //! requests, and every way one is refused.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

@@ -1,7 +1,7 @@
 //! `[source] version = { branch = ..., lock = ... }`, and the lock file it
 //! reads: values taken from the lock, every error with its place.
 
-mod common;
+use crate::common;
 
 use common::{v, Dir};
 use kforge_declaration::{BranchName, Lock};

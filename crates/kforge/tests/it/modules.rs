@@ -12,7 +12,7 @@
 //! scripts/prepare-modules or the kmod package.
 #![cfg(feature = "oracle-tests")]
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -8,7 +8,7 @@
 //! scripts/prepare-oracle or the linux-config packages.
 #![cfg(feature = "oracle-tests")]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;

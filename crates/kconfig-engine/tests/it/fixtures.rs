@@ -21,7 +21,7 @@ use std::rc::Rc;
 
 use kconfig_engine::{Dialect, Kconfig, LoadOptions};
 
-mod common;
+use crate::common;
 use common::{expected, CASES, KCONFIG};
 
 /// Load [`KCONFIG`] from `dir` with `dialect`'s rules.

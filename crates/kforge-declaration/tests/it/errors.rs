@@ -1,6 +1,6 @@
 //! Every way a declaration can be refused: message, help and place.
 
-mod common;
+use crate::common;
 
 use common::{Dir, HEAD};
 use kforge_declaration::{Spec, SpecError};

@@ -6,7 +6,7 @@
 //! scripts/prepare-oracle or the linux-config-6.12 package.
 #![cfg(feature = "oracle-tests")]
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

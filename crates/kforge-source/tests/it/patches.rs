@@ -1,7 +1,7 @@
 //! Patches: plain and compressed, in order, with strip levels; failures
 //! name the patch, the file and the hunk, and leave the tree unchanged.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -1,7 +1,7 @@
 //! Declarations that load: every field, layers, priorities, unset,
 //! optional requests, version ranges, conditionals, the shipped profiles.
 
-mod common;
+use crate::common;
 
 #[cfg(feature = "oracle-tests")]
 use std::collections::HashSet;

@@ -1,7 +1,7 @@
 //! Unpacking: every compression (by content), the tree's root, modes and
 //! links kept, and unsafe entries refused with nothing left behind.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

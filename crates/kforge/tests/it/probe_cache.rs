@@ -2,7 +2,7 @@
 //! directory answers every probe from a cache warmed in another directory,
 //! with the same result as the C conf; `kforge gc` collects the cache.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::Path;

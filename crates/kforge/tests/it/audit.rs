@@ -9,7 +9,7 @@
 //! scripts/prepare-oracle.
 #![cfg(feature = "oracle-tests")]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

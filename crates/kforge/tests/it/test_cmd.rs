@@ -13,7 +13,7 @@
 //! builds a kernel).
 #![cfg(feature = "oracle-tests")]
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -2,7 +2,7 @@
 //! key, prepared once even when asked for concurrently, and never left half
 //! done.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -301,7 +301,7 @@ fn concurrent_processes_prepare_once() {
     let children: Vec<_> = (0..2)
         .map(|_| {
             std::process::Command::new(&exe)
-                .args(["--exact", "child_prepare", "--test-threads=1"])
+                .args(["--exact", "prepare::child_prepare", "--test-threads=1"])
                 .env("KFORGE_TEST_SPEC", &file)
                 .env("KFORGE_TEST_CACHE", cache.root())
                 .stdout(std::process::Stdio::null())

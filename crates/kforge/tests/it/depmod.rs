@@ -13,7 +13,7 @@
 //! scripts/prepare-modules.
 #![cfg(feature = "oracle-tests")]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::io::Write as _;

@@ -1,0 +1,5 @@
+//! The integration tests of kconfig-engine, one binary (one link instead of one per file).
+
+mod common;
+mod fixtures;
+mod oracle;

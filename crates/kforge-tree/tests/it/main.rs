@@ -1,0 +1,4 @@
+//! The integration tests of kforge-tree, one binary (one link instead of one per file).
+
+mod synthetic;
+mod trees;

@@ -1,0 +1,20 @@
+//! The integration tests of kforge, one binary (one link instead of one per file).
+
+mod common;
+mod audit;
+mod build_cmd;
+mod cli_extras;
+mod config_cmd;
+mod depmod;
+mod diff;
+mod fragments;
+mod import;
+mod kconfig_front;
+mod menuconfig;
+mod modules;
+mod probe_cache;
+mod rules;
+mod stdout_errors;
+mod test_cmd;
+mod update;
+mod update_check;
