@@ -257,6 +257,9 @@ pub struct Build {
     pub jobs: Option<u32>,
     /// A compiler launcher put before the compiler (`ccache`, `sccache`).
     pub launcher: Option<String>,
+    /// The build farm compiles go to (`[build] distribute`); not part of
+    /// the store key, as the output is the same without it.
+    pub distribute: Option<Distribute>,
     /// The kernel's `LLVM=`: `"1"` (`llvm = true`), a version suffix
     /// (`"-17"`) or a directory prefix (`"/opt/llvm/bin/"`); `None`: gcc.
     pub llvm: Option<String>,
@@ -266,6 +269,28 @@ pub struct Build {
     /// The tree's own configuration fragments applied over the base, in
     /// order, as `make defconfig NAME.config` does (`[build] fragments`).
     pub fragments: Vec<Fragment>,
+}
+
+/// A build farm engine a site already runs (`[build] distribute`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Distribute {
+    /// icecream: a scheduler and its daemons.
+    Icecream,
+    /// distcc: the hosts of `DISTCC_HOSTS`.
+    Distcc,
+}
+
+impl std::str::FromStr for Distribute {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "icecream" => Ok(Distribute::Icecream),
+            "distcc" => Ok(Distribute::Distcc),
+            other => Err(format!(
+                "`{other}` is not a build farm kforge can use: give \"icecream\" or \"distcc\""
+            )),
+        }
+    }
 }
 
 /// A configuration fragment the kernel tree ships (`hardening.config`):

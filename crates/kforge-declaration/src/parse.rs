@@ -72,6 +72,7 @@ const BUILD_KEYS: &[&str] = &[
     "make_flags",
     "jobs",
     "launcher",
+    "distribute",
     "llvm",
     "post_patch",
     "fragments",
@@ -677,6 +678,14 @@ impl<'f> Cx<'f> {
             .get("launcher")
             .map(|v| self.nonempty(v, "`launcher`").map(str::to_owned))
             .transpose()?;
+        let distribute = t
+            .get("distribute")
+            .map(|v| {
+                let s = self.string(v)?;
+                s.parse::<crate::Distribute>()
+                    .map_err(|e| self.at(v.span().start, e))
+            })
+            .transpose()?;
         decl.build = Some(Build {
             arch: arch.to_owned(),
             cross_compile: t
@@ -693,6 +702,7 @@ impl<'f> Cx<'f> {
             make_flags,
             jobs,
             launcher,
+            distribute,
             llvm,
             post_patch: t
                 .get("post_patch")

@@ -113,6 +113,16 @@ impl Report for Progress {
         for w in &plan.warnings {
             eprintln!("warning: {w}");
         }
+        if let Some(f) = &plan.farm {
+            let names: Vec<&str> = f.hosts.iter().map(|h| h.name.as_str()).collect();
+            eprintln!(
+                "kforge: compiling with {} on {} hosts ({}), {} jobs at once",
+                f.launcher,
+                names.len(),
+                names.join(", "),
+                plan.make.jobs
+            );
+        }
     }
 
     fn readiness(&mut self, warnings: &[String]) {

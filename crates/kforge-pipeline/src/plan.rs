@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use kforge_declaration::{ModuleSet, Spec};
+use kforge_declaration::{Distribute, ModuleSet, Spec};
 use kforge_store::{KeyInputs, Make, Store};
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +25,34 @@ pub struct BuildOptions {
     pub strip_modules: bool,
     /// Keep vmlinux in the entry's kernel/ too.
     pub vmlinux: bool,
+    /// Where compiles go: the declaration's farm, this machine, or a farm.
+    pub farm: FarmChoice,
+}
+
+/// Where a build's compiles go (`kforge build --distribute`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FarmChoice {
+    /// `[build] distribute`, if any.
+    #[default]
+    Declared,
+    /// This machine only (`--distribute none`).
+    Local,
+    /// This farm, whatever the declaration says.
+    Use(Distribute),
+}
+
+impl std::str::FromStr for FarmChoice {
+    type Err = String;
+    /// `none` (this machine), `icecream` or `distcc`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "none" => Ok(FarmChoice::Local),
+            other => other
+                .parse()
+                .map(FarmChoice::Use)
+                .map_err(|e| format!("{e}, or \"none\" for this machine")),
+        }
+    }
 }
 
 /// Everything known about a build before it runs.
@@ -58,6 +86,8 @@ pub struct Plan {
     pub vmlinux: bool,
     /// `[modules.NAME]` sets: a loader each.
     pub module_sets: Vec<ModuleSet>,
+    /// The build farm compiles go to, when one answered.
+    pub farm: Option<kforge_distribute::Farm>,
     /// What did not stop the plan but the user should know.
     pub warnings: Vec<Warning>,
 }
@@ -65,6 +95,8 @@ pub struct Plan {
 /// Something the plan could not do that does not stop the build.
 #[derive(Debug)]
 pub enum Warning {
+    /// The build farm does not answer: compiles stay on this machine.
+    FarmUnavailable(kforge_distribute::Unavailable),
     /// The resolution memo could not be written: the next store hit will
     /// resolve again.
     MemoNotWritten {
@@ -76,6 +108,9 @@ pub enum Warning {
 impl std::fmt::Display for Warning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Warning::FarmUnavailable(why) => {
+                write!(f, "{why}: compiling on this machine")
+            }
             Warning::MemoNotWritten { path, error } => write!(
                 f,
                 "{}: cannot remember this resolution ({error}); the next build resolves again",
@@ -263,7 +298,24 @@ pub fn plan(
             warnings.push(Warning::MemoNotWritten { path, error });
         }
     }
-    let launcher = spec.build.launcher.clone();
+    // The farm is asked only when make will run (not for a store hit).
+    let farm = match farm_engine(spec, opts) {
+        Some(engine) if store.existing(&name).is_none() => {
+            match find_farm(engine, &cc, &path_var, store) {
+                Ok(farm) => Some(farm),
+                Err(why) => {
+                    warnings.push(Warning::FarmUnavailable(why));
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    let launcher = match (spec.build.launcher.clone(), &farm) {
+        (Some(l), Some(f)) => Some(format!("{l} {}", f.launcher)),
+        (None, Some(f)) => Some(f.launcher.clone()),
+        (l, None) => l,
+    };
     let cross = spec.build.cross_compile.clone().unwrap_or_default();
     // The build directory: one per source, architecture and toolchain (the
     // launcher too: kbuild rebuilds everything when the compile command
@@ -286,9 +338,13 @@ pub fn plan(
     );
     let mut make_env = env;
     make_env.extend(repro.iter().cloned());
+    if let Some(f) = &farm {
+        make_env.extend(f.env.iter().cloned());
+    }
     let jobs = opts
         .jobs
         .or(spec.build.jobs.map(|j| j as usize))
+        .or(farm.as_ref().map(|f| f.jobs))
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let make = Make {
         program: "make".into(),
@@ -321,8 +377,41 @@ pub fn plan(
         strip_modules: opts.strip_modules,
         vmlinux: opts.vmlinux,
         module_sets: spec.modules.values().cloned().collect(),
+        farm,
         warnings,
     })
+}
+
+/// The farm a build asks for: the front's choice, else the declaration's.
+fn farm_engine(spec: &Spec, opts: &BuildOptions) -> Option<kforge_distribute::Engine> {
+    let d = match opts.farm {
+        FarmChoice::Declared => spec.build.distribute?,
+        FarmChoice::Local => return None,
+        FarmChoice::Use(d) => d,
+    };
+    Some(match d {
+        Distribute::Icecream => kforge_distribute::Engine::Icecream,
+        Distribute::Distcc => kforge_distribute::Engine::Distcc,
+    })
+}
+
+/// Ask the farm whether it takes this build's compiles; compiler
+/// environments are kept under the cache root's `farm/`.
+fn find_farm(
+    engine: kforge_distribute::Engine,
+    cc: &str,
+    path_var: &str,
+    store: &Store,
+) -> Result<kforge_distribute::Farm, kforge_distribute::Unavailable> {
+    let cache = store.root().join("farm");
+    let var = |k: &str| std::env::var(k).ok();
+    let site = kforge_distribute::Site {
+        var: &var,
+        path: path_var,
+        cache: &cache,
+        timeout: std::time::Duration::from_secs(3),
+    };
+    kforge_distribute::prepare(engine, cc, &site)
 }
 
 /// [`Error::NeedsCrossCompiler`] when a declaration for another

@@ -43,6 +43,10 @@ pub struct BuildArgs {
     /// Run every $(shell,...) probe instead of using the probe cache
     #[arg(long)]
     pub no_probe_cache: bool,
+    /// Where compiles go: icecream, distcc or none (this machine);
+    /// default: `[build] distribute`
+    #[arg(long, value_name = "FARM")]
+    pub distribute: Option<kforge_pipeline::plan::FarmChoice>,
 }
 
 /// Remove the store entries no result link points at; collect the probe cache
@@ -65,6 +69,7 @@ pub fn run(args: BuildArgs) -> i32 {
         keep_going: args.keep_going,
         strip_modules: args.strip_modules,
         vmlinux: args.vmlinux,
+        farm: args.distribute.unwrap_or_default(),
     };
     let built = Spec::load(&args.spec)
         .map_err(Error::from)

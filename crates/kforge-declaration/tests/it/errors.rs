@@ -103,7 +103,7 @@ fn unknown_keys() {
         "unknown key `parallelism` in [build]",
         Some(
             "expected one of `arch`, `cross_compile`, `base`, `targets`, `auto_modules`, \
-             `prefer_builtin`, `ignore_config_errors`, `include`, `make_flags`, `jobs`, `launcher`, `llvm`, `post_patch` or `fragments`",
+             `prefer_builtin`, `ignore_config_errors`, `include`, `make_flags`, `jobs`, `launcher`, `distribute`, `llvm`, `post_patch` or `fragments`",
         ),
     );
 
@@ -120,6 +120,14 @@ fn unknown_keys() {
 
     let err = d.error(&format!("{HEAD}launcher = \"\"\n"));
     d.assert_at(&err, ("kernel.toml", 5, 12), "`launcher` is empty", None);
+
+    let err = d.error(&format!("{HEAD}distribute = \"bazel\"\n"));
+    d.assert_at(
+        &err,
+        ("kernel.toml", 5, 14),
+        "`bazel` is not a build farm kforge can use: give \"icecream\" or \"distcc\"",
+        None,
+    );
 
     let err = d.error(&format!("{HEAD}[configs]\nA = 1\n"));
     d.assert_at(

@@ -329,6 +329,14 @@ fn defaults() {
     assert_eq!(spec.build.make_flags, ["W=1", "LOCALVERSION=-lab"]);
     assert_eq!(spec.build.jobs, Some(4));
     assert_eq!(spec.build.launcher.as_deref(), Some("ccache"));
+    assert_eq!(spec.build.distribute, None);
+    for (text, farm) in [
+        ("icecream", kforge_declaration::Distribute::Icecream),
+        ("distcc", kforge_declaration::Distribute::Distcc),
+    ] {
+        let spec = d.spec(&format!("{HEAD}distribute = \"{text}\"\n"));
+        assert_eq!(spec.build.distribute, Some(farm));
+    }
 
     for (text, base) in [
         ("defconfig", Base::Defconfig),
