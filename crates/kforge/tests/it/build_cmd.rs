@@ -958,3 +958,122 @@ fn depmod_matches_kmod(entry: &Path, release: &str) {
         assert!(a == b, "{n}: kforge's depmod differs from kmod's");
     }
 }
+
+/// A farm that does not answer leaves the compiles on this machine, with a
+/// warning that says why; the store key is the farm's too.
+#[test]
+fn farms_that_do_not_answer_leave_compiles_local() {
+    let d = tempfile::tempdir().unwrap();
+    let (tree, _state) = fake_tree(d.path());
+    let cache = d.path().join("cache");
+    let bin = d.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    for tool in ["icecc", "distcc"] {
+        let p = bin.join(tool);
+        std::fs::write(&p, "#!/bin/sh\nexec \"$@\"\n").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let spec = d.path().join("kernel.toml");
+    std::fs::write(
+        &spec,
+        "[source]\nversion = \"6.1\"\n\n[build]\narch = \"x86_64\"\nbase = \"allnoconfig\"\n\
+         distribute = \"icecream\"\n",
+    )
+    .unwrap();
+    let dry_run = |env: &[(&str, String)], extra: &[&str]| {
+        let mut c = kforge(&cache, d.path());
+        c.env("PATH", &path)
+            .env("HOME", d.path())
+            .env_remove("DISTCC_HOSTS")
+            .arg("build")
+            .arg(&spec)
+            .arg("--tree")
+            .arg(&tree)
+            .arg("--dry-run")
+            .args(extra);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        text(&o)
+    };
+    let key = |out: &str| {
+        out.lines()
+            .find(|l| l.contains("store key: "))
+            .map(str::to_string)
+            .unwrap()
+    };
+    let local = dry_run(&[], &["--distribute", "none"]);
+    assert!(!local.contains("warning: "), "{local}");
+    assert!(!local.contains("icecc"), "{local}");
+
+    // Nothing listens where the scheduler should be.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port();
+    drop(free);
+    let sched = format!("127.0.0.1:{}", port - 1);
+    let out = dry_run(&[("USE_SCHEDULER", sched.clone())], &[]);
+    assert!(
+        out.contains(&format!(
+            "warning: no icecream scheduler answers at {sched} (Connection refused"
+        )),
+        "{out}"
+    );
+    assert!(out.contains("compiling on this machine"), "{out}");
+    assert!(!out.contains("CC=icecc"), "{out}");
+    assert_eq!(key(&out), key(&local));
+
+    // A scheduler that lists no hosts.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for s in listener.incoming().flatten() {
+            let mut s = s;
+            let mut request = [0u8; 14];
+            let _ = s.read_exact(&mut request);
+            let _ = s.write_all(b"200-ICECC 1.4.0: 1s uptime, 0 hosts\r\n200 done\r\n");
+        }
+    });
+    let sched = format!("127.0.0.1:{}", port - 1);
+    let out = dry_run(&[("USE_SCHEDULER", sched.clone())], &[]);
+    assert!(
+        out.contains(&format!(
+            "warning: the icecream scheduler at {sched} lists no compile hosts: compiling on this machine"
+        )),
+        "{out}"
+    );
+
+    // distcc, chosen on the command line, with a host that does not answer.
+    let out = dry_run(
+        &[("DISTCC_HOSTS", format!("127.0.0.1:{}/4", port - 1))],
+        &["--distribute", "distcc"],
+    );
+    assert!(
+        out.contains(&format!(
+            "warning: no distcc host answers (127.0.0.1:{}): compiling on this machine",
+            port - 1
+        )),
+        "{out}"
+    );
+    let out = dry_run(&[], &["--distribute", "distcc"]);
+    assert!(
+        out.contains("warning: no distcc hosts: set DISTCC_HOSTS"),
+        "{out}"
+    );
+    // A farm kforge does not know is refused by the command line.
+    let mut c = kforge(&cache, d.path());
+    let o = c
+        .args(["build", "x.toml", "--distribute", "bazel"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("`bazel` is not a build farm kforge can use"),
+        "{}",
+        text(&o)
+    );
+}
