@@ -109,10 +109,12 @@ fn icecream(cc: &str, site: &Site<'_>) -> Result<Farm, Unavailable> {
     };
     installed("icecc")?;
     let address = scheduler_address(site.var, Path::new("/etc/icecc/icecc.conf"));
-    let hosts = list_hosts(&address, site.timeout).map_err(|source| Unavailable::NoScheduler {
-        address: address.clone(),
-        source,
-    })?;
+    let mut hosts =
+        list_hosts(&address, site.timeout).map_err(|source| Unavailable::NoScheduler {
+            address: address.clone(),
+            source,
+        })?;
+    hosts.sort_by(|a, b| a.name.cmp(&b.name));
     if hosts.is_empty() {
         return Err(Unavailable::NoHosts { address });
     }

@@ -6,6 +6,7 @@
 //! fail with the command that prepares them when they are missing.
 
 pub mod http;
+pub mod icecream;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -795,24 +795,81 @@ fn real_qemu_example_build_hit_incremental_and_external_module() {
             .contains("ExecStart=/lib/kforge/loaders/netdev/load.sh")
     );
 
-    // ---- reproducibility: a clean build in another directory, with
-    // another store and build directory, gives the same image and modules.
+    // ---- reproducibility, and distribution: a clean build in another
+    // directory, with another store and build directory, its compiles sent
+    // to a real icecream farm (two daemons standing for other machines),
+    // whose scheduler is stopped half-way: remote jobs ran, the rest was
+    // compiled locally, and the image and modules are the same bytes under
+    // the same key.
+    let mut farm = kforge_testkit::icecream::Farm::start();
     let other = tempfile::tempdir().unwrap();
     let runs = make_runs();
-    let (_, entry_b) = build_real(
-        &other.path().join("cache"),
-        other.path(),
-        &spec,
-        &path,
-        "result",
+    let t = Instant::now();
+    let mut child = kforge(&other.path().join("cache"), other.path())
+        .env("PATH", &path)
+        .env("USE_SCHEDULER", &farm.scheduler)
+        .args(["build", "--distribute", "icecream", "--out-link", "result"])
+        .arg(&spec)
+        .arg("--tree")
+        .arg(tree_6_1())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Half-way: the scheduler goes once the daemons have run 150 jobs.
+    let stopped_after = loop {
+        let (a, b) = farm.remote_jobs();
+        if a + b >= 150 {
+            farm.stop_scheduler();
+            break (a, b);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "the build ended ({status}) before the farm ran 150 jobs: {:?}",
+                farm.remote_jobs()
+            );
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(1200),
+            "no progress on the farm"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let o = child.wait_with_output().unwrap();
+    eprintln!(
+        "kforge build through icecream: {:.1}s; remote jobs before the scheduler stopped: {stopped_after:?}",
+        t.elapsed().as_secs_f64()
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(
+            "kforge: compiling with icecc on 3 hosts (local, node-a, node-b), 6 jobs at once"
+        ),
+        "{err}"
+    );
+    assert!(
+        stopped_after.0 > 0 && stopped_after.1 > 0,
+        "{stopped_after:?}"
     );
     assert!(make_runs() >= runs + 2, "the second store built nothing");
+    let entry_b = std::fs::read_link(other.path().join("result")).unwrap();
+    let log_b = std::fs::read_to_string(entry_b.join("build.log")).unwrap();
+    assert!(
+        cc_lines(&log_b) > stopped_after.0 + stopped_after.1 + 50,
+        "nothing was left to compile locally after the scheduler stopped"
+    );
+    drop(farm);
     assert_ne!(manifest(&entry_b)["build_directory"], m["build_directory"]);
-    // The same key in both stores: nothing of the store's place enters it.
+    // The same key in both stores: nothing of the store's place, nor the
+    // farm, enters it.
     assert_eq!(entry_b.file_name(), entry.file_name());
     let (ha, hb) = (artifact_hashes(&entry), artifact_hashes(&entry_b));
     assert!(ha.len() >= 2, "{ha:?}");
-    assert_eq!(ha, hb, "two clean builds differ");
+    assert_eq!(
+        ha, hb,
+        "a clean build through icecream differs from the local one"
+    );
     drop(other);
 
     // ---- a store hit: make does not run
