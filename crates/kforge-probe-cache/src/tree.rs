@@ -126,7 +126,11 @@ impl ParseCache for TreeCache {
         }
         let mut refreshed = false;
         let now = SystemTime::now();
+        let mut missing = MissingDirs::default();
         for f in &mut entry.files {
+            if f.seen.is_none() && missing.covers(&f.path) {
+                continue;
+            }
             match check(f, now)? {
                 Check::Same => {}
                 Check::Refreshed => refreshed = true,
@@ -164,6 +168,37 @@ impl ParseCache for TreeCache {
 enum Check {
     Same,
     Refreshed,
+}
+
+/// Directories found missing during one lookup: every path under one is
+/// missing too. A `source` is tried in the working directory before
+/// `$srctree`, so an out-of-tree build records some 1,500 missing paths
+/// under a handful of missing top directories (`arch`, `drivers`, ...).
+#[derive(Default)]
+struct MissingDirs(std::collections::HashMap<PathBuf, bool>);
+
+impl MissingDirs {
+    /// Whether `path` is under a directory known missing, or (finding it
+    /// out) under a missing first component of a relative path.
+    fn covers(&mut self, path: &Path) -> bool {
+        if path.is_absolute() {
+            return false;
+        }
+        let mut comps = path.components();
+        let Some(first) = comps.next() else {
+            return false;
+        };
+        if comps.next().is_none() {
+            return false;
+        }
+        let first = PathBuf::from(first.as_os_str());
+        *self.0.entry(first).or_insert_with_key(|first| {
+            matches!(
+                fs::symlink_metadata(first),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound
+            )
+        })
+    }
 }
 
 /// Whether `f` still reads as recorded (`None`: it does not). A hashed
