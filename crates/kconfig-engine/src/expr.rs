@@ -97,6 +97,14 @@ impl Exprs {
     pub fn get(&self, id: ExprId) -> Expr {
         self.nodes[id.0 as usize]
     }
+    /// Every node, in id order.
+    pub fn nodes(&self) -> &[Expr] {
+        &self.nodes
+    }
+    /// An arena holding `nodes` (ids are positions).
+    pub(crate) fn from_nodes(nodes: Vec<Expr>) -> Exprs {
+        Exprs { nodes }
+    }
     /// `a && b`, where a missing side means `y`.
     pub fn and(&mut self, a: Option<ExprId>, b: Option<ExprId>) -> Option<ExprId> {
         match (a, b) {

@@ -157,6 +157,9 @@ pub struct Lexer {
     pub msgs: Messages,
     /// Every file opened, in order (for auto.conf.cmd).
     pub files: Vec<Rc<str>>,
+    /// When recording (for a parsed-tree cache): every path tried, in
+    /// order, with the bytes read or `None` where it could not be read.
+    pub record: Option<Vec<crate::snapshot::FileInput>>,
     // help text state
     help_first_ts: usize,
     help_last_ts: usize,
@@ -182,10 +185,27 @@ fn kind_of(t: &Tok) -> TokKind {
 
 /// Open `name` as the kernel's `zconf_fopen` does: as given, then under srctree.
 pub fn open_kconfig(name: &str, srctree: Option<&Path>) -> Option<String> {
-    let read = |p: &Path| {
-        std::fs::read(p)
-            .ok()
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    open_recorded(name, srctree, None)
+}
+
+/// [`open_kconfig`], noting every path tried (with what it held) in `rec`.
+fn open_recorded(
+    name: &str,
+    srctree: Option<&Path>,
+    mut rec: Option<&mut Vec<crate::snapshot::FileInput>>,
+) -> Option<String> {
+    let mut read = |p: &Path| {
+        let bytes = std::fs::read(p).ok();
+        if let Some(rec) = rec.as_deref_mut() {
+            rec.push(crate::snapshot::FileInput {
+                path: p.to_path_buf(),
+                content: bytes.clone(),
+            });
+        }
+        bytes.map(|b| match String::from_utf8(b) {
+            Ok(s) => s,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        })
     };
     if let Some(t) = read(Path::new(name)) {
         return Some(t);
@@ -201,7 +221,18 @@ pub fn open_kconfig(name: &str, srctree: Option<&Path>) -> Option<String> {
 impl Lexer {
     /// Start lexing the top-level file `name`.
     pub fn new(name: &str, srctree: Option<PathBuf>, v61: bool) -> Result<Self, LexFatal> {
-        let Some(text) = open_kconfig(name, srctree.as_deref()) else {
+        Self::with_recording(name, srctree, v61, None)
+    }
+
+    /// [`Lexer::new`], recording every file read into `record` when given
+    /// (see [`Lexer::record`]); the top file is recorded even when missing.
+    pub fn with_recording(
+        name: &str,
+        srctree: Option<PathBuf>,
+        v61: bool,
+        mut record: Option<Vec<crate::snapshot::FileInput>>,
+    ) -> Result<Self, LexFatal> {
+        let Some(text) = open_recorded(name, srctree.as_deref(), record.as_mut()) else {
             return Err(LexFatal(format!("can't find file {name}")));
         };
         let name: Rc<str> = name.into();
@@ -226,6 +257,7 @@ impl Lexer {
             top_closed: false,
             msgs: Messages::default(),
             files: vec![name],
+            record,
             help_first_ts: 0,
             help_last_ts: 0,
             help_text: String::new(),
@@ -269,7 +301,7 @@ impl Lexer {
     /// Open a `source`d file; errors on a missing file or recursive inclusion.
     pub fn push_file(&mut self, name: &str) -> Result<(), LexFatal> {
         let cur = self.msg_file();
-        let Some(text) = open_kconfig(name, self.srctree.as_deref()) else {
+        let Some(text) = open_recorded(name, self.srctree.as_deref(), self.record.as_mut()) else {
             return Err(LexFatal(format!(
                 "{}:{}: can't open file \"{}\"",
                 cur, self.cur_line, name

@@ -74,6 +74,7 @@ pub mod parser;
 pub mod preprocess;
 pub mod print;
 pub mod rand;
+pub mod snapshot;
 pub mod symbol;
 
 use std::collections::HashMap;
@@ -85,6 +86,7 @@ pub use diag::{Messages, Stream};
 pub use expr::{Expr, ExprId, Exprs, Tri};
 pub use menu::{Menu, MenuId, ROOT_MENU};
 pub use preprocess::ShellRunner;
+pub use snapshot::{CacheOutcome, LoadInputs, ParseCache};
 pub use symbol::{PropId, PropKind, Property, SymType, Symbol, SymbolId, Value};
 
 /// Which kernel's Kconfig rules apply. The big split is the choice rework of
@@ -365,31 +367,70 @@ impl Kconfig {
 
     /// Load and finalise a tree, as the kernel's `conf_parse` does.
     pub fn load(opts: LoadOptions) -> Result<Kconfig, LoadError> {
-        let env = opts.env.clone();
+        Kconfig::load_inner(opts, false).0
+    }
+
+    /// [`Kconfig::load`], with what it read when `record` (see
+    /// [`Kconfig::load_recording`]).
+    fn load_inner(
+        opts: LoadOptions,
+        record: bool,
+    ) -> (Result<Kconfig, LoadError>, Option<LoadInputs>) {
+        let outer_env = opts.env.clone();
+        let dialect = opts.dialect.unwrap_or_else(|| Dialect::detect(&*outer_env));
+        let rec = record.then(|| Rc::new(snapshot::Recorder::default()));
+        let (env, shell): (EnvFn, Box<dyn ShellRunner>) = match &rec {
+            Some(r) => (r.env(outer_env.clone()), r.shell(opts.shell)),
+            None => (outer_env.clone(), opts.shell),
+        };
         let srctree = env("srctree").map(PathBuf::from);
-        let dialect = opts.dialect.unwrap_or_else(|| Dialect::detect(&*env));
         let mut kc = Kconfig::empty_tree(dialect, env.clone(), &opts.kconfig);
-        let mut lex =
-            match lexer::Lexer::new(&opts.kconfig, srctree.clone(), dialect == Dialect::V6_1) {
-                Ok(l) => l,
-                Err(e) => {
-                    return Err(LoadError {
-                        messages: vec![(Stream::Stderr, e.0)],
-                    });
-                }
-            };
+        let lex = lexer::Lexer::with_recording(
+            &opts.kconfig,
+            srctree.clone(),
+            dialect == Dialect::V6_1,
+            record.then(Vec::new),
+        );
+        let mut lex = match lex {
+            Ok(l) => l,
+            Err(e) => {
+                let err = LoadError {
+                    messages: vec![(Stream::Stderr, e.0)],
+                };
+                return (Err(err), None);
+            }
+        };
         lex.v618 = dialect >= Dialect::V6_18;
         let env2 = env.clone();
-        let pp = preprocess::Preprocessor::new(Box::new(move |k| env2(k)), opts.shell);
+        let pp = preprocess::Preprocessor::new(Box::new(move |k| env2(k)), shell);
         let mut parser = parser::Parser::new(&mut kc, lex, pp);
         let res = parser.parse();
         let errors = parser.errors;
         let mut msgs = std::mem::take(&mut parser.lex.msgs);
         let files = parser.lex.files.clone();
         let env_deps = parser.pp.env_used();
+        let file_inputs = parser.lex.record.take();
         drop(parser);
         kc.files = files;
         kc.env_deps = env_deps;
+        let res = kc.finish_load(&mut msgs, res, errors).map(|mut kc| {
+            // later reads (KCONFIG_CONFIG, ...) are not the parse's
+            kc.env = outer_env;
+            kc
+        });
+        let inputs = rec.map(|r| r.finish(file_inputs.unwrap_or_default()));
+        (res, inputs)
+    }
+
+    /// The end of [`Kconfig::load`]: errors, the main menu, finalisation
+    /// and the dependency checks.
+    fn finish_load(
+        mut self,
+        msgs: &mut Messages,
+        res: Result<(), lexer::LexFatal>,
+        errors: u32,
+    ) -> Result<Kconfig, LoadError> {
+        let kc = &mut self;
         let mut all = msgs.take();
         all.extend(kc.messages.take());
         if let Err(e) = res {
@@ -425,7 +466,7 @@ impl Kconfig {
         }
         kc.changed = true;
         kc.loaded = Some(Box::new(kc.computed_state()));
-        Ok(kc)
+        Ok(self)
     }
 
     fn computed_state(&self) -> LoadedState {

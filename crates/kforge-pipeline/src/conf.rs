@@ -10,7 +10,7 @@ use kconfig_engine::conf::{AskMode, Asker, NewSymbols};
 use kconfig_engine::rand::GlibcRand;
 use kconfig_engine::symbol::DefSlot;
 use kconfig_engine::{EnvFn, Kconfig, LoadOptions, Stream, Tri};
-use kforge_probe_cache::{cached_shell, ExplicitShell};
+use kforge_probe_cache::{cached_shell, ExplicitShell, ProbeCache, TreeCache};
 
 /// The modes of `conf`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,33 +119,48 @@ impl Out {
     }
 }
 
-/// Options beyond the kernel's: how probes run.
+/// Options beyond the kernel's: how probes run, whether parsed trees are
+/// cached.
 pub struct ConfExtras {
+    /// Answer `$(shell,...)` probes from the probe cache.
     pub probe_cache: bool,
+    /// Load the tree through the parsed-tree cache
+    /// ([`kforge_probe_cache::tree`]).
+    pub parse_cache: bool,
+}
+
+/// Whether the environment variable `name` is set to something other than
+/// empty or `0`.
+fn env_flag(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0")
 }
 
 impl ConfExtras {
     /// The probe cache is on unless `off` (a `--no-probe-cache` flag) or
-    /// `KFORGE_NO_PROBE_CACHE` is set to something other than `0`.
+    /// `KFORGE_NO_PROBE_CACHE` is set to something other than `0`; the
+    /// parsed-tree cache unless `KFORGE_NO_PARSE_CACHE` is.
     pub fn new(off: bool) -> ConfExtras {
-        let env_off =
-            std::env::var("KFORGE_NO_PROBE_CACHE").is_ok_and(|v| !v.is_empty() && v != "0");
         ConfExtras {
-            probe_cache: !off && !env_off,
+            probe_cache: !off && !env_flag("KFORGE_NO_PROBE_CACHE"),
+            parse_cache: !env_flag("KFORGE_NO_PARSE_CACHE"),
         }
     }
 }
 
 /// `conf` run from a command line: the kernel's arguments (without the
-/// program name), plus kforge's `--no-probe-cache`; returns the exit code.
+/// program name), plus kforge's `--no-probe-cache` and `--no-parse-cache`;
+/// returns the exit code.
 pub fn run_args(progname: &str, args: &[String]) -> i32 {
-    let off = args.iter().any(|a| a == "--no-probe-cache");
+    let ours = ["--no-probe-cache", "--no-parse-cache"];
+    let has = |flag: &str| args.iter().any(|a| a == flag);
+    let mut extras = ConfExtras::new(has(ours[0]));
+    extras.parse_cache &= !has(ours[1]);
     let args: Vec<String> = args
         .iter()
-        .filter(|a| *a != "--no-probe-cache")
+        .filter(|a| !ours.contains(&a.as_str()))
         .cloned()
         .collect();
-    run(progname, &args, ConfExtras::new(off))
+    run(progname, &args, extras)
 }
 
 /// The environment conf runs with: what its Kconfig files read with
@@ -315,13 +330,20 @@ pub fn run_with_env(progname: &str, args: &[String], extras: ConfExtras, cenv: &
             ConfEnv::Explicit(_) => Box::new(ExplicitShell(cenv.vars())),
         }
     };
+    let group = kforge_probe_cache::tree::tree_group(&*env, &kconfig_file);
     let opts = LoadOptions {
         kconfig: kconfig_file,
         env: env.clone(),
         shell,
         dialect: None,
     };
-    let mut kc = match Kconfig::load(opts) {
+    let loaded = if extras.parse_cache {
+        let store = TreeCache::new(&ProbeCache::default_dir(), &group);
+        Kconfig::load_cached(opts, &store).0
+    } else {
+        Kconfig::load(opts)
+    };
+    let mut kc = match loaded {
         Ok(kc) => kc,
         Err(e) => {
             for (st, line) in &e.messages {

@@ -5,14 +5,14 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::{HISTORY_DIR, PACK_DIR};
+use crate::{HISTORY_DIR, PACK_DIR, TREE_DIR};
 
 /// What [`gc`] removes.
 #[derive(Debug, Clone)]
 pub struct GcOptions {
     /// Packs and histories not used for this long go.
     pub max_age: Duration,
-    /// Then the least recently used packs and histories go while the
+    /// Then the least recently used packs, histories and trees go while the
     /// cache holds more than this many bytes.
     pub max_bytes: u64,
     /// Count what would go, remove nothing.
@@ -54,7 +54,7 @@ struct Item {
 
 /// Collect the probe cache in `dir` (see [`GcOptions`]): every entry of
 /// the old one-file-per-probe layout and every leftover temporary file
-/// older than an hour, the packs and histories unused for
+/// older than an hour, the packs, histories and parsed trees unused for
 /// [`GcOptions::max_age`], then the least recently used ones while the
 /// rest exceeds [`GcOptions::max_bytes`]. A missing `dir` is an empty
 /// cache. Errors: `dir` (or its `packs`/`history`) exists but cannot be
@@ -87,8 +87,16 @@ pub fn gc(dir: &Path, opts: &GcOptions) -> io::Result<GcReport> {
     }
 
     let mut live = Vec::new();
-    for sub in [PACK_DIR, HISTORY_DIR] {
+    for sub in [PACK_DIR, HISTORY_DIR, TREE_DIR] {
         for item in list(&dir.join(sub))? {
+            let name = item.path.file_name().unwrap_or_default().to_string_lossy();
+            if name.starts_with('.') {
+                // a temporary file of an atomic write, left by a crash
+                if age(item.mtime) > Duration::from_secs(3600) {
+                    remove(&item, &mut report)?;
+                }
+                continue;
+            }
             if age(item.mtime) > opts.max_age {
                 remove(&item, &mut report)?;
             } else {
@@ -173,22 +181,27 @@ mod tests {
         file(&d.join(PACK_DIR).join("new.pack"), 2000, 1);
         file(&d.join(HISTORY_DIR).join("h-old"), 10, 31);
         file(&d.join(HISTORY_DIR).join("h-new"), 20, 0);
+        file(&d.join(TREE_DIR).join("old.tree"), 3000, 31);
+        file(&d.join(TREE_DIR).join("new.tree"), 4000, 0);
+        file(&d.join(TREE_DIR).join(".new.tree.x.tmp"), 5, 1);
         let opts = GcOptions {
             dry_run: true,
             ..GcOptions::default()
         };
         let expect = GcReport {
-            removed_files: 4,
-            removed_bytes: 100 + 7 + 1000 + 10,
+            removed_files: 6,
+            removed_bytes: 100 + 7 + 1000 + 10 + 3000 + 5,
             legacy_files: 1,
-            kept_files: 2,
-            kept_bytes: 2020,
+            kept_files: 3,
+            kept_bytes: 6020,
         };
         assert_eq!(gc(&d, &opts).unwrap(), expect);
         assert!(legacy.exists() && d.join(PACK_DIR).join("old.pack").exists());
         assert_eq!(gc(&d, &GcOptions::default()).unwrap(), expect);
         assert!(!legacy.exists() && !d.join(PACK_DIR).join("old.pack").exists());
         assert!(d.join(".fresh.tmp").exists() && d.join(PACK_DIR).join("new.pack").exists());
+        assert!(!d.join(TREE_DIR).join("old.tree").exists());
+        assert!(d.join(TREE_DIR).join("new.tree").exists());
         // Nothing left to do.
         let again = gc(&d, &GcOptions::default()).unwrap();
         assert_eq!(again.removed_files, 0);

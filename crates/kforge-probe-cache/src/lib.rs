@@ -87,6 +87,7 @@
 
 mod gc;
 mod pack;
+pub mod tree;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
@@ -100,6 +101,7 @@ use sha2::{Digest, Sha256};
 
 pub use gc::{gc, GcOptions, GcReport};
 pub use pack::PACK_LIMIT;
+pub use tree::TreeCache;
 
 use pack::{Key, Pack};
 
@@ -166,6 +168,8 @@ const KEY_VERSION: &[u8] = b"kforge-probe-key v2";
 const PACK_DIR: &str = "packs";
 /// Where histories live, under the cache directory.
 const HISTORY_DIR: &str = "history";
+/// Where parsed trees live, under the cache directory ([`tree`]).
+const TREE_DIR: &str = "trees";
 /// How deep scripts naming scripts are followed.
 const SCRIPT_DEPTH: usize = 8;
 

@@ -61,10 +61,27 @@ fn unxz(path: &std::path::Path) -> String {
 }
 
 /// Debian's amd64 configurations of `ver`: read, written to a file, and
-/// compared with the C conf's olddefconfig of the same input.
-fn debian_configs_written_like_the_c_conf(ver: &str) {
+/// compared with the C conf's olddefconfig of the same input. With
+/// `via_snapshot`, into the tree given back by a snapshot of the loaded one
+/// (what the parsed-tree cache serves).
+fn debian_configs_written_like_the_c_conf(ver: &str, via_snapshot: bool) {
     let dir = tempfile::tempdir().unwrap();
     let mut kc = load(ver, "x86_64", dir.path());
+    if via_snapshot {
+        let bytes = kc.snapshot();
+        let map: std::collections::HashMap<String, String> =
+            captured_env(ver, "x86_64").into_iter().collect();
+        let env: kconfig_engine::EnvFn = Rc::new(move |k: &str| map.get(k).cloned());
+        let t = std::time::Instant::now();
+        kc = Kconfig::from_snapshot(&bytes, env).unwrap();
+        eprintln!(
+            "{ver}: a snapshot of {} bytes read in {:?}",
+            bytes.len(),
+            t.elapsed()
+        );
+        assert_eq!(kc.snapshot(), bytes);
+        kc.silent = true;
+    }
     for flavour in [
         "amd64_none_amd64",
         "amd64_none_cloud-amd64",
@@ -98,12 +115,22 @@ fn debian_configs_written_like_the_c_conf(ver: &str) {
 
 #[test]
 fn debian_configs_6_12() {
-    debian_configs_written_like_the_c_conf("6.12");
+    debian_configs_written_like_the_c_conf("6.12", false);
+}
+
+#[test]
+fn debian_configs_6_12_from_a_snapshot() {
+    debian_configs_written_like_the_c_conf("6.12", true);
+}
+
+#[test]
+fn debian_configs_6_1_from_a_snapshot() {
+    debian_configs_written_like_the_c_conf("6.1", true);
 }
 
 #[test]
 fn debian_configs_6_1() {
-    debian_configs_written_like_the_c_conf("6.1");
+    debian_configs_written_like_the_c_conf("6.1", false);
 }
 
 /// The hermetic fixtures' expected texts are the C conf's output, for both
