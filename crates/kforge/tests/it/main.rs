@@ -12,6 +12,7 @@ mod import;
 mod kconfig_front;
 mod menuconfig;
 mod modules;
+mod parse_cache;
 mod probe_cache;
 mod rules;
 mod stdout_errors;

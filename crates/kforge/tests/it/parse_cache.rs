@@ -7,7 +7,7 @@
 //! `--no-parse-cache` and `KFORGE_NO_PARSE_CACHE` turn it off; `kforge gc`
 //! collects old entries.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
