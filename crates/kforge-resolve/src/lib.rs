@@ -660,8 +660,12 @@ pub fn read_config_file(path: &Path) -> std::io::Result<String> {
     const WHAT: &str = "a configuration";
     let (file, _) = kforge_fs::open_regular(path, WHAT)?;
     let data = match path.extension().and_then(|e| e.to_str()) {
-        Some("xz") => kforge_fs::read_to_limit(xz2::read::XzDecoder::new(file), MAX_CONFIG_BYTES, WHAT)?,
-        Some("gz") => kforge_fs::read_to_limit(flate2::read::GzDecoder::new(file), MAX_CONFIG_BYTES, WHAT)?,
+        Some("xz") => {
+            kforge_fs::read_to_limit(xz2::read::XzDecoder::new(file), MAX_CONFIG_BYTES, WHAT)?
+        }
+        Some("gz") => {
+            kforge_fs::read_to_limit(flate2::read::GzDecoder::new(file), MAX_CONFIG_BYTES, WHAT)?
+        }
         _ => kforge_fs::read_to_limit(file, MAX_CONFIG_BYTES, WHAT)?,
     };
     kforge_fs::utf8(data)

@@ -1,9 +1,9 @@
 //! The integration tests of kforge, one binary (one link instead of one per file).
 
-mod common;
 mod audit;
 mod build_cmd;
 mod cli_extras;
+mod common;
 mod config_cmd;
 mod depmod;
 mod diff;
