@@ -20,6 +20,68 @@ pub struct GeneratedDefconfig {
     /// (`merge_into_defconfig`; `merge_into_defconfig_override` passes
     /// `-Q`).
     pub warn_override: bool,
+    /// mips' generic targets (`32r2el_defconfig`, its `KBUILD_DEFCONFIG`):
+    /// the board fragments (`generic/board-*.config`) merged after an
+    /// olddefconfig of the rest, each when the `# require` lines it holds
+    /// are met by that configuration ([`board_applies`]), as
+    /// `arch/mips/tools/generic-board-config.sh` merges them; then one more
+    /// olddefconfig. Empty elsewhere.
+    pub boards: Vec<String>,
+}
+
+/// Whether a mips board fragment's `# require CONFIG_X=y` (a line
+/// `CONFIG_X=y` in `reference`) and `# require CONFIG_X=n` (no such line)
+/// all hold; any other requirement skips the board, as the script does.
+pub fn board_applies(board: &str, reference: &str) -> bool {
+    board
+        .lines()
+        .filter_map(|l| l.strip_prefix("# require "))
+        .all(|req| {
+            let req = req.trim_end();
+            if req.ends_with("=y") {
+                reference.lines().any(|l| l == req)
+            } else if let Some(sym) = req.strip_suffix("=n") {
+                let y = format!("{sym}=y");
+                !reference.lines().any(|l| l == y)
+            } else {
+                false
+            }
+        })
+}
+
+/// mips' `{32,64}{r1,r2,r6}[el]_defconfig` and `micro32r2[el]_defconfig`:
+/// `generic_defconfig` with the ISA's and the byte order's fragments, then
+/// every board fragment of `configs/generic/` (`$(BOARDS)` by default).
+fn mips_generic(srctree: &Path, makefile: &str, name: &str) -> Option<GeneratedDefconfig> {
+    if !makefile.contains("gen_generic_defconfigs") {
+        return None;
+    }
+    let stem = name.strip_suffix("_defconfig")?;
+    let (isa, endian) = match stem.strip_suffix("el") {
+        Some(isa) => (isa, "el"),
+        None => (stem, "eb"),
+    };
+    let known = ["32r1", "32r2", "32r6", "64r1", "64r2", "64r6", "micro32r2"];
+    if !known.contains(&isa) {
+        return None;
+    }
+    let dir = srctree.join("arch/mips/configs/generic");
+    let mut boards: Vec<String> = std::fs::read_dir(&dir)
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|f| f.starts_with("board-") && f.ends_with(".config"))
+        .map(|f| format!("generic/{f}"))
+        .collect();
+    boards.sort();
+    Some(GeneratedDefconfig {
+        base: "generic_defconfig".to_string(),
+        fragments: vec![
+            format!("generic/{isa}.config"),
+            format!("generic/{endian}.config"),
+        ],
+        warn_override: true,
+        boards,
+    })
 }
 
 /// What `scripts/kconfig/merge_config.sh -m` makes of a
@@ -118,6 +180,11 @@ pub fn generated_defconfig(
     name: &str,
 ) -> Option<GeneratedDefconfig> {
     let text = std::fs::read_to_string(srctree.join(format!("arch/{srcarch}/Makefile"))).ok()?;
+    if srcarch == "mips" {
+        if let Some(g) = mips_generic(srctree, &text, name) {
+            return Some(g);
+        }
+    }
     // Continuation lines joined, as make reads them.
     let joined = text.replace("\\\n", " ");
     let lines: Vec<&str> = joined.lines().collect();
@@ -163,6 +230,7 @@ fn merge_call(line: &str) -> Option<GeneratedDefconfig> {
             .map(|f| format!("{f}.config"))
             .collect(),
         warn_override,
+        boards: Vec::new(),
     })
 }
 
@@ -197,6 +265,7 @@ mod tests {
                 base: b.into(),
                 fragments: f.iter().map(|s| s.to_string()).collect(),
                 warn_override: b != "defconfig",
+                boards: Vec::new(),
             })
         };
         assert_eq!(
@@ -233,6 +302,7 @@ mod tests {
             base: "base_defconfig".into(),
             fragments: vec!["f.config".into()],
             warn_override: true,
+            boards: Vec::new(),
         };
         let m = g.merge(d.path(), "powerpc").unwrap();
         assert_eq!(
@@ -256,5 +326,57 @@ mod tests {
         assert_eq!(set_symbol("# CONFIG_X is unset"), None);
         assert_eq!(set_symbol("CONFIG_X"), None);
         assert!(g.merge(d.path(), "arm").is_err());
+    }
+
+    #[test]
+    fn mips_generic_targets_and_their_boards() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("arch/mips/configs/generic");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            d.path().join("arch/mips/Makefile"),
+            "KBUILD_DEFCONFIG := 32r2el_defconfig\n$(eval $(call gen_generic_defconfigs,32 64,r1 r2 r6,eb el))\n",
+        )
+        .unwrap();
+        for f in [
+            "board-b.config",
+            "board-a.config",
+            "32r2.config",
+            "el.config",
+        ] {
+            std::fs::write(dir.join(f), "").unwrap();
+        }
+        let g = generated_defconfig(d.path(), "mips", "32r2el_defconfig").unwrap();
+        assert_eq!(g.base, "generic_defconfig");
+        assert_eq!(g.fragments, ["generic/32r2.config", "generic/el.config"]);
+        assert_eq!(
+            g.boards,
+            ["generic/board-a.config", "generic/board-b.config"]
+        );
+        let g = generated_defconfig(d.path(), "mips", "64r6_defconfig").unwrap();
+        assert_eq!(g.fragments, ["generic/64r6.config", "generic/eb.config"]);
+        assert_eq!(
+            generated_defconfig(d.path(), "mips", "99r2el_defconfig"),
+            None
+        );
+        assert_eq!(
+            generated_defconfig(d.path(), "mips", "malta_defconfig"),
+            None
+        );
+
+        let reference = "CONFIG_CPU_MIPS32_R2=y\n# CONFIG_X is not set\n";
+        let board = |reqs: &str| format!("{reqs}\nCONFIG_BOARD=y\n");
+        assert!(board_applies(
+            &board("# require CONFIG_CPU_MIPS32_R2=y"),
+            reference
+        ));
+        assert!(board_applies(&board("# require CONFIG_X=n"), reference));
+        assert!(!board_applies(&board("# require CONFIG_X=y"), reference));
+        assert!(!board_applies(
+            &board("# require CONFIG_CPU_MIPS32_R2=n"),
+            reference
+        ));
+        assert!(!board_applies(&board("# require CONFIG_X=m"), reference));
+        assert!(board_applies("CONFIG_BOARD=y\n", reference));
     }
 }

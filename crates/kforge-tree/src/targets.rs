@@ -197,7 +197,11 @@ fn generated(kenv: &KernelEnv, rel: &str, name: &str) -> Result<Option<String>, 
         return Ok(None);
     }
     let srcarch = kenv.get("SRCARCH");
-    let Some(g) = crate::defconfigs::generated_defconfig(&kenv.abs_srctree, srcarch, name) else {
+    // mips' board fragments need an olddefconfig between merges: only the
+    // declaration's `base = "defconfig"` (kforge-resolve) follows them.
+    let Some(g) = crate::defconfigs::generated_defconfig(&kenv.abs_srctree, srcarch, name)
+        .filter(|g| g.boards.is_empty())
+    else {
         return Ok(None);
     };
     let merged =
