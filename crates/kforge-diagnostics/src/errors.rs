@@ -212,14 +212,20 @@ pub fn target_hint(e: &TargetError) -> String {
         TargetError::DefconfigMissing { which, .. } => match which {
             Defconfig::Given => "check the path given to --defconfig-file".to_string(),
             Defconfig::ArchDefault { name, arch, srcarch } => format!(
-                "make builds '{name}' as a target of its own for ARCH={arch} (e.g. by \
-                 merging config fragments), which kforge does not do; pass \
-                 --defconfig-file FILE or a NAME_defconfig target that exists in arch/{srcarch}/configs/"
+                "'{name}' is neither a file nor a target arch/{srcarch}/Makefile makes by \
+                 merging files for ARCH={arch}; pass --defconfig-file FILE or a \
+                 NAME_defconfig target that exists in arch/{srcarch}/configs/"
             ),
             Defconfig::Named { srcarch } => format!(
                 "see the files in arch/{srcarch}/configs/ of the tree for the available NAME_defconfig targets"
             ),
         },
+        TargetError::GeneratedRead { srcarch, .. } => {
+            format!("the files it merges belong in arch/{srcarch}/configs/ of the tree")
+        }
+        TargetError::WriteConfig { .. } => {
+            "check that the object directory (--objdir) is writable".to_string()
+        }
         TargetError::CompilerNotFound { program, arch, llvm, cross_compile, .. } => {
             if *llvm {
                 "install clang and the LLVM tools, or point --llvm at them (--llvm=-VERSION or --llvm=/path/to/llvm/bin/)".to_string()

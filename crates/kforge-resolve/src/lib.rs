@@ -631,7 +631,8 @@ fn plain_base_config(kc: &mut Kconfig, base: &Base) -> Result<String, ResolveErr
 
 /// `make NAME` for a default configuration the arch Makefile generates
 /// (`ppc64le_defconfig`): its base file with the fragments merged in, then
-/// one olddefconfig. `None` when `NAME` is no such target or a file of it
+/// one olddefconfig (mips' generic ones: with the board fragments merged
+/// in between, see [`kforge_tree::defconfigs::GeneratedDefconfig::boards`]). `None` when `NAME` is no such target or a file of it
 /// is missing.
 fn generated_defconfig(kc: &mut Kconfig, st: &Path, srcarch: &str, name: &str) -> Option<String> {
     let g = kforge_tree::defconfigs::generated_defconfig(st, srcarch, name)?;
@@ -644,6 +645,20 @@ fn generated_defconfig(kc: &mut Kconfig, st: &Path, srcarch: &str, name: &str) -
             text: read(f)?,
         };
         text = overlay(kc, &text, &fragment::lines(kc, &file));
+    }
+    if !g.boards.is_empty() {
+        // mips: each board whose requirements the configuration so far meets.
+        apply(kc, &text);
+        let reference = kc.render_config();
+        for b in &g.boards {
+            let file = fragment::FragmentFile {
+                path: dir.join(b),
+                text: read(b)?,
+            };
+            if kforge_tree::defconfigs::board_applies(&file.text, &reference) {
+                text = overlay(kc, &text, &fragment::lines(kc, &file));
+            }
+        }
     }
     apply(kc, &text);
     Some(kc.render_config())

@@ -129,6 +129,26 @@ pub fn debian_config(ver: &str, flavour: &str) -> PathBuf {
     p
 }
 
+/// Debian's config `flavour` (`arm64_none_arm64`, ...) of an architecture
+/// other than amd64, for Linux `ver`: from `$KFORGE_DEBIAN_CONFIGS` or
+/// `<repo>/target/debian-configs`, which `scripts/prepare-debian-configs`
+/// fills; amd64's come from the installed linux-config package.
+pub fn debian_config_any(ver: &str, flavour: &str) -> PathBuf {
+    if flavour.starts_with("amd64_") {
+        return debian_config(ver, flavour);
+    }
+    let dir = std::env::var_os("KFORGE_DEBIAN_CONFIGS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/debian-configs"));
+    let p = dir.join(format!("{ver}/config.{flavour}.xz"));
+    assert!(
+        p.is_file(),
+        "{} is missing: run scripts/prepare-debian-configs",
+        p.display()
+    );
+    p
+}
+
 /// Exit status, stdout and stderr, for assertion messages.
 pub fn text(o: &Output) -> String {
     format!(

@@ -73,6 +73,20 @@ pub enum TargetError {
         llvm: bool,
         cross_compile: String,
     },
+    /// A file of a default configuration make generates (`ppc64le_defconfig`
+    /// merges `le.config` into `ppc64_defconfig`) could not be read.
+    #[error("{name}, which arch/{srcarch}/Makefile generates: {source}")]
+    GeneratedRead {
+        name: String,
+        srcarch: String,
+        source: std::io::Error,
+    },
+    /// The merged configuration could not be written.
+    #[error("{}: cannot write the merged configuration: {source}", path.display())]
+    WriteConfig {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Which default configuration was missing.
@@ -92,8 +106,15 @@ pub enum Defconfig {
 
 /// conf's arguments for `target` (before the Kconfig file), as
 /// `scripts/kconfig/Makefile` passes them; `defconfig_file`: an absolute
-/// `--defconfig-file` for `defconfig`/`savedefconfig`. Also the name of the
-/// arch's default configuration when `defconfig` uses it (make prints it).
+/// `--defconfig-file` for `defconfig`/`savedefconfig`. Also what make
+/// prints before running conf (the default configuration `defconfig` is
+/// based on), if anything.
+///
+/// A default configuration that `arch/$SRCARCH/Makefile` generates rather
+/// than ships (`ppc64le_defconfig`, the `KBUILD_DEFCONFIG` of powerpc on
+/// other hosts, or named as a target) is made as make makes it: its files
+/// merged as `merge_config.sh -m` merges them, written to the object
+/// directory's `KCONFIG_CONFIG`, then conf `--olddefconfig`.
 pub fn conf_args(
     kenv: &KernelEnv,
     target: &Target,
@@ -121,6 +142,12 @@ pub fn conf_args(
                 None => {
                     let rel = kenv.arch_defconfig();
                     let name = kenv.get("KBUILD_DEFCONFIG").to_string();
+                    if let Some(log) = generated(kenv, &rel, &name)? {
+                        args.push("--olddefconfig".to_string());
+                        let note =
+                            format!("*** Default configuration is based on target '{name}'\n{log}");
+                        return Ok((args, Some(note)));
+                    }
                     check_defconfig(
                         kenv,
                         &rel,
@@ -130,7 +157,7 @@ pub fn conf_args(
                             srcarch: kenv.get("SRCARCH").to_string(),
                         },
                     )?;
-                    based_on = Some(name);
+                    based_on = Some(format!("*** Default configuration is based on '{name}'"));
                     rel
                 }
             };
@@ -138,6 +165,10 @@ pub fn conf_args(
         }
         Target::Named(name) => {
             let rel = kenv.named_defconfig(name);
+            if let Some(log) = generated(kenv, &rel, name)? {
+                args.push("--olddefconfig".to_string());
+                return Ok((args, Some(log)));
+            }
             let which = Defconfig::Named {
                 srcarch: kenv.get("SRCARCH").to_string(),
             };
@@ -153,6 +184,44 @@ pub fn conf_args(
         }
     }
     Ok((args, based_on))
+}
+
+/// When `rel` is no file and `name` a default configuration the arch
+/// Makefile generates: its merged `.config` written where conf reads it,
+/// and what `merge_config.sh` prints.
+fn generated(kenv: &KernelEnv, rel: &str, name: &str) -> Result<Option<String>, TargetError> {
+    if name.is_empty()
+        || kenv.abs_objtree.join(rel).is_file()
+        || kenv.abs_srctree.join(rel).is_file()
+    {
+        return Ok(None);
+    }
+    let srcarch = kenv.get("SRCARCH");
+    // mips' board fragments need an olddefconfig between merges: only the
+    // declaration's `base = "defconfig"` (kforge-resolve) follows them.
+    let Some(g) = crate::defconfigs::generated_defconfig(&kenv.abs_srctree, srcarch, name)
+        .filter(|g| g.boards.is_empty())
+    else {
+        return Ok(None);
+    };
+    let merged =
+        g.merge(&kenv.abs_srctree, srcarch)
+            .map_err(|source| TargetError::GeneratedRead {
+                name: name.to_string(),
+                srcarch: srcarch.to_string(),
+                source,
+            })?;
+    let path = kenv.abs_objtree.join(kenv.get("KCONFIG_CONFIG"));
+    std::fs::write(&path, &merged.text).map_err(|source| TargetError::WriteConfig {
+        path: path.clone(),
+        source,
+    })?;
+    let mut log = merged.log.join("\n");
+    log.push_str(&format!(
+        "\n#\n# merged configuration written to {} (needs make)\n#",
+        kenv.get("KCONFIG_CONFIG")
+    ));
+    Ok(Some(log))
 }
 
 /// The configuration conf is told to read must exist (conf looks for it in

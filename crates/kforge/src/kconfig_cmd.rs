@@ -191,8 +191,8 @@ fn try_run(args: KconfigArgs) -> Result<i32, FrontError> {
     let defconfig_file = args.defconfig_file.as_deref().map(abs);
     let (mut conf_args, based_on) =
         targets::conf_args(&kenv, &target, defconfig_file.as_deref(), args.silent)?;
-    if let (Some(name), false) = (based_on, args.silent) {
-        outln!("*** Default configuration is based on '{name}'");
+    if let (Some(note), false) = (based_on, args.silent) {
+        outln!("{note}");
     }
     conf_args.push(kenv.kconfig.clone());
 

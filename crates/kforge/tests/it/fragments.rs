@@ -143,6 +143,25 @@ fn a_request_wins_over_a_fragment_line_and_a_missing_fragment_lists_the_others()
     );
 }
 
+/// mips' default configuration is `32r2el_defconfig`, which
+/// arch/mips/Makefile generates: generic_defconfig with 32r2.config and
+/// el.config, olddefconfig, then each board fragment whose `# require`
+/// lines that configuration meets, olddefconfig again.
+#[test]
+fn a_generated_mips_default_configuration_is_makes() {
+    let tree = oracle().join("6.12/src");
+    let want = make_config_for(&tree, "mips", &["defconfig"]);
+    let (o, got) = kforge_config_for(&tree, "mips", "base = \"defconfig\"\n");
+    assert!(o.status.success(), "{}", text(&o));
+    // The boards were merged (32r2el meets all their requirements).
+    assert!(got.contains("\nCONFIG_FIT_IMAGE_FDT_OCELOT=y\n"), "{got}");
+    assert!(
+        got == want,
+        "kforge's .config differs from make's:\n{}",
+        first_difference(&want, &got)
+    );
+}
+
 /// powerpc's default configuration on another host is `ppc64le_defconfig`,
 /// which arch/powerpc/Makefile makes by merging `le.config` into
 /// `ppc64_defconfig`: `base = "defconfig"` gives what make gives.

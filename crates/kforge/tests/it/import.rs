@@ -1,11 +1,14 @@
-//! `kforge import` on Debian's amd64 configs (6.1 and 6.12, from the
-//! linux-config packages) against a defconfig base: the declaration it
-//! writes, resolved by `kforge config`, gives the configuration the
-//! kernel's own C conf makes of the input with `--olddefconfig`.
+//! `kforge import` on Debian's configs (6.1 and 6.12, from the
+//! linux-config packages: amd64's installed, one flavour of every other
+//! architecture from scripts/prepare-debian-configs) and on what make
+//! writes, against a defconfig base: the declaration it writes, resolved
+//! by `kforge config`, gives the configuration the kernel's own C conf
+//! makes of the input with `--olddefconfig`.
 //!
 //! A second-tier test file: compiled with the `oracle-tests` feature only
 //! (scripts/test); without its prerequisites it fails naming
-//! scripts/prepare-oracle or the linux-config packages.
+//! scripts/prepare-oracle, scripts/prepare-debian-configs or the
+//! linux-config packages.
 #![cfg(feature = "oracle-tests")]
 
 use crate::common;
@@ -39,14 +42,36 @@ fn import_and_check(ver: &str, flavour: &str) {
 /// the declaration and compare with the C conf's olddefconfig of the input
 /// on that tree; kforge import's messages.
 fn import_from(ver: &str, config_ver: &str, flavour: &str) -> String {
-    let input = kforge_testkit::debian_config(config_ver, flavour);
+    let input = kforge_testkit::debian_config_any(config_ver, flavour);
+    import_file(ver, &input, "x86_64", "x86_64", flavour, 1000)
+}
+
+/// [`import_from`] for Debian's config `flavour` of another architecture,
+/// imported with `--arch arch` and compared with the C conf run in the
+/// environment make gives it for `env` (the ARCH Debian builds with).
+fn import_arch(ver: &str, flavour: &str, arch: &str, env: &str) {
+    let input = kforge_testkit::debian_config_any(ver, flavour);
+    import_file(ver, &input, arch, env, flavour, 1000);
+}
+
+/// Import `input` with `--arch arch` on the `ver` tree (at least
+/// `min_requests` requests), resolve the declaration, and compare with the
+/// C conf's olddefconfig of the input in the captured environment `env`.
+fn import_file(
+    ver: &str,
+    input: &Path,
+    arch: &str,
+    env: &str,
+    what: &str,
+    min_requests: usize,
+) -> String {
     let d = tempfile::tempdir().unwrap();
     let toml = d.path().join("kernel.toml");
     let tree = oracle().join(format!("{ver}/src"));
     let o = kforge()
         .arg("import")
-        .arg(&input)
-        .args(["--base", "defconfig", "--arch", "x86_64", "--tree"])
+        .arg(input)
+        .args(["--base", "defconfig", "--arch", arch, "--tree"])
         .arg(&tree)
         .arg("-o")
         .arg(&toml)
@@ -66,8 +91,8 @@ fn import_from(ver: &str, config_ver: &str, flavour: &str) -> String {
         .nth(1)
         .and_then(|s| s.split(' ').next())
         .unwrap_or("?");
-    eprintln!("{ver} {flavour}: {requests} requests (savedefconfig: {savedefconfig} symbols)");
-    assert!(requests > 1000, "{decl}");
+    eprintln!("{ver} {what}: {requests} requests (savedefconfig: {savedefconfig} symbols)");
+    assert!(requests >= min_requests, "{requests} requests: {decl}");
 
     // Resolve the declaration with kforge config, independently.
     let out = d.path().join("resolved.config");
@@ -82,9 +107,14 @@ fn import_from(ver: &str, config_ver: &str, flavour: &str) -> String {
         .unwrap();
     assert!(o.status.success(), "{}", text(&o));
     let resolved = std::fs::read_to_string(&out).unwrap();
-    let want = c_olddefconfig(ver, "x86_64", &xz_text(&input));
-    assert_eq!(values(&resolved), values(&want), "{ver} {flavour}");
-    assert!(resolved == want, "{ver} {flavour}: not byte-identical");
+    let input_text = if input.extension().is_some_and(|e| e == "xz") {
+        xz_text(input)
+    } else {
+        std::fs::read_to_string(input).unwrap()
+    };
+    let want = c_olddefconfig(ver, env, &input_text);
+    assert_eq!(values(&resolved), values(&want), "{ver} {what}");
+    assert!(resolved == want, "{ver} {what}: not byte-identical");
     err
 }
 
@@ -117,6 +147,93 @@ fn debian_6_12_configs() {
         "amd64_rt_amd64",
     ] {
         import_and_check("6.12", f);
+    }
+}
+
+/// One Debian config of every other architecture Debian ships for 6.1,
+/// each with its `--arch` (headers `Linux/arm64`, `Linux/arm`, `Linux/x86`
+/// for i386, `Linux/mips`, `Linux/powerpc`, `Linux/s390`) and compared in
+/// the environment of the ARCH Debian builds it with.
+#[test]
+fn debian_6_1_configs_of_every_architecture() {
+    for (flavour, arch) in [
+        ("arm64_none_arm64", "arm64"),
+        ("armhf_none_armmp", "arm"),
+        ("i386_none_686", "x86"),
+        ("mipsel_none_4kc-malta", "mips"),
+        ("ppc64el_none_powerpc64le", "powerpc"),
+        ("s390x_none_s390x", "s390"),
+    ] {
+        import_arch("6.1", flavour, arch, arch);
+    }
+}
+
+/// The same for 6.12 (`Linux/riscv` too; Debian has no i386 6.12 kernel).
+#[test]
+fn debian_6_12_configs_of_every_architecture() {
+    for (flavour, arch) in [
+        ("arm64_none_arm64", "arm64"),
+        ("armel_none_rpi", "arm"),
+        ("mips64el_none_5kc-malta", "mips"),
+        ("ppc64el_none_powerpc64le", "powerpc"),
+        ("riscv64_none_riscv64", "riscv"),
+        ("s390x_none_s390x", "s390"),
+    ] {
+        import_arch("6.12", flavour, arch, arch);
+    }
+}
+
+/// What `make ARCH=<arch> defconfig` (`make_arch` `None`: plain `make
+/// defconfig`, ARCH from the host) writes on the 6.12 tree, in an object
+/// directory made from the oracle's (its conf already built).
+fn make_defconfig(dir: &Path, make_arch: Option<&str>) -> std::path::PathBuf {
+    let ver = oracle().join("6.12");
+    let obj = dir.join("obj");
+    let cp = Command::new("cp")
+        .arg("-a")
+        .arg(ver.join("obj-conf"))
+        .arg(&obj)
+        .status()
+        .unwrap();
+    assert!(
+        cp.success(),
+        "no {}/obj-conf: run scripts/prepare-oracle",
+        ver.display()
+    );
+    let mut make = Command::new("make");
+    make.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", std::env::var("HOME").unwrap_or_default())
+        .arg("-s")
+        .arg("-C")
+        .arg(ver.join("src"))
+        .arg(format!("O={}", obj.display()));
+    if let Some(a) = make_arch {
+        make.arg(format!("ARCH={a}"));
+    }
+    let o = make.arg("defconfig").output().unwrap();
+    assert!(o.status.success(), "make defconfig: {}", text(&o));
+    obj.join(".config")
+}
+
+/// `make ARCH=x86_64 defconfig` writes `Linux/x86_64`, plain `make
+/// defconfig` `Linux/x86` (ARCH from the host): each is imported with its
+/// `--arch` and resolves to the C conf's olddefconfig of it.
+#[test]
+fn what_make_writes_is_imported() {
+    for (make_arch, arch, header) in [
+        (Some("x86_64"), "x86_64", "Linux/x86_64 "),
+        (None, "x86", "Linux/x86 "),
+    ] {
+        let d = tempfile::tempdir().unwrap();
+        let config = make_defconfig(d.path(), make_arch);
+        let input = std::fs::read_to_string(&config).unwrap();
+        assert!(
+            input.contains(&format!("\n# {header}")),
+            "{}",
+            &input[..200]
+        );
+        import_file("6.12", &config, arch, arch, header, 0);
     }
 }
 

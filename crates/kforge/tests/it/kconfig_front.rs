@@ -409,6 +409,89 @@ fn olddefconfig_from_scratch_i386_6_12() {
     compare_with_c_conf("6.12", "i386", "olddefconfig", &["--olddefconfig"], true);
 }
 
+/// `make ARCH=<arch> TARGET` in an object directory made from the oracle's
+/// (its `conf` already built, so make only runs it) vs `kforge kconfig`
+/// in another: the same `.config`; kforge's output.
+#[cfg(feature = "oracle-tests")]
+fn compare_with_make(ver: &str, arch: &str, target: &str) -> String {
+    let dir = oracle_dir(ver);
+    let src = dir.join("src");
+    let tmp = tempfile::tempdir().unwrap();
+    let (m_dir, k_dir) = (tmp.path().join("make"), tmp.path().join("kforge"));
+    let cp = Command::new("cp")
+        .arg("-a")
+        .arg(dir.join("obj-conf"))
+        .arg(&m_dir)
+        .status()
+        .unwrap();
+    assert!(
+        cp.success(),
+        "cp -a {}/obj-conf: run scripts/prepare-oracle",
+        dir.display()
+    );
+    let path = std::env::var("PATH").unwrap_or_default();
+    let home = std::env::var("HOME").unwrap_or_default();
+    let m = Command::new("make")
+        .args(["-s", "-C", src.to_str().unwrap()])
+        .arg(format!("O={}", m_dir.display()))
+        .arg(format!("ARCH={arch}"))
+        .arg(target)
+        .env_clear()
+        .env("PATH", &path)
+        .env("HOME", &home)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(m.status.success(), "make {target}: {}", text(&m.stderr));
+    let args = [
+        "kconfig",
+        "--tree",
+        src.to_str().unwrap(),
+        "--arch",
+        arch,
+        "--objdir",
+        k_dir.to_str().unwrap(),
+        target,
+    ];
+    let k = run_kforge(&args, &[("PATH", &path), ("HOME", &home)], tmp.path());
+    assert!(k.status.success(), "kforge {args:?}: {}", text(&k.stderr));
+    let (mc, kc) = (
+        std::fs::read(m_dir.join(".config")).expect("make wrote no .config"),
+        std::fs::read(k_dir.join(".config")).expect("kforge wrote no .config"),
+    );
+    assert!(
+        mc == kc,
+        "[{ver} {arch} {target}] .config differs from make's: {}",
+        first_difference(&mc, &kc)
+    );
+    text(&k.stdout)
+}
+
+/// powerpc's default configuration on another host is `ppc64le_defconfig`,
+/// which arch/powerpc/Makefile generates (ppc64_defconfig + le.config,
+/// olddefconfig): `kforge kconfig defconfig` writes what make writes.
+#[cfg(feature = "oracle-tests")]
+#[test]
+fn generated_defconfig_powerpc_6_12() {
+    let out = compare_with_make("6.12", "powerpc", "defconfig");
+    assert!(
+        out.contains("*** Default configuration is based on target 'ppc64le_defconfig'"),
+        "{out}"
+    );
+    assert!(out.contains("/arch/powerpc/configs/le.config\n"), "{out}");
+}
+
+/// A generated target named on its own, with two fragments merged.
+#[cfg(feature = "oracle-tests")]
+#[test]
+fn named_generated_defconfig_powerpc_6_1() {
+    let out = compare_with_make("6.1", "powerpc", "ppc64le_guest_defconfig");
+    assert!(
+        out.contains("/arch/powerpc/configs/guest.config\n"),
+        "{out}"
+    );
+}
+
 // ---------------------------------------------------------------- errors ---
 
 /// A minimal tree: a top Makefile and arch/x86 (enough to derive an
