@@ -223,7 +223,8 @@ pub struct SharedStore {
     /// in [`SharedStore::make_log`] before running the real one. Every user
     /// of the store passes it: `make`'s path is part of the store key.
     pub path: String,
-    /// One line per top-level `make` run, appended by every test.
+    /// One line per top-level `make` run, appended by every test: the
+    /// process id of the program that started it, then make's arguments.
     pub make_log: PathBuf,
 }
 
@@ -231,6 +232,14 @@ impl SharedStore {
     /// The number of top-level `make` runs recorded so far.
     pub fn make_runs(&self) -> usize {
         std::fs::read_to_string(&self.make_log).map_or(0, |s| s.lines().count())
+    }
+
+    /// The top-level `make` runs the process `pid` started (tests in other
+    /// processes use the store at the same time).
+    pub fn make_runs_by(&self, pid: u32) -> usize {
+        let prefix = format!("{pid} ");
+        std::fs::read_to_string(&self.make_log)
+            .map_or(0, |s| s.lines().filter(|l| l.starts_with(&prefix)).count())
     }
 }
 
@@ -248,7 +257,7 @@ pub fn shared_store() -> SharedStore {
         .find(|p| p.is_file())
         .expect("make is not in PATH: apt-get install make");
     let shim = format!(
-        "#!/bin/sh\ncase \" $* \" in *\" O=\"*) echo \"$*\" >> '{}';; esac\nexec '{}' \"$@\"\n",
+        "#!/bin/sh\ncase \" $* \" in *\" O=\"*) echo \"$PPID $*\" >> '{}';; esac\nexec '{}' \"$@\"\n",
         make_log.display(),
         real.display()
     );
