@@ -20,6 +20,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use kforge_store::which;
+
 /// The farm engines kforge can hand compiles to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
@@ -296,10 +298,13 @@ fn environment(create: &Path, compiler: &Path, site: &Site<'_>) -> Result<PathBu
         ]
     };
     std::fs::create_dir_all(site.cache).map_err(|e| fail(e.to_string()))?;
-    let work = tempdir_in(site.cache).map_err(|e| fail(e.to_string()))?;
+    let work = tempfile::Builder::new()
+        .prefix(".pack.")
+        .tempdir_in(site.cache)
+        .map_err(|e| fail(e.to_string()))?;
     let out = Command::new(create)
         .args(&args)
-        .current_dir(&work.0)
+        .current_dir(work.path())
         .output()
         .map_err(|e| fail(format!("{}: {e}", create.display())))?;
     if !out.status.success() {
@@ -310,7 +315,7 @@ fn environment(create: &Path, compiler: &Path, site: &Site<'_>) -> Result<PathBu
             out.status
         )));
     }
-    let made = std::fs::read_dir(&work.0)
+    let made = std::fs::read_dir(work.path())
         .map_err(|e| fail(e.to_string()))?
         .filter_map(Result::ok)
         .map(|e| e.path())
@@ -321,27 +326,6 @@ fn environment(create: &Path, compiler: &Path, site: &Site<'_>) -> Result<PathBu
     std::fs::create_dir_all(&dir).map_err(|e| fail(e.to_string()))?;
     std::fs::rename(&made, &tarball).map_err(|e| fail(e.to_string()))?;
     Ok(tarball)
-}
-
-/// A scratch directory removed when dropped.
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn tempdir_in(parent: &Path) -> std::io::Result<TempDir> {
-    for n in 0..100u32 {
-        let p = parent.join(format!(".pack.{}.{n}", std::process::id()));
-        match std::fs::create_dir(&p) {
-            Ok(()) => return Ok(TempDir(p)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(std::io::Error::other("no free scratch directory name"))
 }
 
 fn distcc(site: &Site<'_>) -> Result<Farm, Unavailable> {
@@ -410,24 +394,6 @@ pub fn parse_distcc_hosts(text: &str) -> Vec<Host> {
             })
         })
         .collect()
-}
-
-/// `program` (a name looked up in `path`, or a path) as an executable file.
-pub fn which(program: &str, path: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let exec = |p: &Path| {
-        std::fs::metadata(p)
-            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-            .unwrap_or(false)
-    };
-    if program.contains('/') {
-        let p = PathBuf::from(program);
-        return exec(&p).then_some(p);
-    }
-    path.split(':')
-        .filter(|d| !d.is_empty())
-        .map(|d| Path::new(d).join(program))
-        .find(|p| exec(p))
 }
 
 #[cfg(test)]
