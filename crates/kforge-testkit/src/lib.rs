@@ -247,6 +247,7 @@ impl SharedStore {
 /// processes may write it at the same moment, with the same bytes).
 pub fn shared_store() -> SharedStore {
     let cache = repo_root().join("target/kforge-boot-test-cache");
+    place_on_tmpfs(&cache);
     let bin = cache.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     let make_log = cache.join("make-runs");
@@ -274,6 +275,37 @@ pub fn shared_store() -> SharedStore {
         cache,
         make_log,
     }
+}
+
+/// Make `link` (a directory under `target/` that does not exist yet) a
+/// symlink to a directory of its own under `/dev/shm` when that is
+/// writable: the kernel builds in the shared store create and remove
+/// hundreds of thousands of files, which costs far more system time on a
+/// disk mounted with `discard` than in memory. A real directory already
+/// there is kept; a link whose directory went (a reboot) gets it back.
+fn place_on_tmpfs(link: &Path) {
+    if link.is_dir() && !link.is_symlink() {
+        return;
+    }
+    // One directory per checkout: two clones never share a store.
+    let id: u64 = repo_root()
+        .to_string_lossy()
+        .bytes()
+        .fold(0xcbf29ce484222325, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+        });
+    let dir = Path::new("/dev/shm").join(format!("kforge-test-store-{id:016x}"));
+    if !dir.parent().unwrap().is_dir()
+        || std::fs::create_dir_all(&dir).is_err()
+        || std::fs::read_link(link).ok().as_deref() == Some(dir.as_path())
+    {
+        return;
+    }
+    std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+    let tmp = link.with_extension(format!("link.{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(&dir, &tmp).unwrap();
+    std::fs::rename(&tmp, link).unwrap();
 }
 
 /// Load the `Kconfig` file a test wrote in `dir`, as a tree of `srcarch`

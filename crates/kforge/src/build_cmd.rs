@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use kforge_declaration::Spec;
 use kforge_diagnostics::progress::Progress;
+use kforge_pipeline::matrix::{self, Format, Toolchain};
 use kforge_pipeline::plan::BuildOptions;
 use kforge_pipeline::run::{self, BuildRequest, Built};
 use kforge_pipeline::{Error, Plan};
@@ -47,6 +48,36 @@ pub struct BuildArgs {
     /// default: `[build] distribute`
     #[arg(long, value_name = "FARM")]
     pub distribute: Option<kforge_pipeline::plan::FarmChoice>,
+    /// Build for this architecture instead of `[build] arch` (a job of
+    /// `kforge matrix --arch`)
+    #[arg(long, value_name = "ARCH")]
+    pub arch: Option<String>,
+    /// Build with gcc or llvm instead of the declared toolchain (a job of
+    /// `kforge matrix --toolchain`)
+    #[arg(long, value_name = "TOOLCHAIN")]
+    pub toolchain: Option<Toolchain>,
+}
+
+/// Print the build jobs of declarations × architectures × toolchains for a
+/// CI engine, each with its store key and whether it is cached.
+#[derive(Debug, clap::Args)]
+pub struct MatrixArgs {
+    /// The declarations
+    #[arg(value_name = "KERNEL_TOML", required = true)]
+    pub specs: Vec<PathBuf>,
+    /// github (a strategy.matrix object), gitlab (a child pipeline),
+    /// buildkite (a pipeline to upload) or json
+    #[arg(long, value_name = "FORMAT", default_value = "json")]
+    pub format: Format,
+    /// Architectures to build each declaration for (default: its own)
+    #[arg(long, value_name = "ARCH", value_delimiter = ',')]
+    pub arch: Vec<String>,
+    /// Toolchains to build each declaration with: gcc, llvm (default: its own)
+    #[arg(long, value_name = "TOOLCHAIN", value_delimiter = ',')]
+    pub toolchain: Vec<Toolchain>,
+    /// An unpacked kernel tree to plan with instead of the declared sources
+    #[arg(long, value_name = "DIR")]
+    pub tree: Option<PathBuf>,
 }
 
 /// Remove the store entries no result link points at; collect the probe cache
@@ -73,7 +104,8 @@ pub fn run(args: BuildArgs) -> i32 {
     };
     let built = Spec::load(&args.spec)
         .map_err(Error::from)
-        .and_then(|spec| {
+        .and_then(|mut spec| {
+            matrix::override_target(&mut spec, args.arch.as_deref(), args.toolchain);
             let req = BuildRequest {
                 spec: &spec,
                 opts: &opts,
@@ -109,6 +141,37 @@ pub fn build(
 ) -> Result<Built, Error> {
     let source = kforge_pipeline::source::prepare(req.spec, tree, crate::progress())?;
     run::build_declaration(store, req, source, None, progress)
+}
+
+/// `kforge matrix`.
+pub fn run_matrix(args: MatrixArgs) -> i32 {
+    let store = Store::new(kforge_store::default_cache_root());
+    let axes = matrix::Axes {
+        arches: args.arch,
+        toolchains: args.toolchain,
+    };
+    let jobs = matrix::jobs(
+        &store,
+        &args.specs,
+        &axes,
+        args.tree.as_deref(),
+        &mut matrix::LocalStore(&store),
+        crate::progress(),
+    );
+    match jobs.map(|jobs| matrix::render(&jobs, args.format)) {
+        Ok(Ok(text)) => {
+            crate::write_stdout(text.as_bytes());
+            0
+        }
+        Ok(Err(e)) => {
+            eprintln!("error: kforge matrix: {e}");
+            1
+        }
+        Err(e) => {
+            eprint!("{}", kforge_diagnostics::errors::error(&e));
+            1
+        }
+    }
 }
 
 /// `--dry-run`: the store key, the entry, the make command, the key inputs.

@@ -10,6 +10,7 @@ mod diff;
 mod fragments;
 mod import;
 mod kconfig_front;
+mod matrix;
 mod menuconfig;
 mod modules;
 mod parse_cache;
