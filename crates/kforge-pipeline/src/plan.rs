@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use kforge_declaration::{Distribute, ModuleSet, Spec};
+use kforge_distribute::compile_cache::CompileCache;
 use kforge_store::{KeyInputs, Make, Store};
 use serde::{Deserialize, Serialize};
 
@@ -88,6 +89,8 @@ pub struct Plan {
     pub module_sets: Vec<ModuleSet>,
     /// The build farm compiles go to, when one answered.
     pub farm: Option<kforge_distribute::Farm>,
+    /// The compile cache the launcher names (its counts go to the manifest).
+    pub compile_cache: Option<CompileCache>,
     /// What did not stop the plan but the user should know.
     pub warnings: Vec<Warning>,
 }
@@ -341,6 +344,16 @@ pub fn plan(
     if let Some(f) = &farm {
         make_env.extend(f.env.iter().cloned());
     }
+    let compile_cache = spec
+        .build
+        .launcher
+        .as_deref()
+        .and_then(|l| CompileCache::of_launcher(l, &path_var));
+    if let Some(c) = &compile_cache {
+        let caller = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+        make_env.extend(c.make_env(caller));
+    }
     let jobs = opts
         .jobs
         .or(spec.build.jobs.map(|j| j as usize))
@@ -378,6 +391,7 @@ pub fn plan(
         vmlinux: opts.vmlinux,
         module_sets: spec.modules.values().cloned().collect(),
         farm,
+        compile_cache,
         warnings,
     })
 }

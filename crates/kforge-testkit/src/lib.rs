@@ -7,6 +7,7 @@
 
 pub mod http;
 pub mod icecream;
+pub mod s3;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -15,6 +16,29 @@ use std::process::{Command, Output};
 pub fn repo_root() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     root.canonicalize().unwrap_or(root)
+}
+
+/// A program the tests need that Debian does not package: from
+/// `target/tools/venv/bin` (scripts/prepare-tools), `PATH` or
+/// `~/.cargo/bin`; panics with `remedy` when none has it.
+pub fn tool(name: &str, remedy: &str) -> PathBuf {
+    let path = std::env::var("PATH").unwrap_or_default();
+    let home = std::env::var("HOME").unwrap_or_default();
+    std::iter::once(repo_root().join("target/tools/venv/bin"))
+        .chain(std::env::split_paths(&path))
+        .chain(std::iter::once(Path::new(&home).join(".cargo/bin")))
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{name} is not installed: {remedy}"))
+}
+
+/// A TCP port of 127.0.0.1 nothing listens on (it was free a moment ago).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// The Debian kernel ABI (e.g. `6.1.0-47-amd64`) of the module tree and

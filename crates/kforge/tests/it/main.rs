@@ -4,6 +4,7 @@ mod audit;
 mod build_cmd;
 mod cli_extras;
 mod common;
+mod compile_cache;
 mod config_cmd;
 mod depmod;
 mod diff;

@@ -177,19 +177,10 @@ fn bad_axes_and_declarations_are_refused_with_the_reason() {
     }
 }
 
-/// The validator: check-jsonschema from target/tools (scripts/prepare-tools)
-/// or PATH.
+/// The validator: check-jsonschema from scripts/prepare-tools.
 #[cfg(feature = "oracle-tests")]
 fn check_jsonschema() -> std::path::PathBuf {
-    let local = kforge_testkit::repo_root().join("target/tools/venv/bin/check-jsonschema");
-    if local.is_file() {
-        return local;
-    }
-    kforge_store::which(
-        "check-jsonschema",
-        &std::env::var("PATH").unwrap_or_default(),
-    )
-    .unwrap_or_else(|| panic!("check-jsonschema is not installed: run scripts/prepare-tools"))
+    kforge_testkit::tool("check-jsonschema", "run scripts/prepare-tools")
 }
 
 /// Validate `file` against a schema check-jsonschema ships; Err with its
