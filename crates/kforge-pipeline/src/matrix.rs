@@ -268,39 +268,15 @@ pub fn render(jobs: &[Job], format: Format) -> Result<String, RenderError> {
             if jobs.len() > GITHUB_MAX_JOBS {
                 return Err(RenderError::TooManyForGithub { jobs: jobs.len() });
             }
+            // GitHub's expressions test `matrix.cached` as a boolean.
             let include: Vec<Value> = jobs
                 .iter()
-                .map(|j| {
-                    json!({
-                        "name": j.name(),
-                        "declaration": j.declaration.to_string_lossy(),
-                        "arch": j.arch,
-                        "toolchain": j.toolchain.name(),
-                        "key": j.key,
-                        "entry": j.entry,
-                        "cached": j.cached.is_some(),
-                        "command": j.command(),
-                    })
-                })
+                .map(|j| job_json(j, json!(j.cached.is_some())))
                 .collect();
             format!("{}\n", json!({ "include": include }))
         }
         Format::Json => {
-            let jobs: Vec<Value> = jobs
-                .iter()
-                .map(|j| {
-                    json!({
-                        "name": j.name(),
-                        "declaration": j.declaration.to_string_lossy(),
-                        "arch": j.arch,
-                        "toolchain": j.toolchain.name(),
-                        "key": j.key,
-                        "entry": j.entry,
-                        "cached": j.cached,
-                        "command": j.command(),
-                    })
-                })
-                .collect();
+            let jobs: Vec<Value> = jobs.iter().map(|j| job_json(j, json!(j.cached))).collect();
             let mut s = serde_json::to_string_pretty(&json!({ "jobs": jobs }))
                 .expect("a JSON value serialises");
             s.push('\n');
@@ -308,6 +284,20 @@ pub fn render(jobs: &[Job], format: Format) -> Result<String, RenderError> {
         }
         Format::Gitlab => gitlab(jobs),
         Format::Buildkite => buildkite(jobs),
+    })
+}
+
+/// A job as a JSON object, `cached` as the format wants it.
+fn job_json(j: &Job, cached: Value) -> Value {
+    json!({
+        "name": j.name(),
+        "declaration": j.declaration.to_string_lossy(),
+        "arch": j.arch,
+        "toolchain": j.toolchain.name(),
+        "key": j.key,
+        "entry": j.entry,
+        "cached": cached,
+        "command": j.command(),
     })
 }
 
