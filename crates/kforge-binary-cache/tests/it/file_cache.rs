@@ -347,12 +347,15 @@ fn concurrent_pushes_of_one_entry_leave_it_whole() {
     );
 }
 
+/// Adds one hostile member to a tar stream.
+type AddMember = Box<dyn Fn(&mut tar::Builder<Vec<u8>>)>;
+
 /// A signed manifest whose archive climbs out of the entry: refused,
 /// nothing written outside or inside the store.
 #[test]
 fn an_archive_with_unsafe_paths_is_refused() {
     use sha2::Digest;
-    let cases: Vec<(&str, Box<dyn Fn(&mut tar::Builder<Vec<u8>>)>)> = vec![
+    let cases: Vec<(&str, AddMember)> = vec![
         (
             "climbs out with `..`",
             Box::new(|t| {
