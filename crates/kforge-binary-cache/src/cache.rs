@@ -133,14 +133,49 @@ pub fn check_entry_name(name: &str) -> Result<&str, Error> {
     Ok(hash)
 }
 
+/// The credentials of an S3 cache.
+#[derive(Clone)]
+pub struct Credentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: Option<String>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Credentials({})", self.access_key_id)
+    }
+}
+
+impl Credentials {
+    /// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` (and
+    /// `AWS_SESSION_TOKEN`), when both are set and not empty.
+    pub fn from_env() -> Option<Credentials> {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        Some(Credentials {
+            access_key_id: var("AWS_ACCESS_KEY_ID")?,
+            secret_access_key: var("AWS_SECRET_ACCESS_KEY")?,
+            session_token: var("AWS_SESSION_TOKEN"),
+        })
+    }
+}
+
 impl Cache {
-    /// Open the cache at `url` (nothing is fetched yet, except that a
-    /// `file://` directory must exist unless `create`).
+    /// Open the cache at `url`, S3 credentials from the environment
+    /// ([`Credentials::from_env`]). Nothing is fetched yet; a `file://`
+    /// directory must exist.
     pub fn open(url: &str) -> Result<Cache, Error> {
-        Cache::open_with(url, false)
+        Cache::open_as(url, Credentials::from_env(), false)
     }
 
-    fn open_with(url: &str, create: bool) -> Result<Cache, Error> {
+    /// Open the cache at `url` with these S3 credentials (none: unsigned
+    /// requests, for a public bucket); `create`: make a `file://`
+    /// directory that is not there yet (for a push).
+    pub fn open_as(
+        url: &str,
+        credentials: Option<Credentials>,
+        create: bool,
+    ) -> Result<Cache, Error> {
         let location = Location::parse(url).map_err(|reason| Error::Url {
             url: url.to_string(),
             reason,
@@ -190,15 +225,16 @@ impl Cache {
                 if let Some(e) = endpoint {
                     b = b.with_endpoint(e);
                 }
-                let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-                match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
-                    (Some(id), Some(secret)) => {
-                        b = b.with_access_key_id(id).with_secret_access_key(secret);
-                        if let Some(t) = var("AWS_SESSION_TOKEN") {
+                match credentials {
+                    Some(c) => {
+                        b = b
+                            .with_access_key_id(c.access_key_id)
+                            .with_secret_access_key(c.secret_access_key);
+                        if let Some(t) = c.session_token {
                             b = b.with_token(t);
                         }
                     }
-                    _ => b = b.with_skip_signature(true),
+                    None => b = b.with_skip_signature(true),
                 }
                 let s = b.build().map_err(|e| Error::Url {
                     url: url.to_string(),
@@ -567,8 +603,9 @@ impl Cache {
 }
 
 /// Push to `url`, creating a `file://` directory that does not exist yet.
+/// S3 credentials from the environment.
 pub fn open_for_push(url: &str) -> Result<Cache, Error> {
-    Cache::open_with(url, true)
+    Cache::open_as(url, Credentials::from_env(), true)
 }
 
 /// Whether the cache at `url` has entry `name` (for `kforge matrix`:

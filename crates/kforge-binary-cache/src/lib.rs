@@ -24,7 +24,9 @@ pub mod manifest;
 
 use std::path::PathBuf;
 
-pub use cache::{check_entry_name, contains, local_entries, open_for_push, Cache, Pulled, Pushed};
+pub use cache::{
+    check_entry_name, contains, local_entries, open_for_push, Cache, Credentials, Pulled, Pushed,
+};
 pub use keys::{keygen, KeyFiles, PublicKey, SecretKey};
 pub use location::Location;
 

@@ -7,6 +7,7 @@
 
 pub mod http;
 pub mod icecream;
+pub mod s3;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
