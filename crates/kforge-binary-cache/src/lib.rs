@@ -14,9 +14,15 @@
 //! signing, a truncated download, and an archive holding what an entry may
 //! not, and leaves nothing in the store when it refuses.
 //!
+//! Without the `transport` feature (on by default) the crate is only the
+//! parsers of cache URLs and keys, for the declaration to check
+//! `[store] substituters` and `trusted_keys` with.
+//!
 //! An internal component of kforge; its API is not stable.
 
+#[cfg(feature = "transport")]
 pub mod archive;
+#[cfg(feature = "transport")]
 mod cache;
 pub mod keys;
 pub mod location;
@@ -24,6 +30,7 @@ pub mod manifest;
 
 use std::path::PathBuf;
 
+#[cfg(feature = "transport")]
 pub use cache::{
     check_entry_name, contains, local_entries, open_for_push, Cache, Credentials, Pulled, Pushed,
 };
