@@ -359,6 +359,35 @@ impl Cache {
         }
     }
 
+    /// The entries of the cache whose store key is `hash` (32 hex digits),
+    /// from a listing of its objects (an HTTP cache cannot be listed).
+    pub fn find(&self, hash: &str) -> Result<Vec<String>, Error> {
+        if hash.len() != 32 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::BadEntryName(hash.to_string()));
+        }
+        if matches!(self.location, Location::Http { .. }) {
+            return Err(Error::Transport {
+                url: self.url.clone(),
+                reason: "an HTTP cache cannot be listed: give the whole entry name (HASH-linux-VERSION-ARCH)".into(),
+            });
+        }
+        let prefix = (!self.prefix.is_empty()).then(|| Path::from(self.prefix.as_str()));
+        let listing = self
+            .rt
+            .block_on(self.objects.list_with_delimiter(prefix.as_ref()))
+            .map_err(|e| self.classify(hash, e))?;
+        let mut names: Vec<String> = listing
+            .objects
+            .iter()
+            .filter_map(|o| o.location.filename())
+            .filter_map(|f| f.strip_suffix(".manifest"))
+            .filter(|n| n.starts_with(hash) && check_entry_name(n).is_ok())
+            .map(str::to_string)
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
     /// The manifest of `name` as fetched, verified against `trusted`.
     fn verified_manifest(&self, name: &str, trusted: &[PublicKey]) -> Result<Manifest, Error> {
         let url = self.url.clone();

@@ -201,6 +201,9 @@ pub fn error_in(e: &Error, front: Front) -> String {
             "error: {e}\n  full log: {}\n  no store entry was made\n",
             log.display()
         ),
+        Error::NoSubstituters(_) => format!(
+            "error: {e}\n  = help: name the cache: --push=DEST (s3://BUCKET/PREFIX?endpoint=... or file:///DIR), or declare [store] substituters = [\"...\"]\n"
+        ),
         other => format!("error: {other}\n"),
     }
 }

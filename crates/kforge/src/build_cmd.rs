@@ -47,6 +47,14 @@ pub struct BuildArgs {
     /// default: `[build] distribute`
     #[arg(long, value_name = "FARM")]
     pub distribute: Option<kforge_pipeline::plan::FarmChoice>,
+    /// After the build (or a store hit, or a substitution), push the entry
+    /// to this binary cache (`--push=DEST`; `--push` alone: the first of
+    /// `[store] substituters`), signed with --key
+    #[arg(long, value_name = "DEST", num_args = 0..=1, require_equals = true, default_missing_value = "", requires = "key")]
+    pub push: Option<String>,
+    /// The secret key --push signs with (NAME.secret from `kforge store keygen`)
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
 }
 
 /// Remove the store entries no result link points at; collect the probe cache
@@ -81,7 +89,21 @@ pub fn run(args: BuildArgs) -> i32 {
                 dry_run: args.dry_run,
                 probe_cache: !args.no_probe_cache,
             };
-            build(&store, &req, args.tree.as_deref(), &mut Progress::default())
+            let dest = match args.push.as_deref() {
+                Some("") => Some(push_dest(&spec)?),
+                Some(d) => Some(d.to_string()),
+                None => None,
+            };
+            let built = build(&store, &req, args.tree.as_deref(), &mut Progress::default())?;
+            if let (Some(dest), Some(key), Built::Entry(e)) = (dest, &args.key, &built) {
+                let entry = e.path.display().to_string();
+                let (name, pushed) = kforge_pipeline::substitute::push(&store, &entry, &dest, key)?;
+                eprintln!(
+                    "{}",
+                    kforge_diagnostics::cache::pushed(&name, &dest, &pushed)
+                );
+            }
+            Ok(built)
         });
     match built {
         Ok(Built::Entry(entry)) => {
@@ -96,6 +118,14 @@ pub fn run(args: BuildArgs) -> i32 {
             eprint!("{}", kforge_diagnostics::errors::error(&e));
             1
         }
+    }
+}
+
+/// `--push` without a destination: the declaration's first substituter.
+fn push_dest(spec: &Spec) -> Result<String, Error> {
+    match spec.store.substituters.first() {
+        Some((url, _)) => Ok(url.clone()),
+        None => Err(Error::NoSubstituters(spec.path.clone())),
     }
 }
 
