@@ -20,8 +20,9 @@ use std::path::{Component, Path, PathBuf};
 pub struct Packed {
     /// The compressed archive.
     pub bytes: Vec<u8>,
-    /// The bytes of the regular files, and the number of paths.
+    /// The bytes of the regular files.
     pub unpacked_size: u64,
+    /// The number of paths.
     pub files: u64,
 }
 

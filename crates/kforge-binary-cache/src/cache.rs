@@ -39,9 +39,11 @@ pub struct Pushed {
     /// The entry was there already (valid manifest, whole archive):
     /// nothing was written.
     pub already: bool,
-    /// The archive's size, and the seconds packing and uploading took.
+    /// The archive's size in bytes.
     pub archive_size: u64,
+    /// The bytes of the entry's files.
     pub unpacked_size: u64,
+    /// Seconds packing and uploading took.
     pub seconds: f64,
 }
 
@@ -52,9 +54,9 @@ pub struct Pulled {
     pub path: std::path::PathBuf,
     /// It was in the store already: nothing was fetched.
     pub already: bool,
-    /// The archive's size, and the seconds fetching, verifying and
-    /// unpacking took.
+    /// The archive's size in bytes (0 when it was in the store already).
     pub archive_size: u64,
+    /// Seconds fetching, verifying and unpacking took.
     pub seconds: f64,
 }
 
@@ -136,8 +138,11 @@ pub fn check_entry_name(name: &str) -> Result<&str, Error> {
 /// The credentials of an S3 cache.
 #[derive(Clone)]
 pub struct Credentials {
+    /// `AWS_ACCESS_KEY_ID`.
     pub access_key_id: String,
+    /// `AWS_SECRET_ACCESS_KEY`.
     pub secret_access_key: String,
+    /// `AWS_SESSION_TOKEN`, for temporary credentials.
     pub session_token: Option<String>,
 }
 

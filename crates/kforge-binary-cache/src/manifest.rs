@@ -37,11 +37,13 @@ pub struct Manifest {
     pub store_key: String,
     /// The archive's object name, beside the manifest.
     pub archive: String,
-    /// The archive's size in bytes and SHA-256 (hex).
+    /// The archive's size in bytes.
     pub archive_size: u64,
+    /// The archive's SHA-256 (hex).
     pub archive_sha256: String,
-    /// The bytes of the files it unpacks to, and how many entries.
+    /// The bytes of the files it unpacks to (a bound when unpacking).
     pub unpacked_size: u64,
+    /// How many paths it holds.
     pub files: u64,
 }
 

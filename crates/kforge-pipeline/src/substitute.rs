@@ -22,6 +22,7 @@ use crate::Error;
 pub struct Substituters {
     /// Cache URLs, in the order they are tried.
     pub urls: Vec<String>,
+    /// The keys an entry's manifest may be signed with.
     pub trusted: Vec<PublicKey>,
 }
 
@@ -51,9 +52,9 @@ impl Substituters {
 pub struct Substituted {
     /// The cache's URL.
     pub url: String,
-    /// The archive's size, and the seconds fetching, verifying and
-    /// unpacking took.
+    /// The archive's size in bytes.
     pub bytes: u64,
+    /// Seconds fetching, verifying and unpacking took.
     pub seconds: f64,
 }
 
