@@ -18,7 +18,6 @@ use std::path::PathBuf;
 pub enum Location {
     /// An S3 bucket, objects under `prefix` (no leading or trailing `/`),
     /// at `endpoint` (AWS's without it), in `region`.
-    #[allow(missing_docs)]
     S3 {
         bucket: String,
         prefix: String,
@@ -26,10 +25,8 @@ pub enum Location {
         region: String,
     },
     /// A base URL served over HTTP (read only).
-    #[allow(missing_docs)]
     Http { url: String },
     /// A local directory.
-    #[allow(missing_docs)]
     File { dir: PathBuf },
 }
 
