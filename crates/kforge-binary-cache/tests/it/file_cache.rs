@@ -492,3 +492,27 @@ fn local_entries_lists_the_store() {
         vec![name('b'), name('c')]
     );
 }
+
+/// A cache served over HTTP (the loopback server of kforge-testkit): read
+/// only, pulled like any other; a missing entry is a 404.
+#[test]
+fn a_cache_served_over_http_is_pulled_from() {
+    let s = setup();
+    let mut files = std::collections::HashMap::new();
+    for f in [s.archive(), s.manifest()] {
+        let path = format!("/kernels/{}", f.file_name().unwrap().to_string_lossy());
+        files.insert(path, std::fs::read(&f).unwrap());
+    }
+    let server = kforge_testkit::http::Server::start(files, kforge_testkit::http::Mode::Normal);
+    let url = server.url("/kernels");
+    let cache = Cache::open(&url).unwrap();
+    assert!(cache.contains(&name('a')).unwrap());
+    let pulled = cache.pull(&s.fresh, &name('a'), &[s.key.public()]).unwrap();
+    assert_eq!(tree(&pulled.path), tree(&s.source));
+    let other = Store::new(s.cache_dir.with_file_name("c"));
+    let e = cache
+        .pull(&other, &name('b'), &[s.key.public()])
+        .unwrap_err();
+    assert!(matches!(e, Error::Missing { .. }), "{e:?}");
+    assert!(store_contents(&other).is_empty());
+}
