@@ -364,7 +364,7 @@ mod oracle {
             &format!("[store]\nsubstituters = [\"{closed}\", \"{url}\"]\ntrusted_keys = [\"{public}\"]\n"),
         );
         let private = d.path().join("private");
-        let build = |label: &str| {
+        let build = |label: &str, extra: &[String]| {
             let t = Instant::now();
             let child = kforge(&private, d.path())
                 .envs(server.env())
@@ -373,6 +373,7 @@ mod oracle {
                 .arg(&spec)
                 .arg("--tree")
                 .arg(kforge_testkit::oracle_tree("6.1"))
+                .args(extra)
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
@@ -385,8 +386,17 @@ mod oracle {
             assert_eq!(shared.make_runs_by(pid), 0, "make ran: {}", text(&o));
             (o, secs)
         };
-        let (o, _) = build("resolved, substituted");
+        // Substituted, then pushed on to a mirror directory (--push=DEST).
+        let mirror = d.path().join("mirror");
+        let push = [
+            format!("--push=file://{}", mirror.display()),
+            format!("--key={}", key.display()),
+        ];
+        let (o, _) = build("resolved, substituted, pushed", &push);
         let e = stderr(&o);
+        assert!(e.contains("kforge: pushed"), "{e}");
+        let name_s = entry.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(mirror.join(format!("{name_s}.manifest")).is_file());
         assert!(
             e.contains(&format!(
                 "warning: substituter {closed} not used: {closed}: unreachable"
@@ -407,7 +417,7 @@ mod oracle {
 
         // ---- the local entry removed: substituted without resolving
         std::fs::remove_dir_all(&got).unwrap();
-        let (o, secs) = build("memo, substituted");
+        let (o, secs) = build("memo, substituted", &[]);
         let e = stderr(&o);
         assert!(e.contains("resolves as before"), "{e}");
         assert!(e.contains("kforge: substituted"), "{e}");
