@@ -50,10 +50,10 @@ pub enum StoreCmd {
         #[arg(value_name = "SRC")]
         src: String,
         /// A public key to trust (NAME:BASE64, repeatable); default: the
-        /// declaration's [store] trusted_keys
+        /// declaration's `[store] trusted_keys`
         #[arg(long = "trusted-key", value_name = "NAME:BASE64")]
         trusted: Vec<String>,
-        /// The declaration whose [store] trusted_keys to trust (default:
+        /// The declaration whose `[store] trusted_keys` to trust (default:
         /// ./kernel.toml when there is one and no --trusted-key is given)
         #[arg(long, value_name = "KERNEL_TOML")]
         spec: Option<PathBuf>,
