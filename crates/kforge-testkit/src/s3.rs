@@ -4,8 +4,12 @@
 //! key of its own, killed when dropped.
 //!
 //! s3s-fs keeps each bucket as a top-level directory of its root and each
-//! object as a file under it (`bucket/prefix/name`), so a test makes a
-//! bucket by making the directory, and can damage an object in place.
+//! object as a file under it (`bucket/prefix/name`), with its metadata in
+//! hidden JSON files beside the buckets; a test makes a bucket by making
+//! the directory, and can damage an object in place. It is lenient where
+//! S3 is not: a PUT into a bucket that does not exist makes it, a GET from
+//! one answers `NoSuchKey`, and there are no per-bucket permissions (one
+//! access key, which may do everything).
 //! Install it with `cargo install s3s-fs@0.14.1 --locked --features binary`
 //! (scripts/setup does).
 
