@@ -183,6 +183,22 @@ impl Observer for Progress {
                 e.seconds,
                 e.link.display()
             );
+            let manifest = kforge_pipeline::Manifest::read(&e.path);
+            if let Some(c) = manifest.ok().and_then(|m| m.compile_cache) {
+                eprintln!(
+                    "kforge: {}: {} of {} compiles from the cache, {} compiled{} ({})",
+                    c.launcher,
+                    c.hits,
+                    c.requests,
+                    c.misses,
+                    if c.errors > 0 {
+                        format!(", {} cache errors", c.errors)
+                    } else {
+                        String::new()
+                    },
+                    c.location
+                );
+            }
         }
     }
 

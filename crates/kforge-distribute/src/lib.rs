@@ -22,6 +22,8 @@ use std::time::Duration;
 
 use kforge_store::which;
 
+pub mod compile_cache;
+
 /// The farm engines kforge can hand compiles to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {

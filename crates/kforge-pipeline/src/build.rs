@@ -14,6 +14,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use kforge_distribute::compile_cache::Counts;
 use kforge_store::Store;
 
 use crate::error::{io, Error};
@@ -308,6 +309,35 @@ pub(crate) fn run_make(
     }
 }
 
+/// What the compile cache did during the build: its counters now less
+/// `before`. A cache that does not answer is noted in the build log, and
+/// the manifest goes without counts.
+fn compile_cache_counts(
+    p: &Plan,
+    before: Option<Result<Counts, String>>,
+    log: &mut Log,
+) -> Option<manifest::CompileCache> {
+    let cache = p.compile_cache.as_ref()?;
+    let counted = match (before?, cache.counts(&p.make.env)?) {
+        (Ok(before), Ok(after)) => Ok(after.since(&before)),
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    };
+    match counted {
+        Ok(c) => Some(manifest::CompileCache {
+            launcher: "sccache".to_string(),
+            location: c.location,
+            requests: c.requests,
+            hits: c.hits,
+            misses: c.misses,
+            errors: c.errors,
+        }),
+        Err(e) => {
+            let _ = writeln!(log.file, "kforge: no compile cache counts: {e}");
+            None
+        }
+    }
+}
+
 /// Build the entry.
 fn build_entry(
     store: &Store,
@@ -330,6 +360,9 @@ fn build_entry(
             (t.elapsed().as_secs_f64() * 100.0).round() / 100.0,
         );
     };
+
+    // The compile cache's counters before make runs (sccache).
+    let cache_before = p.compile_cache.as_ref().and_then(|c| c.counts(&p.make.env));
 
     // ---- the configuration, and the check that it is make's fixed point
     let t = Instant::now();
@@ -511,6 +544,7 @@ fn build_entry(
     std::fs::copy(&log.path, out.join("build.log")).map_err(io("copying the log"))?;
 
     // ---- the manifest
+    let compile_cache = compile_cache_counts(p, cache_before, &mut log);
     let files =
         kforge_store::hash_tree(&out, &[Manifest::FILE]).map_err(io("hashing the entry"))?;
     let spec_sha256 = kforge_store::sha256_file(&p.spec_path).map_err(|source| Error::Read {
@@ -559,6 +593,7 @@ fn build_entry(
             .collect(),
         features: (&features).into(),
         durations_s: durations,
+        compile_cache,
         externals: externals
             .into_iter()
             .map(|(e, modules)| manifest::External {

@@ -131,7 +131,7 @@ pub struct ConfExtras {
 
 /// Whether the environment variable `name` is set to something other than
 /// empty or `0`.
-fn env_flag(name: &str) -> bool {
+pub(crate) fn env_flag(name: &str) -> bool {
     std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0")
 }
 

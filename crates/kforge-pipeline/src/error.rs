@@ -182,6 +182,9 @@ pub enum Error {
     /// A push to "the first substituter" of a declaration that has none.
     #[error("{}: the declaration has no [store] substituters to push to", .0.display())]
     NoSubstituters(PathBuf),
+    /// A push without a key to sign with.
+    #[error("a push needs a secret key to sign with")]
+    NoSigningKey,
     /// A path that is not an entry of the store.
     #[error("{}: not an entry of the store {}", path.display(), store.display())]
     NotAStoreEntry { path: PathBuf, store: PathBuf },

@@ -39,6 +39,7 @@ pub mod error;
 pub mod external;
 pub mod import;
 pub mod manifest;
+pub mod matrix;
 pub mod modules;
 pub mod plan;
 pub mod resolved;

@@ -44,11 +44,29 @@ pub struct Manifest {
     pub features: Features,
     /// Seconds per step (olddefconfig, build, install).
     pub durations_s: BTreeMap<String, f64>,
+    /// What the compile cache (`[build] launcher = "sccache"`) did during
+    /// the build.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compile_cache: Option<CompileCache>,
     /// The out-of-tree modules built with the kernel, in build order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub externals: Vec<External>,
     /// Every file of the entry but the manifest, with its hash.
     pub files: Vec<FileHash>,
+}
+
+/// A compile cache's counts over one build (sccache's `--show-stats`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompileCache {
+    /// The launcher (`sccache`).
+    pub launcher: String,
+    /// Where it keeps objects (`s3, name: kernels, prefix: /`).
+    pub location: String,
+    /// Compiles asked of it, found in it, not found, failed reads/writes.
+    pub requests: u64,
+    pub hits: u64,
+    pub misses: u64,
+    pub errors: u64,
 }
 
 /// The declaration an entry was built from.
@@ -213,6 +231,7 @@ mod tests {
                 of: false,
             },
             durations_s: BTreeMap::from([("build".into(), 1.5)]),
+            compile_cache: None,
             externals: vec![External {
                 name: "hello".into(),
                 source: "path:00".into(),

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use kforge_declaration::{Distribute, ModuleSet, Spec};
+use kforge_distribute::compile_cache::CompileCache;
 use kforge_store::{KeyInputs, Make, Store};
 use serde::{Deserialize, Serialize};
 
@@ -91,6 +92,8 @@ pub struct Plan {
     /// The binary caches asked for the entry before building (`[store]`;
     /// not part of the key).
     pub substituters: crate::substitute::Substituters,
+    /// The compile cache the launcher names (its counts go to the manifest).
+    pub compile_cache: Option<CompileCache>,
     /// What did not stop the plan but the user should know.
     pub warnings: Vec<Warning>,
 }
@@ -344,6 +347,16 @@ pub fn plan(
     if let Some(f) = &farm {
         make_env.extend(f.env.iter().cloned());
     }
+    let compile_cache = spec
+        .build
+        .launcher
+        .as_deref()
+        .and_then(|l| CompileCache::of_launcher(l, &path_var));
+    if let Some(c) = &compile_cache {
+        let caller = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+        make_env.extend(c.make_env(caller));
+    }
     let jobs = opts
         .jobs
         .or(spec.build.jobs.map(|j| j as usize))
@@ -382,6 +395,7 @@ pub fn plan(
         module_sets: spec.modules.values().cloned().collect(),
         farm,
         substituters: crate::substitute::Substituters::from_spec(spec),
+        compile_cache,
         warnings,
     })
 }

@@ -107,13 +107,23 @@ pub fn load_tree(tree: &Path, tc: Toolchain<'_>, probe_cache: bool) -> Result<Tr
     } else {
         Box::new(kforge_probe_cache::ExplicitShell(vars))
     };
-    let kc = Kconfig::load(LoadOptions {
+    let group = kforge_probe_cache::tree::tree_group(&*env_fn, &kenv.kconfig);
+    let opts = LoadOptions {
         kconfig: kenv.kconfig.clone(),
         env: env_fn,
         shell,
         dialect: None,
-    })
-    .map_err(|e| {
+    };
+    // The parsed tree from the cache while every file, variable and probe
+    // answer it was parsed with is unchanged (`KFORGE_NO_PARSE_CACHE`, or
+    // no probe cache, parses it every time).
+    let loaded = if probe_cache && !crate::conf::env_flag("KFORGE_NO_PARSE_CACHE") {
+        let store = kforge_probe_cache::TreeCache::new(&cache_dir, &group);
+        Kconfig::load_cached(opts, &store).0
+    } else {
+        Kconfig::load(opts)
+    };
+    let kc = loaded.map_err(|e| {
         Error::Load(
             e.messages
                 .iter()

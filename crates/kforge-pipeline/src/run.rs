@@ -34,6 +34,8 @@ pub trait Report: Observer {
     fn booting(&mut self, _start: &BootStart<'_>) {}
 }
 
+impl Report for crate::build::Quiet {}
+
 /// What the front asks of a build.
 pub struct BuildRequest<'a> {
     pub spec: &'a Spec,

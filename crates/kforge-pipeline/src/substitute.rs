@@ -100,6 +100,44 @@ pub fn substitute(
     None
 }
 
+/// For `kforge matrix`: a job is cached when this store has its entry, or
+/// one of its declaration's substituters does (asked with
+/// [`kforge_binary_cache::contains`], in order; nothing is fetched).
+pub struct MatrixCache<'a> {
+    store: &'a Store,
+    /// Substituters that could not be asked, with why (each once).
+    pub unavailable: Vec<(String, kforge_binary_cache::Error)>,
+}
+
+impl<'a> MatrixCache<'a> {
+    /// Looking in `store` first.
+    pub fn new(store: &'a Store) -> MatrixCache<'a> {
+        MatrixCache {
+            store,
+            unavailable: Vec::new(),
+        }
+    }
+}
+
+impl crate::matrix::Cache for MatrixCache<'_> {
+    fn lookup(&mut self, spec: &Spec, entry: &str) -> Option<String> {
+        if let Some(at) = crate::matrix::LocalStore(self.store).lookup(spec, entry) {
+            return Some(at);
+        }
+        for (url, _) in &spec.store.substituters {
+            if self.unavailable.iter().any(|(u, _)| u == url) {
+                continue;
+            }
+            match kforge_binary_cache::contains(url, entry) {
+                Ok(true) => return Some(url.clone()),
+                Ok(false) => {}
+                Err(e) => self.unavailable.push((url.clone(), e)),
+            }
+        }
+        None
+    }
+}
+
 /// Push the local entry at `entry` (a path into `store`, or the name of
 /// one) to the cache at `dest`, signed with the key in `key_file`.
 pub fn push(

@@ -114,7 +114,7 @@ pub enum MakeError {
 /// that `=`, `%` and `,` stay unquoted (they are not special in an
 /// argument, and `O=/obj` reads better than `'O=/obj'`). For display
 /// only: a word with a NUL (which no command line can carry) is shown as is.
-fn sh_quote(s: &str) -> Cow<'_, str> {
+pub fn sh_quote(s: &str) -> Cow<'_, str> {
     if !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_./=+:,@%".contains(c))

@@ -34,8 +34,8 @@ use std::io::Read;
 use std::path::Path;
 
 pub use driver::{
-    clean_env, first_errors, quiet_line, reproducible_env, Make, MakeError, ReproSettings,
-    FIXED_TIMESTAMP,
+    clean_env, first_errors, quiet_line, reproducible_env, sh_quote, Make, MakeError,
+    ReproSettings, FIXED_TIMESTAMP,
 };
 pub use fingerprint::{
     is_kbuild_output, module_source_fingerprint, sync_module_source, tree_fingerprint,

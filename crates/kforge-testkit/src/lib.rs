@@ -18,6 +18,29 @@ pub fn repo_root() -> PathBuf {
     root.canonicalize().unwrap_or(root)
 }
 
+/// A program the tests need that Debian does not package: from
+/// `target/tools/venv/bin` (scripts/prepare-tools), `PATH` or
+/// `~/.cargo/bin`; panics with `remedy` when none has it.
+pub fn tool(name: &str, remedy: &str) -> PathBuf {
+    let path = std::env::var("PATH").unwrap_or_default();
+    let home = std::env::var("HOME").unwrap_or_default();
+    std::iter::once(repo_root().join("target/tools/venv/bin"))
+        .chain(std::env::split_paths(&path))
+        .chain(std::iter::once(Path::new(&home).join(".cargo/bin")))
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{name} is not installed: {remedy}"))
+}
+
+/// A TCP port of 127.0.0.1 nothing listens on (it was free a moment ago).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// The Debian kernel ABI (e.g. `6.1.0-47-amd64`) of the module tree and
 /// kernel the tests use: the one line of `scripts/debian-abi` that is not a
 /// comment, which `scripts/prepare-modules` reads too.
@@ -248,6 +271,7 @@ impl SharedStore {
 /// processes may write it at the same moment, with the same bytes).
 pub fn shared_store() -> SharedStore {
     let cache = repo_root().join("target/kforge-boot-test-cache");
+    place_on_tmpfs(&cache);
     let bin = cache.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     let make_log = cache.join("make-runs");
@@ -275,6 +299,37 @@ pub fn shared_store() -> SharedStore {
         cache,
         make_log,
     }
+}
+
+/// Make `link` (a directory under `target/` that does not exist yet) a
+/// symlink to a directory of its own under `/dev/shm` when that is
+/// writable: the kernel builds in the shared store create and remove
+/// hundreds of thousands of files, which costs far more system time on a
+/// disk mounted with `discard` than in memory. A real directory already
+/// there is kept; a link whose directory went (a reboot) gets it back.
+fn place_on_tmpfs(link: &Path) {
+    if link.is_dir() && !link.is_symlink() {
+        return;
+    }
+    // One directory per checkout: two clones never share a store.
+    let id: u64 = repo_root()
+        .to_string_lossy()
+        .bytes()
+        .fold(0xcbf29ce484222325, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+        });
+    let dir = Path::new("/dev/shm").join(format!("kforge-test-store-{id:016x}"));
+    if !dir.parent().unwrap().is_dir()
+        || std::fs::create_dir_all(&dir).is_err()
+        || std::fs::read_link(link).ok().as_deref() == Some(dir.as_path())
+    {
+        return;
+    }
+    std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+    let tmp = link.with_extension(format!("link.{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(&dir, &tmp).unwrap();
+    std::fs::rename(&tmp, link).unwrap();
 }
 
 /// Load the `Kconfig` file a test wrote in `dir`, as a tree of `srcarch`

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use kforge_declaration::Spec;
 use kforge_diagnostics::progress::Progress;
+use kforge_pipeline::matrix::{self, Format, Toolchain};
 use kforge_pipeline::plan::BuildOptions;
 use kforge_pipeline::run::{self, BuildRequest, Built};
 use kforge_pipeline::{Error, Plan};
@@ -50,11 +51,42 @@ pub struct BuildArgs {
     /// After the build (or a store hit, or a substitution), push the entry
     /// to this binary cache (`--push=DEST`; `--push` alone: the first of
     /// `[store] substituters`), signed with --key
-    #[arg(long, value_name = "DEST", num_args = 0..=1, require_equals = true, default_missing_value = "", requires = "key")]
+    #[arg(long, value_name = "DEST", num_args = 0..=1, require_equals = true, default_missing_value = "")]
     pub push: Option<String>,
-    /// The secret key --push signs with (NAME.secret from `kforge store keygen`)
+    /// The secret key --push signs with (NAME.secret from `kforge store
+    /// keygen`); default: the file `KFORGE_SIGNING_KEY` names
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
+    /// Build for this architecture instead of `[build] arch` (a job of
+    /// `kforge matrix --arch`)
+    #[arg(long, value_name = "ARCH")]
+    pub arch: Option<String>,
+    /// Build with gcc or llvm instead of the declared toolchain (a job of
+    /// `kforge matrix --toolchain`)
+    #[arg(long, value_name = "TOOLCHAIN")]
+    pub toolchain: Option<Toolchain>,
+}
+
+/// Print the build jobs of declarations × architectures × toolchains for a
+/// CI engine, each with its store key and whether it is cached.
+#[derive(Debug, clap::Args)]
+pub struct MatrixArgs {
+    /// The declarations
+    #[arg(value_name = "KERNEL_TOML", required = true)]
+    pub specs: Vec<PathBuf>,
+    /// github (a strategy.matrix object), gitlab (a child pipeline),
+    /// buildkite (a pipeline to upload) or json
+    #[arg(long, value_name = "FORMAT", default_value = "json")]
+    pub format: Format,
+    /// Architectures to build each declaration for (default: its own)
+    #[arg(long, value_name = "ARCH", value_delimiter = ',')]
+    pub arch: Vec<String>,
+    /// Toolchains to build each declaration with: gcc, llvm (default: its own)
+    #[arg(long, value_name = "TOOLCHAIN", value_delimiter = ',')]
+    pub toolchain: Vec<Toolchain>,
+    /// An unpacked kernel tree to plan with instead of the declared sources
+    #[arg(long, value_name = "DIR")]
+    pub tree: Option<PathBuf>,
 }
 
 /// Remove the store entries no result link points at; collect the probe cache
@@ -81,7 +113,8 @@ pub fn run(args: BuildArgs) -> i32 {
     };
     let built = Spec::load(&args.spec)
         .map_err(Error::from)
-        .and_then(|spec| {
+        .and_then(|mut spec| {
+            matrix::override_target(&mut spec, args.arch.as_deref(), args.toolchain);
             let req = BuildRequest {
                 spec: &spec,
                 opts: &opts,
@@ -94,8 +127,12 @@ pub fn run(args: BuildArgs) -> i32 {
                 Some(d) => Some(d.to_string()),
                 None => None,
             };
+            let key = match &dest {
+                Some(_) => Some(signing_key(args.key.clone())?),
+                None => None,
+            };
             let built = build(&store, &req, args.tree.as_deref(), &mut Progress::default())?;
-            if let (Some(dest), Some(key), Built::Entry(e)) = (dest, &args.key, &built) {
+            if let (Some(dest), Some(key), Built::Entry(e)) = (dest, &key, &built) {
                 let entry = e.path.display().to_string();
                 let (name, pushed) = kforge_pipeline::substitute::push(&store, &entry, &dest, key)?;
                 eprintln!(
@@ -121,6 +158,17 @@ pub fn run(args: BuildArgs) -> i32 {
     }
 }
 
+/// The key `--push` signs with: `--key`, else the file `KFORGE_SIGNING_KEY`
+/// names (a CI secret, for the jobs `kforge matrix` prints).
+fn signing_key(key: Option<PathBuf>) -> Result<PathBuf, Error> {
+    key.or_else(|| {
+        std::env::var_os("KFORGE_SIGNING_KEY")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    })
+    .ok_or(Error::NoSigningKey)
+}
+
 /// `--push` without a destination: the declaration's first substituter.
 fn push_dest(spec: &Spec) -> Result<String, Error> {
     match spec.store.substituters.first() {
@@ -139,6 +187,43 @@ pub fn build(
 ) -> Result<Built, Error> {
     let source = kforge_pipeline::source::prepare(req.spec, tree, crate::progress())?;
     run::build_declaration(store, req, source, None, progress)
+}
+
+/// `kforge matrix`.
+pub fn run_matrix(args: MatrixArgs) -> i32 {
+    let store = Store::new(kforge_store::default_cache_root());
+    let axes = matrix::Axes {
+        arches: args.arch,
+        toolchains: args.toolchain,
+    };
+    // Cached: in this store, or in one of each declaration's substituters.
+    let mut cache = kforge_pipeline::substitute::MatrixCache::new(&store);
+    let jobs = matrix::jobs(
+        &store,
+        &args.specs,
+        &axes,
+        args.tree.as_deref(),
+        &mut cache,
+        crate::progress(),
+    );
+    for (url, e) in std::mem::take(&mut cache.unavailable) {
+        let miss = kforge_pipeline::substitute::Miss::Unavailable(e);
+        eprintln!("{}", kforge_diagnostics::cache::miss(&url, &miss));
+    }
+    match jobs.map(|jobs| matrix::render(&jobs, args.format)) {
+        Ok(Ok(text)) => {
+            crate::write_stdout(text.as_bytes());
+            0
+        }
+        Ok(Err(e)) => {
+            eprintln!("error: kforge matrix: {e}");
+            1
+        }
+        Err(e) => {
+            eprint!("{}", kforge_diagnostics::errors::error(&e));
+            1
+        }
+    }
 }
 
 /// `--dry-run`: the store key, the entry, the make command, the key inputs.

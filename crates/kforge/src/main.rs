@@ -49,6 +49,9 @@ enum Cmd {
     Menuconfig(Box<menuconfig_cmd::MenuconfigArgs>),
     /// Build the kernel a kernel.toml declares into the store; link ./result to it
     Build(Box<build_cmd::BuildArgs>),
+    /// Print the build jobs of declarations × architectures × toolchains for
+    /// GitHub Actions, GitLab CI or Buildkite, with store keys and cache state
+    Matrix(Box<build_cmd::MatrixArgs>),
     /// Remove the store entries no result link points at; collect the probe cache
     Gc(Box<build_cmd::GcArgs>),
     /// Signing keys, and store entries pushed to and pulled from binary
@@ -118,6 +121,7 @@ fn main() {
         Cmd::Build(a) => build_cmd::run(*a),
         Cmd::Gc(a) => build_cmd::run_gc(*a),
         Cmd::Store(a) => store_cmd::run(*a),
+        Cmd::Matrix(a) => build_cmd::run_matrix(*a),
         Cmd::Depmod(a) => depmod_cmd::run(*a),
         Cmd::Modules(a) => modules_cmd::run(*a),
         Cmd::Shell(a) => shell_cmd::run(*a),

@@ -18,7 +18,8 @@ fn creds(s: &Server) -> Option<Credentials> {
 
 #[test]
 fn push_and_pull_through_s3() {
-    let server = Server::start(&["kernels"]);
+    let server = Server::start();
+    server.bucket("kernels");
     let d = tempfile::tempdir().unwrap();
     let (store, source) = store_with_entry(&d.path().join("a"), &name('a'));
     let url = server.url("kernels", "ci/x86");
@@ -53,7 +54,8 @@ fn push_and_pull_through_s3() {
 
 #[test]
 fn wrong_credentials_are_access_denied_with_the_reason() {
-    let server = Server::start(&["kernels"]);
+    let server = Server::start();
+    server.bucket("kernels");
     let d = tempfile::tempdir().unwrap();
     let (store, _) = store_with_entry(d.path(), &name('a'));
     let key = SecretKey::generate("ci-1").unwrap();
@@ -93,7 +95,8 @@ fn wrong_credentials_are_access_denied_with_the_reason() {
 
 #[test]
 fn concurrent_pushes_through_s3_leave_one_whole_entry() {
-    let server = Server::start(&["kernels"]);
+    let server = Server::start();
+    server.bucket("kernels");
     let d = tempfile::tempdir().unwrap();
     let (store, source) = store_with_entry(&d.path().join("a"), &name('a'));
     let url = server.url("kernels", "");

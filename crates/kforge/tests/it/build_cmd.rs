@@ -30,13 +30,13 @@ fn tree_6_1() -> PathBuf {
 }
 
 /// kforge with its cache (store, build directories, probes) under `cache`.
-fn kforge(cache: &Path, cwd: &Path) -> Command {
+pub(crate) fn kforge(cache: &Path, cwd: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_kforge"));
     c.env("XDG_CACHE_HOME", cache).current_dir(cwd);
     c
 }
 
-fn text(o: &Output) -> String {
+pub(crate) fn text(o: &Output) -> String {
     format!(
         "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
         o.status.code(),
@@ -76,7 +76,7 @@ const FAKE_KCONFIG: &str =
 /// `norelease` (write no `include/config/kernel.release`); `olddefconfig`
 /// removes the `.config` with `rmconfig`, and `bzImage` the file named in
 /// `rmspec`.
-fn fake_tree(dir: &Path) -> (PathBuf, PathBuf) {
+pub(crate) fn fake_tree(dir: &Path) -> (PathBuf, PathBuf) {
     let tree = dir.join("linux");
     let state = dir.join("state");
     std::fs::create_dir_all(tree.join("arch/x86")).unwrap();

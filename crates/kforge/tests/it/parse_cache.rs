@@ -250,3 +250,69 @@ fn gc_collects_old_entries() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(!entry.exists());
 }
+
+/// `kforge config` (the pipeline's resolution, which `build`, `import`,
+/// `menuconfig` and the audit share) goes through the cache too: a second
+/// run on an unchanged tree does not write its entry again, an edited
+/// Kconfig file is seen, and the `.config` is the one a parse without the
+/// cache gives.
+#[test]
+fn kforge_config_is_served_and_sees_an_edited_tree() {
+    let d = tempfile::tempdir().unwrap();
+    let (tree, _state) = crate::build_cmd::fake_tree(d.path());
+    let cache = d.path().join("cache");
+    let spec = d.path().join("kernel.toml");
+    fs::write(
+        &spec,
+        "[source]\nversion = \"6.1\"\n\n[build]\narch = \"x86_64\"\nbase = \"allnoconfig\"\n\n\
+         [config]\nFOO = \"y\"\n",
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(2100));
+    let config = |no_cache: bool| {
+        let out = d.path().join(".config");
+        let mut c = Command::new(env!("CARGO_BIN_EXE_kforge"));
+        c.env("XDG_CACHE_HOME", &cache).current_dir(d.path());
+        if no_cache {
+            c.env("KFORGE_NO_PARSE_CACHE", "1");
+        }
+        let o = c
+            .arg("config")
+            .arg(&spec)
+            .arg("--tree")
+            .arg(&tree)
+            .arg("-o")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        fs::read_to_string(&out).unwrap()
+    };
+    let entry = || {
+        let dir = cache.join("kforge/probes/trees");
+        let v: Vec<PathBuf> = fs::read_dir(&dir)
+            .map(|rd| rd.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        assert_eq!(v.len(), 1, "{v:?}");
+        fs::metadata(&v[0]).unwrap().ino()
+    };
+    let first = config(false);
+    assert!(first.contains("CONFIG_FOO=y\n"), "{first}");
+    let ino = entry();
+    assert_eq!(config(false), first);
+    assert_eq!(entry(), ino, "an unchanged tree was parsed again");
+    assert_eq!(config(true), first);
+
+    // A new symbol without a prompt, default y: seen at once, as a fresh parse sees it.
+    let kconfig = tree.join("Kconfig");
+    let text_now = fs::read_to_string(&kconfig).unwrap();
+    fs::write(
+        &kconfig,
+        format!("{text_now}\nconfig BAR\n\tbool\n\tdefault y\n"),
+    )
+    .unwrap();
+    let edited = config(false);
+    assert!(edited.contains("CONFIG_BAR=y\n"), "{edited}");
+    assert_eq!(config(true), edited);
+    assert_ne!(entry(), ino);
+}

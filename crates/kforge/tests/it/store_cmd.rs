@@ -211,6 +211,19 @@ fn store_errors_in_kernel_toml_show_their_place() {
         "{}",
         text(&o)
     );
+    // --push with a destination but no key, and none in KFORGE_SIGNING_KEY.
+    let o = kforge(d.path(), d.path())
+        .env_remove("KFORGE_SIGNING_KEY")
+        .args(["build", "kernel.toml", "--push=file:///tmp/nowhere"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        stderr(&o).contains("a push needs a secret key to sign with")
+            && stderr(&o).contains("set KFORGE_SIGNING_KEY"),
+        "{}",
+        text(&o)
+    );
     // A malformed URL on the command line.
     let o = kforge(d.path(), d.path())
         .args([
@@ -313,7 +326,8 @@ mod oracle {
         let d = tempfile::tempdir().unwrap();
         let (entry, _) = example_entry(d.path());
         let shared = kforge_testkit::shared_store();
-        let server = Server::start(&["kernels"]);
+        let server = Server::start();
+        server.bucket("kernels");
         let url = server.url("kernels", "ci");
         let public = keygen(d.path(), "ci-1");
         let key = d.path().join("ci-1.secret");
