@@ -441,3 +441,62 @@ mod oracle {
         assert!(secs < 60.0, "{secs}");
     }
 }
+
+/// `kforge matrix` marks a job cached when a `[store] substituter` has its
+/// entry, and warns once about one it cannot reach.
+#[test]
+fn matrix_asks_the_substituters() {
+    let d = tempfile::tempdir().unwrap();
+    let (tree, _state) = crate::build_cmd::fake_tree(d.path());
+    let cache_dir = d.path().join("bincache");
+    std::fs::create_dir_all(&cache_dir).unwrap();
+    let url = format!("file://{}", cache_dir.display());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let closed = format!("http://127.0.0.1:{port}/cache");
+    let spec = d.path().join("router.toml");
+    std::fs::write(
+        &spec,
+        format!(
+            "[source]\nversion = \"6.1\"\n\n[build]\narch = \"x86_64\"\nbase = \"allnoconfig\"\n\n[store]\nsubstituters = [\"{closed}\", \"{url}\"]\n"
+        ),
+    )
+    .unwrap();
+    let planner = d.path().join("planner");
+    let matrix = || {
+        let o = crate::build_cmd::kforge(&planner, d.path())
+            .arg("matrix")
+            .arg(&spec)
+            .arg("--tree")
+            .arg(&tree)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        (v["jobs"][0].clone(), stderr(&o))
+    };
+    let (job, err) = matrix();
+    assert!(job["cached"].is_null(), "{job}");
+    assert_eq!(
+        err.matches(&format!("warning: substituter {closed} not used"))
+            .count(),
+        1,
+        "{err}"
+    );
+    // The entry pushed by a builder: the job is cached, at that URL.
+    let entry = job["entry"].as_str().unwrap().to_string();
+    let builder = d.path().join("builder");
+    fake_entry(&builder, &entry);
+    keygen(d.path(), "ci-1");
+    let o = kforge(&builder, d.path())
+        .args(["store", "push", &entry, &url, "--key"])
+        .arg(d.path().join("ci-1.secret"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let (job, _) = matrix();
+    assert_eq!(job["cached"], url.as_str(), "{job}");
+}
