@@ -153,6 +153,18 @@ pub fn push(
     Ok((name, pushed))
 }
 
+/// The secret key a push signs with: `key` (`--key`), else the file
+/// `KFORGE_SIGNING_KEY` names (a CI secret, for the jobs `kforge matrix`
+/// prints).
+pub fn signing_key(key: Option<std::path::PathBuf>) -> Result<std::path::PathBuf, Error> {
+    key.or_else(|| {
+        std::env::var_os("KFORGE_SIGNING_KEY")
+            .filter(|v| !v.is_empty())
+            .map(std::path::PathBuf::from)
+    })
+    .ok_or(Error::NoSigningKey)
+}
+
 /// The entry name an argument means: a name, or a path to an entry of the
 /// store (a result link).
 pub fn entry_name(store: &Store, arg: &str) -> Result<String, Error> {

@@ -128,7 +128,7 @@ pub fn run(args: BuildArgs) -> i32 {
                 None => None,
             };
             let key = match &dest {
-                Some(_) => Some(signing_key(args.key.clone())?),
+                Some(_) => Some(kforge_pipeline::substitute::signing_key(args.key.clone())?),
                 None => None,
             };
             let built = build(&store, &req, args.tree.as_deref(), &mut Progress::default())?;
@@ -156,17 +156,6 @@ pub fn run(args: BuildArgs) -> i32 {
             1
         }
     }
-}
-
-/// The key `--push` signs with: `--key`, else the file `KFORGE_SIGNING_KEY`
-/// names (a CI secret, for the jobs `kforge matrix` prints).
-fn signing_key(key: Option<PathBuf>) -> Result<PathBuf, Error> {
-    key.or_else(|| {
-        std::env::var_os("KFORGE_SIGNING_KEY")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    })
-    .ok_or(Error::NoSigningKey)
 }
 
 /// `--push` without a destination: the declaration's first substituter.

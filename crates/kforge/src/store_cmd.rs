@@ -35,9 +35,10 @@ pub enum StoreCmd {
         /// Push every entry of the store
         #[arg(long)]
         all: bool,
-        /// The secret key to sign with (NAME.secret from `kforge store keygen`)
+        /// The secret key to sign with (NAME.secret from `kforge store
+        /// keygen`); default: the file `KFORGE_SIGNING_KEY` names
         #[arg(long, value_name = "FILE")]
-        key: PathBuf,
+        key: Option<PathBuf>,
     },
     /// Fetch an entry from a binary cache into the store, its signature,
     /// size and SHA-256 verified
@@ -65,7 +66,9 @@ pub fn run(args: StoreArgs) -> i32 {
     let store = Store::new(kforge_store::default_cache_root());
     let r = match args.command {
         StoreCmd::Keygen { name, dir } => keygen(&name, &dir),
-        StoreCmd::Push { args, all, key } => push(&store, &args, all, &key),
+        StoreCmd::Push { args, all, key } => substitute::signing_key(key)
+            .map_err(fail)
+            .and_then(|key| push(&store, &args, all, &key)),
         StoreCmd::Pull {
             key,
             src,

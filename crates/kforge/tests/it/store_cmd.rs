@@ -99,10 +99,11 @@ fn push_and_pull_through_a_directory() {
         "{}",
         text(&o)
     );
-    // Again, with --all: nothing uploaded.
+    // Again, with --all and the key from KFORGE_SIGNING_KEY: nothing
+    // uploaded.
     let o = kforge(&a, d.path())
-        .args(["store", "push", "--all", &url, "--key"])
-        .arg(&key)
+        .args(["store", "push", "--all", &url])
+        .env("KFORGE_SIGNING_KEY", &key)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", text(&o));
