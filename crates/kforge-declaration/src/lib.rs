@@ -388,6 +388,18 @@ pub enum TestScript {
     File(PathBuf),
 }
 
+/// `[store]`: the binary caches a build may be substituted from, and the
+/// keys their entries must be signed with. Not part of the store key: an
+/// entry is the same whichever cache it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StoreDecl {
+    /// Cache URLs, in the order they are tried (`s3://`, `https://`,
+    /// `http://`, `file://`), each checked by the binary cache's parser.
+    pub substituters: Vec<(String, Origin)>,
+    /// Public keys as `NAME:BASE64`, each checked.
+    pub trusted_keys: Vec<(String, Origin)>,
+}
+
 /// A whole declaration, its includes and patches merged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Spec {
@@ -406,6 +418,8 @@ pub struct Spec {
     pub externals: Vec<External>,
     /// `[test]`, when declared.
     pub test: Option<Test>,
+    /// `[store]` (empty when not declared).
+    pub store: StoreDecl,
     /// Every included file that was read (paths resolved against the
     /// including file's directory), in layer order; the declaration itself
     /// is [`Spec::path`]. Together they are every file the result depends on.

@@ -159,6 +159,7 @@ impl Spec {
             modules: main.modules,
             externals,
             test: main.test,
+            store: main.store,
             includes: loader.includes,
         })
     }

@@ -15,7 +15,8 @@ use crate::merge::Setting;
 use crate::text::SourceFile;
 use crate::{
     hash, suggest, Base, Build, External, ExternalSource, Fragment, KernelVersion, Layer,
-    ModuleSet, Origin, Patch, Priority, Request, RequestValue, Source, SpecError, Test, TestScript,
+    ModuleSet, Origin, Patch, Priority, Request, RequestValue, Source, SpecError, StoreDecl, Test,
+    TestScript,
 };
 
 type Key<'i> = Spanned<DeString<'i>>;
@@ -33,6 +34,7 @@ pub(crate) struct FileDecl {
     pub modules: BTreeMap<String, ModuleSet>,
     pub externals: Vec<(External, Vec<Setting>)>,
     pub test: Option<Test>,
+    pub store: StoreDecl,
     /// `[test] loaders` entries with their offsets, checked against
     /// `[modules]` once the whole file is read.
     pub loader_refs: Vec<(String, usize)>,
@@ -55,8 +57,9 @@ pub(crate) struct When {
 
 /// The top-level tables.
 const TABLES: &[&str] = &[
-    "source", "build", "config", "when", "patches", "modules", "test", "external",
+    "source", "build", "config", "when", "patches", "modules", "test", "external", "store",
 ];
+const STORE_KEYS: &[&str] = &["substituters", "trusted_keys"];
 const SOURCE_KEYS: &[&str] = &["version", "tarball", "url", "hash"];
 const TEST_KEYS: &[&str] = &["script", "memory", "timeout", "append", "files", "loaders"];
 const FOLLOW_KEYS: &[&str] = &["branch", "lock"];
@@ -143,7 +146,7 @@ pub(crate) fn parse(file: &SourceFile, main: bool) -> Result<FileDecl, SpecError
         let name = key.get_ref().as_ref();
         if TABLES.contains(&name) {
             match name {
-                "source" | "patches" | "modules" | "test" | "external" if !main => {
+                "source" | "patches" | "modules" | "test" | "external" | "store" if !main => {
                     return Err(cx.at_help(
                         key.span().start,
                         format!("`[{name}]` is not allowed in an included file"),
@@ -160,6 +163,7 @@ pub(crate) fn parse(file: &SourceFile, main: bool) -> Result<FileDecl, SpecError
                 "patches" => decl.patches = cx.patches(value)?,
                 "modules" => decl.modules = cx.modules(cx.table(value)?)?,
                 "external" => decl.externals = cx.externals(cx.table(value)?)?,
+                "store" => decl.store = cx.store(cx.table(value)?)?,
                 "test" => {
                     let (test, refs) = cx.test(value, cx.table(value)?)?;
                     decl.test = Some(test);
@@ -1051,6 +1055,38 @@ impl<'f> Cx<'f> {
 
     /// `[test]`: how `kforge test` boots the kernel and what it runs.
     /// Also returns each `loaders` entry with its offset.
+    /// `[store]`: cache URLs and trusted keys, each checked by the binary
+    /// cache's own parsers (the ones `kforge store` uses).
+    fn store(&self, t: &DeTable<'_>) -> Result<StoreDecl, SpecError> {
+        self.known_keys(t, STORE_KEYS, "in [store]")?;
+        let mut decl = StoreDecl::default();
+        if let Some(v) = t.get("substituters") {
+            for (url, at) in self.strings(v)? {
+                kforge_binary_cache::Location::parse(url).map_err(|why| {
+                    self.at_help(
+                        at,
+                        format!("`{url}` is not a binary cache URL: {why}"),
+                        "write s3://BUCKET/PREFIX?endpoint=URL&region=REGION, https://HOST/PATH, http://HOST/PATH or file:///ABSOLUTE/DIR",
+                    )
+                })?;
+                decl.substituters.push((url.to_string(), self.origin(at)));
+            }
+        }
+        if let Some(v) = t.get("trusted_keys") {
+            for (key, at) in self.strings(v)? {
+                kforge_binary_cache::PublicKey::parse(key).map_err(|why| {
+                    self.at_help(
+                        at,
+                        format!("`{key}` is not a public key: {why}"),
+                        "give the text of a NAME.public file that `kforge store keygen NAME` wrote",
+                    )
+                })?;
+                decl.trusted_keys.push((key.to_string(), self.origin(at)));
+            }
+        }
+        Ok(decl)
+    }
+
     fn test(
         &self,
         value: &Val<'_>,

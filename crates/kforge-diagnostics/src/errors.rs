@@ -201,6 +201,12 @@ pub fn error_in(e: &Error, front: Front) -> String {
             "error: {e}\n  full log: {}\n  no store entry was made\n",
             log.display()
         ),
+        Error::NoSubstituters(_) => format!(
+            "error: {e}\n  = help: name the cache: --push=DEST (s3://BUCKET/PREFIX?endpoint=... or file:///DIR), or declare [store] substituters = [\"...\"]\n"
+        ),
+        Error::NoSigningKey => format!(
+            "error: {e}\n  = help: pass --key FILE (NAME.secret from `kforge store keygen NAME`), or set KFORGE_SIGNING_KEY to its path\n"
+        ),
         other => format!("error: {other}\n"),
     }
 }

@@ -9,6 +9,7 @@
 //! An internal component of kforge; its API is not stable.
 
 pub mod audit;
+pub mod cache;
 pub mod errors;
 pub mod import;
 pub mod progress;

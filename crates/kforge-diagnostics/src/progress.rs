@@ -11,6 +11,7 @@ use kforge_declaration::Spec;
 use kforge_pipeline::boot::BootStart;
 use kforge_pipeline::build::{Observer, Wait};
 use kforge_pipeline::run::Report;
+use kforge_pipeline::substitute::Miss;
 use kforge_pipeline::{Plan, Resolved, StoreEntry};
 
 /// The progress of one make step.
@@ -167,7 +168,9 @@ impl Observer for Progress {
     }
 
     fn done(&mut self, e: &StoreEntry) {
-        if e.hit {
+        if let Some(s) = &e.substituted {
+            eprintln!("{}", crate::cache::substituted(e, s));
+        } else if e.hit {
             eprintln!(
                 "kforge: up to date: {} (store hit; {} -> it)",
                 e.path.display(),
@@ -197,6 +200,10 @@ impl Observer for Progress {
                 );
             }
         }
+    }
+
+    fn substitute_miss(&mut self, url: &str, miss: &Miss) {
+        eprintln!("{}", crate::cache::miss(url, miss));
     }
 
     fn loader(&mut self, set: &str, s: &depmod::loader::Summary) {

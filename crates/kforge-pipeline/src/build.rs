@@ -40,8 +40,11 @@ pub trait Observer {
     fn step_done(&mut self) {}
     /// A loader was written for `[modules.NAME]`.
     fn loader(&mut self, _set: &str, _summary: &depmod::loader::Summary) {}
-    /// The entry is there: built now, or found.
+    /// The entry is there: built now, found, or substituted.
     fn done(&mut self, _entry: &StoreEntry) {}
+    /// A substituter did not give the entry (`url`, and why); the next one
+    /// is tried, then the build goes on locally.
+    fn substitute_miss(&mut self, _url: &str, _miss: &crate::substitute::Miss) {}
 }
 
 /// An [`Observer`] that shows nothing.
@@ -68,6 +71,9 @@ pub struct StoreEntry {
     pub link: PathBuf,
     /// Seconds spent building (0 for a hit).
     pub seconds: f64,
+    /// Fetched from a binary cache instead of built: from where, how big,
+    /// how long it took.
+    pub substituted: Option<crate::substitute::Substituted>,
 }
 
 /// Point `out_link` at an entry that exists, and record the use.
@@ -81,7 +87,31 @@ pub fn store_hit(store: &Store, entry: &Path, out_link: &Path) -> Result<StoreEn
         hit: true,
         link,
         seconds: 0.0,
+        substituted: None,
     })
+}
+
+/// Point `out_link` at entry `name`, just substituted.
+pub(crate) fn substituted(
+    store: &Store,
+    name: &str,
+    s: crate::substitute::Substituted,
+    out_link: &Path,
+    obs: &mut dyn Observer,
+) -> Result<StoreEntry, Error> {
+    let path = store.entry_path(name);
+    let link = store
+        .add_root(&path, out_link)
+        .map_err(io(format!("linking {}", out_link.display())))?;
+    let entry = StoreEntry {
+        path,
+        hit: false,
+        link,
+        seconds: s.seconds,
+        substituted: Some(s),
+    };
+    obs.done(&entry);
+    Ok(entry)
 }
 
 /// Build `plan` into `store` (or find its entry, built meanwhile by
@@ -102,6 +132,11 @@ pub fn build(
         obs.done(&hit);
         return Ok(hit);
     }
+    if let Some(s) =
+        crate::substitute::substitute(store, &lock, &plan.name, &plan.substituters, obs)
+    {
+        return substituted(store, &plan.name, s, out_link, obs);
+    }
     let t0 = Instant::now();
     let entry = build_entry(store, &lock, plan, obs)?;
     let link = store
@@ -112,6 +147,7 @@ pub fn build(
         hit: false,
         link,
         seconds: t0.elapsed().as_secs_f64(),
+        substituted: None,
     };
     obs.done(&built);
     Ok(built)

@@ -176,6 +176,18 @@ pub enum Error {
         /// The kernel's whole `vermagic`.
         expected: String,
     },
+    /// A binary cache operation failed (push, pull, a key).
+    #[error(transparent)]
+    BinaryCache(#[from] kforge_binary_cache::Error),
+    /// A push to "the first substituter" of a declaration that has none.
+    #[error("{}: the declaration has no [store] substituters to push to", .0.display())]
+    NoSubstituters(PathBuf),
+    /// A push without a key to sign with.
+    #[error("a push needs a secret key to sign with")]
+    NoSigningKey,
+    /// A path that is not an entry of the store.
+    #[error("{}: not an entry of the store {}", path.display(), store.display())]
+    NotAStoreEntry { path: PathBuf, store: PathBuf },
     /// A boot test cannot be made.
     #[error("{0}")]
     Boot(String),

@@ -21,6 +21,9 @@
 //! 6. **Boot report**: [`boot::boot`] boots an entry in QEMU with its
 //!    loaders and test script, and gives a [`boot::BootReport`].
 //!
+//! Before building, [`substitute`] asks the declaration's binary caches
+//! for the entry.
+//!
 //! [`audit`] judges a resolution against hardening policies.
 //! [`conf`] is the `scripts/kconfig/conf` drop-in, built on the same engine.
 //! [`import`] turns a `.config` into a declaration, [`diff`] compares two
@@ -43,6 +46,7 @@ pub mod resolved;
 pub mod run;
 pub mod shell;
 pub mod source;
+pub mod substitute;
 pub mod update;
 
 pub use build::StoreEntry;

@@ -89,6 +89,9 @@ pub struct Plan {
     pub module_sets: Vec<ModuleSet>,
     /// The build farm compiles go to, when one answered.
     pub farm: Option<kforge_distribute::Farm>,
+    /// The binary caches asked for the entry before building (`[store]`;
+    /// not part of the key).
+    pub substituters: crate::substitute::Substituters,
     /// The compile cache the launcher names (its counts go to the manifest).
     pub compile_cache: Option<CompileCache>,
     /// What did not stop the plan but the user should know.
@@ -391,6 +394,7 @@ pub fn plan(
         vmlinux: opts.vmlinux,
         module_sets: spec.modules.values().cloned().collect(),
         farm,
+        substituters: crate::substitute::Substituters::from_spec(spec),
         compile_cache,
         warnings,
     })
@@ -539,9 +543,28 @@ pub fn memo_hit(
     store: &Store,
     opts: &BuildOptions,
 ) -> Result<Option<PathBuf>, Error> {
-    let Some(memo) = memo_key(spec, source).and_then(|k| read_memo(store, &k)) else {
+    let Some((hash, name)) = memo_entry(spec, source, store, opts) else {
         return Ok(None);
     };
+    if store.existing(&name).is_none() {
+        return Ok(None);
+    }
+    let _lock = store
+        .lock_key(&hash, &mut || {})
+        .map_err(io("locking the store key"))?;
+    Ok(store.existing(&name))
+}
+
+/// The store key and entry name an earlier resolution of the same inputs
+/// gave, whether or not the entry exists (a substituter may have it), the
+/// tools identified again. `None`: not known (resolve as usual).
+pub fn memo_entry(
+    spec: &Spec,
+    source: &SourceTree,
+    store: &Store,
+    opts: &BuildOptions,
+) -> Option<(String, String)> {
+    let memo = memo_key(spec, source).and_then(|k| read_memo(store, &k))?;
     let (_, path_var) = build_env();
     let tools: Vec<(&str, &str)> = memo
         .tools
@@ -550,18 +573,12 @@ pub fn memo_hit(
         .collect();
     let toolchain = kforge_store::Toolchain::identify(&tools, &path_var);
     if toolchain.missing().next().is_some() || missing_launcher(spec, &path_var).is_some() {
-        return Ok(None);
+        return None;
     }
     let key = key_inputs(spec, source, &memo.config_sha256, &toolchain, opts);
     let hash = key.hash();
     let name = kforge_store::entry_name(&hash, &memo.kernelversion, &spec.build.arch);
-    if store.existing(&name).is_none() {
-        return Ok(None);
-    }
-    let _lock = store
-        .lock_key(&hash, &mut || {})
-        .map_err(io("locking the store key"))?;
-    Ok(store.existing(&name))
+    Some((hash, name))
 }
 
 #[cfg(test)]

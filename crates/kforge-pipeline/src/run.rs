@@ -11,10 +11,11 @@ use kforge_declaration::Spec;
 use kforge_store::Store;
 
 use crate::boot::{self, BootReport, BootRequest, BootStart};
-use crate::build::{self, Observer, StoreEntry};
+use crate::build::{self, Observer, StoreEntry, Wait};
 use crate::plan::{self, BuildOptions, Plan};
 use crate::resolved::{self, Resolved};
 use crate::source::SourceTree;
+use crate::substitute::{self, Substituters};
 use crate::Error;
 
 /// What a front shows of the stages as they run. Every method has a
@@ -67,12 +68,40 @@ pub fn build_declaration(
     report: &mut dyn Report,
 ) -> Result<Built, Error> {
     let spec = req.spec;
+    // An entry a substituter was asked for already (and did not give).
+    let mut asked = None;
     if !req.dry_run {
         if let Some(entry) = plan::memo_hit(spec, &source, store, req.opts)? {
             report.unchanged();
             let hit = build::store_hit(store, &entry, req.out_link)?;
             report.done(&hit);
             return Ok(Built::Entry(hit));
+        }
+        // Nothing changed since an earlier resolution whose entry is not
+        // here: a binary cache may have it, and then nothing is resolved.
+        let subs = Substituters::from_spec(spec);
+        if !subs.urls.is_empty() {
+            if let Some((hash, name)) = plan::memo_entry(spec, &source, store, req.opts) {
+                let lock = store
+                    .lock_key(&hash, &mut || report.waiting(&Wait::Key { entry: &name }))
+                    .map_err(|source| Error::Io {
+                        what: "locking the store key".into(),
+                        source,
+                    })?;
+                if let Some(entry) = store.existing(&name) {
+                    drop(lock);
+                    let hit = build::store_hit(store, &entry, req.out_link)?;
+                    report.done(&hit);
+                    return Ok(Built::Entry(hit));
+                }
+                if let Some(s) = substitute::substitute(store, &lock, &name, &subs, report) {
+                    drop(lock);
+                    report.unchanged();
+                    let e = build::substituted(store, &name, s, req.out_link, report)?;
+                    return Ok(Built::Entry(e));
+                }
+                asked = Some(name);
+            }
         }
     }
     let t0 = Instant::now();
@@ -84,7 +113,10 @@ pub fn build_declaration(
             r
         }
     };
-    let plan = plan::plan(spec, source, &r, store, req.opts)?;
+    let mut plan = plan::plan(spec, source, &r, store, req.opts)?;
+    if asked.as_deref() == Some(plan.name.as_str()) {
+        plan.substituters = Substituters::default();
+    }
     report.planned(&r, &plan, t0.elapsed().as_secs_f64());
     if req.dry_run {
         return Ok(Built::DryRun(Box::new(plan)));

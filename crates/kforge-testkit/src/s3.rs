@@ -3,6 +3,13 @@
 //! s3s-fs@0.14.1 --locked --features binary`, which scripts/test runs when
 //! it is missing), with a root in a temporary directory and one access key.
 //! Stopped and removed when the [`Server`] is dropped.
+//!
+//! s3s-fs keeps each bucket as a directory of its root and each object as
+//! a file under it (`bucket/prefix/name`), its metadata in hidden JSON
+//! files beside the buckets, so a test can damage an object in place. It
+//! is lenient where S3 is not: a PUT into a bucket that does not exist
+//! makes it, a GET from one answers `NoSuchKey`, and there are no
+//! per-bucket permissions (one access key, which may do everything).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -64,6 +71,28 @@ impl Server {
     /// The directory the server keeps its buckets in.
     pub fn root(&self) -> &Path {
         self.root.path()
+    }
+
+    /// Where the objects of `bucket` are: `bucket/prefix/name` under it.
+    pub fn bucket_dir(&self, bucket: &str) -> PathBuf {
+        self.root.path().join(bucket)
+    }
+
+    /// A binary cache URL for `prefix` in `bucket`:
+    /// `s3://BUCKET/PREFIX?endpoint=...&region=us-east-1`.
+    pub fn url(&self, bucket: &str, prefix: &str) -> String {
+        format!(
+            "s3://{bucket}/{prefix}?endpoint={}&region=us-east-1",
+            self.endpoint
+        )
+    }
+
+    /// The environment that gives a client this server's credentials.
+    pub fn env(&self) -> [(&'static str, String); 2] {
+        [
+            ("AWS_ACCESS_KEY_ID", self.access_key.clone()),
+            ("AWS_SECRET_ACCESS_KEY", self.secret_key.clone()),
+        ]
     }
 }
 

@@ -48,6 +48,15 @@ pub struct BuildArgs {
     /// default: `[build] distribute`
     #[arg(long, value_name = "FARM")]
     pub distribute: Option<kforge_pipeline::plan::FarmChoice>,
+    /// After the build (or a store hit, or a substitution), push the entry
+    /// to this binary cache (`--push=DEST`; `--push` alone: the first of
+    /// `[store] substituters`), signed with --key
+    #[arg(long, value_name = "DEST", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+    pub push: Option<String>,
+    /// The secret key --push signs with (NAME.secret from `kforge store
+    /// keygen`); default: the file `KFORGE_SIGNING_KEY` names
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
     /// Build for this architecture instead of `[build] arch` (a job of
     /// `kforge matrix --arch`)
     #[arg(long, value_name = "ARCH")]
@@ -113,7 +122,25 @@ pub fn run(args: BuildArgs) -> i32 {
                 dry_run: args.dry_run,
                 probe_cache: !args.no_probe_cache,
             };
-            build(&store, &req, args.tree.as_deref(), &mut Progress::default())
+            let dest = match args.push.as_deref() {
+                Some("") => Some(push_dest(&spec)?),
+                Some(d) => Some(d.to_string()),
+                None => None,
+            };
+            let key = match &dest {
+                Some(_) => Some(kforge_pipeline::substitute::signing_key(args.key.clone())?),
+                None => None,
+            };
+            let built = build(&store, &req, args.tree.as_deref(), &mut Progress::default())?;
+            if let (Some(dest), Some(key), Built::Entry(e)) = (dest, &key, &built) {
+                let entry = e.path.display().to_string();
+                let (name, pushed) = kforge_pipeline::substitute::push(&store, &entry, &dest, key)?;
+                eprintln!(
+                    "{}",
+                    kforge_diagnostics::cache::pushed(&name, &dest, &pushed)
+                );
+            }
+            Ok(built)
         });
     match built {
         Ok(Built::Entry(entry)) => {
@@ -128,6 +155,14 @@ pub fn run(args: BuildArgs) -> i32 {
             eprint!("{}", kforge_diagnostics::errors::error(&e));
             1
         }
+    }
+}
+
+/// `--push` without a destination: the declaration's first substituter.
+fn push_dest(spec: &Spec) -> Result<String, Error> {
+    match spec.store.substituters.first() {
+        Some((url, _)) => Ok(url.clone()),
+        None => Err(Error::NoSubstituters(spec.path.clone())),
     }
 }
 
@@ -150,14 +185,20 @@ pub fn run_matrix(args: MatrixArgs) -> i32 {
         arches: args.arch,
         toolchains: args.toolchain,
     };
+    // Cached: in this store, or in one of each declaration's substituters.
+    let mut cache = kforge_pipeline::substitute::MatrixCache::new(&store);
     let jobs = matrix::jobs(
         &store,
         &args.specs,
         &axes,
         args.tree.as_deref(),
-        &mut matrix::LocalStore(&store),
+        &mut cache,
         crate::progress(),
     );
+    for (url, e) in std::mem::take(&mut cache.unavailable) {
+        let miss = kforge_pipeline::substitute::Miss::Unavailable(e);
+        eprintln!("{}", kforge_diagnostics::cache::miss(&url, &miss));
+    }
     match jobs.map(|jobs| matrix::render(&jobs, args.format)) {
         Ok(Ok(text)) => {
             crate::write_stdout(text.as_bytes());

@@ -24,6 +24,7 @@ mod kconfig_cmd;
 mod menuconfig_cmd;
 mod modules_cmd;
 mod shell_cmd;
+mod store_cmd;
 mod test_cmd;
 mod update_cmd;
 
@@ -53,6 +54,9 @@ enum Cmd {
     Matrix(Box<build_cmd::MatrixArgs>),
     /// Remove the store entries no result link points at; collect the probe cache
     Gc(Box<build_cmd::GcArgs>),
+    /// Signing keys, and store entries pushed to and pulled from binary
+    /// caches (S3, HTTP, directories)
+    Store(Box<store_cmd::StoreArgs>),
     /// Compare two configurations (.config files or declarations), grouped
     /// by menu, with the reasons of a declaration's values
     Diff(Box<diff_cmd::DiffArgs>),
@@ -116,6 +120,7 @@ fn main() {
         Cmd::Menuconfig(a) => menuconfig_cmd::run(*a),
         Cmd::Build(a) => build_cmd::run(*a),
         Cmd::Gc(a) => build_cmd::run_gc(*a),
+        Cmd::Store(a) => store_cmd::run(*a),
         Cmd::Matrix(a) => build_cmd::run_matrix(*a),
         Cmd::Depmod(a) => depmod_cmd::run(*a),
         Cmd::Modules(a) => modules_cmd::run(*a),

@@ -5,3 +5,4 @@ mod errors;
 mod externals;
 mod follows;
 mod load;
+mod store;

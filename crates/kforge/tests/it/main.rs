@@ -18,6 +18,7 @@ mod parse_cache;
 mod probe_cache;
 mod rules;
 mod stdout_errors;
+mod store_cmd;
 mod test_cmd;
 mod update;
 mod update_check;
