@@ -185,6 +185,9 @@ impl Cache {
             url: url.to_string(),
             reason,
         })?;
+        // object_store's HTTP client takes rustls' process-wide provider:
+        // ring (an error only says one is installed already).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -5,10 +5,10 @@
 //! A cache is shared between machines through its own backend (sccache's
 //! S3 bucket, `SCCACHE_BUCKET` and `SCCACHE_ENDPOINT`, credentials in
 //! `AWS_*`): those variables pass from the caller to make, never into the
-//! store key (a cached object file is the object file). sccache's hashes do
-//! not depend on where the source tree and the build directory are, so a
-//! build in another store or on another machine is served from the same
-//! objects (tested: two stores, two tree places, one bucket).
+//! store key (a cached object file is the object file). The reproducible
+//! build's prefix maps name the tree and the build directory in every
+//! compile command, which sccache hashes: machines of one layout (one
+//! `HOME`, the tree at one path) share objects, others do not.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
