@@ -85,14 +85,7 @@ fn push_and_pull_through_a_directory() {
     let url = format!("file://{}", d.path().join("cache").display());
     let key = d.path().join("ci-1.secret");
     // Pushed by a path into the entry (as ./result would be).
-    let o = kforge(&a, d.path())
-        .args(["store", "push"])
-        .arg(&entry)
-        .arg(&url)
-        .arg("--key")
-        .arg(&key)
-        .output()
-        .unwrap();
+    let o = push(&mut kforge(&a, d.path()), &entry, &url, &key);
     assert!(o.status.success(), "{}", text(&o));
     assert!(
         stderr(&o).contains(&format!("kforge: pushed {} to {url}", name('a'))),
@@ -334,31 +327,26 @@ mod oracle {
         let key = d.path().join("ci-1.secret");
 
         // ---- wrong credentials: access denied, with the server's reason
-        let o = kforge(&shared.cache, d.path())
-            .env("AWS_ACCESS_KEY_ID", &server.access_key)
-            .env("AWS_SECRET_ACCESS_KEY", "wrong")
-            .args(["store", "push"])
-            .arg(&entry)
-            .arg(&url)
-            .arg("--key")
-            .arg(&key)
-            .output()
-            .unwrap();
+        let o = push(
+            kforge(&shared.cache, d.path())
+                .env("AWS_ACCESS_KEY_ID", &server.access_key)
+                .env("AWS_SECRET_ACCESS_KEY", "wrong"),
+            &entry,
+            &url,
+            &key,
+        );
         assert_eq!(o.status.code(), Some(1), "{}", text(&o));
         assert!(stderr(&o).contains("access denied"), "{}", text(&o));
         assert!(stderr(&o).contains("SignatureDoesNotMatch"), "{}", text(&o));
 
         // ---- the push
         let t = Instant::now();
-        let o = kforge(&shared.cache, d.path())
-            .envs(server.env())
-            .args(["store", "push"])
-            .arg(&entry)
-            .arg(&url)
-            .arg("--key")
-            .arg(&key)
-            .output()
-            .unwrap();
+        let o = push(
+            kforge(&shared.cache, d.path()).envs(server.env()),
+            &entry,
+            &url,
+            &key,
+        );
         assert!(o.status.success(), "{}", text(&o));
         eprintln!(
             "push: {:.2}s: {}",
@@ -367,11 +355,7 @@ mod oracle {
         );
 
         // ---- kforge build in an empty store, past a closed port
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = kforge_testkit::free_port();
         let closed = format!("s3://kernels/ci?endpoint=http://127.0.0.1:{port}");
         let spec = variant(
             d.path(),
@@ -500,4 +484,15 @@ fn matrix_asks_the_substituters() {
     assert!(o.status.success(), "{}", text(&o));
     let (job, _) = matrix();
     assert_eq!(job["cached"], url.as_str(), "{job}");
+}
+
+/// `kforge store push ENTRY URL --key KEY` run by `c`.
+fn push(c: &mut Command, entry: &Path, url: &str, key: &Path) -> Output {
+    c.args(["store", "push"])
+        .arg(entry)
+        .arg(url)
+        .arg("--key")
+        .arg(key)
+        .output()
+        .unwrap()
 }
