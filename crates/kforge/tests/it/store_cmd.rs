@@ -436,11 +436,7 @@ fn matrix_asks_the_substituters() {
     let cache_dir = d.path().join("bincache");
     std::fs::create_dir_all(&cache_dir).unwrap();
     let url = format!("file://{}", cache_dir.display());
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = kforge_testkit::free_port();
     let closed = format!("http://127.0.0.1:{port}/cache");
     let spec = d.path().join("router.toml");
     std::fs::write(
