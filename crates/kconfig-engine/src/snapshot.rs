@@ -69,8 +69,11 @@ pub struct CachedLoad {
     pub env: Vec<(String, Option<String>)>,
     /// See [`LoadInputs::shell`].
     pub shell: Vec<(String, String)>,
-    /// What [`Kconfig::snapshot`] gave.
-    pub snapshot: Vec<u8>,
+    /// The bytes the store read, holding what [`Kconfig::snapshot`] gave
+    /// at [`CachedLoad::snapshot`] (a store need not copy it out).
+    pub bytes: Vec<u8>,
+    /// Where the snapshot lies in [`CachedLoad::bytes`].
+    pub snapshot: std::ops::Range<usize>,
 }
 
 /// A store of parsed trees for [`Kconfig::load_cached`].
@@ -139,7 +142,11 @@ impl Kconfig {
                     .iter()
                     .all(|(c, v)| crate::preprocess::shell_output_value(&opts.shell.run(c)) == *v)
             {
-                if let Ok(kc) = Kconfig::from_snapshot(&stored.snapshot, opts.env.clone()) {
+                let snapshot = stored
+                    .bytes
+                    .get(stored.snapshot.clone())
+                    .unwrap_or_default();
+                if let Ok(kc) = Kconfig::from_snapshot(snapshot, opts.env.clone()) {
                     return (Ok(kc), CacheOutcome::Hit);
                 }
             }

@@ -108,9 +108,10 @@ use pack::{Key, Pack};
 /// Environment variables left out of the key: make's bookkeeping
 /// (`MAKEFLAGS`, `MAKELEVEL`, `MFLAGS`, `MAKEOVERRIDES`, `MAKE_TERMOUT`,
 /// `MAKE_TERMERR`, `GNUMAKEFLAGS`) and shell bookkeeping (`OLDPWD`, `SHLVL`,
-/// `_`). They differ between otherwise identical runs (job-server file
-/// descriptors, nesting depth, the last command) and do not change what a
-/// configuration probe prints. They are still passed to the command.
+/// `_`), and hyperfine's `HYPERFINE_RANDOMIZED_ENVIRONMENT_OFFSET`. They
+/// differ between otherwise identical runs (job-server file descriptors,
+/// nesting depth, the last command, a random padding) and do not change
+/// what a configuration probe prints. They are still passed to the command.
 pub const VOLATILE_ENV: &[&str] = &[
     "MAKEFLAGS",
     "MAKELEVEL",
@@ -122,6 +123,7 @@ pub const VOLATILE_ENV: &[&str] = &[
     "SHLVL",
     "_",
     "GNUMAKEFLAGS",
+    "HYPERFINE_RANDOMIZED_ENVIRONMENT_OFFSET",
 ];
 
 /// Commands whose output reveals which directory they run in, or that
@@ -206,8 +208,9 @@ pub struct ProbeCache {
     writable: OnceLock<bool>,
     /// This group's pack, loaded on first need.
     pack: Mutex<Option<Pack>>,
-    /// Scripts read so far, by identity.
-    scripts: Mutex<HashMap<Vec<u8>, Arc<ScriptInfo>>>,
+    /// Files read so far, by identity: what the script says, `None` for
+    /// a file that is not a script.
+    scripts: Mutex<HashMap<Vec<u8>, Option<Arc<ScriptInfo>>>>,
     hits: AtomicU64,
     misses: AtomicU64,
     /// Commands looked up by `run`, first occurrence order.
@@ -341,6 +344,12 @@ impl ProbeCache {
     }
 
     fn key(&self, command: &str) -> (Key, DirUse) {
+        self.key_with(command, &mut LookupMemo::default())
+    }
+
+    /// [`ProbeCache::key`], looking files up through `memo`, which a batch
+    /// of keys computed at one time shares.
+    fn key_with(&self, command: &str, memo: &mut LookupMemo) -> (Key, DirUse) {
         let env = &self.keyed_env;
         let mut h = Sha256::new();
         field(&mut h, &self.group);
@@ -352,8 +361,8 @@ impl ProbeCache {
             if !done.insert(word.clone()) {
                 continue;
             }
-            path_dep |= reveals_dir(&word) || self.names_local_file(&word, true);
-            let Some((canonical, id)) = self.resolve_word(&word, env) else {
+            path_dep |= reveals_dir(&word) || self.names_local_file(&word, true, memo);
+            let Some((canonical, id)) = self.resolve_word(&word, env, memo) else {
                 continue;
             };
             field(&mut h, b"tool");
@@ -370,7 +379,7 @@ impl ProbeCache {
                     continue;
                 };
                 for sibling in &info.siblings {
-                    if let Some(sid) = file_identity(sibling) {
+                    if let Some((_, sid)) = memo.identity(sibling) {
                         field(&mut h, b"sibling");
                         field(&mut h, &sid);
                         if depth < SCRIPT_DEPTH {
@@ -386,7 +395,7 @@ impl ProbeCache {
                 || info
                     .relative_words
                     .iter()
-                    .any(|w| self.names_local_file(w, false));
+                    .any(|w| self.names_local_file(w, false, memo));
         }
         for name in &self.dir_vars {
             let mentioned =
@@ -413,7 +422,7 @@ impl ProbeCache {
     /// Whether `word`, relative, names something in the working directory.
     /// `any_word`: any word not starting with `/`, `-` or `$` counts, and
     /// `.` and `..`; otherwise only words with a `/` or a leading `.`.
-    fn names_local_file(&self, word: &str, any_word: bool) -> bool {
+    fn names_local_file(&self, word: &str, any_word: bool, memo: &mut LookupMemo) -> bool {
         if word.is_empty() || word.starts_with(['/', '-', '$']) {
             return false;
         }
@@ -423,7 +432,11 @@ impl ProbeCache {
         if !any_word && !word.contains('/') && !word.starts_with('.') {
             return false;
         }
-        fs::symlink_metadata(self.cwd.join(word)).is_ok()
+        let cwd = &self.cwd;
+        *memo
+            .local
+            .entry(word.to_string())
+            .or_insert_with(|| fs::symlink_metadata(cwd.join(word)).is_ok())
     }
 
     /// Whether the working directory is writable: a scratch directory can
@@ -449,11 +462,11 @@ impl ProbeCache {
     /// What the script at `path` (of identity `id`) says, if it is one.
     fn script_info(&self, path: &Path, id: &[u8]) -> Option<Arc<ScriptInfo>> {
         if let Some(info) = lock(&self.scripts).get(id) {
-            return Some(Arc::clone(info));
+            return info.clone();
         }
-        let info = Arc::new(read_script(path)?);
-        lock(&self.scripts).insert(id.to_vec(), Arc::clone(&info));
-        Some(info)
+        let info = read_script(path).map(Arc::new);
+        lock(&self.scripts).insert(id.to_vec(), info.clone());
+        info
     }
 
     /// Run `f` on this cache's pack, loading it first if needed.
@@ -481,10 +494,11 @@ impl ProbeCache {
             return;
         }
         let mut unique = HashSet::new();
+        let mut memo = LookupMemo::default();
         let keyed: Vec<(&str, Key)> = commands
             .iter()
             .filter(|c| unique.insert(c.as_str()))
-            .map(|c| (c.as_str(), self.key(c).0))
+            .map(|c| (c.as_str(), self.key_with(c, &mut memo).0))
             .collect();
         {
             let mut fresh = lock(&self.fresh_keys);
@@ -632,6 +646,7 @@ impl ProbeCache {
         &self,
         word: &str,
         env: &BTreeMap<String, String>,
+        memo: &mut LookupMemo,
     ) -> Option<(PathBuf, Vec<u8>)> {
         if word.is_empty() {
             return None;
@@ -643,7 +658,7 @@ impl ProbeCache {
             } else {
                 self.cwd.join(p)
             };
-            return identity_with_path(&full);
+            return memo.identity(&full);
         }
         if word.starts_with('-') || SHELL_BUILTINS.contains(&word) {
             return None;
@@ -658,11 +673,47 @@ impl ProbeCache {
                 self.cwd.join(entry)
             };
             let candidate = dir.join(word);
-            if is_executable_file(&candidate) {
-                return identity_with_path(&candidate);
+            if memo.is_executable_file(&candidate) {
+                return memo.identity(&candidate);
             }
         }
         None
+    }
+}
+
+/// What one batch of keys, computed at one time, found in the file system:
+/// every probe of a kernel tree names the same tools, the same words and
+/// the same scripts, which are looked at once per batch instead of once per
+/// probe (some 10,000 `stat` calls for a tree, most of them failing along
+/// `PATH`). A batch runs no probe between its keys, so what it found holds
+/// for all of them; the next batch looks again.
+#[derive(Default)]
+struct LookupMemo {
+    /// [`identity_with_path`] by path.
+    identities: HashMap<PathBuf, Option<(PathBuf, Vec<u8>)>>,
+    /// [`is_executable_file`] by path.
+    executables: HashMap<PathBuf, bool>,
+    /// Whether a word names something in the working directory.
+    local: HashMap<String, bool>,
+}
+
+impl LookupMemo {
+    fn identity(&mut self, p: &Path) -> Option<(PathBuf, Vec<u8>)> {
+        if let Some(found) = self.identities.get(p) {
+            return found.clone();
+        }
+        let found = identity_with_path(p);
+        self.identities.insert(p.to_path_buf(), found.clone());
+        found
+    }
+
+    fn is_executable_file(&mut self, p: &Path) -> bool {
+        if let Some(&found) = self.executables.get(p) {
+            return found;
+        }
+        let found = is_executable_file(p);
+        self.executables.insert(p.to_path_buf(), found);
+        found
     }
 }
 
@@ -688,12 +739,14 @@ fn reveals_dir(word: &str) -> bool {
 /// (no `#!`), or cannot be read.
 fn read_script(path: &Path) -> Option<ScriptInfo> {
     use std::io::Read;
-    let f = fs::File::open(path).ok()?;
-    let mut data = Vec::new();
-    f.take(SCRIPT_LIMIT + 1).read_to_end(&mut data).ok()?;
-    if !data.starts_with(b"#!") {
+    let mut f = fs::File::open(path).ok()?;
+    // Two bytes say whether it is a script: a compiler is not read further.
+    let mut data = vec![0u8; 2];
+    f.read_exact(&mut data).ok()?;
+    if data != b"#!" {
         return None;
     }
+    f.take(SCRIPT_LIMIT - 1).read_to_end(&mut data).ok()?;
     if data.len() as u64 > SCRIPT_LIMIT {
         return Some(ScriptInfo {
             reveals_dir: true,

@@ -124,18 +124,7 @@ impl ParseCache for TreeCache {
         if entry.key != key {
             return None;
         }
-        let mut refreshed = false;
-        let now = SystemTime::now();
-        let mut missing = MissingDirs::default();
-        for f in &mut entry.files {
-            if f.seen.is_none() && missing.covers(&f.path) {
-                continue;
-            }
-            match check(f, now)? {
-                Check::Same => {}
-                Check::Refreshed => refreshed = true,
-            }
-        }
+        let refreshed = check_all(&mut entry.files, SystemTime::now())?;
         if refreshed {
             let _ = kforge_fs::write_atomic(path, entry.encode());
         }
@@ -144,6 +133,7 @@ impl ParseCache for TreeCache {
         Some(CachedLoad {
             env: entry.env,
             shell: entry.shell,
+            bytes: entry.bytes,
             snapshot: entry.snapshot,
         })
     }
@@ -159,10 +149,49 @@ impl ParseCache for TreeCache {
             files,
             env: inputs.env.clone(),
             shell: inputs.shell.clone(),
-            snapshot: snapshot.to_vec(),
+            bytes: snapshot.to_vec(),
+            snapshot: 0..snapshot.len(),
         };
         let _ = kforge_fs::write_atomic(path, entry.encode());
     }
+}
+
+/// [`check`] every file, on every core (some 1,500 `stat` calls for a
+/// kernel tree): `None` when one changed, else whether one was refreshed.
+fn check_all(files: &mut [FileRecord], now: SystemTime) -> Option<bool> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = files.len().div_ceil(threads).max(256);
+    let check_chunk = |files: &mut [FileRecord]| -> Option<bool> {
+        let mut refreshed = false;
+        let mut missing = MissingDirs::default();
+        for f in files {
+            if f.seen.is_none() && missing.covers(&f.path) {
+                continue;
+            }
+            match check(f, now)? {
+                Check::Same => {}
+                Check::Refreshed => refreshed = true,
+            }
+        }
+        Some(refreshed)
+    };
+    if files.len() <= chunk {
+        return check_chunk(files);
+    }
+    std::thread::scope(|scope| {
+        let mut chunks = files.chunks_mut(chunk);
+        let first = chunks.next().unwrap_or_default();
+        let others: Vec<_> = chunks.map(|c| scope.spawn(|| check_chunk(c))).collect();
+        let mut refreshed = check_chunk(first);
+        for h in others {
+            let r = h.join().unwrap_or(None);
+            refreshed = match (refreshed, r) {
+                (Some(a), Some(b)) => Some(a || b),
+                _ => None,
+            };
+        }
+        refreshed
+    })
 }
 
 enum Check {
@@ -316,14 +345,18 @@ struct Entry {
     files: Vec<FileRecord>,
     env: Vec<(String, Option<String>)>,
     shell: Vec<(String, String)>,
-    snapshot: Vec<u8>,
+    /// Bytes holding the snapshot at `snapshot` (the whole file as read,
+    /// so a lookup does not copy 6 MB out of it).
+    bytes: Vec<u8>,
+    snapshot: std::ops::Range<usize>,
 }
 
 impl Entry {
     /// MAGIC, CRC-32 of the rest, the rest's length, the header, the
     /// snapshot last.
     fn encode(&self) -> Vec<u8> {
-        let mut b = Vec::with_capacity(self.snapshot.len() + 256 * 1024);
+        let snapshot = &self.bytes[self.snapshot.clone()];
+        let mut b = Vec::with_capacity(snapshot.len() + 256 * 1024);
         put(&mut b, self.key.as_bytes());
         put_u32(&mut b, self.files.len());
         for f in &self.files {
@@ -355,7 +388,7 @@ impl Entry {
             put(&mut b, c.as_bytes());
             put(&mut b, v.as_bytes());
         }
-        b.extend_from_slice(&self.snapshot);
+        b.extend_from_slice(snapshot);
         let mut out = Vec::with_capacity(b.len() + 32);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&crc32fast::hash(&b).to_le_bytes());
@@ -365,7 +398,7 @@ impl Entry {
     }
 
     /// The entry in `bytes`, or `None` when they are not a whole, intact one.
-    fn decode(mut bytes: Vec<u8>) -> Option<Entry> {
+    fn decode(bytes: Vec<u8>) -> Option<Entry> {
         let head = MAGIC.len() + 12;
         if bytes.len() < head || &bytes[..MAGIC.len()] != MAGIC {
             return None;
@@ -417,13 +450,13 @@ impl Entry {
             shell.push((r.string()?, r.string()?));
         }
         let at = head + r.pos;
-        bytes.drain(..at);
         Some(Entry {
             key,
             files,
             env,
             shell,
-            snapshot: bytes,
+            snapshot: at..bytes.len(),
+            bytes,
         })
     }
 }
@@ -517,7 +550,7 @@ mod tests {
             b"SNAP",
         );
         let got = c.fetch("key").unwrap();
-        assert_eq!(got.snapshot, b"SNAP");
+        assert_eq!(&got.bytes[got.snapshot], b"SNAP");
         assert_eq!(got.env, inputs(&[]).env);
         assert_eq!(got.shell, inputs(&[]).shell);
         assert!(c.fetch("other key").is_none());

@@ -264,7 +264,8 @@ impl ParseCache for MemCache {
         (k == key && files_hold).then(|| CachedLoad {
             env: inputs.env.clone(),
             shell: inputs.shell.clone(),
-            snapshot: snap.clone(),
+            bytes: snap.clone(),
+            snapshot: 0..snap.len(),
         })
     }
     fn store(&self, key: &str, inputs: &LoadInputs, snapshot: &[u8]) {
