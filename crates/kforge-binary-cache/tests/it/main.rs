@@ -2,5 +2,4 @@
 
 mod common;
 mod file_cache;
-#[cfg(feature = "oracle-tests")]
 mod s3;

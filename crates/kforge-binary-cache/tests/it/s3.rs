@@ -1,5 +1,6 @@
-//! The oracle tier: a real S3 server (s3s-fs, started by the test on
-//! 127.0.0.1). Push and pull through S3, idempotent; wrong credentials are
+//! A real S3 server (s3s over its file system backend, served by the test
+//! itself on 127.0.0.1: hermetic, nothing to install). Push and pull through S3, idempotent;
+//! wrong credentials, and a key without permission on the bucket, are
 //! access denied with the server's reason; a damaged object is refused.
 
 use kforge_binary_cache::{Cache, Credentials, Error, SecretKey};
@@ -28,7 +29,7 @@ fn push_and_pull_through_s3() {
     assert!(!cache.contains(&name('a')).unwrap());
     let p = cache.push(&store, &name('a'), &key).unwrap();
     assert!(!p.already, "{p:?}");
-    // The objects, where s3s-fs keeps them.
+    // The objects, where the server's file system backend keeps them.
     let dir = server.bucket_dir("kernels").join("ci/x86");
     assert!(dir.join(format!("{}.manifest", name('a'))).is_file());
     assert!(dir.join(format!("{}.tar.zst", name('a'))).is_file());
@@ -91,6 +92,47 @@ fn wrong_credentials_are_access_denied_with_the_reason() {
             .count(),
         0
     );
+}
+
+#[test]
+fn a_bucket_without_permission_is_access_denied_with_the_reason() {
+    let server = Server::start();
+    server.bucket("kernels");
+    server.bucket("other");
+    let d = tempfile::tempdir().unwrap();
+    let (store, _) = store_with_entry(d.path(), &name('a'));
+    let key = SecretKey::generate("ci-1").unwrap();
+    // A key the server lets use the bucket `other` only.
+    let [(_, access), (_, secret)] = server.key_for_bucket("other");
+    let limited = Some(Credentials {
+        access_key_id: access,
+        secret_access_key: secret,
+        session_token: None,
+    });
+    let denied = Cache::open_as(&server.url("kernels", "p"), limited.clone(), false).unwrap();
+    let e = denied.push(&store, &name('a'), &key).unwrap_err();
+    assert!(matches!(e, Error::AccessDenied { .. }), "{e:?}");
+    let text = e.to_string();
+    assert!(text.contains("access denied"), "{text}");
+    assert!(text.contains("AccessDenied"), "{text}");
+    let e = denied.contains(&name('a')).unwrap_err();
+    assert!(matches!(e, Error::AccessDenied { .. }), "{e:?}");
+    let fresh = Store::new(d.path().join("b"));
+    let e = denied
+        .pull(&fresh, &name('a'), &[key.public()])
+        .unwrap_err();
+    assert!(matches!(e, Error::AccessDenied { .. }), "{e:?}");
+    assert!(store_contents(&fresh).is_empty());
+    assert_eq!(
+        std::fs::read_dir(server.bucket_dir("kernels"))
+            .unwrap()
+            .count(),
+        0
+    );
+    // The same key in its own bucket: the push goes through.
+    let allowed = Cache::open_as(&server.url("other", "p"), limited, false).unwrap();
+    assert!(!allowed.push(&store, &name('a'), &key).unwrap().already);
+    assert!(allowed.contains(&name('a')).unwrap());
 }
 
 #[test]

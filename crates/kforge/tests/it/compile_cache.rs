@@ -1,5 +1,5 @@
 //! `[build] launcher = "sccache"` with sccache's S3 backend, against a
-//! real S3 server (s3s-fs) on 127.0.0.1: a build fills the bucket; the same
+//! real S3 server (s3s, `kforge_testkit::s3`) on 127.0.0.1: a build fills the bucket; the same
 //! build again after its tree, store and build directory were removed and
 //! put back at the same place, with another sccache server (a second
 //! machine of the same layout), is served from it; each entry's manifest

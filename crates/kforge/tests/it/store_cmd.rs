@@ -3,7 +3,7 @@
 //! The hermetic tier works on a small hand-made entry and a `file://`
 //! cache: keygen, push and pull, a refusal with its reason, errors in
 //! `[store]` with their place. The oracle tier (feature `oracle-tests`)
-//! uses a real S3 server (s3s-fs, `kforge_testkit::s3`) and the QEMU
+//! uses a real S3 server (s3s over its file system backend, `kforge_testkit::s3`) and the QEMU
 //! example's entry from the shared store (built by whichever real-build
 //! test comes first; this one builds nothing more): pushed, then
 //! substituted into an empty store by `kforge build`, past an unreachable
@@ -338,6 +338,17 @@ mod oracle {
         assert_eq!(o.status.code(), Some(1), "{}", text(&o));
         assert!(stderr(&o).contains("access denied"), "{}", text(&o));
         assert!(stderr(&o).contains("SignatureDoesNotMatch"), "{}", text(&o));
+
+        // ---- a key without permission on the bucket: access denied too
+        let o = push(
+            kforge(&shared.cache, d.path()).envs(server.key_for_bucket("elsewhere")),
+            &entry,
+            &url,
+            &key,
+        );
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        assert!(stderr(&o).contains("access denied"), "{}", text(&o));
+        assert!(stderr(&o).contains("AccessDenied"), "{}", text(&o));
 
         // ---- the push
         let t = Instant::now();
