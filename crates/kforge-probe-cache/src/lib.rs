@@ -108,10 +108,11 @@ use pack::{Key, Pack};
 /// Environment variables left out of the key: make's bookkeeping
 /// (`MAKEFLAGS`, `MAKELEVEL`, `MFLAGS`, `MAKEOVERRIDES`, `MAKE_TERMOUT`,
 /// `MAKE_TERMERR`, `GNUMAKEFLAGS`) and shell bookkeeping (`OLDPWD`, `SHLVL`,
-/// `_`), and hyperfine's `HYPERFINE_RANDOMIZED_ENVIRONMENT_OFFSET`. They
-/// differ between otherwise identical runs (job-server file descriptors,
-/// nesting depth, the last command, a random padding) and do not change
-/// what a configuration probe prints. They are still passed to the command.
+/// `_`), hyperfine's `HYPERFINE_RANDOMIZED_ENVIRONMENT_OFFSET`, and
+/// kforge's own `KFORGE_NO_PARSE_CACHE`. They differ between otherwise
+/// identical runs (job-server file descriptors, nesting depth, the last
+/// command, a random padding, a switch of kforge's) and do not change what
+/// a configuration probe prints. They are still passed to the command.
 pub const VOLATILE_ENV: &[&str] = &[
     "MAKEFLAGS",
     "MAKELEVEL",
@@ -124,6 +125,7 @@ pub const VOLATILE_ENV: &[&str] = &[
     "_",
     "GNUMAKEFLAGS",
     "HYPERFINE_RANDOMIZED_ENVIRONMENT_OFFSET",
+    "KFORGE_NO_PARSE_CACHE",
 ];
 
 /// Commands whose output reveals which directory they run in, or that
