@@ -195,16 +195,25 @@ impl Target {
             .map(|(n, _)| n.clone())
             .collect();
 
+        // Which of the input's symbols are choice members (the tree's
+        // shape: the same whatever values it holds).
+        let choice_members: BTreeSet<&str> = target_values
+            .iter()
+            .filter(|(n, _)| kc.find(n).is_some_and(|s| kc.is_choice_value(s)))
+            .map(|(n, _)| n.as_str())
+            .collect();
+        let is_choice_member = |name: &str| choice_members.contains(name);
+
+        // One tree serves the base and every round: resolution restarts it
+        // each time, as a new load would be.
         // ---- the base, resolved with no requests
-        let mut base_tree = load(&opts)?;
         let empty = kforge_resolve::Input::on(opts.base.clone());
-        let base_res = kforge_resolve::resolve(&mut base_tree.kc, &empty)?;
+        let base_res = kforge_resolve::resolve(kc, &empty)?;
         let base_values: BTreeMap<String, String> =
             parse_config(&base_res.config).into_iter().collect();
-        let bkc = &base_tree.kc;
         let visible_in_base = |name: &str| {
-            bkc.find(name)
-                .is_some_and(|s| bkc.sym(s).visible != kconfig_engine::Tri::No)
+            kc.find(name)
+                .is_some_and(|s| kc.sym(s).visible != kconfig_engine::Tri::No)
         };
 
         // ---- the requests, then rounds of resolution until it is the target
@@ -213,8 +222,6 @@ impl Target {
             line: 0,
             column: 0,
         };
-        let kc = &target_tree.kc;
-        let is_choice_member = |name: &str| kc.find(name).is_some_and(|s| kc.is_choice_value(s));
         let mut wanted: BTreeMap<String, String> = BTreeMap::new();
         for (name, value) in &target_values {
             if !target_changeable.contains(name) || (value == "n" && is_choice_member(name)) {
@@ -235,8 +242,6 @@ impl Target {
             .map(|(i, (n, _))| (n.as_str(), i))
             .collect();
         let mut rounds = 0;
-        // One tree serves every round: resolution restarts it each time.
-        let mut t = load(&opts)?;
         let (resolved, requests) = loop {
             rounds += 1;
             let mut names: Vec<&String> = wanted.keys().collect();
@@ -249,7 +254,7 @@ impl Target {
                 requests: requests.clone(),
                 ..empty.clone()
             };
-            let res = kforge_resolve::resolve(&mut t.kc, &input)?;
+            let res = kforge_resolve::resolve(kc, &input)?;
             if same_values(&res.config, &target) || rounds == 4 {
                 break (res, requests);
             }
