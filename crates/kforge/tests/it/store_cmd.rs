@@ -326,29 +326,26 @@ mod oracle {
         let public = keygen(d.path(), "ci-1");
         let key = d.path().join("ci-1.secret");
 
-        // ---- wrong credentials: access denied, with the server's reason
-        let o = push(
-            kforge(&shared.cache, d.path())
-                .env("AWS_ACCESS_KEY_ID", &server.access_key)
-                .env("AWS_SECRET_ACCESS_KEY", "wrong"),
-            &entry,
-            &url,
-            &key,
-        );
-        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-        assert!(stderr(&o).contains("access denied"), "{}", text(&o));
-        assert!(stderr(&o).contains("SignatureDoesNotMatch"), "{}", text(&o));
-
-        // ---- a key without permission on the bucket: access denied too
-        let o = push(
-            kforge(&shared.cache, d.path()).envs(server.key_for_bucket("elsewhere")),
-            &entry,
-            &url,
-            &key,
-        );
-        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-        assert!(stderr(&o).contains("access denied"), "{}", text(&o));
-        assert!(stderr(&o).contains("AccessDenied"), "{}", text(&o));
+        // ---- refused, with the server's reason: a wrong secret, and a key
+        // the server lets use another bucket only
+        let wrong = [
+            ("AWS_ACCESS_KEY_ID", server.access_key.clone()),
+            ("AWS_SECRET_ACCESS_KEY", "wrong".to_string()),
+        ];
+        for (creds, reason) in [
+            (wrong, "SignatureDoesNotMatch"),
+            (server.key_for_bucket("elsewhere"), "AccessDenied"),
+        ] {
+            let o = push(
+                kforge(&shared.cache, d.path()).envs(creds),
+                &entry,
+                &url,
+                &key,
+            );
+            assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+            assert!(stderr(&o).contains("access denied"), "{}", text(&o));
+            assert!(stderr(&o).contains(reason), "{}", text(&o));
+        }
 
         // ---- the push
         let t = Instant::now();
