@@ -610,6 +610,37 @@ mod tests {
         let _ = fs::remove_dir_all(&d);
     }
 
+    /// A tree of more files than one thread checks: a change in any part,
+    /// the first file's or the last's, is a miss.
+    #[test]
+    fn a_change_anywhere_in_a_large_tree_is_a_miss() {
+        let d = scratch("large");
+        let files: Vec<(PathBuf, Vec<u8>)> = (0..1200)
+            .map(|i| {
+                let p = d.join(format!("Kconfig.{i}"));
+                let text = format!("config S{i}\n").into_bytes();
+                fs::write(&p, &text).unwrap();
+                age(&p);
+                (p, text)
+            })
+            .collect();
+        let recorded: Vec<(&Path, Option<&[u8]>)> = files
+            .iter()
+            .map(|(p, t)| (p.as_path(), Some(t.as_slice())))
+            .collect();
+        let c = TreeCache::new(&d.join("cache"), "group");
+        c.store("k", &inputs(&recorded), b"S");
+        assert!(c.fetch("k").is_some());
+        for i in [0, 599, 600, 1199] {
+            let (p, text) = &files[i];
+            fs::write(p, format!("config T{i}\n")).unwrap();
+            assert!(c.fetch("k").is_none(), "file {i} changed");
+            fs::write(p, text).unwrap();
+            assert!(c.fetch("k").is_some(), "file {i} back");
+        }
+        let _ = fs::remove_dir_all(&d);
+    }
+
     #[test]
     fn a_file_read_while_changing_is_hashed() {
         let d = scratch("racy");
