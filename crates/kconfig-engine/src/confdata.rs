@@ -296,6 +296,7 @@ impl Kconfig {
             s.flags &= !def_flag;
             s.def[d] = Default::default();
         }
+        self.memo.forget();
         if v61 {
             // 6.1 invalidates every value on any load and counts each choice
             // as set in the slot being loaded (its members then say which).

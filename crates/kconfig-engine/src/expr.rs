@@ -12,6 +12,14 @@ pub enum Tri {
 }
 
 impl Tri {
+    /// The value of `t as u8`, as stored (anything above 2 is `y`).
+    pub(crate) fn from_bits(b: u32) -> Tri {
+        match b {
+            0 => Tri::No,
+            1 => Tri::Mod,
+            _ => Tri::Yes,
+        }
+    }
     /// AND is the minimum.
     pub fn and(self, o: Tri) -> Tri {
         self.min(o)

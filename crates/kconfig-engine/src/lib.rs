@@ -229,6 +229,8 @@ pub struct Kconfig {
     pub(crate) config_overlay: HashMap<String, Vec<u8>>,
     /// The values as loading left them, for [`Kconfig::restart`].
     loaded: Option<Box<LoadedState>>,
+    /// Results of compound expressions under the current values.
+    pub(crate) memo: symbol::EvalMemo,
 }
 
 /// What evaluation changes in a loaded tree: each symbol's and prompt's
@@ -333,6 +335,7 @@ impl Kconfig {
             env_deps: Vec::new(),
             config_overlay: HashMap::new(),
             loaded: None,
+            memo: symbol::EvalMemo::default(),
         };
         for (name, t) in [("y", Tri::Yes), ("m", Tri::Mod), ("n", Tri::No)] {
             let id = kc.new_symbol(
@@ -465,6 +468,8 @@ impl Kconfig {
             });
         }
         kc.changed = true;
+        // what was evaluated while the tree was still being built is stale
+        kc.memo = symbol::EvalMemo::default();
         kc.loaded = Some(Box::new(kc.computed_state()));
         Ok(self)
     }
@@ -490,6 +495,7 @@ impl Kconfig {
     /// same tree can differ from reading it alone; restart first to get what
     /// the kernel's conf writes for it.
     pub fn restart(&mut self) {
+        self.memo.forget();
         let Some(l) = self.loaded.take() else {
             return;
         };

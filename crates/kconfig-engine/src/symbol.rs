@@ -66,6 +66,60 @@ pub mod flags {
     pub const DEF_USER: u32 = 0x10000;
     pub const DEF_AUTO: u32 = 0x20000;
     pub const NEED_SET_CHOICE_VALUES: u32 = 0x100000;
+    /// Ours, not the kernel's: the symbol's value is being computed, so
+    /// what it holds now is provisional (see [`super::EvalMemo`]).
+    pub const IN_CALC: u32 = 0x200000;
+}
+
+/// Remembered results of compound expressions, so that a subexpression
+/// shared by many symbols (a menu's or an `if` block's dependencies) is
+/// evaluated once per state of the values.
+///
+/// A result is kept only when no symbol it read was still being computed
+/// (a dependency loop reads the provisional value, as the kernel does), and
+/// every result is forgotten when a computed value may change: when a
+/// symbol's value is invalidated, or a choice's members are set again.
+#[derive(Clone)]
+pub(crate) struct EvalMemo {
+    /// Per expression node: `epoch << 2 | tri`, or 0 when never stored.
+    cells: Vec<u32>,
+    /// Results stored under another epoch are stale.
+    epoch: u32,
+    /// Reads of a provisional value so far (only its changes matter).
+    provisional_reads: u32,
+}
+
+impl Default for EvalMemo {
+    fn default() -> Self {
+        // epoch 0 is that of the empty cells
+        EvalMemo {
+            cells: Vec::new(),
+            epoch: 1,
+            provisional_reads: 0,
+        }
+    }
+}
+
+impl EvalMemo {
+    fn get(&self, e: ExprId) -> Option<Tri> {
+        let c = *self.cells.get(e.0 as usize)?;
+        (c >> 2 == self.epoch).then(|| Tri::from_bits(c & 3))
+    }
+    fn put(&mut self, e: ExprId, t: Tri, len: usize) {
+        let i = e.0 as usize;
+        if i >= self.cells.len() {
+            self.cells.resize(len.max(i + 1), 0);
+        }
+        self.cells[i] = self.epoch << 2 | t as u32;
+    }
+    /// Forget every stored result.
+    pub(crate) fn forget(&mut self) {
+        self.epoch += 1;
+        if self.epoch >= 1 << 30 {
+            self.cells.fill(0);
+            self.epoch = 1;
+        }
+    }
 }
 
 /// Which stored value: the user's (`.config`) or the one read back from
@@ -205,6 +259,9 @@ impl Kconfig {
         self.symbols[s.0 as usize].flags |= f;
     }
     pub(crate) fn clear_flag(&mut self, s: SymbolId, f: u32) {
+        if f & flags::VALID != 0 {
+            self.memo.forget();
+        }
         self.symbols[s.0 as usize].flags &= !f;
     }
 
@@ -278,11 +335,16 @@ impl Kconfig {
     /// Evaluate an expression (a missing one is `y`).
     pub fn eval(&mut self, e: Option<ExprId>) -> Tri {
         let Some(e) = e else { return Tri::Yes };
-        match self.exprs.get(e) {
-            Expr::Symbol(s) => {
-                self.calc_value(s);
-                self.sym(s).curr.tri
-            }
+        let node = self.exprs.get(e);
+        if let Expr::Symbol(s) = node {
+            return self.read_tri(s);
+        }
+        if let Some(t) = self.memo.get(e) {
+            return t;
+        }
+        let before = self.memo.provisional_reads;
+        let t = match node {
+            Expr::Symbol(_) => unreachable!("handled above"),
             Expr::And(a, b) => {
                 let x = self.eval(Some(a));
                 let y = self.eval(Some(b));
@@ -296,12 +358,33 @@ impl Kconfig {
             Expr::Not(a) => self.eval(Some(a)).not(),
             Expr::Compare(op, l, r) => self.eval_compare(op, l, r),
             Expr::Range(..) => Tri::No,
+        };
+        if self.memo.provisional_reads == before {
+            let len = self.exprs.nodes().len();
+            self.memo.put(e, t, len);
+        }
+        t
+    }
+
+    /// A symbol's tristate value for an expression, computing it first.
+    fn read_tri(&mut self, s: SymbolId) -> Tri {
+        self.calc_value(s);
+        self.note_read(s);
+        self.sym(s).curr.tri
+    }
+
+    /// Count a read of a value still being computed (see [`EvalMemo`]).
+    fn note_read(&mut self, s: SymbolId) {
+        if self.has_flag(s, flags::IN_CALC) {
+            self.memo.provisional_reads = self.memo.provisional_reads.wrapping_add(1);
         }
     }
 
     fn eval_compare(&mut self, op: CmpOp, l: SymbolId, r: SymbolId) -> Tri {
         self.calc_value(l);
         self.calc_value(r);
+        self.note_read(l);
+        self.note_read(r);
         let s1 = self.string_value(l);
         let s2 = self.string_value(r);
         let t1 = self.sym(l).ty;
@@ -556,6 +639,9 @@ impl Kconfig {
                 continue;
             }
             let v = if Some(s) == res { Tri::Yes } else { Tri::No };
+            if self.sym(s).curr.tri != v {
+                self.memo.forget();
+            }
             let sm = self.sym_mut(s);
             sm.curr.tri = v;
             sm.flags |= flags::VALID | flags::WRITE;
@@ -673,6 +759,7 @@ impl Kconfig {
                 return;
             }
         }
+        self.set_flag(s, flags::IN_CALC);
         self.clear_flag(s, flags::WRITE);
         self.calc_visibility(s);
         if self.sym(s).visible != Tri::No {
@@ -787,6 +874,7 @@ impl Kconfig {
         } else if self.is_choice(s) || self.has_flag(s, flags::TRANS) {
             self.clear_flag(s, flags::WRITE);
         }
+        self.clear_flag(s, flags::IN_CALC);
     }
 
     /// 6.1: give unset members of a choice the value n and mark the choice set.
@@ -803,6 +891,7 @@ impl Kconfig {
     /// Forget every computed value, as the kernel's `sym_clear_all_valid`.
     pub fn clear_all_valid(&mut self) {
         // y, m and n are not in the kernel's symbol table and stay valid
+        self.memo.forget();
         for s in &mut self.symbols[3..] {
             s.flags &= !flags::VALID;
         }

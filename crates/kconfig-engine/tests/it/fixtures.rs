@@ -85,6 +85,45 @@ fn in_memory_reads_and_renders_the_same() {
     }
 }
 
+/// The two `memo_choice` fixtures (shared dependencies read before and after
+/// a choice settles, recorded from the C conf) read one after the other
+/// into one tree, in both orders and twice: what evaluation remembers
+/// between reads must not leak into the next one.
+#[test]
+fn remembered_results_do_not_outlive_a_read() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let case = |name: &str| {
+        let d = fixtures.join(name);
+        let input = std::fs::read(d.join("config")).unwrap();
+        let want = std::fs::read_to_string(d.join("expected_config")).unwrap();
+        (input, want)
+    };
+    let (a, b) = (case("memo_choice_612"), case("memo_choice_forced_612"));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixtures.join("memo_choice_612/Kconfig"),
+        dir.path().join("Kconfig"),
+    )
+    .unwrap();
+    let srctree = dir.path().to_string_lossy().into_owned();
+    let mut kc = Kconfig::load(LoadOptions {
+        kconfig: "Kconfig".into(),
+        env: Rc::new(move |k: &str| (k == "srctree").then(|| srctree.clone())),
+        shell: Box::new(kconfig_engine::preprocess::DirectShell),
+        dialect: Some(Dialect::V6_12),
+    })
+    .unwrap_or_else(|e| panic!("{:?}", e.messages));
+    kc.silent = true;
+    for (i, (input, want)) in [&a, &b, &a, &a, &b, &b].into_iter().enumerate() {
+        kc.restart();
+        kc.set_config_text("mem", input.clone());
+        kc.read(Some("mem"));
+        // rendered twice: the second render evaluates everything again
+        assert_eq!(kc.render_config(), *want, "read {i}");
+        assert_eq!(kc.render_config(), *want, "read {i}, again");
+    }
+}
+
 /// A configuration file that is a directory reads as an empty file, as the
 /// C conf's `fopen` and failing first read make it (issue 17: `conf
 /// --defconfig=arch/powerpc/configs/44x`), also when found under
