@@ -451,8 +451,7 @@ impl<'a> Asker<'a> {
     }
 
     fn help_text(&self, m: MenuId) -> String {
-        let h = self.kc.menu(m).help.clone();
-        match h {
+        match self.kc.help(m) {
             Some(h) => format!("\n{h}\n"),
             None => "\nThere is no help available for this option.\n\n".to_string(),
         }

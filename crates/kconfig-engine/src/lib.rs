@@ -231,6 +231,8 @@ pub struct Kconfig {
     loaded: Option<Box<LoadedState>>,
     /// Results of compound expressions under the current values.
     pub(crate) memo: symbol::EvalMemo,
+    /// Every help text, one after another (see [`Kconfig::help`]).
+    pub(crate) help_texts: String,
 }
 
 /// What evaluation changes in a loaded tree: each symbol's and prompt's
@@ -336,6 +338,7 @@ impl Kconfig {
             config_overlay: HashMap::new(),
             loaded: None,
             memo: symbol::EvalMemo::default(),
+            help_texts: String::new(),
         };
         for (name, t) in [("y", Tri::Yes), ("m", Tri::Mod), ("n", Tri::No)] {
             let id = kc.new_symbol(

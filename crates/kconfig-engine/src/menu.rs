@@ -5,7 +5,7 @@
 use std::rc::Rc;
 
 use crate::expr::{Expr, ExprId};
-use crate::symbol::{flags, PropId, PropKind, SymType, SymbolId, SYM_MOD, SYM_NO};
+use crate::symbol::{flags, PropId, PropKind, SmallList, SymType, SymbolId, SYM_MOD, SYM_NO};
 use crate::{Dialect, Kconfig};
 
 /// Index of a menu node in the tree's arena.
@@ -26,11 +26,21 @@ pub struct Menu {
     pub prompt: Option<PropId>,
     pub visibility: Option<ExprId>,
     pub dep: Option<ExprId>,
-    pub help: Option<Rc<str>>,
+    /// Where its help text is in the tree's help texts ([`Kconfig::help`]).
+    pub(crate) help: Option<HelpSpan>,
     pub file: Rc<str>,
     pub line: u32,
     /// 6.12 choices: members in priority order (the kernel's choice_members).
     pub choice_members: Vec<SymbolId>,
+}
+
+/// A help text's place in [`Kconfig`]'s one string of help texts: most
+/// commands never show one, so they are kept apart from the menus and read
+/// in one piece from a snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HelpSpan {
+    pub(crate) start: u32,
+    pub(crate) len: u32,
 }
 
 impl Menu {
@@ -60,6 +70,21 @@ impl Kconfig {
     /// The menu node behind `id`.
     pub fn menu(&self, id: MenuId) -> &Menu {
         &self.menus[id.0 as usize]
+    }
+    /// The help text of a menu node, if it has one.
+    pub fn help(&self, id: MenuId) -> Option<&str> {
+        let h = self.menu(id).help?;
+        let start = h.start as usize;
+        self.help_texts.get(start..start + h.len as usize)
+    }
+    /// Give a menu node its help text (replacing one it had).
+    pub(crate) fn set_help(&mut self, id: MenuId, text: &str) {
+        let start = self.help_texts.len() as u32;
+        self.help_texts.push_str(text);
+        self.menu_mut(id).help = Some(HelpSpan {
+            start,
+            len: text.len() as u32,
+        });
     }
     pub(crate) fn menu_mut(&mut self, id: MenuId) -> &mut Menu {
         &mut self.menus[id.0 as usize]
@@ -208,7 +233,7 @@ impl Kconfig {
                 let own = self.rewrite_m(own);
                 let basedep = self.exprs.and(parentdep, own);
                 self.menu_mut(x).dep = basedep;
-                let props: Vec<PropId> = match self.menu(x).sym {
+                let props: SmallList<PropId> = match self.menu(x).sym {
                     Some(s) => self.sym(s).props.clone(),
                     None => self.menu(x).prompt.into_iter().collect(),
                 };

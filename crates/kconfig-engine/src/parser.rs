@@ -616,7 +616,7 @@ impl<'a> Parser<'a> {
                 self.err_here(&format!("warning: '{name}' defined with blank help text"));
             }
         }
-        self.kc.menu_mut(e).help = Some(text.into());
+        self.kc.set_help(e, &text);
         Ok(())
     }
 

@@ -27,13 +27,13 @@ use std::rc::Rc;
 
 use crate::diag::{Messages, Stream};
 use crate::expr::{CmpOp, Expr, ExprId, Exprs, Tri};
-use crate::menu::{Menu, MenuId};
-use crate::symbol::{PropId, PropKind, Property, SymType, Symbol, SymbolId, Value};
+use crate::menu::{HelpSpan, Menu, MenuId};
+use crate::symbol::{PropId, PropKind, Property, SmallList, SymType, Symbol, SymbolId, Value};
 use crate::{Dialect, EnvFn, Kconfig, LoadError, LoadOptions, NameMap, ShellRunner};
 
 /// The version of the snapshot layout; a snapshot of another version is
 /// refused.
-pub const SNAPSHOT_FORMAT: u32 = 1;
+pub const SNAPSHOT_FORMAT: u32 = 2;
 
 const MAGIC: &[u8; 8] = b"KFKCSNAP";
 
@@ -399,7 +399,8 @@ fn enc_body(kc: &Kconfig, w: &mut Writer, st: &mut Strings) {
         w.opt(m.prompt.map(|x| x.0));
         w.opt(m.visibility.map(|x| x.0));
         w.opt(m.dep.map(|x| x.0));
-        enc_opt_str(w, st, &m.help);
+        w.opt(m.help.map(|h| h.start));
+        w.u32(m.help.map_or(0, |h| h.len));
         enc_str(w, st, &m.file);
         w.u32(m.line);
         w.ids(m.choice_members.iter().map(|x| x.0));
@@ -462,6 +463,7 @@ fn enc_body(kc: &Kconfig, w: &mut Writer, st: &mut Strings) {
         w.bytes(v.as_bytes());
     }
     w.bytes(kc.prefix.as_bytes());
+    w.bytes(kc.help_texts.as_bytes());
 }
 
 struct Reader<'a> {
@@ -552,6 +554,19 @@ impl<'a> Reader<'a> {
         }
         Ok(v)
     }
+    /// As [`Reader::ids`], into a list that holds a few ids inline.
+    fn small_ids<T>(
+        &mut self,
+        limit: usize,
+        id: impl Fn(u32) -> T,
+    ) -> Result<SmallList<T>, SnapshotError> {
+        let n = self.len()?;
+        let mut v = SmallList::with_capacity(n);
+        for _ in 0..n {
+            v.push(id(self.id(limit)?));
+        }
+        Ok(v)
+    }
     fn str(&mut self) -> Result<Rc<str>, SnapshotError> {
         let i = self.id(self.strings.len())?;
         Ok(self.strings[i as usize].clone())
@@ -580,12 +595,18 @@ fn dec_value(r: &mut Reader, l: &Limits) -> Result<Value, SnapshotError> {
 
 fn dec_map(r: &mut Reader, l: &Limits) -> Result<NameMap<SymbolId>, SnapshotError> {
     let n = r.len()?;
-    let mut m = NameMap::default();
+    let mut m = NameMap::with_capacity_and_hasher(n, Default::default());
     for _ in 0..n {
         let k = r.str()?;
         m.insert(k, SymbolId(r.id(l.syms)?));
     }
     Ok(m)
+}
+
+fn dec_help(r: &mut Reader) -> Result<Option<HelpSpan>, SnapshotError> {
+    let start = r.opt(u32::MAX as usize)?;
+    let len = r.u32()?;
+    Ok(start.map(|start| HelpSpan { start, len }))
 }
 
 fn sym_type(v: u8) -> Result<SymType, SnapshotError> {
@@ -654,8 +675,8 @@ fn dec_body(kc: &mut Kconfig, r: &mut Reader) -> Result<(), SnapshotError> {
             rev_dep_tri: r.tri()?,
             implied: r.opt(loose.exprs)?.map(ExprId),
             implied_tri: r.tri()?,
-            props: r.ids(loose.props)?.into_iter().map(PropId).collect(),
-            menus: r.ids(loose.menus)?.into_iter().map(MenuId).collect(),
+            props: r.small_ids(loose.props, PropId)?,
+            menus: r.small_ids(loose.menus, MenuId)?,
             in_choice_list: r.bool()?,
             choice_members: r.ids(nsyms)?.into_iter().map(SymbolId).collect(),
             choice_of: r.opt(nsyms)?.map(SymbolId),
@@ -688,7 +709,7 @@ fn dec_body(kc: &mut Kconfig, r: &mut Reader) -> Result<(), SnapshotError> {
             prompt: r.opt(nprops)?.map(PropId),
             visibility: r.opt(loose.exprs)?.map(ExprId),
             dep: r.opt(loose.exprs)?.map(ExprId),
-            help: r.opt_str()?,
+            help: dec_help(r)?,
             file: r.str()?,
             line: r.u32()?,
             choice_members: r.ids(nsyms)?.into_iter().map(SymbolId).collect(),
@@ -778,5 +799,13 @@ fn dec_body(kc: &mut Kconfig, r: &mut Reader) -> Result<(), SnapshotError> {
         .map(|_| Ok((r.string()?, r.string()?)))
         .collect::<Result<_, SnapshotError>>()?;
     kc.prefix = r.string()?;
+    kc.help_texts = r.string()?;
+    let n = kc.help_texts.len();
+    if kc.menus.iter().filter_map(|m| m.help).any(|h| {
+        let (start, end) = (h.start as usize, h.start as usize + h.len as usize);
+        end > n || !kc.help_texts.is_char_boundary(start) || !kc.help_texts.is_char_boundary(end)
+    }) {
+        return Err(SnapshotError::Damaged("help text"));
+    }
     Ok(())
 }

@@ -12,6 +12,10 @@ use crate::{Dialect, Kconfig};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SymbolId(pub u32);
 
+/// A short list kept inside its owner: a symbol has a few properties and
+/// usually one menu node, and a tree has twenty thousand symbols to load.
+pub type SmallList<T> = smallvec::SmallVec<[T; 4]>;
+
 /// Index of a property in the tree's arena.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PropId(pub u32);
@@ -154,8 +158,8 @@ pub struct Symbol {
     pub rev_dep_tri: Tri,
     pub implied: Option<ExprId>,
     pub implied_tri: Tri,
-    pub props: Vec<PropId>,
-    pub menus: Vec<MenuId>,
+    pub props: SmallList<PropId>,
+    pub menus: SmallList<MenuId>,
     /// 6.12: linked into its choice's member list.
     pub in_choice_list: bool,
     /// 6.1: for a choice, its members in order; for a member, its choice.
@@ -182,8 +186,8 @@ impl Symbol {
             rev_dep_tri: Tri::No,
             implied: None,
             implied_tri: Tri::No,
-            props: Vec::new(),
-            menus: Vec::new(),
+            props: SmallList::new(),
+            menus: SmallList::new(),
             in_choice_list: false,
             choice_members: Vec::new(),
             choice_of: None,

@@ -1372,7 +1372,7 @@ impl Model {
                 .sym(s)
                 .menus
                 .iter()
-                .find_map(|&m| self.kc.menu(m).help.clone());
+                .find_map(|&m| self.kc.help(m).map(str::to_string));
             match help {
                 Some(h) => lines.extend(h.lines().map(str::to_string)),
                 None => lines.push("There is no help available for this option.".into()),
@@ -1382,7 +1382,7 @@ impl Model {
                 lines.extend(r.to_string().lines().map(str::to_string));
             }
         } else {
-            match self.kc.menu(row.menu).help.clone() {
+            match self.kc.help(row.menu).map(str::to_string) {
                 Some(h) => lines.extend(h.lines().map(str::to_string)),
                 None => lines.push("There is no help available for this entry.".into()),
             }

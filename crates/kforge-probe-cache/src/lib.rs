@@ -377,7 +377,7 @@ impl ProbeCache {
                 if !visited.insert(path.clone()) {
                     continue;
                 }
-                let Some(info) = self.script_info(&path, &id) else {
+                let Some(info) = self.script_info(&path, &id, memo) else {
                     continue;
                 };
                 for sibling in &info.siblings {
@@ -434,11 +434,13 @@ impl ProbeCache {
         if !any_word && !word.contains('/') && !word.starts_with('.') {
             return false;
         }
-        let cwd = &self.cwd;
-        *memo
-            .local
-            .entry(word.to_string())
-            .or_insert_with(|| fs::symlink_metadata(cwd.join(word)).is_ok())
+        if let Some(&found) = memo.local.get(word) {
+            return found;
+        }
+        let path = self.cwd.join(word);
+        let found = memo.may_exist(&path) && fs::symlink_metadata(&path).is_ok();
+        memo.local.insert(word.to_string(), found);
+        found
     }
 
     /// Whether the working directory is writable: a scratch directory can
@@ -462,11 +464,16 @@ impl ProbeCache {
     }
 
     /// What the script at `path` (of identity `id`) says, if it is one.
-    fn script_info(&self, path: &Path, id: &[u8]) -> Option<Arc<ScriptInfo>> {
+    fn script_info(
+        &self,
+        path: &Path,
+        id: &[u8],
+        memo: &mut LookupMemo,
+    ) -> Option<Arc<ScriptInfo>> {
         if let Some(info) = lock(&self.scripts).get(id) {
             return info.clone();
         }
-        let info = read_script(path).map(Arc::new);
+        let info = read_script(path, memo).map(Arc::new);
         lock(&self.scripts).insert(id.to_vec(), info.clone());
         info
     }
@@ -697,6 +704,10 @@ struct LookupMemo {
     executables: HashMap<PathBuf, bool>,
     /// Whether a word names something in the working directory.
     local: HashMap<String, bool>,
+    /// The names in a directory, as hashes ([`name_hash`]), read once: a
+    /// word is looked up in most directories of `PATH` and beside every
+    /// script, and nearly always is not there. `None`: not listable.
+    listings: HashMap<PathBuf, Option<HashSet<u64>>>,
 }
 
 impl LookupMemo {
@@ -704,7 +715,11 @@ impl LookupMemo {
         if let Some(found) = self.identities.get(p) {
             return found.clone();
         }
-        let found = identity_with_path(p);
+        let found = if self.may_exist(p) {
+            identity_with_path(p)
+        } else {
+            None
+        };
         self.identities.insert(p.to_path_buf(), found.clone());
         found
     }
@@ -713,10 +728,49 @@ impl LookupMemo {
         if let Some(&found) = self.executables.get(p) {
             return found;
         }
-        let found = is_executable_file(p);
+        let found = self.may_exist(p) && is_executable_file(p);
         self.executables.insert(p.to_path_buf(), found);
         found
     }
+
+    /// False when `p`'s directory was listed and has no entry of its
+    /// name, so that `p` does not exist; true when it may (it is then
+    /// looked at, so a hash shared by two names costs a `stat`, never a
+    /// wrong answer).
+    fn may_exist(&mut self, p: &Path) -> bool {
+        let (Some(dir), Some(name)) = (p.parent(), p.file_name()) else {
+            return true;
+        };
+        if dir.as_os_str().is_empty() {
+            return true;
+        }
+        let listing = self
+            .listings
+            .entry(dir.to_path_buf())
+            .or_insert_with(|| list_names(dir));
+        listing
+            .as_ref()
+            .is_none_or(|names| names.contains(&name_hash(name)))
+    }
+}
+
+/// The hashes of the names in `dir`, or `None` when it cannot be listed
+/// (then nothing is concluded from it).
+fn list_names(dir: &Path) -> Option<HashSet<u64>> {
+    let mut names = HashSet::new();
+    for entry in fs::read_dir(dir).ok()? {
+        names.insert(name_hash(&entry.ok()?.file_name()));
+    }
+    Some(names)
+}
+
+/// FNV-1a of a file name's bytes.
+fn name_hash(name: &std::ffi::OsStr) -> u64 {
+    name.as_encoded_bytes()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
 }
 
 /// Whether `p` is `dir` or a path under it (`dir` being `/` counts only
@@ -739,7 +793,7 @@ fn reveals_dir(word: &str) -> bool {
 
 /// Read a script for [`ScriptInfo`]; `None` if `path` is not a script
 /// (no `#!`), or cannot be read.
-fn read_script(path: &Path) -> Option<ScriptInfo> {
+fn read_script(path: &Path, memo: &mut LookupMemo) -> Option<ScriptInfo> {
     use std::io::Read;
     let mut f = fs::File::open(path).ok()?;
     // Two bytes say whether it is a script: a compiler is not read further.
@@ -786,7 +840,7 @@ fn read_script(path: &Path) -> Option<ScriptInfo> {
                 continue;
             }
             if let Some(sibling) = here.map(|d| d.join(last)) {
-                if sibling.as_path() != path && sibling.is_file() {
+                if sibling.as_path() != path && memo.may_exist(&sibling) && sibling.is_file() {
                     if let Ok(c) = fs::canonicalize(&sibling) {
                         info.siblings.push(c);
                     }
@@ -1684,6 +1738,27 @@ mod tests {
         let _ = fs::remove_dir_all(&root);
     }
 
+    /// A directory is listed once per batch; a name not in it is absent,
+    /// anything else is looked at (an unlistable directory, a relative
+    /// path of one component, `..`).
+    #[test]
+    fn listed_directories_answer_for_missing_names() {
+        let root = scratch("listing");
+        fs::write(root.join("tool"), "").unwrap();
+        let mut memo = LookupMemo::default();
+        assert!(memo.may_exist(&root.join("tool")));
+        assert!(!memo.may_exist(&root.join("other")));
+        // the listing is the batch's: a file made after it is not seen ...
+        fs::write(root.join("other"), "").unwrap();
+        assert!(!memo.may_exist(&root.join("other")));
+        // ... by this batch; the next one lists again
+        assert!(LookupMemo::default().may_exist(&root.join("other")));
+        assert!(memo.may_exist(&root.join("missing-dir/x")));
+        assert!(memo.may_exist(Path::new("word")));
+        assert!(memo.may_exist(&root.join("..")));
+        let _ = fs::remove_dir_all(&root);
+    }
+
     #[test]
     fn words_scripts_and_history_format() {
         let env: BTreeMap<String, String> = [("CC", "gcc"), ("D", "/opt")]
@@ -1702,11 +1777,15 @@ mod tests {
         // Not a script, a large script, an unreadable path.
         let root = scratch("scripts");
         fs::write(root.join("plain"), "echo hi").unwrap();
-        assert!(read_script(&root.join("plain")).is_none());
-        assert!(read_script(&root.join("missing")).is_none());
+        assert!(read_script(&root.join("plain"), &mut LookupMemo::default()).is_none());
+        assert!(read_script(&root.join("missing"), &mut LookupMemo::default()).is_none());
         let big = format!("#!/bin/sh\n{}", "#\n".repeat(SCRIPT_LIMIT as usize));
         fs::write(root.join("big"), big).unwrap();
-        assert!(read_script(&root.join("big")).unwrap().reveals_dir);
+        assert!(
+            read_script(&root.join("big"), &mut LookupMemo::default())
+                .unwrap()
+                .reveals_dir
+        );
         let _ = fs::remove_dir_all(&root);
         assert_eq!(
             unescape_line(&escape_line("a\\b\nc\r")).unwrap(),

@@ -154,6 +154,13 @@ fn a_snapshot_behaves_as_the_loaded_tree() {
             .collect::<Vec<_>>()
     };
     assert_eq!(names(&loaded), names(&restored));
+    let helps = |kc: &Kconfig| {
+        (0..kc.menus.len() as u32)
+            .filter_map(|m| kc.help(kconfig_engine::menu::MenuId(m)).map(str::to_string))
+            .collect::<Vec<_>>()
+    };
+    assert!(!helps(&loaded).is_empty());
+    assert_eq!(helps(&loaded), helps(&restored));
     for config in [
         "",
         "CONFIG_A=m\nCONFIG_C=y\n",
