@@ -136,18 +136,20 @@ impl Kconfig {
     ) -> (Result<Kconfig, LoadError>, CacheOutcome) {
         let key = Kconfig::cache_key(&opts);
         if let Some(stored) = cache.fetch(&key) {
-            if stored.env.iter().all(|(k, v)| (opts.env)(k) == *v)
-                && stored
-                    .shell
-                    .iter()
-                    .all(|(c, v)| crate::preprocess::shell_output_value(&opts.shell.run(c)) == *v)
-            {
-                let snapshot = stored
-                    .bytes
-                    .get(stored.snapshot.clone())
-                    .unwrap_or_default();
+            // Decoded before the probes are asked: a shell may still be
+            // getting ready (the probe cache computing its keys elsewhere).
+            let snapshot = stored
+                .bytes
+                .get(stored.snapshot.clone())
+                .unwrap_or_default();
+            if stored.env.iter().all(|(k, v)| (opts.env)(k) == *v) {
                 if let Ok(kc) = Kconfig::from_snapshot(snapshot, opts.env.clone()) {
-                    return (Ok(kc), CacheOutcome::Hit);
+                    drop(stored.bytes);
+                    if stored.shell.iter().all(|(c, v)| {
+                        crate::preprocess::shell_output_value(&opts.shell.run(c)) == *v
+                    }) {
+                        return (Ok(kc), CacheOutcome::Hit);
+                    }
                 }
             }
         }

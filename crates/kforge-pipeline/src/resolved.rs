@@ -102,7 +102,6 @@ pub fn load_tree(tree: &Path, tc: Toolchain<'_>, probe_cache: bool) -> Result<Tr
             objdir,
             format!("{}|{}", kenv.abs_srctree.display(), tc.arch),
             &kenv.kconfig,
-            &env_fn,
         )
     } else {
         Box::new(kforge_probe_cache::ExplicitShell(vars))

@@ -96,7 +96,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use kconfig_engine::preprocess::{run_shell_command, ShellRunner};
-use kconfig_engine::{EnvFn, Kconfig, LoadOptions};
+use kconfig_engine::{Kconfig, LoadOptions};
 use sha2::{Digest, Sha256};
 
 pub use gc::{gc, GcOptions, GcReport};
@@ -1101,28 +1101,82 @@ const SPECULATIVE_ROUNDS: usize = 4;
 /// A probe cache for a tree as the engine's shell runner: commands run with
 /// `vars` in `cwd`; `history_key` names the tree for the history of probes.
 /// On a first run (no history) the probes are learnt by speculative parses
-/// of `kconfig` and run in parallel before the real parse.
+/// of `kconfig` (reading the variables `vars`) and run in parallel before
+/// the real parse.
+///
+/// The keys of the probes the tree ran last time are computed on another
+/// thread (a few milliseconds of `stat` and hashing), so that the caller
+/// can read the parsed-tree cache meanwhile; the first probe waits for them.
 pub fn cached_shell(
     vars: Vec<(String, String)>,
     cwd: PathBuf,
     history_key: String,
     kconfig: &str,
-    env: &EnvFn,
 ) -> Box<dyn kconfig_engine::ShellRunner> {
-    let pc = Arc::new(
-        ProbeCache::new(ProbeCache::default_dir(), vars, cwd).with_history_key(history_key),
-    );
-    if !pc.prefetch_history() {
-        pc.prefetch_by_speculation(SPECULATIVE_ROUNDS, |shell| {
-            let _ = Kconfig::load(LoadOptions {
-                kconfig: kconfig.to_string(),
-                env: env.clone(),
-                shell,
-                dialect: None,
+    let kconfig = kconfig.to_string();
+    let make = move || {
+        let env: Arc<HashMap<String, String>> = Arc::new(vars.iter().cloned().collect());
+        let pc = Arc::new(
+            ProbeCache::new(ProbeCache::default_dir(), vars, cwd).with_history_key(history_key),
+        );
+        if !pc.prefetch_history() {
+            pc.prefetch_by_speculation(SPECULATIVE_ROUNDS, |shell| {
+                let env = env.clone();
+                let _ = Kconfig::load(LoadOptions {
+                    kconfig: kconfig.clone(),
+                    env: std::rc::Rc::new(move |k: &str| env.get(k).cloned()),
+                    shell,
+                    dialect: None,
+                });
             });
-        });
+        }
+        SavingCache(pc)
+    };
+    match std::thread::Builder::new()
+        .name("probe-keys".into())
+        .spawn(make)
+    {
+        Ok(handle) => Box::new(PendingShell {
+            pending: std::cell::RefCell::new(Some(handle)),
+            ready: std::cell::OnceCell::new(),
+        }),
+        Err(e) => panic!("cannot start a thread for the probe cache: {e}"),
     }
-    Box::new(SavingCache(pc))
+}
+
+/// A [`SavingCache`] being made on another thread; the first probe waits
+/// for it (and a panic there is raised here).
+struct PendingShell {
+    pending: std::cell::RefCell<Option<std::thread::JoinHandle<SavingCache>>>,
+    ready: std::cell::OnceCell<SavingCache>,
+}
+
+impl PendingShell {
+    fn shell(&self) -> &SavingCache {
+        self.ready.get_or_init(|| {
+            let handle = self.pending.borrow_mut().take();
+            match handle.expect("made once").join() {
+                Ok(shell) => shell,
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        })
+    }
+}
+
+impl kconfig_engine::ShellRunner for PendingShell {
+    fn run(&self, command: &str) -> Vec<u8> {
+        self.shell().run(command)
+    }
+}
+
+impl Drop for PendingShell {
+    fn drop(&mut self) {
+        // Never used (a parsed tree without probes): wait for the keys all
+        // the same, so the history is saved as before.
+        if self.ready.get().is_none() && self.pending.borrow().is_some() {
+            self.shell();
+        }
+    }
 }
 
 /// Wraps the probe cache so the command history is saved when parsing ends.
