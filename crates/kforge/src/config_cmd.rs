@@ -98,6 +98,7 @@ fn try_run(args: &ConfigArgs) -> Result<i32, Error> {
         ));
         eprint!("{out}");
     }
+    crate::leave_to_exit(r);
     Ok(if errors > 0 { 1 } else { 0 })
 }
 

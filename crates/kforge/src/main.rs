@@ -98,6 +98,18 @@ enum Cmd {
     },
 }
 
+/// A loaded tree is tens of thousands of small allocations (names, values,
+/// lists); mimalloc makes and frees them faster than glibc's allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// The command is done and the process exits next: leave `value` (a loaded
+/// tree is some 100,000 allocations, about 4 ms to free one by one) to the
+/// exit instead of freeing it.
+pub(crate) fn leave_to_exit<T>(value: T) {
+    std::mem::forget(value);
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let argv0 = args.first().cloned().unwrap_or_else(|| "kforge".into());
