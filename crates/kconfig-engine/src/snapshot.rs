@@ -63,7 +63,7 @@ pub struct LoadInputs {
 
 /// A stored load: the environment and shell answers it was made with, and
 /// the snapshot.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct CachedLoad {
     /// See [`LoadInputs::env`].
     pub env: Vec<(String, Option<String>)>,
@@ -74,14 +74,45 @@ pub struct CachedLoad {
     pub bytes: Vec<u8>,
     /// Where the snapshot lies in [`CachedLoad::bytes`].
     pub snapshot: std::ops::Range<usize>,
+    /// The check that the files still read as recorded, when the store
+    /// finishes it while the engine decodes the snapshot.
+    pub files_check: FilesCheck,
+}
+
+/// A check of a stored load's files still running elsewhere (see
+/// [`ParseCache::fetch`]); the default is one already passed.
+#[derive(Default)]
+pub struct FilesCheck(Option<Box<dyn FnOnce() -> bool + Send>>);
+
+impl FilesCheck {
+    /// A check that `finish` completes, saying whether every file holds.
+    pub fn pending(finish: impl FnOnce() -> bool + Send + 'static) -> FilesCheck {
+        FilesCheck(Some(Box::new(finish)))
+    }
+    /// Whether every file holds, waiting for the check if it runs.
+    pub fn holds(self) -> bool {
+        self.0.is_none_or(|finish| finish())
+    }
+}
+
+impl std::fmt::Debug for FilesCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "pending"
+        } else {
+            "passed"
+        })
+    }
 }
 
 /// A store of parsed trees for [`Kconfig::load_cached`].
 pub trait ParseCache {
     /// The load stored under `key`, when every file of its
     /// [`LoadInputs::files`] still reads as recorded (and every path that
-    /// could not be read still cannot). The environment and shell answers
-    /// are checked by the engine.
+    /// could not be read still cannot): at once, or through
+    /// [`CachedLoad::files_check`], which the engine asks before it uses
+    /// the load. The environment and shell answers are checked by the
+    /// engine.
     fn fetch(&self, key: &str) -> Option<CachedLoad>;
     /// Keep `snapshot` under `key`, valid while `inputs` hold, replacing
     /// what was there. Failures are the store's to ignore.
@@ -145,9 +176,11 @@ impl Kconfig {
             if stored.env.iter().all(|(k, v)| (opts.env)(k) == *v) {
                 if let Ok(kc) = Kconfig::from_snapshot(snapshot, opts.env.clone()) {
                     drop(stored.bytes);
-                    if stored.shell.iter().all(|(c, v)| {
-                        crate::preprocess::shell_output_value(&opts.shell.run(c)) == *v
-                    }) {
+                    if stored.files_check.holds()
+                        && stored.shell.iter().all(|(c, v)| {
+                            crate::preprocess::shell_output_value(&opts.shell.run(c)) == *v
+                        })
+                    {
                         return (Ok(kc), CacheOutcome::Hit);
                     }
                 }

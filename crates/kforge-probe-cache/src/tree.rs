@@ -26,7 +26,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use kconfig_engine::snapshot::{CachedLoad, FileInput, LoadInputs, ParseCache};
+use kconfig_engine::snapshot::{CachedLoad, FileInput, FilesCheck, LoadInputs, ParseCache};
 use sha2::{Digest, Sha256};
 
 use crate::TREE_DIR;
@@ -118,23 +118,56 @@ impl TreeCache {
 
 impl ParseCache for TreeCache {
     fn fetch(&self, key: &str) -> Option<CachedLoad> {
-        let path = self.path.as_ref()?;
-        let bytes = fs::read(path).ok()?;
-        let mut entry = Entry::decode(bytes)?;
+        let path = self.path.clone()?;
+        let bytes = fs::read(&path).ok()?;
+        let entry = Entry::decode(bytes)?;
         if entry.key != key {
             return None;
         }
-        let refreshed = check_all(&mut entry.files, SystemTime::now())?;
-        if refreshed {
-            let _ = kforge_fs::write_atomic(path, entry.encode());
-        }
-        // Refresh the time gc judges use by, at most once a day.
-        touch_daily(path);
+        // The 1,500 stat calls run while the engine decodes the snapshot.
+        let mut files = entry.files;
+        let now = SystemTime::now();
+        let checking = std::thread::Builder::new()
+            .name("tree-files".into())
+            .spawn(move || {
+                let refreshed = check_all(&mut files, now);
+                (refreshed, files)
+            })
+            .ok()?;
+        let key = key.to_string();
+        let files_check = FilesCheck::pending(move || {
+            let Ok((Some(refreshed), files)) = checking.join() else {
+                return false;
+            };
+            if refreshed {
+                // Stat data changed, contents did not: record the new
+                // stat data so the next load need not read those files.
+                // Only into the same entry: another process may have
+                // stored one with other contents since.
+                let same = |stored: &Entry| {
+                    stored.key == key
+                        && stored.files.len() == files.len()
+                        && stored.files.iter().zip(&files).all(|(a, b)| {
+                            a.path == b.path
+                                && a.seen.as_ref().map(|s| s.sha) == b.seen.as_ref().map(|s| s.sha)
+                        })
+                };
+                if let Some(mut stored) = fs::read(&path).ok().and_then(Entry::decode).filter(same)
+                {
+                    stored.files = files;
+                    let _ = kforge_fs::write_atomic(&path, stored.encode());
+                }
+            }
+            // Refresh the time gc judges use by, at most once a day.
+            touch_daily(&path);
+            true
+        });
         Some(CachedLoad {
             env: entry.env,
             shell: entry.shell,
             bytes: entry.bytes,
             snapshot: entry.snapshot,
+            files_check,
         })
     }
 
@@ -506,6 +539,11 @@ impl<'a> Cursor<'a> {
 mod tests {
     use super::*;
 
+    /// Whether `key` is found and its files hold.
+    fn hit(c: &TreeCache, key: &str) -> bool {
+        c.fetch(key).is_some_and(|l| l.files_check.holds())
+    }
+
     fn scratch(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("tree-cache-{}-{name}", std::process::id()));
         let _ = fs::remove_dir_all(&d);
@@ -553,21 +591,21 @@ mod tests {
         assert_eq!(&got.bytes[got.snapshot], b"SNAP");
         assert_eq!(got.env, inputs(&[]).env);
         assert_eq!(got.shell, inputs(&[]).shell);
-        assert!(c.fetch("other key").is_none());
+        assert!(!hit(&c, "other key"));
         // Every truncation, and a flipped byte anywhere, is a miss.
         let whole = fs::read(c.path().unwrap()).unwrap();
         for n in 0..whole.len() {
             fs::write(c.path().unwrap(), &whole[..n]).unwrap();
-            assert!(c.fetch("key").is_none(), "cut at {n}");
+            assert!(!hit(&c, "key"), "cut at {n}");
         }
         for i in 0..whole.len() {
             let mut b = whole.clone();
             b[i] ^= 0x20;
             fs::write(c.path().unwrap(), &b).unwrap();
-            assert!(c.fetch("key").is_none(), "byte {i} flipped");
+            assert!(!hit(&c, "key"), "byte {i} flipped");
         }
         fs::write(c.path().unwrap(), &whole).unwrap();
-        assert!(c.fetch("key").is_some());
+        assert!(hit(&c, "key"));
         let _ = fs::remove_dir_all(&d);
     }
 
@@ -584,7 +622,7 @@ mod tests {
             &inputs(&[(&f, Some(b"config A\n")), (&absent, None)]),
             b"S",
         );
-        assert!(c.fetch("k").is_some());
+        assert!(hit(&c, "k"));
         // Same size, same modification time, other content.
         let mtime = fs::metadata(&f).unwrap().modified().unwrap();
         fs::write(&f, "config B\n").unwrap();
@@ -594,19 +632,61 @@ mod tests {
             .unwrap()
             .set_modified(mtime)
             .unwrap();
-        assert!(c.fetch("k").is_none());
-        // Back to the content parsed: a hit again, whatever the times say.
+        assert!(!hit(&c, "k"));
+        // Back to the content parsed: a hit again, whatever the times say,
+        // and the entry now holds the file's new stat data.
         fs::write(&f, "config A\n").unwrap();
-        assert!(c.fetch("k").is_some());
+        age(&f);
+        assert!(hit(&c, "k"));
+        let stored = Entry::decode(fs::read(c.path().unwrap()).unwrap()).unwrap();
+        let seen = stored.files[0].seen.as_ref().unwrap();
+        assert_eq!(seen.stat, stat_of(&fs::metadata(&f).unwrap()));
+        // A check finishing after another entry was stored leaves that one.
+        fs::write(&f, "config Z\n").unwrap();
+        age(&f);
+        let pending = c.fetch("k").unwrap();
+        c.store("k", &inputs(&[(&f, Some(b"config Z\n"))]), b"T");
+        let theirs = fs::read(c.path().unwrap()).unwrap();
+        assert!(!pending.files_check.holds(), "Z is not what was parsed");
+        assert_eq!(fs::read(c.path().unwrap()).unwrap(), theirs);
+        fs::write(&f, "config A\n").unwrap();
+        age(&f);
+        c.store(
+            "k",
+            &inputs(&[(&f, Some(b"config A\n")), (&absent, None)]),
+            b"S",
+        );
+        let pending = c.fetch("k").unwrap();
+        fs::File::options()
+            .append(true)
+            .open(&f)
+            .unwrap()
+            .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(7200))
+            .unwrap();
+        c.store("k", &inputs(&[(&f, Some(b"config Y\n"))]), b"U");
+        let theirs = fs::read(c.path().unwrap()).unwrap();
+        assert!(pending.files_check.holds(), "only the times changed");
+        assert_eq!(
+            fs::read(c.path().unwrap()).unwrap(),
+            theirs,
+            "a refresh went into another entry"
+        );
+        assert!(!hit(&c, "k"), "Y was recorded, A is on disk");
+        c.store(
+            "k",
+            &inputs(&[(&f, Some(b"config A\n")), (&absent, None)]),
+            b"S",
+        );
+        assert!(hit(&c, "k"));
         // An absent path that appears.
         fs::write(&absent, "config C\n").unwrap();
-        assert!(c.fetch("k").is_none());
+        assert!(!hit(&c, "k"));
         fs::remove_file(&absent).unwrap();
         fs::create_dir(&absent).unwrap();
-        assert!(c.fetch("k").is_some(), "a directory cannot be read either");
+        assert!(hit(&c, "k"), "a directory cannot be read either");
         // A file that is gone.
         fs::remove_file(&f).unwrap();
-        assert!(c.fetch("k").is_none());
+        assert!(!hit(&c, "k"));
         let _ = fs::remove_dir_all(&d);
     }
 
@@ -630,13 +710,13 @@ mod tests {
             .collect();
         let c = TreeCache::new(&d.join("cache"), "group");
         c.store("k", &inputs(&recorded), b"S");
-        assert!(c.fetch("k").is_some());
+        assert!(hit(&c, "k"));
         for i in [0, 599, 600, 1199] {
             let (p, text) = &files[i];
             fs::write(p, format!("config T{i}\n")).unwrap();
-            assert!(c.fetch("k").is_none(), "file {i} changed");
+            assert!(!hit(&c, "k"), "file {i} changed");
             fs::write(p, text).unwrap();
-            assert!(c.fetch("k").is_some(), "file {i} back");
+            assert!(hit(&c, "k"), "file {i} back");
         }
         let _ = fs::remove_dir_all(&d);
     }
@@ -650,7 +730,7 @@ mod tests {
         // Freshly written: racy. The parse saw other bytes than the file
         // holds now: racy with the parsed bytes' hash, so a miss.
         c.store("k", &inputs(&[(&f, Some(b"config Z\n"))]), b"S");
-        assert!(c.fetch("k").is_none());
+        assert!(!hit(&c, "k"));
         c.store("k", &inputs(&[(&f, Some(b"config A\n"))]), b"S");
         let e = Entry::decode(fs::read(c.path().unwrap()).unwrap()).unwrap();
         assert!(e.files[0].seen.as_ref().unwrap().racy);
@@ -663,13 +743,13 @@ mod tests {
             .unwrap()
             .set_modified(times)
             .unwrap();
-        assert!(c.fetch("k").is_none());
+        assert!(!hit(&c, "k"));
         // Once old, a hashed lookup refreshes the record.
         fs::write(&f, "config A\n").unwrap();
         age(&f);
         std::thread::sleep(Duration::from_millis(10));
         // ctime is still new: stays racy until the window has passed.
-        assert!(c.fetch("k").is_some());
+        assert!(hit(&c, "k"));
         let _ = fs::remove_dir_all(&d);
     }
 }

@@ -273,6 +273,7 @@ impl ParseCache for MemCache {
             shell: inputs.shell.clone(),
             bytes: snap.clone(),
             snapshot: 0..snap.len(),
+            files_check: Default::default(),
         })
     }
     fn store(&self, key: &str, inputs: &LoadInputs, snapshot: &[u8]) {
