@@ -237,7 +237,7 @@ pub struct Kconfig {
 
 /// What evaluation changes in a loaded tree: each symbol's and prompt's
 /// computed state, the choices' member priority and the kernel's globals.
-struct LoadedState {
+pub(crate) struct LoadedState {
     symbols: Vec<SymbolState>,
     prompts: Vec<Tri>,
     choice_members: Vec<Vec<SymbolId>>,
@@ -246,7 +246,7 @@ struct LoadedState {
 }
 
 /// The part of a [`Symbol`] that evaluation and reading change.
-struct SymbolState {
+pub(crate) struct SymbolState {
     flags: u32,
     curr: Value,
     def: [Value; 2],
@@ -257,7 +257,7 @@ struct SymbolState {
 }
 
 impl SymbolState {
-    fn of(s: &Symbol) -> SymbolState {
+    pub(crate) fn of(s: &Symbol) -> SymbolState {
         SymbolState {
             flags: s.flags,
             curr: s.curr.clone(),
@@ -478,8 +478,13 @@ impl Kconfig {
     }
 
     fn computed_state(&self) -> LoadedState {
+        self.computed_state_with(self.symbols.iter().map(SymbolState::of).collect())
+    }
+
+    /// [`Kconfig::computed_state`] with the symbols' part already taken.
+    pub(crate) fn computed_state_with(&self, symbols: Vec<SymbolState>) -> LoadedState {
         LoadedState {
-            symbols: self.symbols.iter().map(SymbolState::of).collect(),
+            symbols,
             prompts: self.props.iter().map(|p| p.visible_tri).collect(),
             choice_members: self
                 .menus

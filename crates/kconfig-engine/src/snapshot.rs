@@ -29,7 +29,7 @@ use crate::diag::{Messages, Stream};
 use crate::expr::{CmpOp, Expr, ExprId, Exprs, Tri};
 use crate::menu::{HelpSpan, Menu, MenuId};
 use crate::symbol::{PropId, PropKind, Property, SmallList, SymType, Symbol, SymbolId, Value};
-use crate::{Dialect, EnvFn, Kconfig, LoadError, LoadOptions, NameMap, ShellRunner};
+use crate::{Dialect, EnvFn, Kconfig, LoadError, LoadOptions, NameMap, ShellRunner, SymbolState};
 
 /// The version of the snapshot layout; a snapshot of another version is
 /// refused.
@@ -241,11 +241,11 @@ impl Kconfig {
         }
         let mut kc = Kconfig::empty_tree(dialect, env, "");
         r.strings = strings;
-        dec_body(&mut kc, &mut r)?;
+        let states = dec_body(&mut kc, &mut r)?;
         if r.pos != bytes.len() {
             return Err(SnapshotError::Damaged("trailing bytes"));
         }
-        kc.loaded = Some(Box::new(kc.computed_state()));
+        kc.loaded = Some(Box::new(kc.computed_state_with(states)));
         Ok(kc)
     }
 }
@@ -679,7 +679,9 @@ const CMP_OPS: [CmpOp; 6] = [
     CmpOp::GreaterEqual,
 ];
 
-fn dec_body(kc: &mut Kconfig, r: &mut Reader) -> Result<(), SnapshotError> {
+/// Decode the tree into `kc`; returns the symbols' state as decoded (for
+/// [`Kconfig::restart`]), taken while each symbol is at hand.
+fn dec_body(kc: &mut Kconfig, r: &mut Reader) -> Result<Vec<SymbolState>, SnapshotError> {
     // Counts come first so every id can be checked as it is read; the
     // counts of props, menus and exprs are only known later, so those ids
     // are checked once everything is read.
@@ -691,6 +693,7 @@ fn dec_body(kc: &mut Kconfig, r: &mut Reader) -> Result<(), SnapshotError> {
         exprs: usize::MAX,
     };
     let mut symbols = Vec::with_capacity(nsyms);
+    let mut states = Vec::with_capacity(nsyms);
     for _ in 0..nsyms {
         let name = r.opt_str()?;
         let ty = sym_type(r.u8()?)?;
@@ -718,6 +721,7 @@ fn dec_body(kc: &mut Kconfig, r: &mut Reader) -> Result<(), SnapshotError> {
             choice_menu: r.opt(loose.menus)?.map(MenuId),
             serial: r.u32()?,
         });
+        states.push(SymbolState::of(symbols.last().expect("just pushed")));
     }
     let nprops = r.len()?;
     let mut props = Vec::with_capacity(nprops);
@@ -842,5 +846,5 @@ fn dec_body(kc: &mut Kconfig, r: &mut Reader) -> Result<(), SnapshotError> {
     }) {
         return Err(SnapshotError::Damaged("help text"));
     }
-    Ok(())
+    Ok(states)
 }
