@@ -508,17 +508,20 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    #[inline]
     fn take(&mut self, n: usize) -> Result<&'a [u8], SnapshotError> {
         let end = self.pos.checked_add(n).ok_or(SnapshotError::Truncated)?;
         let s = self.b.get(self.pos..end).ok_or(SnapshotError::Truncated)?;
         self.pos = end;
         Ok(s)
     }
+    #[inline]
     fn u8(&mut self) -> Result<u8, SnapshotError> {
         let v = *self.b.get(self.pos).ok_or(SnapshotError::Truncated)?;
         self.pos += 1;
         Ok(v)
     }
+    #[inline]
     fn u32(&mut self) -> Result<u32, SnapshotError> {
         let mut v: u32 = 0;
         for shift in (0..35).step_by(7) {
@@ -534,6 +537,7 @@ impl<'a> Reader<'a> {
         Err(SnapshotError::Damaged("number"))
     }
     /// A count of items each taking at least a byte: at most what is left.
+    #[inline]
     fn len(&mut self) -> Result<usize, SnapshotError> {
         let n = self.u32()? as usize;
         if n > self.b.len() - self.pos {
@@ -541,16 +545,19 @@ impl<'a> Reader<'a> {
         }
         Ok(n)
     }
+    #[inline]
     fn bytes(&mut self) -> Result<&'a [u8], SnapshotError> {
         let n = self.u32()? as usize;
         self.take(n)
     }
+    #[inline]
     fn string(&mut self) -> Result<String, SnapshotError> {
         let b = self.bytes()?;
         std::str::from_utf8(b)
             .map(str::to_string)
             .map_err(|_| SnapshotError::Damaged("string"))
     }
+    #[inline]
     fn bool(&mut self) -> Result<bool, SnapshotError> {
         match self.u8()? {
             0 => Ok(false),
@@ -558,6 +565,7 @@ impl<'a> Reader<'a> {
             _ => Err(SnapshotError::Damaged("flag")),
         }
     }
+    #[inline]
     fn tri(&mut self) -> Result<Tri, SnapshotError> {
         match self.u8()? {
             0 => Ok(Tri::No),
@@ -567,6 +575,7 @@ impl<'a> Reader<'a> {
         }
     }
     /// An index below `limit`.
+    #[inline]
     fn id(&mut self, limit: usize) -> Result<u32, SnapshotError> {
         let v = self.u32()?;
         if v as usize >= limit {
@@ -574,6 +583,7 @@ impl<'a> Reader<'a> {
         }
         Ok(v)
     }
+    #[inline]
     fn opt(&mut self, limit: usize) -> Result<Option<u32>, SnapshotError> {
         match self.u32()? {
             0 => Ok(None),
@@ -581,6 +591,7 @@ impl<'a> Reader<'a> {
             _ => Err(SnapshotError::Damaged("index")),
         }
     }
+    #[inline]
     fn ids(&mut self, limit: usize) -> Result<Vec<u32>, SnapshotError> {
         let n = self.len()?;
         let mut v = Vec::with_capacity(n);
@@ -590,6 +601,7 @@ impl<'a> Reader<'a> {
         Ok(v)
     }
     /// As [`Reader::ids`], into a list that holds a few ids inline.
+    #[inline]
     fn small_ids<T>(
         &mut self,
         limit: usize,
@@ -602,10 +614,12 @@ impl<'a> Reader<'a> {
         }
         Ok(v)
     }
+    #[inline]
     fn str(&mut self) -> Result<Rc<str>, SnapshotError> {
         let i = self.id(self.strings.len())?;
         Ok(self.strings[i as usize].clone())
     }
+    #[inline]
     fn opt_str(&mut self) -> Result<Option<Rc<str>>, SnapshotError> {
         let i = self.opt(self.strings.len())?;
         Ok(i.map(|i| self.strings[i as usize].clone()))
