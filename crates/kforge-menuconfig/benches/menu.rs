@@ -13,6 +13,10 @@ use kforge_menuconfig::{Context, Model};
 
 use kforge_testkit::oracle;
 
+/// The allocator of the kforge binary, which runs menuconfig.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn load() -> Kconfig {
     let o = oracle();
     let text = std::fs::read_to_string(o.join("6.12/env/x86_64.env")).unwrap();

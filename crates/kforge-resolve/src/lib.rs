@@ -245,18 +245,19 @@ pub fn check_request(
 
 /// Resolve `input` over an already computed `base_config` (see
 /// [`resolve`]), without looking for fixes; leaves the engine in the
-/// resolved state.
+/// resolved state (that of [`resolve_from_base`]'s last pass, which read
+/// the resolved configuration: no pass of its own is needed).
 pub fn resolve_on_base(
     kc: &mut Kconfig,
     input: &Input,
     base_config: &str,
 ) -> Result<Resolution, ResolveError> {
-    let res = resolve_from_base(kc, input, base_config, &[])?;
-    apply(kc, &res.config);
-    Ok(res)
+    resolve_from_base(kc, input, base_config, &[])
 }
 
-/// Resolve with `extra` requests added (used to verify fixes).
+/// Resolve with `extra` requests added (used to verify fixes). Leaves the
+/// engine as the last olddefconfig pass of [`settle`] left it: it read the
+/// configuration returned, and wrote it unchanged.
 pub(crate) fn resolve_from_base(
     kc: &mut Kconfig,
     input: &Input,
