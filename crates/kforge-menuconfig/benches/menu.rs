@@ -40,9 +40,28 @@ fn load() -> Kconfig {
     .unwrap_or_else(|e| panic!("loading 6.12: {:?}", e.messages))
 }
 
-fn model() -> Model {
+/// The model of a declaration: defconfig alone, or (`debian`) what `kforge
+/// import` makes of Debian's amd64 configuration (defconfig and some 2,000
+/// requests).
+fn model(debian: bool) -> Model {
     let mut kc = load();
-    let input = kforge_resolve::Input::on(kforge_declaration::Base::Defconfig);
+    let mut input = kforge_resolve::Input::on(kforge_declaration::Base::Defconfig);
+    if debian {
+        let imp = kforge_pipeline::import::Target::read(kforge_pipeline::import::Options {
+            config: kforge_testkit::debian_config("6.12", "amd64_none_amd64"),
+            base: kforge_declaration::Base::Defconfig,
+            tree: oracle().join("6.12/src"),
+            arch: "x86_64".into(),
+            cross_compile: None,
+        })
+        .and_then(|t| t.import())
+        .unwrap_or_else(|e| panic!("importing Debian's config: {e}"));
+        assert!(
+            imp.exact(),
+            "the import does not resolve to Debian's config"
+        );
+        input.requests = imp.list;
+    }
     let res = kforge_resolve::resolve(&mut kc, &input).unwrap();
     Model::new(
         kc,
@@ -59,7 +78,7 @@ fn model() -> Model {
 }
 
 fn benches(c: &mut Criterion) {
-    let mut m = model();
+    let m = model(false);
     eprintln!(
         "{} symbols; 'dummy': {} hits, 'net': {} hits",
         m.kc.symbol_names().count(),
@@ -72,15 +91,25 @@ fn benches(c: &mut Criterion) {
     c.bench_function("search 'net' (x86_64 6.12, every symbol)", |b| {
         b.iter(|| m.search(std::hint::black_box("net")))
     });
-    // DUMMY in Device Drivers > Network device support, then toggle it
-    // (which resolves the declaration again, for [when] and auto_modules)
-    // and redraw a 40-row page as the terminal layer does.
+    change(c, m, "defconfig");
+    let m = model(true);
+    eprintln!(
+        "imported Debian declaration: {} requests",
+        m.ctx.input.as_ref().map_or(0, |i| i.requests.len())
+    );
+    change(c, m, "imported Debian declaration");
+}
+
+/// DUMMY in Device Drivers > Network device support, then toggle it (which
+/// resolves the declaration again, for [when] and auto_modules) and redraw
+/// a 40-row page as the terminal layer does.
+fn change(c: &mut Criterion, mut m: Model, what: &str) {
     let dummy = m.kc.find("DUMMY").unwrap();
     m.jump_to(dummy);
     m.page = 40;
     let mut on = false;
     c.bench_function(
-        "set DUMMY y/m + resolve again + rebuild + draw 40 rows",
+        &format!("{what}: set DUMMY y/m + resolve again + rebuild + draw 40 rows"),
         |b| {
             b.iter(|| {
                 on = !on;
