@@ -271,7 +271,7 @@ pub(crate) fn resolve_from_base(
     loop {
         let effective = effective_requests(&requests, &input.conditionals, &active)?;
         let lines = request_lines(kc, &effective);
-        settle(kc, base_config, &lines);
+        let mut settled = settle(kc, base_config, &lines);
         let mut auto = Vec::new();
         if input.auto_modules {
             let requested: BTreeSet<&str> = effective.keys().map(String::as_str).collect();
@@ -283,7 +283,7 @@ pub(crate) fn resolve_from_base(
                 auto.extend(more);
                 let mut all = auto_lines(kc, &auto);
                 all.extend(lines.iter().cloned());
-                settle(kc, base_config, &all);
+                settled = settle(kc, base_config, &all);
             }
         }
         let now: BTreeSet<String> = input
@@ -296,7 +296,8 @@ pub(crate) fn resolve_from_base(
             .map(|c| c.symbol.clone())
             .collect();
         if now == active {
-            let config = kc.render_config();
+            // What the last pass wrote, and would write again.
+            let config = settled;
             kc.messages.take();
             let index = explain::UnknownIndex::default();
             let unknown_conditions = input
@@ -396,7 +397,7 @@ fn effective_requests(
 /// `.config` lines for the requests whose value fits the symbol's type.
 fn request_lines(kc: &Kconfig, effective: &BTreeMap<String, Effective>) -> Vec<(String, String)> {
     let mut v: Vec<&Effective> = effective.values().collect();
-    v.sort_by_key(|e| layer_order(&e.request));
+    v.sort_by(|a, b| layer_order(&a.request).cmp(&layer_order(&b.request)));
     v.into_iter()
         // A fragment's lines are in the base already.
         .filter(|e| !matches!(e.request.layer, kforge_declaration::Layer::Fragment(_)))
@@ -412,7 +413,7 @@ fn request_lines(kc: &Kconfig, effective: &BTreeMap<String, Effective>) -> Vec<(
         .collect()
 }
 
-fn layer_order(r: &Request) -> (u8, Origin) {
+fn layer_order(r: &Request) -> (u8, &Origin) {
     let l = match r.layer {
         kforge_declaration::Layer::Fragment(_) => 0,
         kforge_declaration::Layer::Include => 1,
@@ -420,7 +421,7 @@ fn layer_order(r: &Request) -> (u8, Origin) {
         kforge_declaration::Layer::Patch(_) => 3,
         kforge_declaration::Layer::External(_) => 4,
     };
-    (l, r.origin.clone())
+    (l, &r.origin)
 }
 
 fn auto_lines(kc: &Kconfig, auto: &[String]) -> Vec<(String, String)> {
