@@ -200,14 +200,19 @@ struct Effective {
 pub fn resolve(kc: &mut Kconfig, input: &Input) -> Result<Resolution, ResolveError> {
     let base_config = base_config(kc, &input.base, &input.fragments)?;
     let mut res = resolve_from_base(kc, input, &base_config, &[])?;
+    let mut searched = false;
     for i in 0..res.outcomes.len() {
         if res.outcomes[i].problem.is_some() {
             let fix = fix::find_fix(kc, input, &base_config, &res.outcomes[i], &[]);
             res.outcomes[i].fix = fix;
+            searched = true;
         }
     }
-    // Leave the engine in the resolved state.
-    apply(kc, &res.config);
+    // Leave the engine in the resolved state: resolve_from_base did, but
+    // searching for fixes resolved other inputs since.
+    if searched {
+        apply(kc, &res.config);
+    }
     Ok(res)
 }
 
