@@ -76,7 +76,12 @@ pub fn load_tree(tree: &Path, tc: Toolchain<'_>, probe_cache: bool) -> Result<Tr
         llvm: tc.llvm.map(str::to_string),
         ..Default::default()
     };
-    let kenv = env::derive(&req, &base)?;
+    let kenv = if probe_cache {
+        let mut queries = kforge_probe_cache::ToolQueries::new(cache_dir.clone());
+        env::derive(&req, &base, &mut |c, e, d| queries.run(c, e, d))?
+    } else {
+        env::derive(&req, &base, &mut env::run_tool_query)?
+    };
     let conf_env = kenv.conf_env(&base);
     let version = conf_env
         .get("KERNELVERSION")

@@ -25,7 +25,13 @@
 //!   script (starts with `#!`, at most [`SCRIPT_LIMIT`] bytes), the files
 //!   next to it that its text names (`$(dirname $0)/min-tool-version.sh`)
 //!   contribute too, and so on. Installing, upgrading, replacing or editing
-//!   a compiler or a script under `scripts/` therefore changes the key;
+//!   a compiler or a script under `scripts/` therefore changes the key. A
+//!   program that is rustup (`rustc` and `cargo` link to it in a rustup
+//!   install) runs the program of that name of the toolchain it picks, so
+//!   its key also holds what the pick depends on: `settings.toml` of
+//!   `RUSTUP_HOME`, the `rust-toolchain` files of the directory and its
+//!   ancestors, and the identity of that program in every installed
+//!   toolchain;
 //! * the working directory, in one of two ways (see [`DirUse`]):
 //!   - [`DirUse::Path`]: the output may depend on *which* directory. The
 //!     command, or a script it runs, uses a word of [`DIR_WORDS`] (`pwd`,
@@ -370,6 +376,10 @@ impl ProbeCache {
             field(&mut h, b"tool");
             field(&mut h, word.as_bytes());
             field(&mut h, &id);
+            if is_rustup_proxy(&canonical, memo) {
+                field(&mut h, b"rustup");
+                field(&mut h, &self.rustup_selection(&word, memo));
+            }
             // Scripts, and the scripts they name, by identity.
             let mut todo = vec![(canonical, id, 0)];
             let mut visited = HashSet::new();
@@ -649,6 +659,59 @@ impl ProbeCache {
         }
     }
 
+    /// What decides which toolchain a rustup proxy named by `word` runs
+    /// in this cache's directory: `settings.toml` of `RUSTUP_HOME` (the
+    /// default toolchain, directory overrides), the `rust-toolchain` and
+    /// `rust-toolchain.toml` files of the directory and its ancestors, and
+    /// the identity of the program of that name in every installed
+    /// toolchain (`RUSTUP_TOOLCHAIN` is in the environment keyed already).
+    /// Whichever toolchain rustup picks, switching to another, or updating
+    /// or replacing it, changes these.
+    fn rustup_selection(&self, word: &str, memo: &mut LookupMemo) -> Vec<u8> {
+        let program = word.rsplit('/').next().unwrap_or(word).to_string();
+        if let Some(found) = memo.rustup.get(&program) {
+            return found.clone();
+        }
+        let env = &self.keyed_env;
+        let home = match env.get("RUSTUP_HOME").filter(|h| !h.is_empty()) {
+            Some(h) => self.cwd.join(h),
+            None => Path::new(env.get("HOME").map(String::as_str).unwrap_or("")).join(".rustup"),
+        };
+        let mut out = Vec::new();
+        let mut add = |tag: &str, bytes: &[u8]| {
+            out.extend_from_slice(&(tag.len() as u64).to_le_bytes());
+            out.extend_from_slice(tag.as_bytes());
+            out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+            out.extend_from_slice(bytes);
+        };
+        add("home", path_bytes(&home).as_ref());
+        add("settings", &read_small(&home.join("settings.toml")));
+        for dir in self.cwd.ancestors() {
+            for name in ["rust-toolchain", "rust-toolchain.toml"] {
+                let file = dir.join(name);
+                if memo.may_exist(&file) && file.exists() {
+                    add("toolchain-file", path_bytes(&file).as_ref());
+                    add("contents", &read_small(&file));
+                }
+            }
+        }
+        let toolchains = home.join("toolchains");
+        let mut names: Vec<_> = fs::read_dir(&toolchains)
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        names.sort();
+        for name in names {
+            add("toolchain", name.as_encoded_bytes());
+            let bin = toolchains.join(&name).join("bin").join(&program);
+            add(
+                "program",
+                &memo.identity(&bin).map(|(_, id)| id).unwrap_or_default(),
+            );
+        }
+        memo.rustup.insert(program, out.clone());
+        out
+    }
+
     /// The identity of the file `word` names, if any, with its canonical
     /// path.
     fn resolve_word(
@@ -708,6 +771,8 @@ struct LookupMemo {
     /// word is looked up in most directories of `PATH` and beside every
     /// script, and nearly always is not there. `None`: not listable.
     listings: HashMap<PathBuf, Option<HashSet<u64>>>,
+    /// [`ProbeCache::rustup_selection`] by program name.
+    rustup: HashMap<String, Vec<u8>>,
 }
 
 impl LookupMemo {
@@ -771,6 +836,44 @@ fn name_hash(name: &std::ffi::OsStr) -> u64 {
         .fold(0xcbf2_9ce4_8422_2325, |h, &b| {
             (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
         })
+}
+
+/// Whether the program at the canonical path `p` is rustup, which runs
+/// as a proxy (`rustc`, `cargo`, `rustfmt`, ... linked to it) the program
+/// of that name in the toolchain it picks: named `rustup` or
+/// `rustup-init`, or a hard link of the `rustup` beside it.
+fn is_rustup_proxy(p: &Path, memo: &mut LookupMemo) -> bool {
+    let named = |n: &str| p.file_name().is_some_and(|f| f == n);
+    if named("rustup") || named("rustup-init") {
+        return true;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let Some(rustup) = p.parent().map(|d| d.join("rustup")) else {
+            return false;
+        };
+        if !memo.may_exist(&rustup) {
+            return false;
+        }
+        match (fs::metadata(p), fs::metadata(rustup)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    false
+}
+
+/// A small file's contents (at most [`SCRIPT_LIMIT`] bytes; empty when it
+/// cannot be read).
+fn read_small(path: &Path) -> Vec<u8> {
+    use std::io::Read;
+    let mut data = Vec::new();
+    if let Ok(f) = fs::File::open(path) {
+        let _ = f.take(SCRIPT_LIMIT).read_to_end(&mut data);
+    }
+    data
 }
 
 /// Whether `p` is `dir` or a path under it (`dir` being `/` counts only
@@ -1097,6 +1200,45 @@ impl kconfig_engine::ShellRunner for ExplicitShell {
 /// the chains of probes in the kernel's trees (compiler, then its version,
 /// then version tests).
 const SPECULATIVE_ROUNDS: usize = 4;
+
+/// The Makefiles' tool queries (`$(CC) --version`, `$(RUSTC) --version`:
+/// commands whose output depends only on the programs they name and their
+/// environment) answered from the probe cache in `dir`, keyed as probes are.
+/// Outputs are kept to their first 4096 bytes, as a probe's; a version line
+/// is far shorter.
+pub struct ToolQueries {
+    dir: PathBuf,
+    /// The cache of the last environment and directory asked for.
+    cache: Option<ProbeCache>,
+}
+
+impl ToolQueries {
+    /// Queries answered from the probe cache in `dir`.
+    pub fn new(dir: PathBuf) -> Self {
+        ToolQueries { dir, cache: None }
+    }
+
+    /// The standard output of `/bin/sh -c command` with exactly `env`, in
+    /// `cwd`: from the cache, or run and remembered.
+    pub fn run(&mut self, command: &str, env: &BTreeMap<String, String>, cwd: &Path) -> Vec<u8> {
+        let same = self.cache.as_ref().is_some_and(|c| {
+            c.cwd == cwd
+                && c.env.len() == env.len()
+                && c.env
+                    .iter()
+                    .zip(env)
+                    .all(|((a, b), (c, d))| a == c && b == d)
+        });
+        if !same {
+            let vars = env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            self.cache = Some(ProbeCache::new(self.dir.clone(), vars, cwd.to_path_buf()));
+        }
+        self.cache
+            .as_ref()
+            .map(|c| c.run(command))
+            .unwrap_or_default()
+    }
+}
 
 /// A probe cache for a tree as the engine's shell runner: commands run with
 /// `vars` in `cwd`; `history_key` names the tree for the history of probes.
@@ -1454,6 +1596,79 @@ mod tests {
         assert_eq!(ro_cache.stats(), (0, 1));
         fs::set_permissions(&ro, fs::Permissions::from_mode(0o755)).unwrap();
         let _ = fs::remove_dir_all(&root);
+    }
+
+    /// A rustup stand-in: runs the program of its own name from the
+    /// toolchain `RUSTUP_TOOLCHAIN`, a `rust-toolchain` file of the
+    /// directory, or the default of `settings.toml` names.
+    fn fake_rustup(bin: &Path, home: &Path, toolchains: &[&str]) {
+        fs::create_dir_all(bin).unwrap();
+        write_script(
+            &bin.join("rustup"),
+            r#"prog=$(basename "$0")
+tc=$RUSTUP_TOOLCHAIN
+[ -z "$tc" ] && [ -f rust-toolchain ] && tc=$(cat rust-toolchain)
+[ -z "$tc" ] && tc=$(sed -n 's/^default_toolchain = "\(.*\)"/\1/p' "$RUSTUP_HOME/settings.toml")
+exec "$RUSTUP_HOME/toolchains/$tc/bin/$prog" "$@""#,
+        );
+        std::os::unix::fs::symlink("rustup", bin.join("rustc")).unwrap();
+        fs::hard_link(bin.join("rustup"), bin.join("cargo")).unwrap();
+        for tc in toolchains {
+            let tbin = home.join("toolchains").join(tc).join("bin");
+            fs::create_dir_all(&tbin).unwrap();
+            write_script(&tbin.join("rustc"), &format!("echo rustc {tc} 1"));
+            write_script(&tbin.join("cargo"), &format!("echo cargo {tc} 1"));
+        }
+        fs::write(home.join("settings.toml"), "default_toolchain = \"a\"\n").unwrap();
+    }
+
+    #[test]
+    fn rustup_proxy_answers_follow_the_toolchain_it_picks() {
+        let root = scratch("rustup");
+        let (bin, home, work) = (root.join("bin"), root.join("rustup"), root.join("work"));
+        fs::create_dir_all(&work).unwrap();
+        fake_rustup(&bin, &home, &["a", "b"]);
+        let env = with(
+            &base_env(&format!("{}:/usr/bin:/bin", bin.display())),
+            &[("RUSTUP_HOME", home.to_str().unwrap())],
+        );
+        let c = ProbeCache::new(root.join("cache"), env, work.clone());
+        let run = |cmd: &str| String::from_utf8(c.run(cmd)).unwrap();
+
+        assert_eq!(run("rustc --version"), "rustc a 1\n");
+        assert_eq!(run("cargo --version"), "cargo a 1\n");
+        assert_eq!(run("rustc --version"), "rustc a 1\n");
+        assert_eq!(c.stats(), (1, 2));
+
+        // `rustup default b`: the proxy itself is unchanged.
+        fs::write(home.join("settings.toml"), "default_toolchain = \"b\"\n").unwrap();
+        assert_eq!(run("rustc --version"), "rustc b 1\n");
+        // The hard-linked proxy too.
+        assert_eq!(run("cargo --version"), "cargo b 1\n");
+
+        // `rustup update b`.
+        edit_script(&home.join("toolchains/b/bin/rustc"), "echo rustc b 2");
+        assert_eq!(run("rustc --version"), "rustc b 2\n");
+
+        // A toolchain file in the directory the probe runs in.
+        fs::write(work.join("rust-toolchain"), "a").unwrap();
+        assert_eq!(run("rustc --version"), "rustc a 1\n");
+        fs::remove_file(work.join("rust-toolchain")).unwrap();
+        assert_eq!(run("rustc --version"), "rustc b 2\n");
+
+        // Nothing changed since: answered from the cache.
+        let before = c.stats();
+        assert_eq!(run("rustc --version"), "rustc b 2\n");
+        assert_eq!(c.stats(), (before.0 + 1, before.1));
+        fs::write(home.join("settings.toml"), "default_toolchain = \"a\"\n").unwrap();
+        assert_eq!(run("rustc --version"), "rustc a 1\n");
+
+        // A program that is not rustup does not look at rustup's files.
+        let tool = bin.join("kf-probe-tool");
+        write_script(&tool, "echo v1");
+        let key = c.key_for("kf-probe-tool --version");
+        fs::write(home.join("settings.toml"), "default_toolchain = \"b\"\n").unwrap();
+        assert_eq!(c.key_for("kf-probe-tool --version"), key);
     }
 
     #[test]

@@ -225,10 +225,16 @@ impl KernelEnv {
 /// `CROSS_COMPILE`, `LLVM`, `LLVM_IAS`, `KCONFIG_CONFIG`, `KBUILD_KCONFIG`,
 /// `KBUILD_DEFCONFIG`, `KBUILD_ABS_SRCTREE`) when `req` leaves them open.
 ///
-/// Runs `uname -m`, `uname -r`, `$(CC) --version` and `$(RUSTC) --version`
-/// like the Makefile does; a missing compiler is not an error here (it
-/// leaves `CC_VERSION_TEXT` empty, as in make). Nothing is written.
-pub fn derive(req: &Request, base: &Vars) -> Result<KernelEnv, KernelEnvError> {
+/// Asks `uname -m` and `uname -r` like the Makefile does ([`uname`]), and
+/// has `query` run `$(CC) --version` and `$(RUSTC) --version`
+/// ([`run_tool_query`] runs them; a caller may answer from a cache); a
+/// missing compiler is not an error here (it leaves `CC_VERSION_TEXT`
+/// empty, as in make). Nothing is written.
+pub fn derive(
+    req: &Request,
+    base: &Vars,
+    query: &mut ToolQuery<'_>,
+) -> Result<KernelEnv, KernelEnvError> {
     let from_env = |k: &str| base.get(k).filter(|v| !v.is_empty()).cloned();
 
     // ---- the tree and the object directory (Makefile: abs_srctree, srctree)
@@ -302,7 +308,7 @@ pub fn derive(req: &Request, base: &Vars) -> Result<KernelEnv, KernelEnvError> {
     } else {
         abs_srctree.clone()
     };
-    let machine = make_shell("uname -m", base, &run_dir);
+    let machine = uname("-m", base, &run_dir);
     let subarch = req
         .subarch
         .clone()
@@ -498,7 +504,7 @@ pub fn derive(req: &Request, base: &Vars) -> Result<KernelEnv, KernelEnvError> {
     if kconfig_mk.contains("KCONFIG_DEFCONFIG_LIST") {
         // `ifndef cross_compiling`: nothing defines it, so the host's
         // configurations are always listed first.
-        let rel = make_shell("uname -r", base, &run_dir);
+        let rel = uname("-r", base, &run_dir);
         let list = format!(
             "/lib/modules/{rel}/.config /etc/kernel-config /boot/config-{rel} arch/{srcarch}/configs/{defconfig}"
         );
@@ -511,19 +517,19 @@ pub fn derive(req: &Request, base: &Vars) -> Result<KernelEnv, KernelEnvError> {
         e.extend(v.iter().map(|(k, val)| (k.clone(), val.clone())));
         e
     };
-    let cc_text = make_shell(
+    let cc_text = make_output(&query(
         &format!("LC_ALL=C {} --version 2>/dev/null | head -n 1", v["CC"]),
         &env_now,
         &run_dir,
-    )
+    ))
     .replace('#', "");
     set(&mut v, "CC_VERSION_TEXT", &cc_text);
     if top.contains("RUSTC_VERSION_TEXT") {
-        let rustc_text = make_shell(
+        let rustc_text = make_output(&query(
             &format!("{} --version 2>/dev/null", v["RUSTC"]),
             &env_now,
             &run_dir,
-        )
+        ))
         .replace('#', "");
         set(&mut v, "RUSTC_VERSION_TEXT", &rustc_text);
     }
@@ -847,10 +853,22 @@ impl MakeVars {
     }
 }
 
+/// Runs one of the Makefiles' `$(shell ...)` commands whose output depends
+/// only on the programs it names and the environment (`$(CC) --version`):
+/// (command, environment, directory) → standard output.
+pub type ToolQuery<'a> = dyn FnMut(&str, &Vars, &Path) -> Vec<u8> + 'a;
+
 /// Run `cmd` like make's `$(shell ...)`: `/bin/sh -c` with exactly `env`,
 /// in `cwd`; trailing newlines removed and the others turned into spaces.
 pub fn make_shell(cmd: &str, env: &Vars, cwd: &Path) -> String {
-    let out = Command::new("/bin/sh")
+    make_output(&run_tool_query(cmd, env, cwd))
+}
+
+/// The standard output of `/bin/sh -c cmd` with exactly `env`, in `cwd`
+/// (empty when the shell cannot be started): a [`ToolQuery`] without a
+/// cache.
+pub fn run_tool_query(cmd: &str, env: &Vars, cwd: &Path) -> Vec<u8> {
+    Command::new("/bin/sh")
         .arg("-c")
         .arg(cmd)
         .env_clear()
@@ -858,11 +876,15 @@ pub fn make_shell(cmd: &str, env: &Vars, cwd: &Path) -> String {
         .current_dir(cwd)
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
-        .output();
-    let Ok(out) = out else {
-        return String::new();
-    };
-    let mut s = String::from_utf8_lossy(&out.stdout).into_owned();
+        .output()
+        .map(|o| o.stdout)
+        .unwrap_or_default()
+}
+
+/// A command's output as make's `$(shell ...)` yields it: trailing
+/// newlines removed, the others turned into spaces.
+fn make_output(stdout: &[u8]) -> String {
+    let mut s = String::from_utf8_lossy(stdout).into_owned();
     while s.ends_with('\n') {
         s.pop();
         if s.ends_with('\r') {
@@ -872,15 +894,51 @@ pub fn make_shell(cmd: &str, env: &Vars, cwd: &Path) -> String {
     s.replace("\r\n", " ").replace('\n', " ")
 }
 
+/// `$(shell uname FLAG)` (`-m` or `-r`) with `env`'s `PATH`, in `cwd`. When
+/// `PATH` finds the system's `uname` (`/bin/uname`, `/usr/bin/uname`),
+/// which prints what the `uname` system call says, the call answers
+/// without starting two processes; another `uname` is run.
+pub fn uname(flag: &str, env: &Vars, cwd: &Path) -> String {
+    let path = env.get("PATH").map(String::as_str).unwrap_or_default();
+    let system = find_program("uname", path, cwd)
+        .and_then(|p| p.canonicalize().ok())
+        .is_some_and(|p| p == Path::new("/bin/uname") || p == Path::new("/usr/bin/uname"));
+    let field = match (system, flag) {
+        (true, "-m") => system_uname().map(|u| u.0),
+        (true, "-r") => system_uname().map(|u| u.1),
+        _ => None,
+    };
+    field.unwrap_or_else(|| make_shell(&format!("uname {flag}"), env, cwd))
+}
+
+/// The `uname` system call's machine and release fields.
+fn system_uname() -> Option<(String, String)> {
+    // SAFETY: `utsname` is plain old data (arrays of C chars), for which
+    // all zeroes is a valid value; uname(2) fills it, NUL-terminating
+    // each field, and is only read after it returned 0.
+    let u = unsafe {
+        let mut u: libc::utsname = std::mem::zeroed();
+        if libc::uname(&mut u) != 0 {
+            return None;
+        }
+        u
+    };
+    let text = |f: &[libc::c_char]| {
+        let bytes: Vec<u8> = f
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    Some((text(&u.machine), text(&u.release)))
+}
+
 /// The kernel's SRCARCH of the machine kforge runs on (`uname -m`, mapped
 /// as `scripts/subarch.include` maps it).
 pub fn host_srcarch() -> String {
-    let machine = Command::new("uname")
-        .arg("-m")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .map(|s| s.trim().to_string())
+    let machine = system_uname()
+        .map(|u| u.0)
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| std::env::consts::ARCH.to_string());
     srcarch_of(&subarch_of_machine(&machine)).to_string()
@@ -984,6 +1042,83 @@ fn available_arches(srctree: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vars {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn uname_answers_as_the_program_does() {
+        let cwd = std::env::temp_dir();
+        let system = vars(&[("PATH", "/usr/bin:/bin")]);
+        for flag in ["-m", "-r"] {
+            let out = Command::new("/usr/bin/uname").arg(flag).output().unwrap();
+            let program = String::from_utf8(out.stdout).unwrap();
+            assert_eq!(uname(flag, &system, &cwd), program.trim_end(), "{flag}");
+        }
+        // Another `uname` first in PATH is run, as make would.
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("uname");
+        std::fs::write(&fake, "#!/bin/sh\necho \"fake $1\"\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let shadowed = vars(&[("PATH", &format!("{}:/usr/bin:/bin", dir.path().display()))]);
+        assert_eq!(uname("-m", &shadowed, &cwd), "fake -m");
+        // No uname at all: empty, as `$(shell uname -m)` is.
+        let none = vars(&[("PATH", dir.path().join("none").to_str().unwrap())]);
+        assert_eq!(uname("-r", &none, &cwd), "");
+    }
+
+    #[test]
+    fn compiler_versions_come_from_the_query() {
+        let tree = tempfile::tempdir().unwrap();
+        std::fs::write(
+            tree.path().join("Makefile"),
+            "VERSION = 6\nPATCHLEVEL = 12\nSUBLEVEL = 0\nEXTRAVERSION =\n\
+             export RUSTC_VERSION_TEXT := $(shell $(RUSTC) --version 2>/dev/null)\n",
+        )
+        .unwrap();
+        std::fs::create_dir_all(tree.path().join("arch/x86")).unwrap();
+        let obj = tempfile::tempdir().unwrap();
+        let req = Request {
+            tree: tree.path().to_path_buf(),
+            objdir: obj.path().to_path_buf(),
+            arch: Some("x86_64".into()),
+            ..Default::default()
+        };
+        let mut asked = Vec::new();
+        let mut query = |cmd: &str, env: &Vars, cwd: &Path| {
+            asked.push((cmd.to_string(), env.get("CC").cloned(), cwd.to_path_buf()));
+            if cmd.contains("gcc") {
+                b"gcc (Fake #1) 1.0\n".to_vec()
+            } else {
+                b"rustc 9.9.9\n\n".to_vec()
+            }
+        };
+        let base = vars(&[("PATH", "/usr/bin:/bin")]);
+        let kenv = derive(&req, &base, &mut query).unwrap();
+        assert_eq!(kenv.get("CC_VERSION_TEXT"), "gcc (Fake 1) 1.0");
+        assert_eq!(kenv.get("RUSTC_VERSION_TEXT"), "rustc 9.9.9");
+        let cwd = canonical(obj.path());
+        assert_eq!(
+            asked,
+            vec![
+                (
+                    "LC_ALL=C gcc --version 2>/dev/null | head -n 1".to_string(),
+                    Some("gcc".to_string()),
+                    cwd.clone()
+                ),
+                (
+                    "rustc --version 2>/dev/null".to_string(),
+                    Some("gcc".to_string()),
+                    cwd
+                ),
+            ]
+        );
+    }
 
     #[test]
     fn subarch_mapping() {

@@ -172,7 +172,13 @@ fn try_run(args: KconfigArgs) -> Result<i32, FrontError> {
         llvm: args.llvm.clone(),
         config: args.config.as_deref().map(abs),
     };
-    let kenv = kernel_env::derive(&req, &base)?;
+    let kenv = if args.no_probe_cache {
+        kernel_env::derive(&req, &base, &mut kernel_env::run_tool_query)?
+    } else {
+        let dir = kforge_probe_cache::ProbeCache::default_dir();
+        let mut queries = kforge_probe_cache::ToolQueries::new(dir);
+        kernel_env::derive(&req, &base, &mut |c, e, d| queries.run(c, e, d))?
+    };
     if args.print_env {
         let mut out = String::new();
         for (k, v) in &kenv.vars {
