@@ -522,9 +522,17 @@ impl Kconfig {
             self.calc_value(m);
             return true;
         }
+        let v61 = self.dialect == Dialect::V6_1;
+        // Computing from here on starts afresh when the load invalidated
+        // every value (6.1's loads do, but 6.1 changes inputs while it
+        // computes).
+        self.memo.clean = !v61
+            && self.symbols[3..]
+                .iter()
+                .all(|s| s.flags & (flags::VALID | flags::CONST) != flags::VALID);
+        self.memo.read_digest = None;
         let m = self.modules_sym;
         self.calc_value(m);
-        let v61 = self.dialect == Dialect::V6_1;
         let mut unsaved = 0u32;
         for i in 0..self.hash_order.len() {
             let s = self.hash_order[i];
@@ -580,6 +588,9 @@ impl Kconfig {
         } else if self.conf_warnings > 0 {
             self.changed = true;
         }
+        if self.memo.clean {
+            self.memo.read_digest = Some(self.input_digest());
+        }
         false
     }
 
@@ -604,15 +615,20 @@ impl Kconfig {
         match sym.ty {
             SymType::Unknown => {}
             SymType::Bool | SymType::Tristate if &*val == "n" => {
-                out.push_str(&format!("# {}{} is not set\n", self.prefix, name));
+                for part in ["# ", &self.prefix, name, " is not set\n"] {
+                    out.push_str(part);
+                }
             }
-            SymType::String => out.push_str(&format!(
-                "{}{}={}\n",
-                self.prefix,
-                name,
-                escape_string(&val)
-            )),
-            _ => out.push_str(&format!("{}{}={}\n", self.prefix, name, val)),
+            SymType::String => {
+                for part in [&self.prefix, name, "=", &escape_string(&val), "\n"] {
+                    out.push_str(part);
+                }
+            }
+            _ => {
+                for part in [&self.prefix, name, "=", &val, "\n"] {
+                    out.push_str(part);
+                }
+            }
         }
     }
 
@@ -621,7 +637,13 @@ impl Kconfig {
     pub fn render_config(&mut self) -> String {
         let mut out = self.heading(Style::Pound);
         if !self.changed {
-            self.clear_all_valid();
+            // The kernel computes every value again here; when that cannot
+            // change a value or print a message, only its mark remains.
+            if self.values_settled() {
+                self.changed = true;
+            } else {
+                self.clear_all_valid();
+            }
         }
         let v618 = self.dialect >= Dialect::V6_18;
         let mut changed_input = ChangedInput::new(self);

@@ -504,6 +504,7 @@ impl Kconfig {
     /// the kernel's conf writes for it.
     pub fn restart(&mut self) {
         self.memo.forget();
+        self.memo.clean = false;
         let Some(l) = self.loaded.take() else {
             return;
         };

@@ -91,6 +91,14 @@ pub(crate) struct EvalMemo {
     epoch: u32,
     /// Reads of a provisional value so far (only its changes matter).
     provisional_reads: u32,
+    /// Since [`Kconfig::read`] invalidated every value, each value was
+    /// computed from settled values only, with no warning printed and no
+    /// input changed: computing them all again, in any order, gives the
+    /// same values, flags and messages.
+    pub(crate) clean: bool,
+    /// What the inputs were when `read` finished with `clean` values
+    /// ([`Kconfig::input_digest`]).
+    pub(crate) read_digest: Option<u64>,
 }
 
 impl Default for EvalMemo {
@@ -100,6 +108,8 @@ impl Default for EvalMemo {
             cells: Vec::new(),
             epoch: 1,
             provisional_reads: 0,
+            clean: false,
+            read_digest: None,
         }
     }
 }
@@ -381,6 +391,7 @@ impl Kconfig {
     fn note_read(&mut self, s: SymbolId) {
         if self.has_flag(s, flags::IN_CALC) {
             self.memo.provisional_reads = self.memo.provisional_reads.wrapping_add(1);
+            self.memo.clean = false;
         }
     }
 
@@ -457,6 +468,7 @@ impl Kconfig {
 
     fn range_val(&mut self, s: SymbolId, base: u32) -> i64 {
         self.calc_value(s);
+        self.note_read(s);
         let base = match self.sym(s).ty {
             SymType::Int => 10,
             SymType::Hex => 16,
@@ -645,6 +657,11 @@ impl Kconfig {
             let v = if Some(s) == res { Tri::Yes } else { Tri::No };
             if self.sym(s).curr.tri != v {
                 self.memo.forget();
+                // A final value changes after expressions may have read it
+                // (a provisional one's reads are counted where they happen).
+                if self.sym(s).flags & (flags::VALID | flags::IN_CALC) == flags::VALID {
+                    self.memo.clean = false;
+                }
             }
             let sm = self.sym_mut(s);
             sm.curr.tri = v;
@@ -711,6 +728,7 @@ impl Kconfig {
         }
         self.messages.err(out);
         self.sym_warnings += 1;
+        self.memo.clean = false;
     }
 
     fn top_level_or_terms(&self, e: Option<ExprId>, out: &mut Vec<ExprId>) {
@@ -831,6 +849,7 @@ impl Kconfig {
                     if let Some(ds) = self.prop_symbol(p) {
                         self.set_flag(s, flags::WRITE);
                         self.calc_value(ds);
+                        self.note_read(ds);
                         newval.val = self.sym(ds).curr.val.clone();
                     }
                 }
@@ -844,6 +863,7 @@ impl Kconfig {
                 if self.has_flag(ds, flags::TRANS) && self.has_value(ds) {
                     self.sym_mut(s).def[0] = newval.clone();
                     self.set_flag(s, flags::DEF_USER);
+                    self.memo.clean = false;
                 }
             }
         }
@@ -896,12 +916,51 @@ impl Kconfig {
     pub fn clear_all_valid(&mut self) {
         // y, m and n are not in the kernel's symbol table and stay valid
         self.memo.forget();
+        self.memo.clean = false;
         for s in &mut self.symbols[3..] {
             s.flags &= !flags::VALID;
         }
         self.changed = true;
         let m = self.modules_sym;
         self.calc_value(m);
+    }
+
+    /// A hash of every symbol's state (flags, user and auto values,
+    /// current value) and of the choices' member order: what computing
+    /// the values reads, and more.
+    pub(crate) fn input_digest(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = crate::Fnv64::default();
+        let value = |v: &Value, h: &mut crate::Fnv64| {
+            (v.tri as u8).hash(h);
+            v.choice.map(|c| c.0).hash(h);
+            v.val.as_deref().hash(h);
+        };
+        for sym in &self.symbols {
+            sym.flags.hash(&mut h);
+            value(&sym.curr, &mut h);
+            value(&sym.def[0], &mut h);
+            value(&sym.def[1], &mut h);
+        }
+        for m in &self.menus {
+            for c in &m.choice_members {
+                c.0.hash(&mut h);
+            }
+        }
+        h.finish()
+    }
+
+    /// Whether every value is what computing them all again from scratch
+    /// (the kernel's `sym_clear_all_valid`) would give, with the same
+    /// messages: [`Kconfig::read`] computed them from settled values only
+    /// (no dependency loop met, no warning, no input changed) and nothing
+    /// changed since.
+    pub(crate) fn values_settled(&self) -> bool {
+        self.memo.clean
+            && self.memo.read_digest == Some(self.input_digest())
+            && self.symbols[3..]
+                .iter()
+                .all(|s| s.flags & flags::VALID != 0)
     }
 
     /// Compute every symbol's value.
