@@ -929,25 +929,37 @@ impl Kconfig {
     /// current value) and of the choices' member order: what computing
     /// the values reads, and more.
     pub(crate) fn input_digest(&self) -> u64 {
-        use std::hash::{Hash, Hasher};
-        let mut h = crate::Fnv64::default();
-        let value = |v: &Value, h: &mut crate::Fnv64| {
-            (v.tri as u8).hash(h);
-            v.choice.map(|c| c.0).hash(h);
-            v.val.as_deref().hash(h);
-        };
+        // A word at a time (a byte-wise hash of every symbol costs more
+        // than the recomputation it saves).
+        fn mix(h: u64, word: u64) -> u64 {
+            (h.rotate_left(5) ^ word).wrapping_mul(0x51_7cc1_b727_220a_95)
+        }
+        fn value(mut h: u64, v: &Value) -> u64 {
+            let choice = v.choice.map_or(0, |c| u64::from(c.0) + 1);
+            h = mix(h, v.tri as u64 | choice << 8);
+            if let Some(text) = v.val.as_deref() {
+                h = mix(h, text.len() as u64 | 1 << 63);
+                for chunk in text.as_bytes().chunks(8) {
+                    let mut word = [0u8; 8];
+                    word[..chunk.len()].copy_from_slice(chunk);
+                    h = mix(h, u64::from_le_bytes(word));
+                }
+            }
+            h
+        }
+        let mut h = 0;
         for sym in &self.symbols {
-            sym.flags.hash(&mut h);
-            value(&sym.curr, &mut h);
-            value(&sym.def[0], &mut h);
-            value(&sym.def[1], &mut h);
+            h = mix(h, u64::from(sym.flags));
+            h = value(h, &sym.curr);
+            h = value(h, &sym.def[0]);
+            h = value(h, &sym.def[1]);
         }
         for m in &self.menus {
             for c in &m.choice_members {
-                c.0.hash(&mut h);
+                h = mix(h, u64::from(c.0));
             }
         }
-        h.finish()
+        h
     }
 
     /// Whether every value is what computing them all again from scratch
