@@ -312,7 +312,12 @@ impl Kconfig {
             }
         }
         let prefix = self.prefix.clone();
-        let text = String::from_utf8_lossy(data);
+        // Validating as UTF-8 first is the fast path (word at a time).
+        let text = match std::str::from_utf8(data) {
+            Ok(t) => Cow::Borrowed(t),
+            Err(_) => String::from_utf8_lossy(data),
+        };
+        let has_nul = text.contains('\0');
         let mut lineno = 0u32;
         let mut rest: &str = &text;
         while !rest.is_empty() {
@@ -324,7 +329,10 @@ impl Kconfig {
             lineno += 1;
             // The C tool reads a line whole and then handles it as a C
             // string: whatever follows a NUL byte is not there.
-            let raw = raw.find('\0').map_or(raw, |i| &raw[..i]);
+            let raw = match has_nul.then(|| raw.find('\0')).flatten() {
+                Some(i) => &raw[..i],
+                None => raw,
+            };
             let line = raw.strip_suffix('\r').unwrap_or(raw);
             let (sym_name, val): (&str, &str);
             if v61 {

@@ -69,12 +69,33 @@ pub use lock::{
 };
 pub use version::ParseVersionError;
 
-/// A place in a declaration file (1-based line and column).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// A place in a declaration file (1-based line and column). Ordered by
+/// file (as paths order), line and column.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Origin {
     pub file: Rc<PathBuf>,
     pub line: u32,
     pub column: u32,
+}
+
+impl Ord for Origin {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // The origins of one file share its path: sorting thousands of
+        // requests need not compare it component by component each time.
+        let file = if Rc::ptr_eq(&self.file, &other.file) {
+            std::cmp::Ordering::Equal
+        } else {
+            self.file.cmp(&other.file)
+        };
+        file.then(self.line.cmp(&other.line))
+            .then(self.column.cmp(&other.column))
+    }
+}
+
+impl PartialOrd for Origin {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 impl fmt::Display for Origin {

@@ -979,11 +979,15 @@ impl Model {
         &mut self,
         extra: &[(String, String)],
     ) -> Result<(kforge_resolve::Resolution, String), String> {
-        let Some(inp) = self.session_input(extra) else {
+        // The session's changes go after the declaration's requests, which
+        // they replace (see `session_input`), without copying those.
+        let changes = self.change_requests(extra);
+        let Some(inp) = self.ctx.input.as_ref() else {
             return Err("no declaration to resolve".into());
         };
-        let res = kforge_resolve::resolve_on_base(&mut self.kc, &inp, &self.ctx.base_config)
-            .map_err(|e| e.to_string())?;
+        let res =
+            kforge_resolve::resolve_on_base(&mut self.kc, inp, &self.ctx.base_config, &changes)
+                .map_err(|e| e.to_string())?;
         let mut notes = Vec::new();
         let moved = |old: &[String], new: &[String]| -> (Vec<String>, Vec<String>) {
             let on = new.iter().filter(|n| !old.contains(n)).cloned().collect();

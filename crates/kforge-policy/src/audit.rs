@@ -253,7 +253,7 @@ fn check_fixes(
         }
         let mut all = input.clone();
         all.requests.extend(requests.values().cloned());
-        let res = kforge_resolve::resolve_on_base(kc, &all, base_config).ok();
+        let res = kforge_resolve::resolve_on_base(kc, &all, base_config, &[]).ok();
         let values = Values::of(kc, res.as_ref().map_or("", |r| r.config.as_str()));
         let broken: Vec<usize> = (0..findings.len())
             .filter(|&i| {

@@ -9,7 +9,7 @@ use kconfig_engine::{Kconfig, PropKind, SymType, SymbolId, Tri};
 use kforge_declaration::Request;
 
 use crate::value::{self, Typed};
-use crate::Effective;
+use crate::EffectiveMap;
 
 /// Where a symbol's current value comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -209,9 +209,9 @@ pub(crate) fn selectors(kc: &mut Kconfig, s: SymbolId) -> Vec<Selector> {
 }
 
 /// Where `t`'s value comes from.
-fn source_of(kc: &mut Kconfig, t: SymbolId, effective: &BTreeMap<String, Effective>) -> String {
+fn source_of(kc: &mut Kconfig, t: SymbolId, effective: &EffectiveMap<'_>) -> String {
     let name = kc.sym(t).display_name().to_string();
-    if let Some(e) = effective.get(&name) {
+    if let Some(e) = effective.get(name.as_str()) {
         return format!("requested at {}", e.request.origin);
     }
     if kc.sym(t).rev_dep_tri != Tri::No {
@@ -276,11 +276,7 @@ pub(crate) fn expr_symbols(kc: &Kconfig, e: Option<ExprId>, out: &mut Vec<Symbol
     }
 }
 
-fn terms_of(
-    kc: &mut Kconfig,
-    e: Option<ExprId>,
-    effective: &BTreeMap<String, Effective>,
-) -> Vec<Term> {
+fn terms_of(kc: &mut Kconfig, e: Option<ExprId>, effective: &EffectiveMap<'_>) -> Vec<Term> {
     let mut syms = Vec::new();
     expr_symbols(kc, e, &mut syms);
     syms.retain(|&t| kc.sym(t).ty != SymType::Unknown);
@@ -312,7 +308,7 @@ fn limiting_condition(kc: &mut Kconfig, s: SymbolId) -> Option<ExprId> {
 pub(crate) fn verify(
     kc: &mut Kconfig,
     r: &Request,
-    effective: &BTreeMap<String, Effective>,
+    effective: &EffectiveMap<'_>,
     index: &UnknownIndex,
 ) -> Option<Problem> {
     let Some(s) = kc

@@ -190,10 +190,13 @@ impl Resolution {
 
 /// One effective request: the request and, if conditional, its condition.
 #[derive(Debug, Clone)]
-struct Effective {
-    request: Request,
-    condition: Option<String>,
+struct Effective<'a> {
+    request: &'a Request,
+    condition: Option<&'a str>,
 }
+
+/// The requests in force, by symbol.
+type EffectiveMap<'a> = BTreeMap<&'a str, Effective<'a>>;
 
 /// Resolve `input` on `kc`, which must be freshly loaded (the base
 /// configuration is computed first, exactly as the conf modes would).
@@ -249,15 +252,18 @@ pub fn check_request(
 }
 
 /// Resolve `input` over an already computed `base_config` (see
-/// [`resolve`]), without looking for fixes; leaves the engine in the
-/// resolved state (that of [`resolve_from_base`]'s last pass, which read
-/// the resolved configuration: no pass of its own is needed).
+/// [`resolve`]), with `extra` requests after the input's (one for a symbol
+/// the input requests replaces it), without looking for fixes; leaves the
+/// engine in the resolved state (that of [`resolve_from_base`]'s last
+/// pass, which read the resolved configuration: no pass of its own is
+/// needed).
 pub fn resolve_on_base(
     kc: &mut Kconfig,
     input: &Input,
     base_config: &str,
+    extra: &[Request],
 ) -> Result<Resolution, ResolveError> {
-    resolve_from_base(kc, input, base_config, &[])
+    resolve_from_base(kc, input, base_config, extra)
 }
 
 /// Resolve with `extra` requests added (used to verify fixes). Leaves the
@@ -269,17 +275,16 @@ pub(crate) fn resolve_from_base(
     base_config: &str,
     extra: &[Request],
 ) -> Result<Resolution, ResolveError> {
-    let mut requests = input.requests.clone();
-    requests.extend_from_slice(extra);
     let mut active: BTreeSet<String> = BTreeSet::new();
     let mut seen_states: Vec<BTreeSet<String>> = Vec::new();
     loop {
-        let effective = effective_requests(&requests, &input.conditionals, &active)?;
+        let requests = input.requests.iter().chain(extra);
+        let effective = effective_requests(requests, &input.conditionals, &active)?;
         let lines = request_lines(kc, &effective);
         let mut settled = settle(kc, base_config, &lines);
         let mut auto = Vec::new();
         if input.auto_modules {
-            let requested: BTreeSet<&str> = effective.keys().map(String::as_str).collect();
+            let requested: BTreeSet<&str> = effective.keys().copied().collect();
             loop {
                 let more = auto_module_candidates(kc, &requested, input.prefer_builtin);
                 if more.is_empty() {
@@ -320,12 +325,12 @@ pub(crate) fn resolve_from_base(
             let outcomes = effective
                 .values()
                 .map(|e| Outcome {
-                    problem: explain::verify(kc, &e.request, &effective, &index),
+                    problem: explain::verify(kc, e.request, &effective, &index),
                     actual: kc
                         .find(&e.request.symbol)
                         .map(|s| kc.string_value(s).to_string()),
                     request: e.request.clone(),
-                    condition: e.condition.clone(),
+                    condition: e.condition.map(str::to_string),
                     fix: None,
                 })
                 .collect::<Vec<_>>();
@@ -352,17 +357,17 @@ pub(crate) fn resolve_from_base(
 /// The requests in force, by symbol: the higher priority wins; at equal
 /// priority a conditional request overrides an unconditional one, and two
 /// holding conditions that disagree are an error.
-fn effective_requests(
-    requests: &[Request],
-    conditionals: &[Conditional],
+fn effective_requests<'a>(
+    requests: impl Iterator<Item = &'a Request>,
+    conditionals: &'a [Conditional],
     active: &BTreeSet<String>,
-) -> Result<BTreeMap<String, Effective>, ResolveError> {
-    let mut map: BTreeMap<String, Effective> = BTreeMap::new();
+) -> Result<EffectiveMap<'a>, ResolveError> {
+    let mut map = EffectiveMap::new();
     for r in requests {
         map.insert(
-            r.symbol.clone(),
+            &r.symbol,
             Effective {
-                request: r.clone(),
+                request: r,
                 condition: None,
             },
         );
@@ -370,10 +375,10 @@ fn effective_requests(
     for c in conditionals.iter().filter(|c| active.contains(&c.symbol)) {
         for r in &c.requests {
             let new = Effective {
-                request: r.clone(),
-                condition: Some(c.symbol.clone()),
+                request: r,
+                condition: Some(&c.symbol),
             };
-            match map.get(&r.symbol) {
+            match map.get(r.symbol.as_str()) {
                 None => {}
                 Some(old) if old.request.priority > r.priority => continue,
                 Some(old)
@@ -384,7 +389,7 @@ fn effective_requests(
                     return Err(ResolveError::ConditionsDisagree(Box::new(Disagreement {
                         symbol: r.symbol.clone(),
                         first: old.request.origin.clone(),
-                        first_cond: old.condition.clone().unwrap_or_default(),
+                        first_cond: old.condition.unwrap_or_default().to_string(),
                         first_value: format!("{:?}", old.request.value),
                         second: r.origin.clone(),
                         second_cond: c.symbol.clone(),
@@ -393,14 +398,14 @@ fn effective_requests(
                 }
                 Some(_) => {}
             }
-            map.insert(r.symbol.clone(), new);
+            map.insert(&r.symbol, new);
         }
     }
     Ok(map)
 }
 
 /// `.config` lines for the requests whose value fits the symbol's type.
-fn request_lines(kc: &Kconfig, effective: &BTreeMap<String, Effective>) -> Vec<(String, String)> {
+fn request_lines(kc: &Kconfig, effective: &EffectiveMap<'_>) -> Vec<(String, String)> {
     let mut v: Vec<&Effective> = effective.values().collect();
     v.sort_by(|a, b| layer_order(&a.request).cmp(&layer_order(&b.request)));
     v.into_iter()

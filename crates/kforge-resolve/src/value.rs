@@ -90,10 +90,10 @@ pub fn read(ty: SymType, v: &RequestValue) -> Result<Typed, TypeMismatch> {
 /// The `.config` line that asks for `value` (`# CONFIG_X is not set` for n).
 pub fn config_line(prefix: &str, name: &str, ty: SymType, value: &Typed) -> String {
     match value {
-        Typed::Tristate(Tri::No) => format!("# {prefix}{name} is not set"),
-        Typed::Tristate(t) => format!("{prefix}{name}={}", t.as_str()),
-        Typed::Text(s) if ty == SymType::String => format!("{prefix}{name}={}", escape_string(s)),
-        Typed::Text(s) => format!("{prefix}{name}={s}"),
+        Typed::Tristate(Tri::No) => ["# ", prefix, name, " is not set"].concat(),
+        Typed::Tristate(t) => [prefix, name, "=", t.as_str()].concat(),
+        Typed::Text(s) if ty == SymType::String => [prefix, name, "=", &escape_string(s)].concat(),
+        Typed::Text(s) => [prefix, name, "=", s].concat(),
     }
 }
 
