@@ -932,7 +932,7 @@ impl Kconfig {
         // A word at a time (a byte-wise hash of every symbol costs more
         // than the recomputation it saves).
         fn mix(h: u64, word: u64) -> u64 {
-            (h.rotate_left(5) ^ word).wrapping_mul(0x51_7cc1_b727_220a_95)
+            (h.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95)
         }
         fn value(mut h: u64, v: &Value) -> u64 {
             let choice = v.choice.map_or(0, |c| u64::from(c.0) + 1);
