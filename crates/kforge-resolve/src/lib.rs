@@ -407,7 +407,7 @@ fn effective_requests<'a>(
 /// `.config` lines for the requests whose value fits the symbol's type.
 fn request_lines(kc: &Kconfig, effective: &EffectiveMap<'_>) -> Vec<(String, String)> {
     let mut v: Vec<&Effective> = effective.values().collect();
-    v.sort_by(|a, b| layer_order(&a.request).cmp(&layer_order(&b.request)));
+    v.sort_by(|a, b| layer_order(a.request).cmp(&layer_order(b.request)));
     v.into_iter()
         // A fragment's lines are in the base already.
         .filter(|e| !matches!(e.request.layer, kforge_declaration::Layer::Fragment(_)))
