@@ -82,7 +82,9 @@ impl Ord for Origin {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         // The origins of one file share its path: sorting thousands of
         // requests need not compare it component by component each time.
-        let file = if Rc::ptr_eq(&self.file, &other.file) {
+        let file = if Rc::ptr_eq(&self.file, &other.file)
+            || self.file.as_os_str() == other.file.as_os_str()
+        {
             std::cmp::Ordering::Equal
         } else {
             self.file.cmp(&other.file)
@@ -499,5 +501,53 @@ impl SpecError {
             SpecError::At { help, .. } => help.as_deref(),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod origin_tests {
+    use super::*;
+
+    fn at(file: &Rc<PathBuf>, line: u32, column: u32) -> Origin {
+        Origin {
+            file: file.clone(),
+            line,
+            column,
+        }
+    }
+
+    #[test]
+    fn origins_order_by_path_then_line_then_column() {
+        let a = Rc::new(PathBuf::from("d/a.toml"));
+        let a_again = Rc::new(PathBuf::from("d/a.toml"));
+        // Paths order by component: `d/x` before `d-x`, unlike their bytes.
+        let nested = Rc::new(PathBuf::from("d/x.toml"));
+        let dashed = Rc::new(PathBuf::from("d-x.toml"));
+        assert_eq!(
+            at(&a, 3, 1).cmp(&at(&a_again, 3, 1)),
+            std::cmp::Ordering::Equal
+        );
+        assert!(at(&a, 2, 9) < at(&a_again, 3, 1));
+        assert!(at(&a, 3, 1) < at(&a, 3, 2));
+        assert!(at(&nested, 1, 1) < at(&dashed, 1, 1));
+        assert!(nested.as_os_str() > dashed.as_os_str());
+        let mut v = vec![
+            at(&dashed, 1, 1),
+            at(&a, 5, 1),
+            at(&nested, 1, 1),
+            at(&a_again, 2, 1),
+        ];
+        v.sort();
+        let want = [
+            ("d/a.toml", 2),
+            ("d/a.toml", 5),
+            ("d/x.toml", 1),
+            ("d-x.toml", 1),
+        ];
+        let got: Vec<(&str, u32)> = v
+            .iter()
+            .map(|o| (o.file.to_str().unwrap(), o.line))
+            .collect();
+        assert_eq!(got, want);
     }
 }
