@@ -71,7 +71,7 @@ pub mod flags {
     pub const DEF_AUTO: u32 = 0x20000;
     pub const NEED_SET_CHOICE_VALUES: u32 = 0x100000;
     /// Ours, not the kernel's: the symbol's value is being computed, so
-    /// what it holds now is provisional (see [`super::EvalMemo`]).
+    /// what it holds now is provisional (see `EvalMemo`).
     pub const IN_CALC: u32 = 0x200000;
 }
 

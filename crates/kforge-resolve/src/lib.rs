@@ -254,9 +254,8 @@ pub fn check_request(
 /// Resolve `input` over an already computed `base_config` (see
 /// [`resolve`]), with `extra` requests after the input's (one for a symbol
 /// the input requests replaces it), without looking for fixes; leaves the
-/// engine in the resolved state (that of [`resolve_from_base`]'s last
-/// pass, which read the resolved configuration: no pass of its own is
-/// needed).
+/// engine in the resolved state (its last settling pass read the resolved
+/// configuration: no pass of its own is needed).
 pub fn resolve_on_base(
     kc: &mut Kconfig,
     input: &Input,
