@@ -531,7 +531,7 @@ mod origin_tests {
         assert!(at(&a, 3, 1) < at(&a, 3, 2));
         assert!(at(&nested, 1, 1) < at(&dashed, 1, 1));
         assert!(nested.as_os_str() > dashed.as_os_str());
-        let mut v = vec![
+        let mut v = [
             at(&dashed, 1, 1),
             at(&a, 5, 1),
             at(&nested, 1, 1),

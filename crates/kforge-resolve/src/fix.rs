@@ -4,7 +4,7 @@ use kconfig_engine::expr::{Expr, ExprId};
 use kconfig_engine::{Kconfig, SymType, SymbolId, Tri};
 
 use crate::explain::Problem;
-use crate::{fix_requests, resolve_from_base, typed_of, value::Typed, Input, Outcome};
+use crate::{fix_requests, resolve_on_base, typed_of, value::Typed, Input, Outcome};
 
 /// How many times a fix may grow (a dependency of a dependency, ...).
 const MAX_DEPTH: usize = 6;
@@ -53,7 +53,7 @@ fn search(
             return None;
         }
         let extra = fix_requests(&fix, &failed.request.origin);
-        let res = resolve_from_base(kc, input, base_config, &extra).ok()?;
+        let res = resolve_on_base(kc, input, base_config, &extra).ok()?;
         let all_hold = res
             .outcomes
             .iter()
@@ -81,7 +81,7 @@ fn search(
         // Re-resolve with the fix so far, then ask what each still-failing
         // symbol of interest needs.
         let extra = fix_requests(&fix, &failed.request.origin);
-        let res = resolve_from_base(kc, input, base_config, &extra).ok()?;
+        let res = resolve_on_base(kc, input, base_config, &extra).ok()?;
         let holds = |name: &str| {
             res.outcomes
                 .iter()

@@ -202,7 +202,7 @@ type EffectiveMap<'a> = BTreeMap<&'a str, Effective<'a>>;
 /// configuration is computed first, exactly as the conf modes would).
 pub fn resolve(kc: &mut Kconfig, input: &Input) -> Result<Resolution, ResolveError> {
     let base_config = base_config(kc, &input.base, &input.fragments)?;
-    let mut res = resolve_from_base(kc, input, &base_config, &[])?;
+    let mut res = resolve_on_base(kc, input, &base_config, &[])?;
     let mut searched = false;
     for i in 0..res.outcomes.len() {
         if res.outcomes[i].problem.is_some() {
@@ -211,7 +211,7 @@ pub fn resolve(kc: &mut Kconfig, input: &Input) -> Result<Resolution, ResolveErr
             searched = true;
         }
     }
-    // Leave the engine in the resolved state: resolve_from_base did, but
+    // Leave the engine in the resolved state: resolve_on_base did, but
     // searching for fixes resolved other inputs since.
     if searched {
         apply(kc, &res.config);
@@ -237,7 +237,7 @@ pub fn check_request(
     inp.requests.retain(|r| r.symbol != request.symbol);
     let name = request.symbol.clone();
     inp.requests.push(request);
-    let res = resolve_from_base(kc, &inp, base_config, &[])?;
+    let res = resolve_on_base(kc, &inp, base_config, &[])?;
     let Some(mut o) = res
         .outcomes
         .into_iter()
@@ -253,22 +253,11 @@ pub fn check_request(
 
 /// Resolve `input` over an already computed `base_config` (see
 /// [`resolve`]), with `extra` requests after the input's (one for a symbol
-/// the input requests replaces it), without looking for fixes; leaves the
-/// engine in the resolved state (its last settling pass read the resolved
-/// configuration: no pass of its own is needed).
+/// the input requests replaces it: a session's edits, a fix being
+/// verified), without looking for fixes. Leaves the engine in the resolved
+/// state: the last olddefconfig pass of `settle` read the configuration
+/// returned and wrote it unchanged, so no pass of its own is needed.
 pub fn resolve_on_base(
-    kc: &mut Kconfig,
-    input: &Input,
-    base_config: &str,
-    extra: &[Request],
-) -> Result<Resolution, ResolveError> {
-    resolve_from_base(kc, input, base_config, extra)
-}
-
-/// Resolve with `extra` requests added (used to verify fixes). Leaves the
-/// engine as the last olddefconfig pass of [`settle`] left it: it read the
-/// configuration returned, and wrote it unchanged.
-pub(crate) fn resolve_from_base(
     kc: &mut Kconfig,
     input: &Input,
     base_config: &str,
