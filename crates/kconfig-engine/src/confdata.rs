@@ -523,6 +523,8 @@ impl Kconfig {
 
     /// Read `.config` (or `name`) as the user configuration and recompute;
     /// true when nothing could be read (the kernel's `conf_read` returning 1).
+    /// From the second read on, a configuration close to one read before
+    /// recomputes only what the difference reaches, with the same result.
     pub fn read(&mut self, name: Option<&str>) -> bool {
         self.changed = false;
         if self.read_simple(name, DefSlot::User) {
@@ -531,14 +533,30 @@ impl Kconfig {
             return true;
         }
         let v61 = self.dialect == Dialect::V6_1;
+        self.memo.read_digest = None;
+        // What was computed for a configuration read before is kept where
+        // this one does not change it (see reuse.rs).
+        let reused = !v61 && self.reuse_read_state();
+        self.compute_read_values(v61, reused);
+        if self.memo.clean {
+            self.reuse.reused += u32::from(reused);
+            self.memo.read_digest = Some(self.input_digest());
+            self.save_read_state();
+        }
+        false
+    }
+
+    /// The part of [`Kconfig::read`] after loading: compute every value and
+    /// whether the configuration differs from what was read.
+    fn compute_read_values(&mut self, v61: bool, reused: bool) {
         // Computing from here on starts afresh when the load invalidated
         // every value (6.1's loads do, but 6.1 changes inputs while it
-        // computes).
-        self.memo.clean = !v61
-            && self.symbols[3..]
-                .iter()
-                .all(|s| s.flags & (flags::VALID | flags::CONST) != flags::VALID);
-        self.memo.read_digest = None;
+        // computes), or from values that are what it would give.
+        self.memo.clean = reused
+            || !v61
+                && self.symbols[3..]
+                    .iter()
+                    .all(|s| s.flags & (flags::VALID | flags::CONST) != flags::VALID);
         let m = self.modules_sym;
         self.calc_value(m);
         let mut unsaved = 0u32;
@@ -596,10 +614,6 @@ impl Kconfig {
         } else if self.conf_warnings > 0 {
             self.changed = true;
         }
-        if self.memo.clean {
-            self.memo.read_digest = Some(self.input_digest());
-        }
-        false
     }
 
     fn heading(&self, style: Style) -> String {

@@ -74,6 +74,7 @@ pub mod parser;
 pub mod preprocess;
 pub mod print;
 pub mod rand;
+mod reuse;
 pub mod snapshot;
 pub mod symbol;
 
@@ -233,6 +234,8 @@ pub struct Kconfig {
     pub(crate) memo: symbol::EvalMemo,
     /// Every help text, one after another (see [`Kconfig::help`]).
     pub(crate) help_texts: String,
+    /// The computed states of recent reads, to start the next read from.
+    pub(crate) reuse: reuse::ReadStates,
 }
 
 /// What evaluation changes in a loaded tree: each symbol's and prompt's
@@ -339,6 +342,7 @@ impl Kconfig {
             loaded: None,
             memo: symbol::EvalMemo::default(),
             help_texts: String::new(),
+            reuse: reuse::ReadStates::default(),
         };
         for (name, t) in [("y", Tri::Yes), ("m", Tri::Mod), ("n", Tri::No)] {
             let id = kc.new_symbol(

@@ -3,4 +3,5 @@
 mod common;
 mod fixtures;
 mod oracle;
+mod reuse;
 mod snapshot;

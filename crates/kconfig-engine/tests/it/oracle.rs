@@ -214,3 +214,105 @@ fn recorded_cases_match_the_c_conf() {
         text(&out)
     );
 }
+
+/// Reads that start from an earlier read's state (src/reuse.rs) on the
+/// x86_64 tree of 6.12: Debian's amd64 configuration changed a line at a
+/// time (a symbol switched on, off or to a module, as a menuconfig session
+/// or a `[when]` round does), each change read and its result read back
+/// as a settling pass does, with now and then a jump to a distant
+/// configuration. Each read must leave the tree as reading alone into a
+/// fresh tree does; some results are checked against the C conf too.
+#[test]
+fn reads_after_reads_are_reads_alone_on_x86_64_6_12() {
+    use crate::reuse::{assert_same, state};
+    let dir = tempfile::tempdir().unwrap();
+    let loaded = load("6.12", "x86_64", dir.path());
+    let bytes = loaded.snapshot();
+    let map: std::collections::HashMap<String, String> =
+        captured_env("6.12", "x86_64").into_iter().collect();
+    let env: kconfig_engine::EnvFn = Rc::new(move |k: &str| map.get(k).cloned());
+    let fresh = || {
+        let mut kc = Kconfig::from_snapshot(&bytes, env.clone()).unwrap();
+        kc.silent = true;
+        kc
+    };
+    let read = |kc: &mut Kconfig, input: &str| {
+        kc.messages.take();
+        kc.restart();
+        kc.set_config_text("mem", input.as_bytes().to_vec());
+        kc.read(Some("mem"));
+        let after_read = state(kc);
+        let text = kc.render_config();
+        (after_read, text, state(kc))
+    };
+    let debian = unxz(&debian_config("6.12", "amd64_none_amd64"));
+    let mut lines: Vec<String> = debian.lines().map(str::to_string).collect();
+    let mut kc = fresh();
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    let mut checked_with_c = 0;
+    for step in 0..24 {
+        let input = if step % 8 == 7 {
+            // far from the last ones: defaults alone
+            String::new()
+        } else {
+            // switch one symbol line
+            loop {
+                let i = next(lines.len());
+                let l = &lines[i];
+                let new = if let Some(name) = l
+                    .strip_prefix("# CONFIG_")
+                    .and_then(|r| r.strip_suffix(" is not set"))
+                {
+                    format!("CONFIG_{name}={}", ["y", "m"][next(2)])
+                } else if let Some(name) = l
+                    .strip_prefix("CONFIG_")
+                    .and_then(|r| r.strip_suffix("=y").or_else(|| r.strip_suffix("=m")))
+                {
+                    if next(2) == 0 {
+                        format!("# CONFIG_{name} is not set")
+                    } else {
+                        format!(
+                            "CONFIG_{name}={}",
+                            if l.ends_with("=y") { "m" } else { "y" }
+                        )
+                    }
+                } else {
+                    continue;
+                };
+                lines[i] = new;
+                break;
+            }
+            lines.join("\n") + "\n"
+        };
+        let mut alone = fresh();
+        let (got_read, got_text, got_after) = read(&mut kc, &input);
+        let (want_read, want_text, want_after) = read(&mut alone, &input);
+        let what = format!("step {step}");
+        assert_same(&got_read, &want_read, &format!("{what}, after reading"));
+        assert_same(&got_text, &want_text, &format!("{what}, written"));
+        assert_same(&got_after, &want_after, &format!("{what}, after writing"));
+        // the result read back, as a settling pass does
+        let mut alone = fresh();
+        let (got_read, got_back, _) = read(&mut kc, &got_text);
+        let (want_read, want_back, _) = read(&mut alone, &got_text);
+        assert_same(&got_read, &want_read, &format!("{what}, read back"));
+        assert_same(&got_back, &want_back, &format!("{what}, written back"));
+        if step % 6 == 1 {
+            let c = c_olddefconfig("6.12", "x86_64", &input);
+            assert_same(&got_text, &c, &format!("{what}: against the C conf"));
+            checked_with_c += 1;
+        }
+    }
+    assert!(checked_with_c >= 3);
+    assert!(
+        kc.reused_reads() >= 30,
+        "only {} of 48 reads started from an earlier one",
+        kc.reused_reads()
+    );
+}
