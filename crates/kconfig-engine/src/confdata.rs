@@ -527,6 +527,8 @@ impl Kconfig {
     /// recomputes only what the difference reaches, with the same result.
     pub fn read(&mut self, name: Option<&str>) -> bool {
         self.changed = false;
+        let fresh = std::mem::take(&mut self.reuse.restarted);
+        self.reuse.started_from = None;
         if self.read_simple(name, DefSlot::User) {
             let m = self.modules_sym;
             self.calc_value(m);
@@ -536,12 +538,14 @@ impl Kconfig {
         self.memo.read_digest = None;
         // What was computed for a configuration read before is kept where
         // this one does not change it (see reuse.rs).
-        let reused = !v61 && self.reuse_read_state();
+        let reused = fresh && !v61 && self.reuse_read_state();
         self.compute_read_values(v61, reused);
         if self.memo.clean {
             self.reuse.reused += u32::from(reused);
             self.memo.read_digest = Some(self.input_digest());
-            self.save_read_state();
+            if fresh {
+                self.save_read_state();
+            }
         }
         false
     }

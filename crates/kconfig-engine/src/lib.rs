@@ -478,6 +478,7 @@ impl Kconfig {
         // what was evaluated while the tree was still being built is stale
         kc.memo = symbol::EvalMemo::default();
         kc.loaded = Some(Box::new(kc.computed_state()));
+        kc.reuse.restarted = true;
         Ok(self)
     }
 
@@ -524,6 +525,7 @@ impl Kconfig {
         self.modules_val = l.modules_val;
         self.changed = l.changed;
         self.loaded = Some(l);
+        self.reuse.restarted = true;
     }
 
     fn compute_hash_order(&mut self) {

@@ -51,11 +51,16 @@ pub(crate) struct ReadStates {
     states: Vec<LoadedState>,
     /// The kept state the current read started from and the symbols whose
     /// inputs or computed part may differ from it.
-    started_from: Option<(usize, Vec<SymbolId>)>,
+    pub(crate) started_from: Option<(usize, Vec<SymbolId>)>,
     /// Who reads each symbol, built at first use.
     readers: Option<Rc<Readers>>,
     /// Reads that started from a kept state and kept it to the end.
     pub(crate) reused: u32,
+    /// Nothing was computed since loading or the last restart: a read now
+    /// depends on its inputs alone (a value computed before a read stays
+    /// in place until computed again, and the kernel's choice computation
+    /// reads some as they stand). Only such reads are kept or reused.
+    pub(crate) restarted: bool,
 }
 
 /// For each symbol, the symbols whose computation may read it (its name is
@@ -332,7 +337,6 @@ impl Kconfig {
     /// every value is uncomputed again and the messages are as loading
     /// left them).
     pub(crate) fn reuse_read_state(&mut self) -> bool {
-        self.reuse.started_from = None;
         let n = self.symbols.len();
         let fits = |st: &LoadedState| {
             st.symbols.len() == n

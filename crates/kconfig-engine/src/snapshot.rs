@@ -246,6 +246,7 @@ impl Kconfig {
             return Err(SnapshotError::Damaged("trailing bytes"));
         }
         kc.loaded = Some(Box::new(kc.computed_state_with(states)));
+        kc.reuse.restarted = true;
         Ok(kc)
     }
 }

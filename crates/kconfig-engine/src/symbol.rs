@@ -637,6 +637,15 @@ impl Kconfig {
             .into_iter()
             .filter_map(|m| self.menu(m).sym)
             .collect();
+        // The visibility of a symbol nested in the choice that is not a
+        // member is read below as it stands: computed or not yet, which
+        // depends on the order of computing.
+        if subtree
+            .iter()
+            .any(|s| !members.contains(s) && self.sym(*s).flags & flags::VALID == 0)
+        {
+            self.memo.clean = false;
+        }
         if res.is_none() {
             res = subtree
                 .iter()
@@ -747,6 +756,7 @@ impl Kconfig {
         if self.has_flag(s, flags::VALID) {
             return;
         }
+        self.reuse.restarted = false;
         let v61 = self.dialect == Dialect::V6_1;
         if v61 && self.is_choice_value(s) && self.has_flag(s, flags::NEED_SET_CHOICE_VALUES) {
             self.clear_flag(s, flags::NEED_SET_CHOICE_VALUES);
