@@ -168,7 +168,7 @@ pub fn unquote(v: &str) -> Option<String> {
 /// anything after "is not set" (6.12), otherwise only the start is checked (6.1).
 fn unset_symbol<'l>(line: &'l str, prefix: &str, exact: bool) -> Option<&'l str> {
     let p = line.strip_prefix("# ")?.strip_prefix(prefix)?;
-    let sp = p.find(' ')?;
+    let sp = byte_position(p, b' ')?;
     let rest = &p[sp + 1..];
     let ok = if exact {
         rest == "is not set"
@@ -176,6 +176,12 @@ fn unset_symbol<'l>(line: &'l str, prefix: &str, exact: bool) -> Option<&'l str>
         rest.starts_with("is not set")
     };
     ok.then(|| &p[..sp])
+}
+
+/// Where `byte` (ASCII) first is in `s`: a plain loop, which beats a
+/// general search on the short lines of a `.config`.
+fn byte_position(s: &str, byte: u8) -> Option<usize> {
+    s.as_bytes().iter().position(|&b| b == byte)
 }
 
 fn make_parent_dir(path: &str) -> std::io::Result<()> {
@@ -321,7 +327,7 @@ impl Kconfig {
         let mut lineno = 0u32;
         let mut rest: &str = &text;
         while !rest.is_empty() {
-            let (raw, more) = match rest.find('\n') {
+            let (raw, more) = match byte_position(rest, b'\n') {
                 Some(i) => (&rest[..i], &rest[i + 1..]),
                 None => (rest, ""),
             };
@@ -344,7 +350,9 @@ impl Kconfig {
                     sym_name = n;
                     val = "n";
                 } else if let Some(p) = raw.strip_prefix(&*prefix) {
-                    let Some(eq) = p.find('=') else { continue };
+                    let Some(eq) = byte_position(p, b'=') else {
+                        continue;
+                    };
                     sym_name = &p[..eq];
                     val = p[eq + 1..].strip_suffix('\r').unwrap_or(&p[eq + 1..]);
                 } else {
@@ -369,7 +377,7 @@ impl Kconfig {
                         self.conf_warning(fname, lineno, &format!("unexpected data: {line}"));
                         continue;
                     };
-                    let Some(eq) = p.find('=') else {
+                    let Some(eq) = byte_position(p, b'=') else {
                         self.conf_warning(fname, lineno, &format!("unexpected data: {line}"));
                         continue;
                     };
@@ -565,7 +573,13 @@ impl Kconfig {
         self.calc_value(m);
         let mut unsaved = 0u32;
         for i in 0..self.hash_order.len() {
-            let s = self.hash_order[i];
+            // Computed already, each value is only compared with what was
+            // read: in the order of the symbols in memory, which is faster.
+            let s = if reused {
+                SymbolId(i as u32 + 3)
+            } else {
+                self.hash_order[i]
+            };
             self.calc_value(s);
             if self.is_choice(s) || (v61 && self.has_flag(s, flags::NO_WRITE)) {
                 continue;

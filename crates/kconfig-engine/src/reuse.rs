@@ -360,15 +360,18 @@ impl Kconfig {
         // Past half of the symbols, computing everything costs no more.
         let limit = n / 2;
         let mut best: Option<(usize, Vec<SymbolId>)> = None;
-        for (k, st) in self.reuse.states.iter().enumerate() {
+        // The older state first: a settling pass alternates between two
+        // configurations, and the other then needs only a glance.
+        for (k, st) in self.reuse.states.iter().enumerate().rev() {
             if !fits(st) {
                 continue;
             }
+            let enough = best.as_ref().map_or(limit, |(_, b)| b.len());
             let mut seeds = Vec::new();
             for i in 3..n {
                 if st.symbols[i].inputs_differ(&self.symbols[i]) {
                     seeds.push(SymbolId(i as u32));
-                    if seeds.len() > limit {
+                    if seeds.len() > enough {
                         break;
                     }
                 }
