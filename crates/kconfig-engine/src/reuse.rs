@@ -7,8 +7,8 @@
 //! order; when a read ended with values computed from settled values only
 //! (no dependency loop met, no warning; see `symbol::EvalMemo::clean`), each
 //! value is a function of the symbol's inputs and of the values its
-//! expressions name, and that state is kept. A later read starts from the
-//! kept state whose inputs differ least: the symbols whose inputs differ
+//! expressions name, and that state is kept. A later read a small step
+//! from a kept state (few inputs differ) starts from it: the symbols whose inputs differ
 //! (user value, flags, a choice's member order) are computed again, in an
 //! order where what a symbol names comes first, and a symbol whose value
 //! changed has the symbols naming it computed again after it. A choice and
@@ -34,9 +34,15 @@ use crate::{Kconfig, LoadedState, SymbolState};
 /// result read back).
 const KEPT: usize = 2;
 
-/// A read that computed again at most 1/SMALL_STEP of the symbols of the
-/// state it started from replaces that state; a larger step keeps both.
+/// A small step between two reads: at most 1/SMALL_STEP of the symbols
+/// (32 in a small tree) differ in their inputs or are computed again.
+/// Only a read a small step from a kept state starts from it, and it then
+/// replaces that state; a larger step keeps both.
 const SMALL_STEP: usize = 32;
+
+fn small_step(symbols: usize) -> usize {
+    (symbols / SMALL_STEP).max(32)
+}
 
 /// Flags that computing a value sets; every other flag is an input.
 const COMPUTED: u32 = flags::VALID | flags::WRITE | flags::IN_CALC;
@@ -299,7 +305,7 @@ impl Kconfig {
         self.reuse.clean_reads += 1;
         let started_from = self.reuse.started_from.take();
         let n = self.symbols.len();
-        if let Some((k, touched)) = started_from.filter(|(_, t)| t.len() <= n / SMALL_STEP) {
+        if let Some((k, touched)) = started_from.filter(|(_, t)| t.len() <= small_step(n)) {
             // A state this read is a small step from gives way to it: a
             // settling pass alternates between two configurations, each
             // changing a little from one round to the next (a state kept
@@ -346,19 +352,10 @@ impl Kconfig {
         if self.reuse.states.is_empty() || !self.loaded.as_deref().is_some_and(fits) {
             return false;
         }
-        let readers = match &self.reuse.readers {
-            Some(r) => r.clone(),
-            None => {
-                let r = Rc::new(Readers::build(self));
-                self.reuse.readers = Some(r.clone());
-                r
-            }
-        };
-        let Some(rank) = readers.rank.as_deref() else {
-            return false;
-        };
-        // Past half of the symbols, computing everything costs no more.
-        let limit = n / 2;
+        // Past a small step from a kept state, computing everything in
+        // order costs no more (measured: a settling pass reading back its
+        // result, thousands of inputs apart, was slower reused).
+        let limit = small_step(n);
         let mut best: Option<(usize, Vec<SymbolId>)> = None;
         // The older state first: a settling pass alternates between two
         // configurations, and the other then needs only a glance.
@@ -386,6 +383,18 @@ impl Kconfig {
             }
         }
         let Some((k, seeds)) = best.filter(|(_, seeds)| seeds.len() <= limit) else {
+            return false;
+        };
+        // Built at the first read that can use it.
+        let readers = match &self.reuse.readers {
+            Some(r) => r.clone(),
+            None => {
+                let r = Rc::new(Readers::build(self));
+                self.reuse.readers = Some(r.clone());
+                r
+            }
+        };
+        let Some(rank) = readers.rank.as_deref() else {
             return false;
         };
         let after_load = (self.changed, self.messages.lines.len(), self.sym_warnings);
