@@ -16,7 +16,25 @@
 //! ([`INT_OUT_OF_RANGE_6_1`]).
 #![allow(dead_code)]
 
-use kconfig_engine::Dialect;
+use std::path::Path;
+use std::rc::Rc;
+
+use kconfig_engine::{Dialect, Kconfig, LoadOptions};
+
+/// The tree whose top file is `dir/Kconfig`, loaded with `dialect`'s rules,
+/// `srctree` = `dir` and nothing else in the environment.
+pub fn load_tree(dir: &Path, dialect: Dialect) -> Kconfig {
+    let srctree = dir.to_string_lossy().into_owned();
+    let mut kc = Kconfig::load(LoadOptions {
+        kconfig: "Kconfig".into(),
+        env: Rc::new(move |k: &str| (k == "srctree").then(|| srctree.clone())),
+        shell: Box::new(kconfig_engine::preprocess::DirectShell),
+        dialect: Some(dialect),
+    })
+    .unwrap_or_else(|e| panic!("{:?}", e.messages));
+    kc.silent = true;
+    kc
+}
 
 pub const KCONFIG: &str = r#"mainmenu "Fixture"
 

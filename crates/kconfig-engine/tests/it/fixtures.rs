@@ -27,16 +27,7 @@ use common::{expected, CASES, KCONFIG};
 /// Load [`KCONFIG`] from `dir` with `dialect`'s rules.
 fn load(dir: &Path, dialect: Dialect) -> Kconfig {
     std::fs::write(dir.join("Kconfig"), KCONFIG).unwrap();
-    let srctree = dir.to_string_lossy().into_owned();
-    let mut kc = Kconfig::load(LoadOptions {
-        kconfig: "Kconfig".into(),
-        env: Rc::new(move |k: &str| (k == "srctree").then(|| srctree.clone())),
-        shell: Box::new(kconfig_engine::preprocess::DirectShell),
-        dialect: Some(dialect),
-    })
-    .unwrap_or_else(|e| panic!("{:?}", e.messages));
-    kc.silent = true;
-    kc
+    common::load_tree(dir, dialect)
 }
 
 /// Every case, read from a file and written to one, as `conf

@@ -224,7 +224,7 @@ fn recorded_cases_match_the_c_conf() {
 /// fresh tree does; some results are checked against the C conf too.
 #[test]
 fn reads_after_reads_are_reads_alone_on_x86_64_6_12() {
-    use crate::reuse::{assert_same, state};
+    use crate::reuse::{assert_same, read_and_write};
     let dir = tempfile::tempdir().unwrap();
     let loaded = load("6.12", "x86_64", dir.path());
     let bytes = loaded.snapshot();
@@ -236,15 +236,7 @@ fn reads_after_reads_are_reads_alone_on_x86_64_6_12() {
         kc.silent = true;
         kc
     };
-    let read = |kc: &mut Kconfig, input: &str| {
-        kc.messages.take();
-        kc.restart();
-        kc.set_config_text("mem", input.as_bytes().to_vec());
-        kc.read(Some("mem"));
-        let after_read = state(kc);
-        let text = kc.render_config();
-        (after_read, text, state(kc))
-    };
+    let read = read_and_write;
     let debian = unxz(&debian_config("6.12", "amd64_none_amd64"));
     let mut lines: Vec<String> = debian.lines().map(str::to_string).collect();
     let mut kc = fresh();

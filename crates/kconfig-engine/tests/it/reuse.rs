@@ -6,10 +6,8 @@
 //! itself checked against the C conf by `fixtures.rs` and `oracle.rs`.
 
 use std::fmt::Write;
-use std::path::Path;
-use std::rc::Rc;
 
-use kconfig_engine::{Dialect, Kconfig, LoadOptions, SymType};
+use kconfig_engine::{Dialect, Kconfig, SymType};
 
 /// Everything a read leaves in the tree that a later step can see.
 pub fn state(kc: &Kconfig) -> String {
@@ -181,29 +179,24 @@ const INPUTS: &[&str] = &[
     "CONFIG_BASE=0x2000\nCONFIG_VETH=y\n",
 ];
 
-fn load(dir: &Path, dialect: Dialect) -> Kconfig {
-    let srctree = dir.to_string_lossy().into_owned();
-    let mut kc = Kconfig::load(LoadOptions {
-        kconfig: "Kconfig".into(),
-        env: Rc::new(move |k: &str| (k == "srctree").then(|| srctree.clone())),
-        shell: Box::new(kconfig_engine::preprocess::DirectShell),
-        dialect: Some(dialect),
-    })
-    .unwrap_or_else(|e| panic!("{:?}", e.messages));
-    kc.silent = true;
-    kc
-}
+use crate::common::load_tree as load;
 
-/// Read `input` as kforge's resolution does (restart, read from memory)
-/// and return the state and the text written.
-fn read(kc: &mut Kconfig, input: &str) -> (String, String) {
+/// Read `input` as kforge's resolution does (restart, read from memory):
+/// the state after reading, the text written and the state after writing.
+pub fn read_and_write(kc: &mut Kconfig, input: &str) -> (String, String, String) {
     kc.messages.take();
     kc.restart();
     kc.set_config_text("mem", input.as_bytes().to_vec());
     kc.read(Some("mem"));
     let after_read = state(kc);
     let text = kc.render_config();
-    (after_read, format!("{text}\n{}", state(kc)))
+    (after_read, text, state(kc))
+}
+
+/// [`read_and_write`] with the text and the state after writing in one.
+fn read(kc: &mut Kconfig, input: &str) -> (String, String) {
+    let (after_read, text, after_write) = read_and_write(kc, input);
+    (after_read, format!("{text}\n{after_write}"))
 }
 
 #[test]
