@@ -163,7 +163,6 @@ impl Readers {
         });
         let (start, list) = csr(n, edges.iter().copied());
         let (member_start, members) = csr(n, (0..n as u32).map(|i| (rep[i as usize], i)));
-        let members = members.into_iter().map(|s| s.0).map(SymbolId).collect();
         let rank = topological_rank(
             n,
             &rep,
